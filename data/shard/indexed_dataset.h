@@ -1,0 +1,86 @@
+// Megatron-compatible indexed datasets: `prefix.bin` (raw tokens) + `prefix.idx` (lengths, pointers, doc indices).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/files.h"
+
+namespace diverge::data {
+
+// Token dtype codes exactly as Megatron-LM's indexed_dataset.py DType enum numbers them.
+enum class TokenDtype : std::uint8_t {
+  uint8 = 1, int8 = 2, int16 = 3, int32 = 4, int64 = 5, float64 = 6, float32 = 7, uint16 = 8,
+};
+
+// Bytes per token of a dtype; "uint16" <-> TokenDtype names for manifests and messages.
+std::size_t dtype_size(TokenDtype dtype);
+std::string dtype_name(TokenDtype dtype);
+TokenDtype dtype_from_name(const std::string& name, const std::string& where);
+// The smallest integer dtype that holds ids < vocab_size (uint16 up to 65536 tokens, else int32).
+TokenDtype dtype_for_vocab(std::uint64_t vocab_size);
+
+// Writes one indexed dataset. Every added document is one Megatron "sequence" and one document. Files are written
+// under temporary names and renamed by finish(), so a crash never leaves a half-written prefix that looks whole.
+class IndexedDatasetWriter {
+ public:
+  IndexedDatasetWriter(const std::filesystem::path& prefix, TokenDtype dtype);
+  ~IndexedDatasetWriter();  // without finish(): removes the temporary files
+  IndexedDatasetWriter(const IndexedDatasetWriter&) = delete;
+  IndexedDatasetWriter& operator=(const IndexedDatasetWriter&) = delete;
+
+  // Appends a document; throws Error if a token does not fit the dtype.
+  void add_document(std::span<const std::int32_t> tokens);
+  // Writes the index and renames both files into place.
+  void finish();
+
+  std::uint64_t documents() const { return lengths_.size(); }
+  std::uint64_t tokens() const { return tokens_; }
+
+ private:
+  std::filesystem::path prefix_;
+  TokenDtype dtype_;
+  std::ofstream bin_;
+  std::vector<std::int32_t> lengths_;
+  std::uint64_t tokens_ = 0;
+  std::vector<unsigned char> scratch_;
+  bool finished_ = false;
+};
+
+// A read-only, memory-mapped indexed dataset. The constructor validates the whole index (magic, version, dtype,
+// counts, pointers inside the .bin, monotone document indices) and throws Error naming the file and the problem.
+// A Megatron "document" may span several consecutive sequences; documents are what the loader consumes.
+class IndexedDataset {
+ public:
+  explicit IndexedDataset(const std::filesystem::path& prefix);
+
+  TokenDtype dtype() const { return dtype_; }
+  std::size_t num_sequences() const { return lengths_.size(); }
+  std::size_t num_documents() const { return doc_index_.empty() ? 0 : doc_index_.size() - 1; }
+  std::uint64_t num_tokens() const { return total_tokens_; }
+
+  // Tokens of document d (all its sequences, which are contiguous in the .bin).
+  std::uint64_t document_length(std::size_t d) const;
+  // Copies `count` tokens of document d starting at token `offset` into out, widened to int32.
+  void read_document(std::size_t d, std::uint64_t offset, std::uint64_t count, std::int32_t* out) const;
+
+  const std::filesystem::path& prefix() const { return prefix_; }
+
+ private:
+  std::filesystem::path prefix_;
+  TokenDtype dtype_ = TokenDtype::uint16;
+  MappedFile idx_;
+  MappedFile bin_;
+  std::span<const std::int32_t> lengths_;   // (num_sequences) tokens per sequence
+  std::span<const std::int64_t> pointers_;  // (num_sequences) byte offset of each sequence in .bin
+  std::span<const std::int64_t> doc_index_; // (num_documents + 1) first sequence of each document, then the end
+  std::vector<std::uint64_t> doc_tokens_;   // (num_documents) tokens per document
+  std::uint64_t total_tokens_ = 0;
+};
+
+}  // namespace diverge::data

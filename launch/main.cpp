@@ -1,0 +1,52 @@
+// The `diverge` CLI entry point: builds the CLI11 app from the registered subcommands and maps errors to one line.
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+
+#include "engine/error.h"
+#include "kernels/cuda/device_info.h"
+#include "launch/command.h"
+
+namespace diverge::cli {
+
+std::vector<RegisteredCommand>& registered_commands() {
+  static std::vector<RegisteredCommand> commands;
+  return commands;
+}
+
+}  // namespace diverge::cli
+
+namespace {
+
+std::string version_text() {
+  return std::string("diverge ") + DIVERGE_VERSION + "\n" + diverge::cuda::describe_backend() + "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace diverge;
+  CLI::App app{
+      "Diverge: a Mixture-of-Experts pre-training engine with Expert Divergence Learning.\n"
+      "Typical flow: `diverge prepare` turns JSONL documents into domain-tagged shards, `diverge data inspect`\n"
+      "shows what a corpus holds, and training reads the shards. Run `diverge <command> --help` for details.",
+      "diverge"};
+  app.set_version_flag("--version", version_text());
+  app.require_subcommand(1);
+  auto& commands = cli::registered_commands();
+  std::stable_sort(commands.begin(), commands.end(),
+                   [](const auto& a, const auto& b) { return a.order < b.order; });
+  for (const auto& command : commands) command.setup(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

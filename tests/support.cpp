@@ -1,0 +1,39 @@
+// Helpers shared by tests: scratch directories and running the CLI.
+#include "tests/support.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <random>
+
+namespace diverge::test {
+
+ScratchDir::ScratchDir(const std::string& name) {
+  std::random_device rd;
+  path_ = fs::temp_directory_path() / ("diverge-test-" + name + "-" + std::to_string(::getpid()) + "-" +
+                                       std::to_string(rd() % 1000000));
+  fs::remove_all(path_);
+  fs::create_directories(path_);
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+CommandResult run_diverge(const std::string& args) {
+  std::string cmd = std::string(DIVERGE_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 4096> buf{};
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  int status = ::pclose(pipe);
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return {code, out};
+}
+
+}  // namespace diverge::test

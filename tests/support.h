@@ -1,0 +1,36 @@
+// Helpers shared by tests: source-tree paths, scratch directories, running the CLI and capturing its output.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace diverge::test {
+
+namespace fs = std::filesystem;
+
+// A path inside the source tree, e.g. source_path("tests/tokenizer/vectors.json").
+inline fs::path source_path(const std::string& relative) { return fs::path(DIVERGE_SOURCE_DIR) / relative; }
+
+// A fresh empty directory under the system temp dir, removed when the object dies.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& name);
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& rel) const { return path_ / rel; }
+
+ private:
+  fs::path path_;
+};
+
+struct CommandResult {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs the built `diverge` binary with the given argument string (shell-quoted by the caller).
+CommandResult run_diverge(const std::string& args);
+
+}  // namespace diverge::test
