@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace diverge {
@@ -69,6 +70,11 @@ void Progress::print(bool final_line) {
     line += " | done in " + format_duration(elapsed);
   } else if (total_ > 0 && rate > 0) {
     line += " | ETA " + format_duration(static_cast<double>(total_ - std::min(done_, total_)) / rate);
+  } else if (fraction_ > 0.0) {
+    char pct[48];
+    std::snprintf(pct, sizeof pct, " | %.0f%%", 100.0 * fraction_);
+    line += pct;
+    line += " | ETA " + format_duration(elapsed * (1.0 - fraction_) / fraction_);
   }
   if (tty_)
     std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final_line ? "\n" : "");

@@ -20,6 +20,9 @@ class Progress {
   Progress(std::string label, std::uint64_t total, std::string unit, double interval_s = 0.5);
   // Adds `units` finished units and `bytes` processed bytes; prints if the interval has passed.
   void advance(std::uint64_t units, std::uint64_t bytes = 0);
+  // For work whose unit count is unknown up front (documents in a compressed file): the fraction done, from which
+  // the ETA is estimated instead.
+  void set_fraction(double fraction) { fraction_ = fraction; }
   // Prints the final line with totals and overall rates.
   void finish();
 
@@ -31,6 +34,7 @@ class Progress {
   double interval_s_;
   std::uint64_t done_ = 0;
   std::uint64_t bytes_ = 0;
+  double fraction_ = -1.0;
   bool tty_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_print_;
