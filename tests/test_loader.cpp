@@ -11,16 +11,20 @@
 #include <vector>
 
 #include "data/loader/blender.h"
+#include "data/loader/indexed_source.h"
 #include "data/loader/labelled_corpus.h"
 #include "data/loader/loader_state.h"
 #include "data/loader/memory_source.h"
 #include "data/loader/splitmix.h"
 #include "data/loader/train_loader.h"
 #include "data/loader/val_reader.h"
+#include "data/shard/indexed_dataset.h"
 #include "engine/error.h"
+#include "tests/support.h"
 
 using namespace diverge;
 using namespace diverge::data;
+using diverge::test::ScratchDir;
 
 namespace {
 
@@ -46,11 +50,12 @@ const std::vector<std::string> kCoarseLabels = {"code", "math", "prose"};
 const std::vector<std::string> kFineLabels = {"code.c",          "code.python",      "math.cas",
                                               "math.formal.coq", "prose.literature", "prose.techdoc"};
 
-// Token = domain * 1e6 + document * 1e3 + position: any token tells where it came from.
-std::int32_t token_of(int domain, int document, int position) { return domain * 1000000 + document * 1000 + position; }
-int domain_of(std::int32_t token) { return token / 1000000; }
-int document_of(std::int32_t token) { return token / 1000 % 1000; }
-int position_of(std::int32_t token) { return token % 1000; }
+// Token = domain * 8192 + document * 64 + position (< 65536, so shards store it as uint16): any token tells
+// where it came from.
+std::int32_t token_of(int domain, int document, int position) { return domain * 8192 + document * 64 + position; }
+int domain_of(std::int32_t token) { return token / 8192; }
+int document_of(std::int32_t token) { return token / 64 % 128; }
+int position_of(std::int32_t token) { return token % 64; }
 
 int document_length(int domain, int document) { return 1 + (domain * 7919 + document * 104729) % 37; }
 
@@ -88,6 +93,22 @@ LabelledCorpus make_corpus(int extra_documents = 0) {
   std::vector<LabelledSource> shards;
   for (int d = 0; d < static_cast<int>(kDomains.size()); ++d)
     for (auto& shard : domain_shards(d, d == 0 ? extra_documents : 0)) shards.push_back(std::move(shard));
+  return LabelledCorpus(std::move(shards));
+}
+
+// The same shards written as Megatron indexed datasets (uint16) under dir and read back through IndexedSource.
+LabelledCorpus written_to_disk(const LabelledCorpus& corpus, const fs::path& dir) {
+  std::vector<LabelledSource> shards;
+  for (const auto& shard : corpus.shards()) {
+    IndexedDatasetWriter writer(dir / shard.name, TokenDtype::uint16);
+    for (std::size_t d = 0; d < shard.source->num_documents(); ++d) {
+      std::vector<std::int32_t> doc(shard.source->document_length(d));
+      shard.source->read_document(d, 0, doc.size(), doc.data());
+      writer.add_document(doc);
+    }
+    writer.finish();
+    shards.push_back({shard.name, shard.labels, shard.split, std::make_shared<IndexedSource>(dir / shard.name)});
+  }
   return LabelledCorpus(std::move(shards));
 }
 
@@ -505,4 +526,31 @@ TEST_CASE("bad loader settings, weights and domains are errors naming the key or
   auto bad_split = domain_shards(0, 0);
   bad_split[0].split = "test";
   CHECK(contains(error_of([&] { LabelledCorpus{bad_split}; }), "split 'test' is neither 'train' nor 'val'"));
+}
+
+TEST_CASE("over indexed datasets on disk the loader reads what it reads from memory, split and resumed alike") {
+  ScratchDir dir("loader");
+  auto memory = make_corpus();
+  auto disk = written_to_disk(memory, dir.path());
+  TrainLoader from_memory(memory, config(6, 16, 3));
+  TrainLoader from_disk(disk, config(6, 16, 3));
+  std::vector<TrainLoader> ranks;
+  for (int r = 0; r < 3; ++r) ranks.emplace_back(disk, config(2, 16, 3, r, 3));
+  for (int step = 0; step < 30; ++step) {
+    Batch expected = from_memory.next_batch();
+    REQUIRE(same_batches(from_disk.next_batch(), expected));
+    for (int r = 0; r < 3; ++r) {
+      Batch mine = ranks[static_cast<std::size_t>(r)].next_batch();
+      for (std::int64_t i = 0; i < 2; ++i) REQUIRE(row_of(mine, i) == row_of(expected, r * 2 + i));
+    }
+  }
+
+  TrainLoader resumed(disk, config(6, 16, 3));
+  resumed.restore(from_memory.state());
+  for (int step = 0; step < 20; ++step) REQUIRE(same_batches(resumed.next_batch(), from_memory.next_batch()));
+
+  ValReader val_memory(memory, "coarse", "math", 4, 16);
+  ValReader val_disk(disk, "coarse", "math", 4, 16);
+  while (auto expected = val_memory.next()) REQUIRE(same_batches(*val_disk.next(), *expected));
+  CHECK_FALSE(val_disk.next().has_value());
 }
