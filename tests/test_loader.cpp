@@ -180,7 +180,7 @@ TEST_CASE("splitmix64 matches the published reference sequence and permutations 
 TEST_CASE("a stream cuts its concatenated documents into samples that share one boundary token") {
   // Documents [1 2 3] [4 5]: N = 5 tokens.
   auto source = std::make_shared<MemorySource>(std::vector<std::vector<std::int32_t>>{{1, 2, 3}, {4, 5}});
-  Stream t2("s", {{"fine", "x"}}, {0}, {source}, 2, std::nullopt);
+  Stream t2("s", "val", {{"fine", "x"}}, {0}, {source}, 2, std::nullopt);
   CHECK(t2.num_tokens() == 5);
   CHECK(t2.num_documents() == 2);
   REQUIRE(t2.samples_per_epoch() == 2);  // floor((5 - 1) / 2)
@@ -192,9 +192,9 @@ TEST_CASE("a stream cuts its concatenated documents into samples that share one 
   t2.read_sample(2, row.data());  // epoch 1, unshuffled: the same as sample 0
   CHECK(row == std::vector<std::int32_t>{1, 2, 3});
 
-  Stream t4("s", {{"fine", "x"}}, {0}, {source}, 4, std::nullopt);
+  Stream t4("s", "val", {{"fine", "x"}}, {0}, {source}, 4, std::nullopt);
   CHECK(t4.samples_per_epoch() == 1);
-  Stream t5("s", {{"fine", "x"}}, {0}, {source}, 5, std::nullopt);
+  Stream t5("s", "val", {{"fine", "x"}}, {0}, {source}, 5, std::nullopt);
   CHECK(t5.samples_per_epoch() == 0);
   CHECK_THROWS_AS(t5.read_sample(0, row.data()), Error);
 }

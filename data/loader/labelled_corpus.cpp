@@ -77,7 +77,7 @@ std::vector<Stream> LabelledCorpus::streams(const std::string& split, std::int64
     for (const auto& system : label_systems_) ids.push_back(label_id(system, labels.at(system)));
     std::optional<std::uint64_t> shuffle_key;
     if (seed) shuffle_key = hash_words({*seed, static_cast<std::uint64_t>(out.size())});
-    out.emplace_back(stream_name(labels), labels, std::move(ids), std::move(sources), seq_len, shuffle_key);
+    out.emplace_back(stream_name(labels), split, labels, std::move(ids), std::move(sources), seq_len, shuffle_key);
   }
   return out;
 }

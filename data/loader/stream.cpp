@@ -10,10 +10,11 @@
 
 namespace diverge::data {
 
-Stream::Stream(std::string name, std::map<std::string, std::string> labels, std::vector<std::int32_t> label_ids,
-               std::vector<std::shared_ptr<const DocumentSource>> sources, std::int64_t seq_len,
-               std::optional<std::uint64_t> shuffle_key)
+Stream::Stream(std::string name, std::string split, std::map<std::string, std::string> labels,
+               std::vector<std::int32_t> label_ids, std::vector<std::shared_ptr<const DocumentSource>> sources,
+               std::int64_t seq_len, std::optional<std::uint64_t> shuffle_key)
     : name_(std::move(name)),
+      split_(std::move(split)),
       labels_(std::move(labels)),
       label_ids_(std::move(label_ids)),
       sources_(std::move(sources)),
@@ -27,6 +28,13 @@ Stream::Stream(std::string name, std::map<std::string, std::string> labels, std:
   }
   num_tokens_ = std::accumulate(doc_lengths_.begin(), doc_lengths_.end(), std::uint64_t{0});
   samples_per_epoch_ = num_tokens_ == 0 ? 0 : (num_tokens_ - 1) / seq_len_;
+}
+
+void Stream::require_samples() const {
+  if (samples_per_epoch_ == 0)
+    throw Error(split_ + " stream '" + name_ + "'",
+                "has " + std::to_string(num_tokens_) +
+                    " tokens, too few for one sample of seq_len + 1 = " + std::to_string(seq_len_ + 1));
 }
 
 void Stream::arrange_epoch(std::uint64_t epoch) {
@@ -51,9 +59,7 @@ void Stream::read_document(std::uint64_t doc, std::uint64_t offset, std::uint64_
 }
 
 void Stream::read_sample(std::uint64_t j, std::int32_t* out) {
-  if (samples_per_epoch_ == 0)
-    throw Error("stream '" + name_ + "'", "has no sample: " + std::to_string(num_tokens_) +
-                                              " tokens, fewer than seq_len + 1 = " + std::to_string(seq_len_ + 1));
+  require_samples();
   arrange_epoch(j / samples_per_epoch_);
   std::uint64_t token = (j % samples_per_epoch_) * seq_len_;
   std::uint64_t remaining = seq_len_ + 1;

@@ -20,9 +20,9 @@ namespace diverge::data {
 // epochs: sample j is sample j % samples_per_epoch() of epoch j / samples_per_epoch().
 class Stream {
  public:
-  Stream(std::string name, std::map<std::string, std::string> labels, std::vector<std::int32_t> label_ids,
-         std::vector<std::shared_ptr<const DocumentSource>> sources, std::int64_t seq_len,
-         std::optional<std::uint64_t> shuffle_key);
+  Stream(std::string name, std::string split, std::map<std::string, std::string> labels,
+         std::vector<std::int32_t> label_ids, std::vector<std::shared_ptr<const DocumentSource>> sources,
+         std::int64_t seq_len, std::optional<std::uint64_t> shuffle_key);
 
   const std::string& name() const { return name_; }
   const std::map<std::string, std::string>& labels() const { return labels_; }
@@ -32,6 +32,8 @@ class Stream {
   std::uint64_t num_documents() const { return doc_lengths_.size(); }
   // floor((num_tokens - 1) / T): zero when the stream cannot fill one sample of T + 1 tokens.
   std::uint64_t samples_per_epoch() const { return samples_per_epoch_; }
+  // Throws Error("<split> stream '<name>': has N tokens, too few ...") when samples_per_epoch() is zero.
+  void require_samples() const;
 
   // Copies the T + 1 tokens of sample j into out. Not const: the current epoch's document order is cached.
   void read_sample(std::uint64_t j, std::int32_t* out);
@@ -41,6 +43,7 @@ class Stream {
   void read_document(std::uint64_t doc, std::uint64_t offset, std::uint64_t count, std::int32_t* out) const;
 
   std::string name_;
+  std::string split_;  // "train" or "val", for messages
   std::map<std::string, std::string> labels_;
   std::vector<std::int32_t> label_ids_;  // (label systems)
   std::vector<std::shared_ptr<const DocumentSource>> sources_;

@@ -21,10 +21,7 @@ std::vector<Stream> train_streams(const LabelledCorpus& corpus, const LoaderConf
   check_config(config);
   auto streams = corpus.streams("train", config.seq_len, config.seed);
   check(!streams.empty(), "loader", "the corpus has no 'train' shards");
-  for (const auto& s : streams)
-    check(s.samples_per_epoch() > 0, "train stream '" + s.name() + "'",
-          "has " + std::to_string(s.num_tokens()) +
-              " tokens, too few for one sample of seq_len + 1 = " + std::to_string(config.seq_len + 1));
+  for (const auto& s : streams) s.require_samples();
   return streams;
 }
 

@@ -18,9 +18,7 @@ ValReader::ValReader(const LabelledCorpus& corpus, const std::string& label_syst
   auto all = corpus.streams("val", seq_len, std::nullopt);
   for (std::size_t s = 0; s < all.size(); ++s) {
     if (all[s].labels().at(label_system) != label) continue;
-    check(all[s].samples_per_epoch() > 0, "val stream '" + all[s].name() + "'",
-          "has " + std::to_string(all[s].num_tokens()) +
-              " tokens, too few for one sample of seq_len + 1 = " + std::to_string(seq_len + 1));
+    all[s].require_samples();
     num_samples_ += all[s].samples_per_epoch();
     stream_indices_.push_back(static_cast<std::int32_t>(s));
     streams_.push_back(std::move(all[s]));
