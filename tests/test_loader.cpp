@@ -14,12 +14,15 @@
 #include "data/loader/indexed_source.h"
 #include "data/loader/labelled_corpus.h"
 #include "data/loader/loader_state.h"
+#include "data/loader/manifest_corpus.h"
 #include "data/loader/memory_source.h"
 #include "data/loader/splitmix.h"
 #include "data/loader/train_loader.h"
 #include "data/loader/val_reader.h"
 #include "data/shard/indexed_dataset.h"
+#include "data/shard/manifest.h"
 #include "engine/error.h"
+#include "engine/hash.h"
 #include "tests/support.h"
 
 using namespace diverge;
@@ -110,6 +113,22 @@ LabelledCorpus written_to_disk(const LabelledCorpus& corpus, const fs::path& dir
     shards.push_back({shard.name, shard.labels, shard.split, std::make_shared<IndexedSource>(dir / shard.name)});
   }
   return LabelledCorpus(std::move(shards));
+}
+
+// A manifest for the shards written_to_disk put in dir, saved as dir/manifest.json and loaded back.
+Manifest manifest_for(const LabelledCorpus& corpus, const fs::path& dir) {
+  Manifest m;
+  m.dir = dir;
+  m.tokenizer = {"test-tokens", content_hash("test-tokens"), 65536, 0};
+  m.label_systems = {"coarse", "fine"};
+  for (const auto& shard : corpus.shards()) {
+    ShardEntry entry = describe_shard(dir, shard.name);
+    entry.labels = shard.labels;
+    entry.split = shard.split;
+    m.shards.push_back(std::move(entry));
+  }
+  m.save(dir / "manifest.json");
+  return Manifest::load(dir / "manifest.json");
 }
 
 LoaderConfig config(std::int64_t batch_size, std::int64_t seq_len, std::uint64_t seed = 1234, int rank = 0,
@@ -553,4 +572,29 @@ TEST_CASE("over indexed datasets on disk the loader reads what it reads from mem
   ValReader val_disk(disk, "coarse", "math", 4, 16);
   while (auto expected = val_memory.next()) REQUIRE(same_batches(*val_disk.next(), *expected));
   CHECK_FALSE(val_disk.next().has_value());
+}
+
+TEST_CASE("a loader built from a corpus manifest reads the manifest's shards with the manifest's label ids") {
+  ScratchDir dir("loader-manifest");
+  auto memory = make_corpus();
+  auto disk = written_to_disk(memory, dir.path());
+  Manifest manifest = manifest_for(memory, dir.path());
+  auto opened = open_corpus(manifest);
+  for (const auto& system : manifest.label_systems) CHECK(opened.labels_of(system) == manifest.labels_of(system));
+
+  TrainLoader from_memory(memory, config(4, 32, 11));
+  TrainLoader from_manifest(manifest, config(4, 32, 11));
+  for (int step = 0; step < 25; ++step) REQUIRE(same_batches(from_manifest.next_batch(), from_memory.next_batch()));
+  ValReader val_memory(memory, "fine", "math.formal.coq", 3, 8);
+  ValReader val_manifest(opened, "fine", "math.formal.coq", 3, 8);
+  while (auto expected = val_memory.next()) REQUIRE(same_batches(*val_manifest.next(), *expected));
+
+  Manifest wrong_tokens = manifest;
+  wrong_tokens.shards[2].tokens += 1;
+  const auto e = error_of([&] { open_corpus(wrong_tokens); });
+  CHECK(contains(e, "manifest.json: shards[2] (" + manifest.shards[2].prefix + "): "));
+  CHECK(contains(e, "tokens on disk, the manifest says " + std::to_string(manifest.shards[2].tokens + 1)));
+  Manifest missing = manifest;
+  missing.shards[0].prefix = "no-such-shard";
+  CHECK(contains(error_of([&] { TrainLoader{missing, config(4, 32)}; }), "no-such-shard"));
 }

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "data/loader/blend_weights.h"
+#include "data/loader/manifest_corpus.h"
 #include "engine/error.h"
 
 namespace diverge::data {
@@ -32,6 +33,9 @@ TrainLoader::TrainLoader(const LabelledCorpus& corpus, const LoaderConfig& confi
       label_systems_(corpus.label_systems()),
       streams_(train_streams(corpus, config)),
       blender_(blend_weights(config.weights, corpus, streams_)) {}
+
+TrainLoader::TrainLoader(const Manifest& manifest, const LoaderConfig& config)
+    : TrainLoader(open_corpus(manifest), config) {}
 
 Batch TrainLoader::next_batch() {
   Batch batch = Batch::sized(config_.batch_size, config_.seq_len + 1, label_systems_);

@@ -11,6 +11,7 @@
 #include "data/loader/labelled_corpus.h"
 #include "data/loader/loader_state.h"
 #include "data/loader/stream.h"
+#include "data/shard/manifest.h"
 
 namespace diverge::data {
 
@@ -31,6 +32,8 @@ class TrainLoader {
   // Throws Error naming the key or domain: B or T < 1, rank outside [0, world), no train shards, a train stream
   // too short for one sample, or bad weights.
   TrainLoader(const LabelledCorpus& corpus, const LoaderConfig& config);
+  // Over the shards of a corpus manifest (see open_corpus; a ValReader takes open_corpus(manifest) as well).
+  TrainLoader(const Manifest& manifest, const LoaderConfig& config);
 
   Batch next_batch();
 
