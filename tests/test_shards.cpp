@@ -245,8 +245,9 @@ TEST_CASE("indexed dataset: a damaged index or .bin is refused with the file and
   }
   SUBCASE("truncated .bin") {
     fs::resize_file(bin, 10);
-    check_error(open_error(prefix), bin_name, "truncated: the index accounts for 12 bytes of uint16 tokens, the file "
-                                              "holds 10");
+    check_error(open_error(prefix), bin_name,
+                "truncated: the index accounts for 12 bytes of uint16 tokens, the file "
+                "holds 10");
   }
   SUBCASE(".bin with extra bytes") {
     fs::resize_file(bin, 14);

@@ -137,8 +137,9 @@ TokenDtype dtype_from_name(const std::string& name, const std::string& where) {
     auto dtype = static_cast<TokenDtype>(code);
     if (dtype_name(dtype) == name) return dtype;
   }
-  throw Error(where, "unknown dtype '" + name + "' (expected uint8, int8, int16, uint16, int32, int64, float32 or "
-                     "float64)");
+  throw Error(where, "unknown dtype '" + name +
+                         "' (expected uint8, int8, int16, uint16, int32, int64, float32 or "
+                         "float64)");
 }
 
 TokenDtype dtype_for_vocab(std::uint64_t vocab_size) {
@@ -178,9 +179,8 @@ void IndexedDatasetWriter::add_document(std::span<const std::int32_t> tokens) {
   if (tokens.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
     throw Error(str(bin_file_), "document " + std::to_string(document) + " has " + std::to_string(tokens.size()) +
                                     " tokens, more than an int32 sequence length can record");
-  visit_token_type(dtype_, bin_file_, [&](auto type) {
-    encode_tokens<decltype(type)>(tokens, scratch_, dtype_, document, bin_file_);
-  });
+  visit_token_type(dtype_, bin_file_,
+                   [&](auto type) { encode_tokens<decltype(type)>(tokens, scratch_, dtype_, document, bin_file_); });
   bin_.write(reinterpret_cast<const char*>(scratch_.data()), static_cast<std::streamsize>(scratch_.size()));
   if (!bin_) throw Error(str(bin_tmp_), std::string("write failed: ") + std::strerror(errno));
   lengths_.push_back(static_cast<std::int32_t>(tokens.size()));
@@ -334,8 +334,8 @@ void IndexedDataset::check_documents() {
     const std::int64_t first = doc_index_[d], end = doc_index_[d + 1];
     if (end < first || end > sequences)
       throw Error(where, "document index " + std::to_string(d + 1) + " is " + std::to_string(end) + ", outside [" +
-                             std::to_string(first) + ", " + std::to_string(sequences) +
-                             "] (indices must rise to the " + std::to_string(sequences) + " sequences)");
+                             std::to_string(first) + ", " + std::to_string(sequences) + "] (indices must rise to the " +
+                             std::to_string(sequences) + " sequences)");
     std::uint64_t tokens = 0;
     for (auto s = static_cast<std::size_t>(first); s < static_cast<std::size_t>(end); ++s)
       tokens += static_cast<std::uint64_t>(lengths_[s]);
@@ -363,8 +363,8 @@ void IndexedDataset::read_document(std::size_t d, std::uint64_t offset, std::uin
   if (count == 0) return;
   const auto first_sequence = static_cast<std::size_t>(doc_index_[d]);
   const std::size_t token_bytes = dtype_size(dtype_);
-  const std::uint8_t* src =
-      bin_.data() + static_cast<std::size_t>(pointers_[first_sequence]) + static_cast<std::size_t>(offset) * token_bytes;
+  const std::uint8_t* src = bin_.data() + static_cast<std::size_t>(pointers_[first_sequence]) +
+                            static_cast<std::size_t>(offset) * token_bytes;
   visit_token_type(dtype_, bin_.path(),
                    [&](auto type) { decode_tokens<decltype(type)>(src, count, out, bin_.path(), d); });
 }

@@ -22,8 +22,7 @@ void compare_counts(const IndexedDataset& ds, const ShardEntry& shard, std::vect
   differs("dtype", dtype_name(ds.dtype()), shard.dtype);
   differs("documents", std::to_string(ds.num_documents()), std::to_string(shard.documents));
   differs("tokens", std::to_string(ds.num_tokens()), std::to_string(shard.tokens));
-  if (hash_bytes(ds.idx_bytes()) != shard.idx_hash)
-    problems.push_back(idx + ": does not match the manifest checksum");
+  if (hash_bytes(ds.idx_bytes()) != shard.idx_hash) problems.push_back(idx + ": does not match the manifest checksum");
 }
 
 // Chunk hashes locate damage; the whole-file hash catches a manifest whose chunks and whole hash disagree.
@@ -67,9 +66,8 @@ std::string first_token_outside(std::span<const std::uint8_t> bytes, std::uint64
 
 void check_token_ids(const IndexedDataset& ds, std::uint64_t vocab_size, std::vector<std::string>& problems) {
   const std::string bin = str(bin_path(ds.prefix()));
-  const std::string problem = visit_token_type(ds.dtype(), bin, [&](auto type) {
-    return first_token_outside<decltype(type)>(ds.bin_bytes(), vocab_size);
-  });
+  const std::string problem = visit_token_type(
+      ds.dtype(), bin, [&](auto type) { return first_token_outside<decltype(type)>(ds.bin_bytes(), vocab_size); });
   if (!problem.empty()) problems.push_back(bin + ": " + problem);
 }
 
