@@ -31,9 +31,9 @@ std::string percent(double fraction) {
 constexpr const char* kRowFormat = "  %4s  %-*s %6s %11s %15s %8s %15s %13s\n";
 
 void print_row(int label_width, const std::string& id, const data::LabelTotals& t, const std::string& label) {
-  std::printf(kRowFormat, id.c_str(), label_width, label.c_str(),
-              grouped(t.shards).c_str(), grouped(t.documents).c_str(), grouped(t.tokens).c_str(),
-              percent(t.token_share).c_str(), grouped(t.train_tokens).c_str(), grouped(t.val_tokens).c_str());
+  std::printf(kRowFormat, id.c_str(), label_width, label.c_str(), grouped(t.shards).c_str(),
+              grouped(t.documents).c_str(), grouped(t.tokens).c_str(), percent(t.token_share).c_str(),
+              grouped(t.train_tokens).c_str(), grouped(t.val_tokens).c_str());
 }
 
 void print_table(const data::Manifest& m, const data::CorpusSummary& s) {
@@ -49,8 +49,8 @@ void print_table(const data::Manifest& m, const data::CorpusSummary& s) {
     int width = 5;
     for (const auto& l : sys.labels) width = std::max(width, static_cast<int>(l.label.size()));
     std::printf("\nlabel system '%s': %zu labels\n", sys.system.c_str(), sys.labels.size());
-    std::printf(kRowFormat, "id", width, "label", "shards", "documents", "tokens",
-                "share", "train tokens", "val tokens");
+    std::printf(kRowFormat, "id", width, "label", "shards", "documents", "tokens", "share", "train tokens",
+                "val tokens");
     for (std::size_t id = 0; id < sys.labels.size(); ++id)
       print_row(width, std::to_string(id), sys.labels[id], sys.labels[id].label);
     print_row(width, "", s.total, "total");
@@ -76,15 +76,14 @@ void print_json(const data::Manifest& m, const data::CorpusSummary& s) {
   nlohmann::ordered_json totals = totals_json(s.total);
   totals["train_shards"] = s.train_shards;
   totals["val_shards"] = s.val_shards;
-  const nlohmann::ordered_json out = {
-      {"manifest", m.file.string()},
-      {"tokenizer",
-       {{"id", m.tokenizer.id},
-        {"hash", m.tokenizer.hash},
-        {"vocab_size", m.tokenizer.vocab_size},
-        {"eod_id", m.tokenizer.eod_id}}},
-      {"totals", std::move(totals)},
-      {"label_systems", std::move(systems)}};
+  const nlohmann::ordered_json out = {{"manifest", m.file.string()},
+                                      {"tokenizer",
+                                       {{"id", m.tokenizer.id},
+                                        {"hash", m.tokenizer.hash},
+                                        {"vocab_size", m.tokenizer.vocab_size},
+                                        {"eod_id", m.tokenizer.eod_id}}},
+                                      {"totals", std::move(totals)},
+                                      {"label_systems", std::move(systems)}};
   std::printf("%s\n", out.dump(2).c_str());
 }
 
@@ -100,8 +99,7 @@ Registrar inspect_command(30, [](CLI::App& root) {
       "Print what a corpus holds from its manifest: for each label system, every label's shards, documents,\n"
       "tokens, share of all tokens and train/val tokens, plus totals and the tokenizer.\n"
       "Example: diverge data inspect runs/corpus");
-  cmd->add_option("corpus", options->corpus, "corpus directory (holding manifest.json) or a manifest file")
-      ->required();
+  cmd->add_option("corpus", options->corpus, "corpus directory (holding manifest.json) or a manifest file")->required();
   cmd->add_flag("--json", options->json, "print JSON instead of tables");
   cmd->callback([options] {
     const auto manifest = data::Manifest::load(data::find_manifest(options->corpus));

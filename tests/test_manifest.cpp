@@ -26,23 +26,19 @@ const std::string kZeroHash = "xxh3-128:" + std::string(32, '0');
 json base_manifest() {
   auto shard = [](const std::string& prefix, const std::string& coarse, const std::string& fine,
                   const std::string& split, int tokens) {
-    return json{{"prefix", prefix},
-                {"labels", {{"coarse", coarse}, {"fine", fine}}},
-                {"split", split},
-                {"documents", 2},
-                {"tokens", tokens},
-                {"dtype", "uint16"},
-                {"bin_hash", kZeroHash},
-                {"idx_hash", kZeroHash},
-                {"chunk_bytes", 8},
-                {"bin_chunk_hashes", json::array()}};
+    return json{{"prefix", prefix},      {"labels", {{"coarse", coarse}, {"fine", fine}}},
+                {"split", split},        {"documents", 2},
+                {"tokens", tokens},      {"dtype", "uint16"},
+                {"bin_hash", kZeroHash}, {"idx_hash", kZeroHash},
+                {"chunk_bytes", 8},      {"bin_chunk_hashes", json::array()}};
   };
   json m = {{"format", "diverge-corpus"},
             {"version", 1},
             {"tokenizer", {{"id", "test-bpe"}, {"hash", kZeroHash}, {"vocab_size", 300}, {"eod_id", 0}}},
             {"label_systems", {"coarse", "fine"}},
-            {"shards", {shard("code/python/train-000", "code", "code.python", "train", 10),
-                        shard("prose/en/val-000", "prose", "prose.en", "val", 3)}}};
+            {"shards",
+             {shard("code/python/train-000", "code", "code.python", "train", 10),
+              shard("prose/en/val-000", "prose", "prose.en", "val", 3)}}};
   // 10 uint16 tokens = 20 bytes = 3 chunks of 8; 3 tokens = 6 bytes = 1 chunk.
   m["shards"][0]["bin_chunk_hashes"] = {kZeroHash, kZeroHash, kZeroHash};
   m["shards"][1]["bin_chunk_hashes"] = {kZeroHash};

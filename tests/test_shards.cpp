@@ -129,6 +129,19 @@ TEST_CASE("indexed dataset: partial reads return the requested slice and refuse 
   CHECK_THROWS_WITH_AS(ds.document_length(3), doctest::Contains("the dataset has 3"), Error);
 }
 
+TEST_CASE("indexed dataset: moved datasets keep reading (a loader holds them in a vector)") {
+  ScratchDir dir("shards");
+  write_dataset(dir / "a", TokenDtype::uint16, {{1, 2}});
+  write_dataset(dir / "b", TokenDtype::int32, {{70000}, {3}});
+  std::vector<IndexedDataset> all;
+  all.emplace_back(dir / "a");
+  all.emplace_back(dir / "b");
+  all.reserve(16);
+  CHECK(read_whole(all[0], 0) == std::vector<std::int32_t>{1, 2});
+  CHECK(read_whole(all[1], 0) == std::vector<std::int32_t>{70000});
+  CHECK(read_whole(all[1], 1) == std::vector<std::int32_t>{3});
+}
+
 TEST_CASE("indexed dataset: an empty dataset round-trips") {
   ScratchDir dir("shards");
   write_dataset(dir / "empty", TokenDtype::uint16, {});
@@ -232,8 +245,9 @@ TEST_CASE("indexed dataset: a damaged index or .bin is refused with the file and
   }
   SUBCASE("truncated .bin") {
     fs::resize_file(bin, 10);
-    check_error(open_error(prefix), bin_name, "truncated: the index accounts for 12 bytes of uint16 tokens, the file "
-                                              "holds 10");
+    check_error(open_error(prefix), bin_name,
+                "truncated: the index accounts for 12 bytes of uint16 tokens, the file "
+                "holds 10");
   }
   SUBCASE(".bin with extra bytes") {
     fs::resize_file(bin, 14);

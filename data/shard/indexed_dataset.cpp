@@ -137,8 +137,9 @@ TokenDtype dtype_from_name(const std::string& name, const std::string& where) {
     auto dtype = static_cast<TokenDtype>(code);
     if (dtype_name(dtype) == name) return dtype;
   }
-  throw Error(where, "unknown dtype '" + name + "' (expected uint8, int8, int16, uint16, int32, int64, float32 or "
-                     "float64)");
+  throw Error(where, "unknown dtype '" + name +
+                         "' (expected uint8, int8, int16, uint16, int32, int64, float32 or "
+                         "float64)");
 }
 
 TokenDtype dtype_for_vocab(std::uint64_t vocab_size) {
@@ -151,8 +152,13 @@ std::filesystem::path bin_path(const std::filesystem::path& prefix) { return wit
 // ---- writer ----
 
 IndexedDatasetWriter::IndexedDatasetWriter(const std::filesystem::path& prefix, TokenDtype dtype)
-    : prefix_(prefix), bin_tmp_(temp_name(bin_path(prefix))), idx_tmp_(temp_name(idx_path(prefix))), dtype_(dtype) {
-  check(is_integer_dtype(dtype), str(bin_path(prefix)), "cannot write tokens as " + dtype_name(dtype));
+    : prefix_(prefix),
+      bin_file_(bin_path(prefix)),
+      bin_tmp_(temp_name(bin_file_)),
+      idx_tmp_(temp_name(idx_path(prefix))),
+      dtype_(dtype) {
+  check(is_integer_dtype(dtype), str(bin_file_),
+        "cannot write tokens as " + dtype_name(dtype) + " (float dtypes cannot hold token ids)");
   if (prefix.has_parent_path()) std::filesystem::create_directories(prefix.parent_path());
   bin_.open(bin_tmp_, std::ios::binary | std::ios::trunc);
   if (!bin_) throw Error(str(bin_tmp_), std::string("cannot create: ") + std::strerror(errno));
@@ -167,22 +173,14 @@ IndexedDatasetWriter::~IndexedDatasetWriter() {
 }
 
 void IndexedDatasetWriter::add_document(std::span<const std::int32_t> tokens) {
-  const auto bin = bin_path(prefix_);
-  check(!finished_, str(bin), "add_document after finish()");
-  check(tokens.size() <= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()), str(bin),
-        "document " + std::to_string(lengths_.size()) + " has " + std::to_string(tokens.size()) +
-            " tokens, more than an int32 sequence length can record");
+  // Messages are built only on failure: this runs once per document, millions of times.
+  if (finished_) throw Error(str(bin_file_), "add_document after finish()");
   const std::uint64_t document = lengths_.size();
-  switch (dtype_) {
-    case TokenDtype::uint8: encode_tokens<std::uint8_t>(tokens, scratch_, dtype_, document, bin); break;
-    case TokenDtype::int8: encode_tokens<std::int8_t>(tokens, scratch_, dtype_, document, bin); break;
-    case TokenDtype::int16: encode_tokens<std::int16_t>(tokens, scratch_, dtype_, document, bin); break;
-    case TokenDtype::uint16: encode_tokens<std::uint16_t>(tokens, scratch_, dtype_, document, bin); break;
-    case TokenDtype::int32: encode_tokens<std::int32_t>(tokens, scratch_, dtype_, document, bin); break;
-    case TokenDtype::int64: encode_tokens<std::int64_t>(tokens, scratch_, dtype_, document, bin); break;
-    case TokenDtype::float32:
-    case TokenDtype::float64: throw Error(str(bin), "cannot write tokens as " + dtype_name(dtype_));
-  }
+  if (tokens.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+    throw Error(str(bin_file_), "document " + std::to_string(document) + " has " + std::to_string(tokens.size()) +
+                                    " tokens, more than an int32 sequence length can record");
+  visit_token_type(dtype_, bin_file_,
+                   [&](auto type) { encode_tokens<decltype(type)>(tokens, scratch_, dtype_, document, bin_file_); });
   bin_.write(reinterpret_cast<const char*>(scratch_.data()), static_cast<std::streamsize>(scratch_.size()));
   if (!bin_) throw Error(str(bin_tmp_), std::string("write failed: ") + std::strerror(errno));
   lengths_.push_back(static_cast<std::int32_t>(tokens.size()));
@@ -293,7 +291,8 @@ void IndexedDataset::check_sequences() {
   std::uint64_t expected_bytes = 0;
   for (std::size_t i = 0; i < lengths_.size(); ++i) {
     const std::int32_t length = lengths_[i];
-    check(length >= 0, where, "sequence " + std::to_string(i) + " has negative length " + std::to_string(length));
+    if (length < 0)
+      throw Error(where, "sequence " + std::to_string(i) + " has negative length " + std::to_string(length));
     const std::uint64_t bytes = static_cast<std::uint64_t>(length) * token_bytes;
     expected_bytes = bytes > kSaturated - expected_bytes ? kSaturated : expected_bytes + bytes;
   }
@@ -304,22 +303,23 @@ void IndexedDataset::check_sequences() {
         std::to_string(bin_size - expected_bytes) + " trailing bytes beyond the " + std::to_string(expected_bytes) +
             " the index accounts for");
 
+  // The loops throw directly rather than through check(): a message is then built only on failure, not per sequence.
   std::uint64_t next = 0;  // where the next sequence must start: Megatron's writer lays them end to end
   for (std::size_t i = 0; i < lengths_.size(); ++i) {
     const std::int64_t pointer = pointers_[i];
     const std::uint64_t bytes = static_cast<std::uint64_t>(lengths_[i]) * token_bytes;
-    const std::string seq = "sequence " + std::to_string(i);
-    check(pointer >= 0 && static_cast<std::uint64_t>(pointer) <= bin_size &&
-              bytes <= bin_size - static_cast<std::uint64_t>(pointer),
-          where,
-          seq + " points at byte " + std::to_string(pointer) + " with " + std::to_string(bytes) +
-              " bytes, outside " + str(bin_.path()) + " (" + std::to_string(bin_size) + " bytes)");
-    check(static_cast<std::uint64_t>(pointer) % token_bytes == 0, where,
-          seq + " starts at byte " + std::to_string(pointer) + ", not a multiple of the " +
-              std::to_string(token_bytes) + "-byte " + dtype_name(dtype_) + " token");
-    check(static_cast<std::uint64_t>(pointer) == next, where,
-          seq + " starts at byte " + std::to_string(pointer) + " but the previous sequence ends at byte " +
-              std::to_string(next));
+    const auto start = static_cast<std::uint64_t>(pointer);
+    if (pointer < 0 || start > bin_size || bytes > bin_size - start)
+      throw Error(where, "sequence " + std::to_string(i) + " points at byte " + std::to_string(pointer) + " with " +
+                             std::to_string(bytes) + " bytes, outside " + str(bin_.path()) + " (" +
+                             std::to_string(bin_size) + " bytes)");
+    if (start % token_bytes != 0)
+      throw Error(where, "sequence " + std::to_string(i) + " starts at byte " + std::to_string(pointer) +
+                             ", not a multiple of the " + std::to_string(token_bytes) + "-byte " + dtype_name(dtype_) +
+                             " token");
+    if (start != next)
+      throw Error(where, "sequence " + std::to_string(i) + " starts at byte " + std::to_string(pointer) +
+                             " but the previous sequence ends at byte " + std::to_string(next));
     next += bytes;
   }
   total_tokens_ = bin_size / token_bytes;
@@ -332,10 +332,10 @@ void IndexedDataset::check_documents() {
   doc_tokens_.resize(doc_index_.size() - 1);
   for (std::size_t d = 0; d + 1 < doc_index_.size(); ++d) {
     const std::int64_t first = doc_index_[d], end = doc_index_[d + 1];
-    check(end >= first && end <= sequences, where,
-          "document index " + std::to_string(d + 1) + " is " + std::to_string(end) + ", outside [" +
-              std::to_string(first) + ", " + std::to_string(sequences) + "] (indices must rise to the " +
-              std::to_string(sequences) + " sequences)");
+    if (end < first || end > sequences)
+      throw Error(where, "document index " + std::to_string(d + 1) + " is " + std::to_string(end) + ", outside [" +
+                             std::to_string(first) + ", " + std::to_string(sequences) + "] (indices must rise to the " +
+                             std::to_string(sequences) + " sequences)");
     std::uint64_t tokens = 0;
     for (auto s = static_cast<std::size_t>(first); s < static_cast<std::size_t>(end); ++s)
       tokens += static_cast<std::uint64_t>(lengths_[s]);
@@ -348,32 +348,25 @@ void IndexedDataset::check_documents() {
 }
 
 std::uint64_t IndexedDataset::document_length(std::size_t d) const {
-  check(d < doc_tokens_.size(), str(prefix_),
-        "document " + std::to_string(d) + " requested, the dataset has " + std::to_string(doc_tokens_.size()));
+  if (d >= doc_tokens_.size())
+    throw Error(str(prefix_),
+                "document " + std::to_string(d) + " requested, the dataset has " + std::to_string(doc_tokens_.size()));
   return doc_tokens_[d];
 }
 
 void IndexedDataset::read_document(std::size_t d, std::uint64_t offset, std::uint64_t count, std::int32_t* out) const {
   const std::uint64_t length = document_length(d);
-  check(offset <= length && count <= length - offset, str(prefix_),
-        "tokens [" + std::to_string(offset) + ", " + std::to_string(offset + count) + ") requested from document " +
-            std::to_string(d) + ", which has " + std::to_string(length));
+  if (offset > length || count > length - offset)
+    throw Error(str(prefix_), "tokens [" + std::to_string(offset) + ", " + std::to_string(offset + count) +
+                                  ") requested from document " + std::to_string(d) + ", which has " +
+                                  std::to_string(length));
   if (count == 0) return;
   const auto first_sequence = static_cast<std::size_t>(doc_index_[d]);
   const std::size_t token_bytes = dtype_size(dtype_);
-  const std::uint8_t* src =
-      bin_.data() + static_cast<std::size_t>(pointers_[first_sequence]) + static_cast<std::size_t>(offset) * token_bytes;
-  const auto& bin = bin_.path();
-  switch (dtype_) {
-    case TokenDtype::uint8: decode_tokens<std::uint8_t>(src, count, out, bin, d); break;
-    case TokenDtype::int8: decode_tokens<std::int8_t>(src, count, out, bin, d); break;
-    case TokenDtype::int16: decode_tokens<std::int16_t>(src, count, out, bin, d); break;
-    case TokenDtype::uint16: decode_tokens<std::uint16_t>(src, count, out, bin, d); break;
-    case TokenDtype::int32: decode_tokens<std::int32_t>(src, count, out, bin, d); break;
-    case TokenDtype::int64: decode_tokens<std::int64_t>(src, count, out, bin, d); break;
-    case TokenDtype::float32:
-    case TokenDtype::float64: throw Error(str(bin), "dtype " + dtype_name(dtype_) + " cannot hold token ids");
-  }
+  const std::uint8_t* src = bin_.data() + static_cast<std::size_t>(pointers_[first_sequence]) +
+                            static_cast<std::size_t>(offset) * token_bytes;
+  visit_token_type(dtype_, bin_.path(),
+                   [&](auto type) { decode_tokens<decltype(type)>(src, count, out, bin_.path(), d); });
 }
 
 }  // namespace diverge::data

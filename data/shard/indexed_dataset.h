@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/error.h"
 #include "engine/files.h"
 
 namespace diverge::data {
@@ -26,6 +27,24 @@ std::string dtype_name(TokenDtype dtype);
 TokenDtype dtype_from_name(const std::string& name, const std::string& where);
 // The smallest integer dtype that holds ids < vocab_size (uint16 up to 65536 tokens, else int32).
 TokenDtype dtype_for_vocab(std::uint64_t vocab_size);
+
+// Calls f(T{}) with the C++ type T stored by an integer dtype (std::uint16_t for uint16, ...) and returns its result,
+// so that per-dtype loops are written once as templates. Float dtypes throw Error(where, ...): they cannot hold token
+// ids.
+template <typename F>
+decltype(auto) visit_token_type(TokenDtype dtype, const std::filesystem::path& where, F&& f) {
+  switch (dtype) {
+    case TokenDtype::uint8: return f(std::uint8_t{});
+    case TokenDtype::int8: return f(std::int8_t{});
+    case TokenDtype::int16: return f(std::int16_t{});
+    case TokenDtype::uint16: return f(std::uint16_t{});
+    case TokenDtype::int32: return f(std::int32_t{});
+    case TokenDtype::int64: return f(std::int64_t{});
+    case TokenDtype::float32:
+    case TokenDtype::float64: break;
+  }
+  throw Error(where.string(), "dtype " + dtype_name(dtype) + " cannot hold token ids");
+}
 
 // The `.idx` / `.bin` paths of a prefix ("dir/train-000" -> "dir/train-000.idx"), appending rather than replacing an
 // extension, since prefixes may contain dots ("code.python/train-000").
@@ -52,6 +71,7 @@ class IndexedDatasetWriter {
 
  private:
   std::filesystem::path prefix_;
+  std::filesystem::path bin_file_;          // prefix.bin: what errors about tokens name
   std::filesystem::path bin_tmp_, idx_tmp_;
   TokenDtype dtype_;
   std::ofstream bin_;

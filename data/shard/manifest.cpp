@@ -33,8 +33,8 @@ class ManifestParser {
       fail("format", "is '" + format + "', expected '" + Manifest::kFormatName + "'");
     const auto version = get_unsigned(root, "", "version");
     if (version != Manifest::kFormatVersion)
-      fail("version", "is " + std::to_string(version) + ", this build reads version " +
-                          std::to_string(Manifest::kFormatVersion));
+      fail("version",
+           "is " + std::to_string(version) + ", this build reads version " + std::to_string(Manifest::kFormatVersion));
     Manifest m;
     m.tokenizer = parse_tokenizer(root.at("tokenizer"), "tokenizer");
     m.label_systems = parse_label_systems(root.at("label_systems"), "label_systems");
@@ -55,11 +55,14 @@ class ManifestParser {
     throw Error(file_, path.empty() ? what : path + ": " + what);
   }
 
-  static std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+  static std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
 
   // The object must have exactly these keys: a missing one is an error, and so is an unknown one (a typo).
   void expect_keys(const json& obj, const std::string& path, std::initializer_list<const char*> keys) const {
-    if (!obj.is_object()) fail(path.empty() ? "top level" : path, "must be an object, got " + std::string(obj.type_name()));
+    if (!obj.is_object())
+      fail(path.empty() ? "top level" : path, "must be an object, got " + std::string(obj.type_name()));
     std::string expected;
     for (const char* key : keys) {
       if (!obj.contains(key)) fail(path, std::string("missing key '") + key + "'");
@@ -130,7 +133,8 @@ class ManifestParser {
       const std::string item = path + "[" + std::to_string(i) + "]";
       if (!arr[i].is_string() || arr[i].get<std::string>().empty()) fail(item, "must be a non-empty string");
       const auto name = arr[i].get<std::string>();
-      if (std::find(systems.begin(), systems.end(), name) != systems.end()) fail(item, "'" + name + "' is listed twice");
+      if (std::find(systems.begin(), systems.end(), name) != systems.end())
+        fail(item, "'" + name + "' is listed twice");
       systems.push_back(name);
     }
     return systems;
@@ -153,8 +157,9 @@ class ManifestParser {
   }
 
   ShardEntry parse_shard(const json& obj, const std::string& path, const std::vector<std::string>& systems) const {
-    expect_keys(obj, path, {"prefix", "labels", "split", "documents", "tokens", "dtype", "bin_hash", "idx_hash",
-                            "chunk_bytes", "bin_chunk_hashes"});
+    expect_keys(obj, path,
+                {"prefix", "labels", "split", "documents", "tokens", "dtype", "bin_hash", "idx_hash", "chunk_bytes",
+                 "bin_chunk_hashes"});
     ShardEntry s;
     s.prefix = get_nonempty_string(obj, path, "prefix");
     const auto extension = std::filesystem::path(s.prefix).extension();
@@ -162,7 +167,8 @@ class ManifestParser {
       fail(join(path, "prefix"), "'" + s.prefix + "' must not end in .bin or .idx (it names both files)");
     s.labels = parse_labels(obj.at("labels"), join(path, "labels"), systems);
     s.split = get_string(obj, path, "split");
-    if (s.split != "train" && s.split != "val") fail(join(path, "split"), "is '" + s.split + "', expected train or val");
+    if (s.split != "train" && s.split != "val")
+      fail(join(path, "split"), "is '" + s.split + "', expected train or val");
     s.documents = get_unsigned(obj, path, "documents");
     s.tokens = get_unsigned(obj, path, "tokens");
     s.dtype = get_string(obj, path, "dtype");

@@ -10,13 +10,9 @@
 
 namespace diverge::data {
 
-namespace {
-
-std::string_view as_chars(std::span<const std::uint8_t> bytes) {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+std::string hash_bytes(std::span<const std::uint8_t> bytes) {
+  return content_hash({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
 }
-
-}  // namespace
 
 BinChecksums checksum_bytes(std::span<const std::uint8_t> bytes, std::uint64_t chunk_bytes) {
   check(chunk_bytes > 0, "checksum_bytes", "chunk_bytes must be positive");
@@ -25,7 +21,7 @@ BinChecksums checksum_bytes(std::span<const std::uint8_t> bytes, std::uint64_t c
   for (std::uint64_t start = 0; start < bytes.size(); start += chunk_bytes) {
     const auto chunk = bytes.subspan(start, std::min<std::uint64_t>(chunk_bytes, bytes.size() - start));
     whole.update(chunk.data(), chunk.size());
-    sums.chunks.push_back(content_hash(as_chars(chunk)));
+    sums.chunks.push_back(hash_bytes(chunk));
   }
   sums.whole = whole.finish();
   return sums;
@@ -40,7 +36,7 @@ ShardEntry describe_shard(const std::filesystem::path& dir, const std::string& p
   entry.tokens = ds.num_tokens();
   entry.dtype = dtype_name(ds.dtype());
   entry.bin_hash = std::move(sums.whole);
-  entry.idx_hash = content_hash(as_chars(ds.idx_bytes()));
+  entry.idx_hash = hash_bytes(ds.idx_bytes());
   entry.chunk_bytes = chunk_bytes;
   entry.bin_chunk_hashes = std::move(sums.chunks);
   return entry;

@@ -7,7 +7,6 @@
 #include "data/shard/indexed_dataset.h"
 #include "data/shard/shard_checksums.h"
 #include "engine/error.h"
-#include "engine/hash.h"
 
 namespace diverge::data {
 
@@ -23,9 +22,7 @@ void compare_counts(const IndexedDataset& ds, const ShardEntry& shard, std::vect
   differs("dtype", dtype_name(ds.dtype()), shard.dtype);
   differs("documents", std::to_string(ds.num_documents()), std::to_string(shard.documents));
   differs("tokens", std::to_string(ds.num_tokens()), std::to_string(shard.tokens));
-  const auto idx_bytes = ds.idx_bytes();
-  if (content_hash({reinterpret_cast<const char*>(idx_bytes.data()), idx_bytes.size()}) != shard.idx_hash)
-    problems.push_back(idx + ": does not match the manifest checksum");
+  if (hash_bytes(ds.idx_bytes()) != shard.idx_hash) problems.push_back(idx + ": does not match the manifest checksum");
 }
 
 // Chunk hashes locate damage; the whole-file hash catches a manifest whose chunks and whole hash disagree.
@@ -68,19 +65,10 @@ std::string first_token_outside(std::span<const std::uint8_t> bytes, std::uint64
 }
 
 void check_token_ids(const IndexedDataset& ds, std::uint64_t vocab_size, std::vector<std::string>& problems) {
-  const auto bytes = ds.bin_bytes();
-  std::string problem;
-  switch (ds.dtype()) {
-    case TokenDtype::uint8: problem = first_token_outside<std::uint8_t>(bytes, vocab_size); break;
-    case TokenDtype::int8: problem = first_token_outside<std::int8_t>(bytes, vocab_size); break;
-    case TokenDtype::int16: problem = first_token_outside<std::int16_t>(bytes, vocab_size); break;
-    case TokenDtype::uint16: problem = first_token_outside<std::uint16_t>(bytes, vocab_size); break;
-    case TokenDtype::int32: problem = first_token_outside<std::int32_t>(bytes, vocab_size); break;
-    case TokenDtype::int64: problem = first_token_outside<std::int64_t>(bytes, vocab_size); break;
-    case TokenDtype::float32:
-    case TokenDtype::float64: problem = "dtype " + dtype_name(ds.dtype()) + " cannot hold token ids"; break;
-  }
-  if (!problem.empty()) problems.push_back(str(bin_path(ds.prefix())) + ": " + problem);
+  const std::string bin = str(bin_path(ds.prefix()));
+  const std::string problem = visit_token_type(
+      ds.dtype(), bin, [&](auto type) { return first_token_outside<decltype(type)>(ds.bin_bytes(), vocab_size); });
+  if (!problem.empty()) problems.push_back(bin + ": " + problem);
 }
 
 }  // namespace
