@@ -1,0 +1,31 @@
+// The backend-neutral op interface the model calls: Tensors in, Tensors out, dispatched on the tensors' device.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/tensor.h"
+
+// Conventions for every op here:
+// - Arguments are validated (dtype, rank, extents, one device) and a mismatch throws diverge::Error naming the op and
+//   the argument. The CPU backend computes in f32; CUDA tensors are refused until the CUDA kernels exist.
+// - Outputs are written by the op, never allocated by it: callers take them from an arena.
+// - Backward passes overwrite the gradients of activations and add to the gradients of parameters (these
+//   accumulate over micro-batches and are zeroed by the optimizer step), unless a Write argument says otherwise.
+// - Optional gradient outputs are skipped when passed an empty Tensor{}.
+namespace diverge::ops {
+
+// Whether an op overwrites its output or adds to what is there.
+enum class Write : std::uint8_t { overwrite, accumulate };
+
+// ---- matmul ----------------------------------------------------------------------------------------------------
+// out = op(a) @ op(b), with op() a transpose when asked:
+//   a    (M, K) or (..., K) flattened to rows; with trans_a stored (K, M)
+//   b    (K, N); with trans_b stored (N, K) (a linear layer's weight (out, in) is used with trans_b)
+//   out  (M, N) or (..., N) flattened to rows
+void matmul(const Tensor& a, const Tensor& b, const Tensor& out, bool trans_a, bool trans_b,
+            Write write = Write::overwrite);
+// Gradients of matmul: da like a, db like b, from dout like out. Either may be empty (not wanted).
+void matmul_backward(const Tensor& dout, const Tensor& a, const Tensor& b, const Tensor& da, const Tensor& db,
+                     bool trans_a, bool trans_b, Write write_da, Write write_db);
+
+}  // namespace diverge::ops
