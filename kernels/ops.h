@@ -28,4 +28,12 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& out, bool trans_a, b
 void matmul_backward(const Tensor& dout, const Tensor& a, const Tensor& b, const Tensor& da, const Tensor& db,
                      bool trans_a, bool trans_b, Write write_da, Write write_db);
 
+// ---- embedding -------------------------------------------------------------------------------------------------
+//   ids    (N) or (B, T), i32 in [0, V)
+//   table  (V, C)
+//   out    (N, C) or (B, T, C)
+void embedding(const Tensor& ids, const Tensor& table, const Tensor& out);
+// dtable (V, C) += scatter-add of dout (N, C) or (B, T, C) by ids.
+void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable);
+
 }  // namespace diverge::ops
