@@ -36,4 +36,15 @@ void embedding(const Tensor& ids, const Tensor& table, const Tensor& out);
 // dtable (V, C) += scatter-add of dout (N, C) or (B, T, C) by ids.
 void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable);
 
+// ---- RMSNorm over the last dimension ----------------------------------------------------------------------------
+// out = x / sqrt(mean(x^2) + eps) * weight. Also serves per-head QK-norm: x (B, T, H, D) with weight (D).
+//   x       (..., C)
+//   weight  (C)
+//   out     (..., C), like x
+//   rstd    (...) i.e. one value per row of x, saved for the backward pass
+void rmsnorm(const Tensor& x, const Tensor& weight, const Tensor& out, const Tensor& rstd, float eps);
+// dx (..., C) is overwritten; dweight (C) is added to.
+void rmsnorm_backward(const Tensor& dout, const Tensor& x, const Tensor& weight, const Tensor& rstd, const Tensor& dx,
+                      const Tensor& dweight);
+
 }  // namespace diverge::ops

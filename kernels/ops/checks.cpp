@@ -31,11 +31,12 @@ void check_extent(const char* op, Arg arg, int dim, std::int64_t expected, const
             " (" + meaning + ") in " + arg.tensor.describe());
 }
 
-void check_same_shape(const char* op, Arg arg, Arg reference) {
-  bool same = arg.tensor.ndim == reference.tensor.ndim;
+void check_like(const char* op, Arg arg, Arg reference) {
+  bool same = arg.tensor.dtype == reference.tensor.dtype && arg.tensor.ndim == reference.tensor.ndim;
   for (int i = 0; same && i < arg.tensor.ndim; ++i) same = arg.tensor.dim(i) == reference.tensor.dim(i);
   check(same, where(op, arg),
-        "shape " + arg.tensor.describe() + " differs from " + reference.name + " " + reference.tensor.describe());
+        arg.tensor.describe() + " differs from " + reference.name + " " + reference.tensor.describe());
+  check(arg.tensor.numel() == 0 || !arg.tensor.empty(), where(op, arg), "has no memory behind it: " + arg.tensor.describe());
 }
 
 Device common_device(const char* op, std::initializer_list<Arg> args) {

@@ -18,8 +18,8 @@ struct Arg {
 void check_arg(const char* op, Arg arg, DType dtype, int ndim);
 // Checks one extent: "<op>: <name>: dim <i> is <x>, expected <expected> (<meaning>)".
 void check_extent(const char* op, Arg arg, int dim, std::int64_t expected, const char* meaning);
-// Checks that two tensors have identical shapes.
-void check_same_shape(const char* op, Arg arg, Arg reference);
+// Checks that arg has the dtype and shape of reference (a gradient against its value, an output against its input).
+void check_like(const char* op, Arg arg, Arg reference);
 // Checks that every tensor lives on one device and returns it: the backend the op dispatches to.
 Device common_device(const char* op, std::initializer_list<Arg> args);
 // The answer of a backend-neutral op whose tensors live on a device without a kernel for it yet.

@@ -43,8 +43,8 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& out, bool trans_a, b
 void matmul_backward(const Tensor& dout, const Tensor& a, const Tensor& b, const Tensor& da, const Tensor& db,
                      bool trans_a, bool trans_b, Write write_da, Write write_db) {
   const cpu::GemmShape s = checked_shape({"a", a}, {"b", b}, {"dout", dout}, trans_a, trans_b);
-  if (!da.empty()) check_same_shape(kOp, {"da", da}, {"a", a});
-  if (!db.empty()) check_same_shape(kOp, {"db", db}, {"b", b});
+  if (!da.empty()) check_like(kOp, {"da", da}, {"a", a});
+  if (!db.empty()) check_like(kOp, {"db", db}, {"b", b});
   switch (common_device(kOp, {{"dout", dout}, {"a", a}, {"b", b}})) {
     case Device::cpu:
       return cpu::gemm_backward(s, dout.f32(), a.f32(), b.f32(), da.empty() ? nullptr : da.f32(),
