@@ -47,4 +47,13 @@ void rmsnorm(const Tensor& x, const Tensor& weight, const Tensor& out, const Ten
 void rmsnorm_backward(const Tensor& dout, const Tensor& x, const Tensor& weight, const Tensor& rstd, const Tensor& dx,
                       const Tensor& dweight);
 
+// ---- rotary position embedding ----------------------------------------------------------------------------------
+// Rotates q or k by position (the index along T), half-split pairs (i, i + D/2) as HF Llama/Qwen3's rotate_half,
+// frequencies theta^(-2i/D). out may be x itself.
+//   x    (B, T, H, D), D even
+//   out  (B, T, H, D)
+void rope(const Tensor& x, const Tensor& out, float theta);
+// dx (B, T, H, D) from dout (B, T, H, D); dx may be dout itself.
+void rope_backward(const Tensor& dout, const Tensor& dx, float theta);
+
 }  // namespace diverge::ops
