@@ -56,4 +56,10 @@ void rope(const Tensor& x, const Tensor& out, float theta);
 // dx (B, T, H, D) from dout (B, T, H, D); dx may be dout itself.
 void rope_backward(const Tensor& dout, const Tensor& dx, float theta);
 
+// ---- SwiGLU activation ------------------------------------------------------------------------------------------
+//   gate, up, out  (..., F), all one shape; out = silu(gate) * up
+void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out);
+// dgate and dup (..., F) are overwritten.
+void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, const Tensor& dgate, const Tensor& dup);
+
 }  // namespace diverge::ops
