@@ -62,4 +62,14 @@ void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out);
 // dgate and dup (..., F) are overwritten.
 void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, const Tensor& dgate, const Tensor& dup);
 
+// ---- fused softmax cross-entropy --------------------------------------------------------------------------------
+// Returns the mean of -log softmax(logits)[target] over targets that are not -1 (0 when all are ignored).
+//   logits   (N, V) or (B, T, V)
+//   targets  (N) or (B, T), i32 in [0, V) or -1 (ignored)
+//   lse      (N) or (B, T): logsumexp of each row, saved for the backward pass
+float cross_entropy(const Tensor& logits, const Tensor& targets, const Tensor& lse);
+// dlogits (like logits) = dloss * (softmax - onehot) / count; ignored rows get zeros. dlogits may be logits itself.
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, float dloss,
+                            const Tensor& dlogits);
+
 }  // namespace diverge::ops
