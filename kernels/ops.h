@@ -72,4 +72,15 @@ float cross_entropy(const Tensor& logits, const Tensor& targets, const Tensor& l
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, float dloss,
                             const Tensor& dlogits);
 
+// ---- causal self-attention with grouped KV heads ----------------------------------------------------------------
+// out = softmax(q k^T / sqrt(D) + causal mask) v, per head; query head h reads KV head h / (H / Hkv).
+//   q    (B, T, H, D)
+//   k, v (B, T, Hkv, D), H a multiple of Hkv
+//   out  (B, T, H, D)
+//   lse  (B, H, T): logsumexp of each score row, saved for the backward pass
+void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse);
+// dq (B, T, H, D), dk and dv (B, T, Hkv, D) are overwritten.
+void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                        const Tensor& dout, const Tensor& dq, const Tensor& dk, const Tensor& dv);
+
 }  // namespace diverge::ops
