@@ -83,4 +83,17 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
 void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                         const Tensor& dout, const Tensor& dq, const Tensor& dk, const Tensor& dv);
 
+// ---- MoE router -------------------------------------------------------------------------------------------------
+// probs = softmax(logits) over all E experts (dense, for the auxiliary losses); topk = the k most probable experts
+// per token, most probable first, ties to the lower expert index; gates = their probabilities, divided by their
+// sum when renormalize (config router.renorm_topk).
+//   logits  (N, E)
+//   probs   (N, E)
+//   topk    (N, k) i32, 1 <= k <= E
+//   gates   (N, k)
+void router(const Tensor& logits, const Tensor& probs, const Tensor& topk, const Tensor& gates, bool renormalize);
+// dlogits (N, E) from dgates (N, k) and, unless empty, dprobs (N, E).
+void router_backward(const Tensor& probs, const Tensor& topk, const Tensor& gates, const Tensor& dgates,
+                     const Tensor& dprobs, const Tensor& dlogits, bool renormalize, Write write);
+
 }  // namespace diverge::ops
