@@ -96,4 +96,25 @@ void router(const Tensor& logits, const Tensor& probs, const Tensor& topk, const
 void router_backward(const Tensor& probs, const Tensor& topk, const Tensor& gates, const Tensor& dgates,
                      const Tensor& dprobs, const Tensor& dlogits, bool renormalize, Write write);
 
+// ---- MoE dispatch / combine -------------------------------------------------------------------------------------
+// The N * k (token, choice) copies, copy c = t * k + j, permuted into rows grouped by expert. Experts may receive
+// no rows at all; that is normal and reads or writes nothing.
+struct RoutePlan {
+  Tensor counts;       // (E) i32: rows per expert
+  Tensor offsets;      // (E + 1) i32: expert e's rows are [offsets[e], offsets[e + 1])
+  Tensor row_of_copy;  // (N, k) i32: the grouped row holding token t's j-th copy
+  Tensor copy_of_row;  // (N * k) i32: the copy each grouped row holds
+};
+// Stable counting sort of the copies in topk (N, k) i32 into plan; E = plan.counts' length.
+void route_plan(const Tensor& topk, const RoutePlan& plan);
+// grouped (N * k, C): each row a copy of its token's row of x (N, C).
+void dispatch(const Tensor& x, const RoutePlan& plan, const Tensor& grouped);
+// dx (N, C) = sum of the token's copies' rows of dgrouped (N * k, C); overwritten.
+void dispatch_backward(const Tensor& dgrouped, const RoutePlan& plan, const Tensor& dx);
+// out (N, C) = sum_j gates (N, k) [t][j] * expert_out (N * k, C) [row of copy (t, j)]; overwritten.
+void combine(const Tensor& expert_out, const Tensor& gates, const RoutePlan& plan, const Tensor& out);
+// dexpert_out (N * k, C) and dgates (N, k), both overwritten, from dout (N, C).
+void combine_backward(const Tensor& dout, const Tensor& expert_out, const Tensor& gates, const RoutePlan& plan,
+                      const Tensor& dexpert_out, const Tensor& dgates);
+
 }  // namespace diverge::ops
