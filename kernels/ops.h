@@ -117,4 +117,28 @@ void combine(const Tensor& expert_out, const Tensor& gates, const RoutePlan& pla
 void combine_backward(const Tensor& dout, const Tensor& expert_out, const Tensor& gates, const RoutePlan& plan,
                       const Tensor& dexpert_out, const Tensor& dgates);
 
+// ---- expert FFN over expert-grouped rows ------------------------------------------------------------------------
+// For each expert e, rows [offsets[e], offsets[e + 1]) of x go through that expert's SwiGLU FFN:
+//   out = (silu(x W_gate[e]^T) * (x W_up[e]^T)) W_down[e]^T
+struct ExpertWeights {
+  Tensor gate;  // (E, F, C)
+  Tensor up;    // (E, F, C)
+  Tensor down;  // (E, C, F)
+};
+// Activations saved by the forward pass for the backward pass.
+struct ExpertActivations {
+  Tensor gate;    // (R, F): x W_gate^T
+  Tensor up;      // (R, F): x W_up^T
+  Tensor hidden;  // (R, F): silu(gate) * up
+};
+//   x        (R, C), rows grouped by expert (see dispatch)
+//   offsets  (E + 1) i32, from 0 to R (RoutePlan::offsets)
+//   out      (R, C)
+void expert_ffn(const Tensor& x, const Tensor& offsets, const ExpertWeights& w, const ExpertActivations& saved,
+                const Tensor& out);
+// dx (R, C) is overwritten; dw (like w) is added to. dgate_work and dup_work (R, F) are workspace.
+void expert_ffn_backward(const Tensor& dout, const Tensor& x, const Tensor& offsets, const ExpertWeights& w,
+                         const ExpertActivations& saved, const Tensor& dx, const ExpertWeights& dw,
+                         const Tensor& dgate_work, const Tensor& dup_work);
+
 }  // namespace diverge::ops

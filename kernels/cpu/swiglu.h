@@ -9,7 +9,7 @@ namespace diverge::cpu {
 template <class T>
 void swiglu_forward(const T* gate, const T* up, std::int64_t n, T* out);
 
-// dgate (n) and dup (n) are overwritten from dout (n).
+// dgate (n) and dup (n) are overwritten from dout (n); dgate may alias dout (each element is read first).
 template <class T>
 void swiglu_backward(const T* dout, const T* gate, const T* up, std::int64_t n, T* dgate, T* dup);
 
