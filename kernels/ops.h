@@ -141,4 +141,18 @@ void expert_ffn_backward(const Tensor& dout, const Tensor& x, const Tensor& offs
                          const ExpertActivations& saved, const Tensor& dx, const ExpertWeights& dw,
                          const Tensor& dgate_work, const Tensor& dup_work);
 
+// ---- auxiliary routing losses (EDL.md) --------------------------------------------------------------------------
+// Their gradients are added to the router's dlogits, which also collects the gates' gradient (router_backward).
+// Load balance, Switch form: E * sum_e f_e P_e, 1 when perfectly balanced; f_e = counts[e] / sum(counts) carries no
+// gradient, P_e = mean over tokens of probs[t][e].
+//   probs   (N, E): the router's dense probabilities
+//   counts  (E) i32: routed assignments per expert (RoutePlan::counts; summed over ranks for the global scope)
+float load_balance_loss(const Tensor& probs, const Tensor& counts);
+// dlogits (N, E) += dloss * d loss / d logits.
+void load_balance_loss_backward(const Tensor& probs, const Tensor& counts, float dloss, const Tensor& dlogits);
+// Router z-loss: (1 / N) sum_t logsumexp(logits[t])^2 over logits (N, E).
+float router_z_loss(const Tensor& logits);
+// dlogits (N, E) += dloss * d loss / d logits.
+void router_z_loss_backward(const Tensor& logits, float dloss, const Tensor& dlogits);
+
 }  // namespace diverge::ops

@@ -6,18 +6,11 @@
 #include <vector>
 
 #include "kernels/cpu/indices.h"
+#include "kernels/cpu/softmax.h"
 
 namespace diverge::cpu {
 
 namespace {
-
-template <class T>
-T row_logsumexp(const T* row, std::int64_t vocab) {
-  const T max_logit = *std::max_element(row, row + vocab);
-  T sum = 0;
-  for (std::int64_t v = 0; v < vocab; ++v) sum += std::exp(row[v] - max_logit);
-  return max_logit + std::log(sum);
-}
 
 std::int64_t count_targets(const std::int32_t* targets, std::int64_t n) {
   return std::count_if(targets, targets + n, [](std::int32_t t) { return t != kIgnoreTarget; });
@@ -32,7 +25,7 @@ T cross_entropy_forward(const T* logits, const std::int32_t* targets, std::int64
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < n; ++i) {
     const T* row = logits + i * vocab;
-    lse[i] = row_logsumexp(row, vocab);
+    lse[i] = logsumexp(row, vocab);
     if (targets[i] != kIgnoreTarget) row_loss[static_cast<std::size_t>(i)] = static_cast<double>(lse[i] - row[targets[i]]);
   }
   const std::int64_t count = count_targets(targets, n);

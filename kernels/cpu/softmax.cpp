@@ -7,6 +7,14 @@
 namespace diverge::cpu {
 
 template <class T>
+T logsumexp(const T* row, std::int64_t n) {
+  const T max_value = *std::max_element(row, row + n);
+  T sum = 0;
+  for (std::int64_t i = 0; i < n; ++i) sum += std::exp(row[i] - max_value);
+  return max_value + std::log(sum);
+}
+
+template <class T>
 void softmax_rows(const T* logits, std::int64_t rows, std::int64_t cols, T* probs) {
 #pragma omp parallel for schedule(static)
   for (std::int64_t r = 0; r < rows; ++r) {
@@ -34,6 +42,8 @@ void softmax_backward_accumulate(const T* probs, const T* dprobs, std::int64_t r
   }
 }
 
+template float logsumexp<float>(const float*, std::int64_t);
+template double logsumexp<double>(const double*, std::int64_t);
 template void softmax_rows<float>(const float*, std::int64_t, std::int64_t, float*);
 template void softmax_rows<double>(const double*, std::int64_t, std::int64_t, double*);
 template void softmax_backward_accumulate<float>(const float*, const float*, std::int64_t, std::int64_t, float*);

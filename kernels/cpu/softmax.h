@@ -1,9 +1,13 @@
-// CPU row softmax and its backward, shared by the router and the auxiliary routing losses.
+// CPU row logsumexp, softmax and its backward, shared by the cross-entropy, the router and the auxiliary routing losses.
 #pragma once
 
 #include <cstdint>
 
 namespace diverge::cpu {
+
+// log(sum(exp(row))) of one row (n), shifted by its maximum so large values do not overflow.
+template <class T>
+T logsumexp(const T* row, std::int64_t n);
 
 // probs (rows, cols) = softmax of each row of logits (rows, cols).
 template <class T>
