@@ -155,4 +155,22 @@ float router_z_loss(const Tensor& logits);
 // dlogits (N, E) += dloss * d loss / d logits.
 void router_z_loss_backward(const Tensor& logits, float dloss, const Tensor& dlogits);
 
+// ---- optimizer --------------------------------------------------------------------------------------------------
+struct AdamWHyper {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.95f;
+  float eps = 1e-8f;
+  float weight_decay = 0.1f;
+  std::int64_t step = 1;  // 1 for the first update
+};
+// One AdamW update (decoupled weight decay, bias correction, as torch.optim.AdamW) over a flat block; parameters
+// that take no weight decay are a separate slice updated with weight_decay = 0.
+//   params, grads, m, v  (P), all one shape; params, m, v updated
+void adamw_step(const Tensor& params, const Tensor& grads, const Tensor& m, const Tensor& v, const AdamWHyper& h);
+// sum of squares of grads (any shape), deterministic; distributed runs all-reduce it before taking the root.
+double sum_of_squares(const Tensor& grads);
+// Scales grads (any shape) so their global norm is at most max_norm; returns the norm before clipping.
+float clip_grad_norm(const Tensor& grads, float max_norm);
+
 }  // namespace diverge::ops
