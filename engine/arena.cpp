@@ -57,8 +57,8 @@ Tensor Arena::alloc(DType dtype, std::initializer_list<std::int64_t> shape) {
   const std::size_t offset = align_up(used_);
   const std::size_t bytes = t.bytes();
   if (offset > capacity_ || bytes > capacity_ - offset) {
-    std::string what = "cannot allocate " + format_bytes(static_cast<double>(bytes)) + " for " +
-                       t.describe() + ": " + format_bytes(static_cast<double>(used_)) + " of " +
+    std::string what = "cannot allocate " + format_bytes(static_cast<double>(bytes)) + " for " + t.describe() + ": " +
+                       format_bytes(static_cast<double>(used_)) + " of " +
                        format_bytes(static_cast<double>(capacity_)) + " already in use";
     if (!hint_.empty()) what += "; " + hint_;
     throw Error("arena '" + name_ + "'", what);

@@ -15,7 +15,9 @@ namespace {
   throw Error(owner, "CUDA arenas need the CUDA backend (the CPU backend allocates host memory only)");
 }
 
-std::size_t round_up(std::size_t bytes, std::size_t alignment) { return (bytes + alignment - 1) / alignment * alignment; }
+std::size_t round_up(std::size_t bytes, std::size_t alignment) {
+  return (bytes + alignment - 1) / alignment * alignment;
+}
 
 }  // namespace
 

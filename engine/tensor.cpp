@@ -49,7 +49,8 @@ void check_host_access(const Tensor& t, DType wanted) {
 
 std::string shape_text(std::initializer_list<std::int64_t> shape) {
   std::string text = "(";
-  for (auto it = shape.begin(); it != shape.end(); ++it) text += (it == shape.begin() ? "" : ", ") + std::to_string(*it);
+  for (auto it = shape.begin(); it != shape.end(); ++it)
+    text += (it == shape.begin() ? "" : ", ") + std::to_string(*it);
   return text + ")";
 }
 

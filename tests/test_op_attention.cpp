@@ -14,7 +14,9 @@ using namespace diverge::test;
 
 namespace {
 
-std::size_t q_size(const cpu::AttentionShape& s) { return static_cast<std::size_t>(s.batch * s.seq * s.heads * s.head_dim); }
+std::size_t q_size(const cpu::AttentionShape& s) {
+  return static_cast<std::size_t>(s.batch * s.seq * s.heads * s.head_dim);
+}
 std::size_t kv_size(const cpu::AttentionShape& s) {
   return static_cast<std::size_t>(s.batch * s.seq * s.kv_heads * s.head_dim);
 }
@@ -35,7 +37,8 @@ std::vector<double> explicit_attention(const cpu::AttentionShape& s, const std::
           double score = -std::numeric_limits<double>::infinity();
           if (j <= i) {
             score = 0.0;
-            for (std::size_t d = 0; d < D; ++d) score += q[((b * T + i) * H + h) * D + d] * k[((b * T + j) * G + g) * D + d];
+            for (std::size_t d = 0; d < D; ++d)
+              score += q[((b * T + i) * H + h) * D + d] * k[((b * T + j) * G + g) * D + d];
             score /= std::sqrt(static_cast<double>(D));
           }
           p[i * T + j] = std::exp(score);
@@ -45,7 +48,8 @@ std::vector<double> explicit_attention(const cpu::AttentionShape& s, const std::
       }
       for (std::size_t i = 0; i < T; ++i)
         for (std::size_t j = 0; j < T; ++j)
-          for (std::size_t d = 0; d < D; ++d) out[((b * T + i) * H + h) * D + d] += p[i * T + j] * v[((b * T + j) * G + g) * D + d];
+          for (std::size_t d = 0; d < D; ++d)
+            out[((b * T + i) * H + h) * D + d] += p[i * T + j] * v[((b * T + j) * G + g) * D + d];
     }
   return out;
 }
@@ -75,8 +79,8 @@ TEST_CASE("attention backward matches finite differences for q, k and v with gro
   std::vector<double> out(q_size(s)), lse(static_cast<std::size_t>(s.batch * s.heads * s.seq));
   std::vector<double> dq(q.size(), 9.0), dk(k.size(), 9.0), dv(v.size(), 9.0);
   cpu::attention_forward(s, q.data(), k.data(), v.data(), out.data(), lse.data());
-  cpu::attention_backward(s, q.data(), k.data(), v.data(), out.data(), lse.data(), weights.data(), dq.data(),
-                          dk.data(), dv.data());
+  cpu::attention_backward(s, q.data(), k.data(), v.data(), out.data(), lse.data(), weights.data(), dq.data(), dk.data(),
+                          dv.data());
   CHECK(max_rel_error(dq, numeric_gradient(q, loss)) < 1e-6);
   CHECK(max_rel_error(dk, numeric_gradient(k, loss)) < 1e-6);
   CHECK(max_rel_error(dv, numeric_gradient(v, loss)) < 1e-6);

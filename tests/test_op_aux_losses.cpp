@@ -40,7 +40,8 @@ TEST_CASE("load balance loss is 1 when balanced and E * sum f_e P_e in general")
     for (std::size_t t = 0; t < kTokens; ++t) mean_prob += probs[t * kExperts + e] / kTokens;
     want += counts[e] / 12.0 * mean_prob;
   }
-  CHECK(cpu::load_balance_loss(probs.data(), counts.data(), kTokens, kExperts) == doctest::Approx(kExperts * want).epsilon(1e-13));
+  CHECK(cpu::load_balance_loss(probs.data(), counts.data(), kTokens, kExperts) ==
+        doctest::Approx(kExperts * want).epsilon(1e-13));
 }
 
 TEST_CASE("load balance gradient into logits matches finite differences (counts held fixed) and accumulates") {
@@ -84,5 +85,6 @@ TEST_CASE("auxiliary loss ops check counts and shapes") {
   CHECK(ops::load_balance_loss(tprobs, tcounts) == doctest::Approx(1.0f));
   CHECK(ops::router_z_loss(tprobs) == doctest::Approx(std::pow(std::log(5.0) + 0.2, 2)).epsilon(1e-5));
   Tensor wrong = make_view(dlogits.data(), DType::f32, Device::cpu, {kExperts, kTokens});
-  CHECK(contains(error_message([&] { ops::router_z_loss_backward(tprobs, 1.0f, wrong); }), "router_z_loss_backward: dlogits:"));
+  CHECK(contains(error_message([&] { ops::router_z_loss_backward(tprobs, 1.0f, wrong); }),
+                 "router_z_loss_backward: dlogits:"));
 }

@@ -41,7 +41,8 @@ TEST_CASE("route plan groups copies by expert, stable in (token, k) order, with 
   CHECK(plan.offsets == std::vector<std::int32_t>{0, 2, 5, 5, 8});
   // expert 0: copies 1, 4; expert 1: copies 0, 3, 6; expert 3: copies 2, 5, 7
   CHECK(plan.copy_of_row == std::vector<std::int32_t>{1, 4, 0, 3, 6, 2, 5, 7});
-  for (std::size_t c = 0; c < kTopk.size(); ++c) CHECK(plan.copy_of_row[static_cast<std::size_t>(plan.row_of_copy[c])] == static_cast<std::int32_t>(c));
+  for (std::size_t c = 0; c < kTopk.size(); ++c)
+    CHECK(plan.copy_of_row[static_cast<std::size_t>(plan.row_of_copy[c])] == static_cast<std::int32_t>(c));
 }
 
 TEST_CASE("dispatch then combine with gates summing to one gives the input back") {

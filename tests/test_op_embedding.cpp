@@ -61,7 +61,8 @@ TEST_CASE("embedding op checks ids and shapes") {
   ops::embedding(tids, ttable, tout);
   CHECK(out[7] == 1.0f);
   Tensor flat_out = make_view(out.data(), DType::f32, Device::cpu, {4, 3});
-  CHECK(contains(error_message([&] { ops::embedding(tids, ttable, flat_out); }), "embedding: out: expected 3 dimensions"));
+  CHECK(contains(error_message([&] { ops::embedding(tids, ttable, flat_out); }),
+                 "embedding: out: expected 3 dimensions"));
   Tensor float_ids = make_view(table.data(), DType::f32, Device::cpu, {2, 2});
   CHECK(contains(error_message([&] { ops::embedding(float_ids, ttable, tout); }), "embedding: ids: expected i32"));
 }

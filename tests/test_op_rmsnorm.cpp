@@ -33,7 +33,8 @@ TEST_CASE("rmsnorm forward matches x / rms(x) * weight") {
     for (std::size_t c = 0; c < kCols; ++c) mean_square += x[r * kCols + c] * x[r * kCols + c] / kCols;
     const double rms = std::sqrt(mean_square + kEps);
     CHECK(rstd[r] == doctest::Approx(1.0 / rms).epsilon(1e-14));
-    for (std::size_t c = 0; c < kCols; ++c) CHECK(y[r * kCols + c] == doctest::Approx(x[r * kCols + c] / rms * w[c]).epsilon(1e-14));
+    for (std::size_t c = 0; c < kCols; ++c)
+      CHECK(y[r * kCols + c] == doctest::Approx(x[r * kCols + c] / rms * w[c]).epsilon(1e-14));
   }
 }
 

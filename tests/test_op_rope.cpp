@@ -28,7 +28,8 @@ std::vector<double> hf_rope(const std::vector<double>& x) {
           const double freq = 1.0 / std::pow(kTheta, static_cast<double>(2 * (j % half)) / static_cast<double>(d));
           const double angle = static_cast<double>(t) * freq;
           const std::size_t jj = static_cast<std::size_t>(j);
-          const double rotated = j < half ? -x[base + jj + static_cast<std::size_t>(half)] : x[base + jj - static_cast<std::size_t>(half)];
+          const double rotated =
+              j < half ? -x[base + jj + static_cast<std::size_t>(half)] : x[base + jj - static_cast<std::size_t>(half)];
           out[base + jj] = x[base + jj] * std::cos(angle) + rotated * std::sin(angle);
         }
       }

@@ -31,7 +31,7 @@ Routed route(const cpu::RouterShape& s, const std::vector<double>& logits) {
 TEST_CASE("router picks the most probable experts in order, ties to the lower index") {
   const cpu::RouterShape s{2, 5, 3, false};
   const std::vector<double> logits = {0.5, 2.0, -1.0, 2.0, 1.0,   // experts 1 and 3 tie
-                                      0.0, 0.0, 0.0, 0.0, 0.0};   // all tie
+                                      0.0, 0.0, 0.0,  0.0, 0.0};  // all tie
   const Routed r = route(s, logits);
   CHECK(r.topk == std::vector<std::int32_t>{1, 3, 4, 0, 1, 2});
   double total = 0.0;
@@ -93,6 +93,7 @@ TEST_CASE("router op checks k against the expert count and expert indices in the
   CHECK(topk[1] == 1);
   CHECK(gates[0] == doctest::Approx(0.5f));
   topk[3] = 7;
-  CHECK(error_message([&] { ops::router_backward(tprobs, ttopk, tgates, tgates, Tensor{}, tdlogits, true, ops::Write::overwrite); }) ==
-        "router_backward: expert 7 at position 3 is outside [0, 3)");
+  CHECK(error_message([&] {
+          ops::router_backward(tprobs, ttopk, tgates, tgates, Tensor{}, tdlogits, true, ops::Write::overwrite);
+        }) == "router_backward: expert 7 at position 3 is outside [0, 3)");
 }

@@ -19,9 +19,7 @@ struct Layout {
   std::int64_t kv_row(std::int64_t b, std::int64_t t, std::int64_t g) const {
     return ((b * s.seq + t) * s.kv_heads + g) * s.head_dim;
   }
-  std::int64_t lse_index(std::int64_t b, std::int64_t h, std::int64_t t) const {
-    return (b * s.heads + h) * s.seq + t;
-  }
+  std::int64_t lse_index(std::int64_t b, std::int64_t h, std::int64_t t) const { return (b * s.heads + h) * s.seq + t; }
   std::int64_t group_size() const { return s.heads / s.kv_heads; }
 };
 
@@ -125,12 +123,11 @@ void attention_backward(const AttentionShape& s, const T* q, const T* k, const T
   }
 }
 
-template void attention_forward<float>(const AttentionShape&, const float*, const float*, const float*, float*,
-                                       float*);
+template void attention_forward<float>(const AttentionShape&, const float*, const float*, const float*, float*, float*);
 template void attention_forward<double>(const AttentionShape&, const double*, const double*, const double*, double*,
                                         double*);
-template void attention_backward<float>(const AttentionShape&, const float*, const float*, const float*,
-                                        const float*, const float*, const float*, float*, float*, float*);
+template void attention_backward<float>(const AttentionShape&, const float*, const float*, const float*, const float*,
+                                        const float*, const float*, float*, float*, float*);
 template void attention_backward<double>(const AttentionShape&, const double*, const double*, const double*,
                                          const double*, const double*, const double*, double*, double*, double*);
 

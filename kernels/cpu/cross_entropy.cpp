@@ -26,7 +26,7 @@ T cross_entropy_forward(const T* logits, const std::int32_t* targets, std::int64
   for (std::int64_t i = 0; i < n; ++i) {
     const T* row = logits + i * vocab;
     lse[i] = logsumexp(row, vocab);
-    if (targets[i] != kIgnoreTarget) row_loss[static_cast<std::size_t>(i)] = static_cast<double>(lse[i] - row[targets[i]]);
+    if (targets[i] != kIgnoreTarget) row_loss[i] = static_cast<double>(lse[i] - row[targets[i]]);
   }
   const std::int64_t count = count_targets(targets, n);
   double total = 0.0;
@@ -54,10 +54,9 @@ void cross_entropy_backward(const T* logits, const std::int32_t* targets, const 
 }
 
 template float cross_entropy_forward<float>(const float*, const std::int32_t*, std::int64_t, std::int64_t, float*);
-template double cross_entropy_forward<double>(const double*, const std::int32_t*, std::int64_t, std::int64_t,
-                                              double*);
-template void cross_entropy_backward<float>(const float*, const std::int32_t*, const float*, std::int64_t,
-                                            std::int64_t, float, float*);
+template double cross_entropy_forward<double>(const double*, const std::int32_t*, std::int64_t, std::int64_t, double*);
+template void cross_entropy_backward<float>(const float*, const std::int32_t*, const float*, std::int64_t, std::int64_t,
+                                            float, float*);
 template void cross_entropy_backward<double>(const double*, const std::int32_t*, const double*, std::int64_t,
                                              std::int64_t, double, double*);
 

@@ -86,7 +86,7 @@ template void combine_forward<float>(const RoutePlanView&, const float*, const f
 template void combine_forward<double>(const RoutePlanView&, const double*, const double*, std::int64_t, double*);
 template void combine_backward<float>(const RoutePlanView&, const float*, const float*, const float*, std::int64_t,
                                       float*, float*);
-template void combine_backward<double>(const RoutePlanView&, const double*, const double*, const double*,
-                                       std::int64_t, double*, double*);
+template void combine_backward<double>(const RoutePlanView&, const double*, const double*, const double*, std::int64_t,
+                                       double*, double*);
 
 }  // namespace diverge::cpu

@@ -39,7 +39,7 @@ template void embedding_forward<double>(const std::int32_t*, std::int64_t, const
                                         double*);
 template void embedding_backward<float>(const std::int32_t*, std::int64_t, const float*, std::int64_t, std::int64_t,
                                         float*);
-template void embedding_backward<double>(const std::int32_t*, std::int64_t, const double*, std::int64_t,
-                                         std::int64_t, double*);
+template void embedding_backward<double>(const std::int32_t*, std::int64_t, const double*, std::int64_t, std::int64_t,
+                                         double*);
 
 }  // namespace diverge::cpu

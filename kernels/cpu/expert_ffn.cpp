@@ -34,8 +34,7 @@ void expert_ffn_forward(const ExpertShape& s, const std::int32_t* offsets, const
     gemm(to_hidden, x + begin * C, w.gate + e * F * C, saved.gate + begin * F, false);
     gemm(to_hidden, x + begin * C, w.up + e * F * C, saved.up + begin * F, false);
     swiglu_forward(saved.gate + begin * F, saved.up + begin * F, count * F, saved.hidden + begin * F);
-    gemm(GemmShape{count, C, F, false, true}, saved.hidden + begin * F, w.down + e * C * F, out + begin * C,
-         false);
+    gemm(GemmShape{count, C, F, false, true}, saved.hidden + begin * F, w.down + e * C * F, out + begin * C, false);
   }
 }
 
@@ -51,14 +50,13 @@ void expert_ffn_backward(const ExpertShape& s, const std::int32_t* offsets, cons
     T* dgate = dgate_work + begin * F;
     T* dup = dup_work + begin * F;
     // d hidden lands in dgate_work, which swiglu_backward then overwrites in place with d gate.
-    gemm_backward(GemmShape{count, C, F, false, true}, dout + begin * C, saved.hidden + begin * F,
-                  w.down + e * C * F, dgate, false, dw.down + e * C * F, true);
+    gemm_backward(GemmShape{count, C, F, false, true}, dout + begin * C, saved.hidden + begin * F, w.down + e * C * F,
+                  dgate, false, dw.down + e * C * F, true);
     swiglu_backward(dgate, saved.gate + begin * F, saved.up + begin * F, count * F, dgate, dup);
     const GemmShape to_hidden{count, F, C, false, true};
-    gemm_backward(to_hidden, dgate, x + begin * C, w.gate + e * F * C, dx + begin * C, false,
-                  dw.gate + e * F * C, true);
-    gemm_backward(to_hidden, dup, x + begin * C, w.up + e * F * C, dx + begin * C, true, dw.up + e * F * C,
+    gemm_backward(to_hidden, dgate, x + begin * C, w.gate + e * F * C, dx + begin * C, false, dw.gate + e * F * C,
                   true);
+    gemm_backward(to_hidden, dup, x + begin * C, w.up + e * F * C, dx + begin * C, true, dw.up + e * F * C, true);
   }
 }
 
@@ -70,7 +68,7 @@ template void expert_ffn_backward<float>(const ExpertShape&, const std::int32_t*
                                          ExpertWeightPtrs<const float>, ExpertSavedPtrs<const float>, const float*,
                                          float*, ExpertWeightPtrs<float>, float*, float*);
 template void expert_ffn_backward<double>(const ExpertShape&, const std::int32_t*, const double*,
-                                          ExpertWeightPtrs<const double>, ExpertSavedPtrs<const double>,
-                                          const double*, double*, ExpertWeightPtrs<double>, double*, double*);
+                                          ExpertWeightPtrs<const double>, ExpertSavedPtrs<const double>, const double*,
+                                          double*, ExpertWeightPtrs<double>, double*, double*);
 
 }  // namespace diverge::cpu

@@ -50,7 +50,7 @@ template float load_balance_loss<float>(const float*, const std::int32_t*, std::
 template double load_balance_loss<double>(const double*, const std::int32_t*, std::int64_t, std::int64_t);
 template void load_balance_loss_backward<float>(const float*, const std::int32_t*, std::int64_t, std::int64_t, float,
                                                 float*);
-template void load_balance_loss_backward<double>(const double*, const std::int32_t*, std::int64_t, std::int64_t,
-                                                 double, double*);
+template void load_balance_loss_backward<double>(const double*, const std::int32_t*, std::int64_t, std::int64_t, double,
+                                                 double*);
 
 }  // namespace diverge::cpu

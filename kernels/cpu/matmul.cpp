@@ -37,13 +37,14 @@ void gemm(const GemmShape& s, const T* a, const T* b, T* c, bool accumulate) {
   if (s.m == 0 || s.n == 0) return;
   if (s.k == 0) {
     // BLAS skips the product but still scales c by beta; spell out the empty sum instead of relying on it.
-    if (!accumulate) for (std::int64_t i = 0; i < s.m * s.n; ++i) c[i] = T(0);
+    if (!accumulate)
+      for (std::int64_t i = 0; i < s.m * s.n; ++i) c[i] = T(0);
     return;
   }
   const blasint lda = blas_extent(s.trans_a ? s.m : s.k);
   const blasint ldb = blas_extent(s.trans_b ? s.k : s.n);
-  blas_gemm(blas_trans(s.trans_a), blas_trans(s.trans_b), blas_extent(s.m), blas_extent(s.n), blas_extent(s.k), a,
-            lda, b, ldb, accumulate ? T(1) : T(0), c);
+  blas_gemm(blas_trans(s.trans_a), blas_trans(s.trans_b), blas_extent(s.m), blas_extent(s.n), blas_extent(s.k), a, lda,
+            b, ldb, accumulate ? T(1) : T(0), c);
 }
 
 template <class T>

@@ -79,8 +79,8 @@ void router_backward(const RouterShape& s, const T* probs, const std::int32_t* t
 
 template void router_forward<float>(const RouterShape&, const float*, float*, std::int32_t*, float*);
 template void router_forward<double>(const RouterShape&, const double*, double*, std::int32_t*, double*);
-template void router_backward<float>(const RouterShape&, const float*, const std::int32_t*, const float*,
-                                     const float*, const float*, float*, bool);
+template void router_backward<float>(const RouterShape&, const float*, const std::int32_t*, const float*, const float*,
+                                     const float*, float*, bool);
 template void router_backward<double>(const RouterShape&, const double*, const std::int32_t*, const double*,
                                       const double*, const double*, double*, bool);
 

@@ -47,7 +47,6 @@ template double logsumexp<double>(const double*, std::int64_t);
 template void softmax_rows<float>(const float*, std::int64_t, std::int64_t, float*);
 template void softmax_rows<double>(const double*, std::int64_t, std::int64_t, double*);
 template void softmax_backward_accumulate<float>(const float*, const float*, std::int64_t, std::int64_t, float*);
-template void softmax_backward_accumulate<double>(const double*, const double*, std::int64_t, std::int64_t,
-                                                  double*);
+template void softmax_backward_accumulate<double>(const double*, const double*, std::int64_t, std::int64_t, double*);
 
 }  // namespace diverge::cpu

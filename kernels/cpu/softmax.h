@@ -1,4 +1,5 @@
-// CPU row logsumexp, softmax and its backward, shared by the cross-entropy, the router and the auxiliary routing losses.
+// CPU row logsumexp, softmax and its backward, shared by the cross-entropy, the router and the auxiliary routing
+// losses.
 #pragma once
 
 #include <cstdint>

@@ -49,11 +49,12 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
   check_like(kOp, {"dq", dq}, {"q", q});
   check_like(kOp, {"dk", dk}, {"k", k});
   check_like(kOp, {"dv", dv}, {"k", k});
-  switch (common_device(kOp, {{"q", q}, {"k", k}, {"v", v}, {"out", out}, {"lse", lse}, {"dout", dout}, {"dq", dq},
-                              {"dk", dk}, {"dv", dv}})) {
+  switch (common_device(
+      kOp,
+      {{"q", q}, {"k", k}, {"v", v}, {"out", out}, {"lse", lse}, {"dout", dout}, {"dq", dq}, {"dk", dk}, {"dv", dv}})) {
     case Device::cpu:
-      return cpu::attention_backward(s, q.f32(), k.f32(), v.f32(), out.f32(), lse.f32(), dout.f32(), dq.f32(),
-                                     dk.f32(), dv.f32());
+      return cpu::attention_backward(s, q.f32(), k.f32(), v.f32(), out.f32(), lse.f32(), dout.f32(), dq.f32(), dk.f32(),
+                                     dv.f32());
     case Device::cuda: no_cuda_kernel(kOp);
   }
 }

@@ -36,7 +36,8 @@ void check_like(const char* op, Arg arg, Arg reference) {
   for (int i = 0; same && i < arg.tensor.ndim; ++i) same = arg.tensor.dim(i) == reference.tensor.dim(i);
   check(same, where(op, arg),
         arg.tensor.describe() + " differs from " + reference.name + " " + reference.tensor.describe());
-  check(arg.tensor.numel() == 0 || !arg.tensor.empty(), where(op, arg), "has no memory behind it: " + arg.tensor.describe());
+  check(arg.tensor.numel() == 0 || !arg.tensor.empty(), where(op, arg),
+        "has no memory behind it: " + arg.tensor.describe());
 }
 
 Device common_device(const char* op, std::initializer_list<Arg> args) {

@@ -10,7 +10,8 @@ namespace {
 void check_cross_entropy(const char* op, const Tensor& logits, const Tensor& targets, const Tensor& lse) {
   check_arg(op, {"targets", targets}, DType::i32, -1);
   check_arg(op, {"logits", logits}, DType::f32, targets.ndim + 1);
-  for (int i = 0; i < targets.ndim; ++i) check_extent(op, {"logits", logits}, i, targets.dim(i), "the shape of targets");
+  for (int i = 0; i < targets.ndim; ++i)
+    check_extent(op, {"logits", logits}, i, targets.dim(i), "the shape of targets");
   check_arg(op, {"lse", lse}, DType::f32, targets.ndim);
   for (int i = 0; i < targets.ndim; ++i) check_extent(op, {"lse", lse}, i, targets.dim(i), "the shape of targets");
 }
@@ -35,8 +36,8 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
   check_like(kOp, {"dlogits", dlogits}, {"logits", logits});
   switch (common_device(kOp, {{"logits", logits}, {"targets", targets}, {"lse", lse}, {"dlogits", dlogits}})) {
     case Device::cpu:
-      return cpu::cross_entropy_backward(logits.f32(), targets.i32(), lse.f32(), targets.numel(), logits.dim(-1),
-                                         dloss, dlogits.f32());
+      return cpu::cross_entropy_backward(logits.f32(), targets.i32(), lse.f32(), targets.numel(), logits.dim(-1), dloss,
+                                         dlogits.f32());
     case Device::cuda: no_cuda_kernel(kOp);
   }
 }

@@ -52,8 +52,11 @@ void route_plan(const Tensor& topk, const RoutePlan& plan) {
   checked_plan(kOp, plan);
   check_arg(kOp, {"topk", topk}, DType::i32, 2);
   check_like(kOp, {"plan.row_of_copy", plan.row_of_copy}, {"topk", topk});
-  switch (common_device(kOp, {{"topk", topk}, {"plan.counts", plan.counts}, {"plan.offsets", plan.offsets},
-                              {"plan.row_of_copy", plan.row_of_copy}, {"plan.copy_of_row", plan.copy_of_row}})) {
+  switch (common_device(kOp, {{"topk", topk},
+                              {"plan.counts", plan.counts},
+                              {"plan.offsets", plan.offsets},
+                              {"plan.row_of_copy", plan.row_of_copy},
+                              {"plan.copy_of_row", plan.copy_of_row}})) {
     case Device::cpu:
       return cpu::route_plan(topk.i32(), topk.dim(0), topk.dim(1), plan.counts.dim(0), plan.counts.i32(),
                              plan.offsets.i32(), plan.row_of_copy.i32(), plan.copy_of_row.i32());
@@ -86,9 +89,10 @@ void combine(const Tensor& expert_out, const Tensor& gates, const RoutePlan& pla
   const PlanExtents extents = checked_plan(kOp, plan);
   check_rows(kOp, extents, {"out", out}, {"expert_out", expert_out});
   check_gates(kOp, extents, {"gates", gates});
-  switch (common_device(kOp, {{"expert_out", expert_out}, {"gates", gates}, {"out", out},
-                              {"plan.row_of_copy", plan.row_of_copy}})) {
-    case Device::cpu: return cpu::combine_forward(host_view(plan), expert_out.f32(), gates.f32(), out.dim(1), out.f32());
+  switch (common_device(
+      kOp, {{"expert_out", expert_out}, {"gates", gates}, {"out", out}, {"plan.row_of_copy", plan.row_of_copy}})) {
+    case Device::cpu:
+      return cpu::combine_forward(host_view(plan), expert_out.f32(), gates.f32(), out.dim(1), out.f32());
     case Device::cuda: no_cuda_kernel(kOp);
   }
 }
@@ -101,11 +105,15 @@ void combine_backward(const Tensor& dout, const Tensor& expert_out, const Tensor
   check_gates(kOp, extents, {"gates", gates});
   check_like(kOp, {"dexpert_out", dexpert_out}, {"expert_out", expert_out});
   check_like(kOp, {"dgates", dgates}, {"gates", gates});
-  switch (common_device(kOp, {{"dout", dout}, {"expert_out", expert_out}, {"gates", gates},
-                              {"dexpert_out", dexpert_out}, {"dgates", dgates}, {"plan.row_of_copy", plan.row_of_copy}})) {
+  switch (common_device(kOp, {{"dout", dout},
+                              {"expert_out", expert_out},
+                              {"gates", gates},
+                              {"dexpert_out", dexpert_out},
+                              {"dgates", dgates},
+                              {"plan.row_of_copy", plan.row_of_copy}})) {
     case Device::cpu:
-      return cpu::combine_backward(host_view(plan), dout.f32(), expert_out.f32(), gates.f32(), dout.dim(1), dexpert_out.f32(),
-                                   dgates.f32());
+      return cpu::combine_backward(host_view(plan), dout.f32(), expert_out.f32(), gates.f32(), dout.dim(1),
+                                   dexpert_out.f32(), dgates.f32());
     case Device::cuda: no_cuda_kernel(kOp);
   }
 }

@@ -36,8 +36,7 @@ void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dta
   check_embedding(kOp, ids, dtable, {"dout", dout});
   switch (common_device(kOp, {{"ids", ids}, {"dout", dout}, {"dtable", dtable}})) {
     case Device::cpu:
-      return cpu::embedding_backward(ids.i32(), ids.numel(), dout.f32(), dtable.dim(0), dtable.dim(1),
-                                     dtable.f32());
+      return cpu::embedding_backward(ids.i32(), ids.numel(), dout.f32(), dtable.dim(0), dtable.dim(1), dtable.f32());
     case Device::cuda: no_cuda_kernel(kOp);
   }
 }

@@ -36,9 +36,15 @@ void expert_ffn(const Tensor& x, const Tensor& offsets, const ExpertWeights& w, 
   constexpr const char* kOp = "expert_ffn";
   const cpu::ExpertShape s = checked_shape(kOp, x, offsets, w, saved);
   check_like(kOp, {"out", out}, {"x", x});
-  switch (common_device(kOp, {{"x", x}, {"offsets", offsets}, {"w.gate", w.gate}, {"w.up", w.up},
-                              {"w.down", w.down}, {"saved.gate", saved.gate}, {"saved.up", saved.up},
-                              {"saved.hidden", saved.hidden}, {"out", out}})) {
+  switch (common_device(kOp, {{"x", x},
+                              {"offsets", offsets},
+                              {"w.gate", w.gate},
+                              {"w.up", w.up},
+                              {"w.down", w.down},
+                              {"saved.gate", saved.gate},
+                              {"saved.up", saved.up},
+                              {"saved.hidden", saved.hidden},
+                              {"out", out}})) {
     case Device::cpu:
       return cpu::expert_ffn_forward<float>(s, offsets.i32(), x.f32(), {w.gate.f32(), w.up.f32(), w.down.f32()},
                                             {saved.gate.f32(), saved.up.f32(), saved.hidden.f32()}, out.f32());
@@ -58,16 +64,26 @@ void expert_ffn_backward(const Tensor& dout, const Tensor& x, const Tensor& offs
   check_like(kOp, {"dw.down", dw.down}, {"w.down", w.down});
   check_like(kOp, {"dgate_work", dgate_work}, {"saved.gate", saved.gate});
   check_like(kOp, {"dup_work", dup_work}, {"saved.gate", saved.gate});
-  switch (common_device(kOp, {{"x", x}, {"offsets", offsets}, {"w.gate", w.gate}, {"w.up", w.up},
-                              {"w.down", w.down}, {"saved.gate", saved.gate}, {"saved.up", saved.up},
-                              {"saved.hidden", saved.hidden}, {"dout", dout}, {"dx", dx}, {"dw.gate", dw.gate},
-                              {"dw.up", dw.up}, {"dw.down", dw.down}, {"dgate_work", dgate_work},
+  switch (common_device(kOp, {{"x", x},
+                              {"offsets", offsets},
+                              {"w.gate", w.gate},
+                              {"w.up", w.up},
+                              {"w.down", w.down},
+                              {"saved.gate", saved.gate},
+                              {"saved.up", saved.up},
+                              {"saved.hidden", saved.hidden},
+                              {"dout", dout},
+                              {"dx", dx},
+                              {"dw.gate", dw.gate},
+                              {"dw.up", dw.up},
+                              {"dw.down", dw.down},
+                              {"dgate_work", dgate_work},
                               {"dup_work", dup_work}})) {
     case Device::cpu:
-      return cpu::expert_ffn_backward<float>(
-          s, offsets.i32(), x.f32(), {w.gate.f32(), w.up.f32(), w.down.f32()},
-          {saved.gate.f32(), saved.up.f32(), saved.hidden.f32()}, dout.f32(), dx.f32(),
-          {dw.gate.f32(), dw.up.f32(), dw.down.f32()}, dgate_work.f32(), dup_work.f32());
+      return cpu::expert_ffn_backward<float>(s, offsets.i32(), x.f32(), {w.gate.f32(), w.up.f32(), w.down.f32()},
+                                             {saved.gate.f32(), saved.up.f32(), saved.hidden.f32()}, dout.f32(),
+                                             dx.f32(), {dw.gate.f32(), dw.up.f32(), dw.down.f32()}, dgate_work.f32(),
+                                             dup_work.f32());
     case Device::cuda: no_cuda_kernel(kOp);
   }
 }

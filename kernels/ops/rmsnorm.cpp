@@ -42,11 +42,11 @@ void rmsnorm_backward(const Tensor& dout, const Tensor& x, const Tensor& weight,
   check_like(kOp, {"dout", dout}, {"x", x});
   check_like(kOp, {"dx", dx}, {"x", x});
   check_like(kOp, {"dweight", dweight}, {"weight", weight});
-  switch (common_device(kOp, {{"dout", dout}, {"x", x}, {"weight", weight}, {"rstd", rstd}, {"dx", dx},
-                              {"dweight", dweight}})) {
+  switch (common_device(
+      kOp, {{"dout", dout}, {"x", x}, {"weight", weight}, {"rstd", rstd}, {"dx", dx}, {"dweight", dweight}})) {
     case Device::cpu:
-      return cpu::rmsnorm_backward(dout.f32(), x.f32(), weight.f32(), rstd.f32(), leading_rows(x), x.dim(-1),
-                                   dx.f32(), dweight.f32());
+      return cpu::rmsnorm_backward(dout.f32(), x.f32(), weight.f32(), rstd.f32(), leading_rows(x), x.dim(-1), dx.f32(),
+                                   dweight.f32());
     case Device::cuda: no_cuda_kernel(kOp);
   }
 }

@@ -43,8 +43,8 @@ void router_backward(const Tensor& probs, const Tensor& topk, const Tensor& gate
   check_like(kOp, {"dgates", dgates}, {"gates", gates});
   if (!dprobs.empty()) check_like(kOp, {"dprobs", dprobs}, {"probs", probs});
   check_like(kOp, {"dlogits", dlogits}, {"probs", probs});
-  switch (common_device(kOp, {{"probs", probs}, {"topk", topk}, {"gates", gates}, {"dgates", dgates},
-                              {"dlogits", dlogits}})) {
+  switch (common_device(
+      kOp, {{"probs", probs}, {"topk", topk}, {"gates", gates}, {"dgates", dgates}, {"dlogits", dlogits}})) {
     case Device::cpu:
       cpu::check_indices(kOp, "expert", topk.i32(), topk.numel(), s.experts);
       return cpu::router_backward(s, probs.f32(), topk.i32(), gates.f32(), dgates.f32(),

@@ -16,8 +16,7 @@ void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {
   }
 }
 
-void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, const Tensor& dgate,
-                     const Tensor& dup) {
+void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, const Tensor& dgate, const Tensor& dup) {
   constexpr const char* kOp = "swiglu_backward";
   check_arg(kOp, {"gate", gate}, DType::f32, -1);
   for (Arg arg : {Arg{"dout", dout}, Arg{"up", up}, Arg{"dgate", dgate}, Arg{"dup", dup}})

@@ -20,7 +20,8 @@ void router_z_loss_backward(const Tensor& logits, float dloss, const Tensor& dlo
   check_arg(kOp, {"logits", logits}, DType::f32, 2);
   check_like(kOp, {"dlogits", dlogits}, {"logits", logits});
   switch (common_device(kOp, {{"logits", logits}, {"dlogits", dlogits}})) {
-    case Device::cpu: return cpu::router_z_loss_backward(logits.f32(), logits.dim(0), logits.dim(1), dloss, dlogits.f32());
+    case Device::cpu:
+      return cpu::router_z_loss_backward(logits.f32(), logits.dim(0), logits.dim(1), dloss, dlogits.f32());
     case Device::cuda: no_cuda_kernel(kOp);
   }
 }
