@@ -1,0 +1,15 @@
+// Raw device memory: the one place that maps a Device to its allocator, so arenas never branch on the backend.
+#pragma once
+
+#include <cstddef>
+
+#include "engine/tensor.h"
+
+namespace diverge {
+
+// Allocates `bytes` (rounded up to `alignment`) on `device`; `owner` names the requester in errors.
+void* device_allocate(Device device, std::size_t bytes, std::size_t alignment, const char* owner);
+void device_free(Device device, void* ptr);
+void device_zero(Device device, void* ptr, std::size_t bytes);
+
+}  // namespace diverge

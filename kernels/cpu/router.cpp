@@ -1,0 +1,87 @@
+// CPU router: one token per iteration, in parallel; top-k by repeated arg-max so ties resolve to the lower index.
+#include "kernels/cpu/router.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/softmax.h"
+
+namespace diverge::cpu {
+
+namespace {
+
+// Writes the top_k most probable experts, most probable first; among equal probabilities the lower index wins
+// because only a strictly greater probability displaces the current best.
+template <class T>
+void choose_top_k(const T* probs, std::int64_t experts, std::int64_t top_k, std::vector<char>& taken,
+                  std::int32_t* chosen) {
+  std::fill(taken.begin(), taken.end(), char(0));
+  for (std::int64_t slot = 0; slot < top_k; ++slot) {
+    std::int64_t best = -1;
+    for (std::int64_t e = 0; e < experts; ++e)
+      if (!taken[e] && (best < 0 || probs[e] > probs[best])) best = e;
+    taken[best] = 1;
+    chosen[slot] = static_cast<std::int32_t>(best);
+  }
+}
+
+// d probs of one token from its gate gradients: with renormalisation g_i = p_i / S, so dp_i = (dg_i - <dg, g>) / S.
+template <class T>
+void gate_grad_to_probs(const RouterShape& s, const T* probs, const std::int32_t* chosen, const T* gates,
+                        const T* dgates, T* dprobs) {
+  if (!s.renormalize) {
+    for (std::int64_t i = 0; i < s.top_k; ++i) dprobs[chosen[i]] += dgates[i];
+    return;
+  }
+  T chosen_sum = 0;
+  T projection = 0;
+  for (std::int64_t i = 0; i < s.top_k; ++i) {
+    chosen_sum += probs[chosen[i]];
+    projection += dgates[i] * gates[i];
+  }
+  for (std::int64_t i = 0; i < s.top_k; ++i) dprobs[chosen[i]] += (dgates[i] - projection) / chosen_sum;
+}
+
+}  // namespace
+
+template <class T>
+void router_forward(const RouterShape& s, const T* logits, T* probs, std::int32_t* topk, T* gates) {
+  softmax_rows(logits, s.tokens, s.experts, probs);
+#pragma omp parallel
+  {
+    std::vector<char> taken(static_cast<std::size_t>(s.experts));  // (experts)
+#pragma omp for schedule(static)
+    for (std::int64_t t = 0; t < s.tokens; ++t) {
+      const T* p = probs + t * s.experts;
+      std::int32_t* chosen = topk + t * s.top_k;
+      choose_top_k(p, s.experts, s.top_k, taken, chosen);
+      T chosen_sum = 0;
+      for (std::int64_t i = 0; i < s.top_k; ++i) chosen_sum += p[chosen[i]];
+      const T divisor = s.renormalize ? chosen_sum : T(1);
+      for (std::int64_t i = 0; i < s.top_k; ++i) gates[t * s.top_k + i] = p[chosen[i]] / divisor;
+    }
+  }
+}
+
+template <class T>
+void router_backward(const RouterShape& s, const T* probs, const std::int32_t* topk, const T* gates, const T* dgates,
+                     const T* dprobs, T* dlogits, bool accumulate) {
+  std::vector<T> dense(static_cast<std::size_t>(s.tokens * s.experts), T(0));  // (tokens, experts)
+  if (dprobs != nullptr) std::copy_n(dprobs, dense.size(), dense.begin());
+#pragma omp parallel for schedule(static)
+  for (std::int64_t t = 0; t < s.tokens; ++t) {
+    gate_grad_to_probs(s, probs + t * s.experts, topk + t * s.top_k, gates + t * s.top_k, dgates + t * s.top_k,
+                       dense.data() + t * s.experts);
+  }
+  if (!accumulate) std::fill_n(dlogits, s.tokens * s.experts, T(0));
+  softmax_backward_accumulate(probs, dense.data(), s.tokens, s.experts, dlogits);
+}
+
+template void router_forward<float>(const RouterShape&, const float*, float*, std::int32_t*, float*);
+template void router_forward<double>(const RouterShape&, const double*, double*, std::int32_t*, double*);
+template void router_backward<float>(const RouterShape&, const float*, const std::int32_t*, const float*, const float*,
+                                     const float*, float*, bool);
+template void router_backward<double>(const RouterShape&, const double*, const std::int32_t*, const double*,
+                                      const double*, const double*, double*, bool);
+
+}  // namespace diverge::cpu

@@ -1,0 +1,62 @@
+// attention op: checks the q/k/v/out/lse layouts and the head grouping, then dispatches forward and backward.
+#include <string>
+
+#include "engine/error.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/ops.h"
+#include "kernels/ops/checks.h"
+
+namespace diverge::ops {
+
+namespace {
+
+cpu::AttentionShape checked_shape(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                  const Tensor& lse) {
+  check_arg(op, {"q", q}, DType::f32, 4);
+  check_arg(op, {"k", k}, DType::f32, 4);
+  const cpu::AttentionShape s{q.dim(0), q.dim(1), q.dim(2), k.dim(2), q.dim(3)};
+  check_extent(op, {"k", k}, 0, s.batch, "B, the batch of q");
+  check_extent(op, {"k", k}, 1, s.seq, "T, the sequence length of q");
+  check_extent(op, {"k", k}, 3, s.head_dim, "D, the head dim of q");
+  check(s.kv_heads > 0 && s.heads % s.kv_heads == 0, op,
+        "q has " + std::to_string(s.heads) + " heads, not a multiple of the " + std::to_string(s.kv_heads) +
+            " KV heads of k");
+  check_like(op, {"v", v}, {"k", k});
+  check_like(op, {"out", out}, {"q", q});
+  check_arg(op, {"lse", lse}, DType::f32, 3);
+  check_extent(op, {"lse", lse}, 0, s.batch, "B");
+  check_extent(op, {"lse", lse}, 1, s.heads, "H, the query heads");
+  check_extent(op, {"lse", lse}, 2, s.seq, "T");
+  return s;
+}
+
+}  // namespace
+
+void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse) {
+  constexpr const char* kOp = "attention";
+  const cpu::AttentionShape s = checked_shape(kOp, q, k, v, out, lse);
+  switch (common_device(kOp, {{"q", q}, {"k", k}, {"v", v}, {"out", out}, {"lse", lse}})) {
+    case Device::cpu: return cpu::attention_forward(s, q.f32(), k.f32(), v.f32(), out.f32(), lse.f32());
+    case Device::cuda: no_cuda_kernel(kOp);
+  }
+}
+
+void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                        const Tensor& dout, const Tensor& dq, const Tensor& dk, const Tensor& dv) {
+  constexpr const char* kOp = "attention_backward";
+  const cpu::AttentionShape s = checked_shape(kOp, q, k, v, out, lse);
+  check_like(kOp, {"dout", dout}, {"q", q});
+  check_like(kOp, {"dq", dq}, {"q", q});
+  check_like(kOp, {"dk", dk}, {"k", k});
+  check_like(kOp, {"dv", dv}, {"k", k});
+  switch (common_device(
+      kOp,
+      {{"q", q}, {"k", k}, {"v", v}, {"out", out}, {"lse", lse}, {"dout", dout}, {"dq", dq}, {"dk", dk}, {"dv", dv}})) {
+    case Device::cpu:
+      return cpu::attention_backward(s, q.f32(), k.f32(), v.f32(), out.f32(), lse.f32(), dout.f32(), dq.f32(), dk.f32(),
+                                     dv.f32());
+    case Device::cuda: no_cuda_kernel(kOp);
+  }
+}
+
+}  // namespace diverge::ops

@@ -1,0 +1,63 @@
+// Argument validation for the op interface: every failure names the op, the argument and what was expected.
+#include "kernels/ops/checks.h"
+
+#include <string>
+
+#include "engine/error.h"
+#include "kernels/cuda/device_info.h"
+
+namespace diverge::ops {
+
+namespace {
+
+std::string where(const char* op, Arg arg) { return std::string(op) + ": " + arg.name; }
+
+}  // namespace
+
+void check_arg(const char* op, Arg arg, DType dtype, int ndim) {
+  const Tensor& t = arg.tensor;
+  check(t.dtype == dtype, where(op, arg),
+        "expected " + std::string(dtype_name(dtype)) + ", got " + t.describe() +
+            (dtype == DType::f32 ? " (the CPU reference computes in f32)" : ""));
+  check(ndim < 0 || t.ndim == ndim, where(op, arg),
+        "expected " + std::to_string(ndim) + " dimensions, got " + t.describe());
+  check(t.numel() == 0 || !t.empty(), where(op, arg), "has no memory behind it: " + t.describe());
+}
+
+void check_extent(const char* op, Arg arg, int dim, std::int64_t expected, const char* meaning) {
+  const std::int64_t actual = arg.tensor.dim(dim);
+  check(actual == expected, where(op, arg),
+        "dim " + std::to_string(dim) + " is " + std::to_string(actual) + ", expected " + std::to_string(expected) +
+            " (" + meaning + ") in " + arg.tensor.describe());
+}
+
+void check_like(const char* op, Arg arg, Arg reference) {
+  bool same = arg.tensor.dtype == reference.tensor.dtype && arg.tensor.ndim == reference.tensor.ndim;
+  for (int i = 0; same && i < arg.tensor.ndim; ++i) same = arg.tensor.dim(i) == reference.tensor.dim(i);
+  check(same, where(op, arg),
+        arg.tensor.describe() + " differs from " + reference.name + " " + reference.tensor.describe());
+  check(arg.tensor.numel() == 0 || !arg.tensor.empty(), where(op, arg),
+        "has no memory behind it: " + arg.tensor.describe());
+}
+
+Device common_device(const char* op, std::initializer_list<Arg> args) {
+  const Arg& first = *args.begin();
+  for (const Arg& arg : args) {
+    check(arg.tensor.device == first.tensor.device, op,
+          std::string(arg.name) + " is on " + device_name(arg.tensor.device) + " but " + first.name + " is on " +
+              device_name(first.tensor.device));
+  }
+  return first.tensor.device;
+}
+
+void no_cuda_kernel(const char* op) {
+  throw Error(op, cuda::compiled_in() ? "no CUDA kernel yet; run this op on CPU tensors"
+                                      : "tensors are on cuda but this build has no CUDA backend");
+}
+
+std::int64_t leading_rows(const Tensor& t) {
+  const std::int64_t row = t.ndim == 0 ? 1 : t.dim(-1);
+  return row == 0 ? 0 : t.numel() / row;
+}
+
+}  // namespace diverge::ops

@@ -1,0 +1,30 @@
+// Argument validation shared by every op: dtype, rank, extents and devices, each failure a one-line Error.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+
+#include "engine/tensor.h"
+
+namespace diverge::ops {
+
+// A tensor argument together with the name the op's documentation gives it, for error messages.
+struct Arg {
+  const char* name;
+  const Tensor& tensor;
+};
+
+// Checks dtype and rank (ndim < 0: any rank), and that a non-empty tensor has memory behind it.
+void check_arg(const char* op, Arg arg, DType dtype, int ndim);
+// Checks one extent: "<op>: <name>: dim <i> is <x>, expected <expected> (<meaning>)".
+void check_extent(const char* op, Arg arg, int dim, std::int64_t expected, const char* meaning);
+// Checks that arg has the dtype and shape of reference (a gradient against its value, an output against its input).
+void check_like(const char* op, Arg arg, Arg reference);
+// Checks that every tensor lives on one device and returns it: the backend the op dispatches to.
+Device common_device(const char* op, std::initializer_list<Arg> args);
+// The answer of a backend-neutral op whose tensors live on a device without a kernel for it yet.
+[[noreturn]] void no_cuda_kernel(const char* op);
+// Rows when the tensor is seen as a matrix whose last dimension is the row length.
+std::int64_t leading_rows(const Tensor& t);
+
+}  // namespace diverge::ops

@@ -1,0 +1,40 @@
+// load_balance_loss op: checks probabilities against expert counts and dispatches the loss and its gradient.
+#include "kernels/cpu/load_balance.h"
+#include "kernels/ops.h"
+#include "kernels/ops/checks.h"
+
+namespace diverge::ops {
+
+namespace {
+
+void check_load_balance(const char* op, const Tensor& probs, const Tensor& counts) {
+  check_arg(op, {"probs", probs}, DType::f32, 2);
+  check_arg(op, {"counts", counts}, DType::i32, 1);
+  check_extent(op, {"counts", counts}, 0, probs.dim(1), "E, the experts of probs");
+}
+
+}  // namespace
+
+float load_balance_loss(const Tensor& probs, const Tensor& counts) {
+  constexpr const char* kOp = "load_balance_loss";
+  check_load_balance(kOp, probs, counts);
+  switch (common_device(kOp, {{"probs", probs}, {"counts", counts}})) {
+    case Device::cpu: return cpu::load_balance_loss(probs.f32(), counts.i32(), probs.dim(0), probs.dim(1));
+    case Device::cuda: break;
+  }
+  no_cuda_kernel(kOp);
+}
+
+void load_balance_loss_backward(const Tensor& probs, const Tensor& counts, float dloss, const Tensor& dlogits) {
+  constexpr const char* kOp = "load_balance_loss_backward";
+  check_load_balance(kOp, probs, counts);
+  check_like(kOp, {"dlogits", dlogits}, {"probs", probs});
+  switch (common_device(kOp, {{"probs", probs}, {"counts", counts}, {"dlogits", dlogits}})) {
+    case Device::cpu:
+      return cpu::load_balance_loss_backward(probs.f32(), counts.i32(), probs.dim(0), probs.dim(1), dloss,
+                                             dlogits.f32());
+    case Device::cuda: no_cuda_kernel(kOp);
+  }
+}
+
+}  // namespace diverge::ops

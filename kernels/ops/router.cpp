@@ -1,0 +1,56 @@
+// router op: checks probabilities, expert choices and gates agree, then dispatches routing and its backward.
+#include <string>
+
+#include "engine/error.h"
+#include "kernels/cpu/indices.h"
+#include "kernels/cpu/router.h"
+#include "kernels/ops.h"
+#include "kernels/ops/checks.h"
+
+namespace diverge::ops {
+
+namespace {
+
+cpu::RouterShape checked_shape(const char* op, Arg dense, const Tensor& topk, const Tensor& gates, bool renormalize) {
+  check_arg(op, dense, DType::f32, 2);
+  check_arg(op, {"topk", topk}, DType::i32, 2);
+  const cpu::RouterShape s{dense.tensor.dim(0), dense.tensor.dim(1), topk.dim(1), renormalize};
+  check_extent(op, {"topk", topk}, 0, s.tokens, "N, the tokens");
+  check(1 <= s.top_k && s.top_k <= s.experts, op,
+        "top-k " + std::to_string(s.top_k) + " must be between 1 and the " + std::to_string(s.experts) + " experts");
+  check_arg(op, {"gates", gates}, DType::f32, 2);
+  check_extent(op, {"gates", gates}, 0, s.tokens, "N, the tokens");
+  check_extent(op, {"gates", gates}, 1, s.top_k, "k, the experts per token");
+  return s;
+}
+
+}  // namespace
+
+void router(const Tensor& logits, const Tensor& probs, const Tensor& topk, const Tensor& gates, bool renormalize) {
+  constexpr const char* kOp = "router";
+  const cpu::RouterShape s = checked_shape(kOp, {"logits", logits}, topk, gates, renormalize);
+  check_like(kOp, {"probs", probs}, {"logits", logits});
+  switch (common_device(kOp, {{"logits", logits}, {"probs", probs}, {"topk", topk}, {"gates", gates}})) {
+    case Device::cpu: return cpu::router_forward(s, logits.f32(), probs.f32(), topk.i32(), gates.f32());
+    case Device::cuda: no_cuda_kernel(kOp);
+  }
+}
+
+void router_backward(const Tensor& probs, const Tensor& topk, const Tensor& gates, const Tensor& dgates,
+                     const Tensor& dprobs, const Tensor& dlogits, bool renormalize, Write write) {
+  constexpr const char* kOp = "router_backward";
+  const cpu::RouterShape s = checked_shape(kOp, {"probs", probs}, topk, gates, renormalize);
+  check_like(kOp, {"dgates", dgates}, {"gates", gates});
+  if (!dprobs.empty()) check_like(kOp, {"dprobs", dprobs}, {"probs", probs});
+  check_like(kOp, {"dlogits", dlogits}, {"probs", probs});
+  switch (common_device(
+      kOp, {{"probs", probs}, {"topk", topk}, {"gates", gates}, {"dgates", dgates}, {"dlogits", dlogits}})) {
+    case Device::cpu:
+      cpu::check_indices(kOp, "expert", topk.i32(), topk.numel(), s.experts);
+      return cpu::router_backward(s, probs.f32(), topk.i32(), gates.f32(), dgates.f32(),
+                                  dprobs.empty() ? nullptr : dprobs.f32(), dlogits.f32(), write == Write::accumulate);
+    case Device::cuda: no_cuda_kernel(kOp);
+  }
+}
+
+}  // namespace diverge::ops

@@ -1,0 +1,29 @@
+// router_z_loss op: checks the router logits and dispatches the loss and its gradient.
+#include "kernels/cpu/z_loss.h"
+#include "kernels/ops.h"
+#include "kernels/ops/checks.h"
+
+namespace diverge::ops {
+
+float router_z_loss(const Tensor& logits) {
+  constexpr const char* kOp = "router_z_loss";
+  check_arg(kOp, {"logits", logits}, DType::f32, 2);
+  switch (common_device(kOp, {{"logits", logits}})) {
+    case Device::cpu: return cpu::router_z_loss(logits.f32(), logits.dim(0), logits.dim(1));
+    case Device::cuda: break;
+  }
+  no_cuda_kernel(kOp);
+}
+
+void router_z_loss_backward(const Tensor& logits, float dloss, const Tensor& dlogits) {
+  constexpr const char* kOp = "router_z_loss_backward";
+  check_arg(kOp, {"logits", logits}, DType::f32, 2);
+  check_like(kOp, {"dlogits", dlogits}, {"logits", logits});
+  switch (common_device(kOp, {{"logits", logits}, {"dlogits", dlogits}})) {
+    case Device::cpu:
+      return cpu::router_z_loss_backward(logits.f32(), logits.dim(0), logits.dim(1), dloss, dlogits.f32());
+    case Device::cuda: no_cuda_kernel(kOp);
+  }
+}
+
+}  // namespace diverge::ops

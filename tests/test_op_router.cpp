@@ -1,0 +1,99 @@
+// Tests for the router op: softmax, top-k picks with ties to the lower index, renormalisation, and the backward pass
+// (gates and dense probabilities) against finite differences.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "kernels/cpu/router.h"
+#include "kernels/ops.h"
+#include "tests/gradcheck.h"
+
+using namespace diverge;
+using namespace diverge::test;
+
+namespace {
+
+struct Routed {
+  std::vector<double> probs;
+  std::vector<std::int32_t> topk;
+  std::vector<double> gates;
+};
+
+Routed route(const cpu::RouterShape& s, const std::vector<double>& logits) {
+  Routed r{std::vector<double>(logits.size()), std::vector<std::int32_t>(static_cast<std::size_t>(s.tokens * s.top_k)),
+           std::vector<double>(static_cast<std::size_t>(s.tokens * s.top_k))};
+  cpu::router_forward(s, logits.data(), r.probs.data(), r.topk.data(), r.gates.data());
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("router picks the most probable experts in order, ties to the lower index") {
+  const cpu::RouterShape s{2, 5, 3, false};
+  const std::vector<double> logits = {0.5, 2.0, -1.0, 2.0, 1.0,   // experts 1 and 3 tie
+                                      0.0, 0.0, 0.0,  0.0, 0.0};  // all tie
+  const Routed r = route(s, logits);
+  CHECK(r.topk == std::vector<std::int32_t>{1, 3, 4, 0, 1, 2});
+  double total = 0.0;
+  for (std::size_t e = 0; e < 5; ++e) total += std::exp(logits[e]);
+  CHECK(r.probs[1] == doctest::Approx(std::exp(2.0) / total).epsilon(1e-14));
+  CHECK(r.gates[0] == r.probs[1]);
+  CHECK(r.gates[2] == r.probs[4]);
+  CHECK(r.gates[3] == doctest::Approx(0.2).epsilon(1e-14));
+}
+
+TEST_CASE("router renormalisation makes each token's gates sum to one, keeping their ratios") {
+  const cpu::RouterShape plain{4, 6, 2, false}, renorm{4, 6, 2, true};
+  const auto logits = random_values(24, 1, -2.0, 2.0);
+  const Routed a = route(plain, logits), b = route(renorm, logits);
+  CHECK(a.topk == b.topk);
+  for (std::size_t t = 0; t < 4; ++t) {
+    CHECK(b.gates[2 * t] + b.gates[2 * t + 1] == doctest::Approx(1.0).epsilon(1e-14));
+    CHECK(b.gates[2 * t] / b.gates[2 * t + 1] == doctest::Approx(a.gates[2 * t] / a.gates[2 * t + 1]).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("router backward matches finite differences from gates and dense probabilities") {
+  for (bool renormalize : {false, true}) {
+    CAPTURE(renormalize);
+    const cpu::RouterShape s{5, 6, 2, renormalize};
+    auto logits = random_values(30, 2, -2.0, 2.0);
+    const auto gate_weights = random_values(10, 3);
+    const auto prob_weights = random_values(30, 4);
+    // Top-k choice is piecewise constant; the random logits keep every choice away from a tie.
+    auto loss = [&] {
+      const Routed r = route(s, logits);
+      return dot(r.gates, gate_weights) + dot(r.probs, prob_weights);
+    };
+    const Routed r = route(s, logits);
+    std::vector<double> dlogits(30, 0.5);
+    cpu::router_backward(s, r.probs.data(), r.topk.data(), r.gates.data(), gate_weights.data(), prob_weights.data(),
+                         dlogits.data(), true);
+    auto numeric = numeric_gradient(logits, loss);
+    for (double& g : numeric) g += 0.5;
+    CHECK(max_rel_error(dlogits, numeric) < 1e-6);
+  }
+}
+
+TEST_CASE("router op checks k against the expert count and expert indices in the backward pass") {
+  std::vector<float> logits(4 * 3, 0.0f), probs(12), gates(4 * 4), dlogits(12);
+  std::vector<std::int32_t> topk(4 * 4);
+  Tensor tlogits = make_view(logits.data(), DType::f32, Device::cpu, {4, 3});
+  Tensor tprobs = make_view(probs.data(), DType::f32, Device::cpu, {4, 3});
+  Tensor tdlogits = make_view(dlogits.data(), DType::f32, Device::cpu, {4, 3});
+  CHECK(contains(error_message([&] {
+                   ops::router(tlogits, tprobs, make_view(topk.data(), DType::i32, Device::cpu, {4, 4}),
+                               make_view(gates.data(), DType::f32, Device::cpu, {4, 4}), false);
+                 }),
+                 "router: top-k 4 must be between 1 and the 3 experts"));
+  Tensor ttopk = make_view(topk.data(), DType::i32, Device::cpu, {4, 2});
+  Tensor tgates = make_view(gates.data(), DType::f32, Device::cpu, {4, 2});
+  ops::router(tlogits, tprobs, ttopk, tgates, true);
+  CHECK(topk[0] == 0);
+  CHECK(topk[1] == 1);
+  CHECK(gates[0] == doctest::Approx(0.5f));
+  topk[3] = 7;
+  CHECK(error_message([&] {
+          ops::router_backward(tprobs, ttopk, tgates, tgates, Tensor{}, tdlogits, true, ops::Write::overwrite);
+        }) == "router_backward: expert 7 at position 3 is outside [0, 3)");
+}
