@@ -1,0 +1,281 @@
+// Loader for Hugging Face tokenizer.json files that hold a byte-level BPE model (GPT-2, Qwen, Llama-3 style).
+#include <algorithm>
+#include <filesystem>
+#include <string>
+
+#include "data/tokenizer/byte_level.h"
+#include "data/tokenizer/json_text.h"
+#include "data/tokenizer/presets.h"
+#include "data/tokenizer/tokenizer_spec.h"
+#include "engine/error.h"
+#include "engine/files.h"
+#include "engine/hash.h"
+
+namespace diverge::data {
+
+namespace {
+
+using nlohmann::json;
+
+// The member key of object, or nullptr when it is absent or null (HF writes null for "none").
+const json* member(const json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+const json& required_object(const json& parent, const char* key, const std::string& path, const std::string& where) {
+  const json* value = member(parent, key);
+  check(value != nullptr, where, path + ": missing");
+  check(value->is_object(), where, path + ": expected an object, found " + json_kind(*value));
+  return *value;
+}
+
+std::string string_field(const json& object, const char* key, const std::string& path, const std::string& where) {
+  const json* value = member(object, key);
+  check(value != nullptr && value->is_string(), where, path + "." + key + ": expected a string");
+  return value->get<std::string>();
+}
+
+bool bool_field(const json& object, const char* key, bool fallback, const std::string& path, const std::string& where) {
+  const json* value = member(object, key);
+  if (value == nullptr) return fallback;
+  check(value->is_boolean(), where, path + "." + key + ": expected true or false, found " + json_kind(*value));
+  return value->get<bool>();
+}
+
+std::string element_path(const std::string& path, std::size_t index) {
+  return path + "[" + std::to_string(index) + "]";
+}
+
+void reject_unsupported(bool unsupported, const std::string& where, const std::string& key, const std::string& why) {
+  check(!unsupported, where, key + ": " + why);
+}
+
+void read_vocab(const json& vocab_json, const std::string& where, BpeVocab& vocab) {
+  for (const auto& [token, value] : vocab_json.items()) {
+    std::string path = "model.vocab['" + token + "']";
+    check(value.is_number_integer() && value.get<std::int64_t>() >= 0 && value.get<std::int64_t>() <= kMaxTokenId,
+          where, path + ": id is not an integer in 0.." + std::to_string(kMaxTokenId));
+    auto id = value.get<std::int32_t>();
+    check(!vocab.tokens().has(id), where, path + ": id " + std::to_string(id) + " is used twice");
+    auto bytes = byte_level_to_bytes(token);
+    check(bytes.has_value(), where, path + ": token is not written in the byte-level alphabet");
+    vocab.add_mergeable(id, *bytes);
+  }
+}
+
+// One merge as its two halves, from either form HF writes: "a b" or ["a", "b"].
+std::pair<std::string, std::string> merge_halves(const json& merge, const std::string& path, const std::string& where) {
+  if (merge.is_string()) {
+    const auto& text = merge.get_ref<const std::string&>();
+    std::size_t space = text.find(' ');
+    check(space != std::string::npos && text.find(' ', space + 1) == std::string::npos, where,
+          path + ": expected two tokens separated by one space");
+    return {text.substr(0, space), text.substr(space + 1)};
+  }
+  check(merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string(), where,
+        path + ": expected \"a b\" or [\"a\", \"b\"]");
+  return {merge[0].get<std::string>(), merge[1].get<std::string>()};
+}
+
+std::int32_t merge_token(const BpeVocab& vocab, const std::string& symbol, const std::string& path,
+                         const std::string& where) {
+  auto bytes = byte_level_to_bytes(symbol);
+  std::optional<std::int32_t> id = bytes ? vocab.find(*bytes) : std::nullopt;
+  check(id.has_value(), where, path + ": names unknown token '" + symbol + "'");
+  return *id;
+}
+
+void read_merges(const json& merges, const std::string& where, BpeVocab& vocab) {
+  check(merges.is_array(), where, "model.merges: expected an array, found " + json_kind(merges));
+  for (std::size_t i = 0; i < merges.size(); ++i) {
+    std::string path = element_path("model.merges", i);
+    auto [left, right] = merge_halves(merges[i], path, where);
+    std::int32_t left_id = merge_token(vocab, left, path, where);
+    std::int32_t right_id = merge_token(vocab, right, path, where);
+    std::int32_t merged_id = merge_token(vocab, left + right, path, where);
+    vocab.add_merge(left_id, right_id, merged_id, static_cast<std::uint32_t>(i));
+  }
+}
+
+// Reads model (type BPE over the byte-level alphabet) into vocab.
+void read_model(const json& root, const std::string& where, BpeVocab& vocab) {
+  const json& model = required_object(root, "model", "model", where);
+  if (const json* type = member(model, "type")) {
+    check(type->is_string() && type->get<std::string>() == "BPE", where,
+          "model.type: '" + (type->is_string() ? type->get<std::string>() : json_kind(*type)) +
+              "' is not supported (only BPE)");
+  }
+  reject_unsupported(bool_field(model, "byte_fallback", false, "model", where), where, "model.byte_fallback",
+                     "true is not supported (byte-level BPE never needs a fallback)");
+  for (const char* affix : {"continuing_subword_prefix", "end_of_word_suffix"}) {
+    const json* value = member(model, affix);
+    reject_unsupported(value != nullptr && !(value->is_string() && value->get<std::string>().empty()), where,
+                       std::string("model.") + affix, "only empty or null is supported");
+  }
+  const json* dropout = member(model, "dropout");
+  reject_unsupported(dropout != nullptr && !(dropout->is_number() && dropout->get<double>() == 0.0), where,
+                     "model.dropout", "only null or 0 is supported (dropout makes encoding random)");
+  read_vocab(required_object(model, "vocab", "model.vocab", where), where, vocab);
+  if (auto duplicate = vocab.index()) {
+    throw Error(where, "model.vocab: ids " + std::to_string(duplicate->first) + " and " +
+                           std::to_string(duplicate->second) + " hold the same token");
+  }
+  if (auto byte = vocab.missing_byte()) {
+    throw Error(where, "model.vocab: no token for byte " + std::to_string(*byte) + ": byte-level BPE needs all 256");
+  }
+  const json* merges = member(model, "merges");
+  check(merges != nullptr, where, "model.merges: missing");
+  read_merges(*merges, where, vocab);
+  vocab.finish(bool_field(model, "ignore_merges", false, "model", where));
+}
+
+// True when the normalizer applies NFC; null, NFC and Sequences of those are supported.
+bool read_normalizer(const json& normalizer, const std::string& path, const std::string& where) {
+  check(normalizer.is_object(), where, path + ": expected an object, found " + json_kind(normalizer));
+  std::string type = string_field(normalizer, "type", path, where);
+  if (type == "NFC") return true;
+  check(type == "Sequence", where, path + ".type: '" + type + "' is not supported (supported: NFC, Sequence)");
+  const json* steps = member(normalizer, "normalizers");
+  check(steps != nullptr && steps->is_array(), where, path + ".normalizers: expected an array");
+  bool nfc = false;
+  for (std::size_t i = 0; i < steps->size(); ++i) {
+    nfc = read_normalizer((*steps)[i], element_path(path + ".normalizers", i), where) || nfc;
+  }
+  return nfc;
+}
+
+PreTokenizerStep read_split(const json& split, const std::string& path, const std::string& where) {
+  const json& pattern = required_object(split, "pattern", path + ".pattern", where);
+  PreTokenizerStep step;
+  if (const json* regex = member(pattern, "Regex"); regex != nullptr && regex->is_string()) {
+    step.pattern = regex->get<std::string>();
+  } else if (const json* literal = member(pattern, "String"); literal != nullptr && literal->is_string()) {
+    step.pattern = literal->get<std::string>();
+    step.literal = true;
+  } else {
+    throw Error(where, path + ".pattern: expected {\"Regex\": \"...\"} or {\"String\": \"...\"}");
+  }
+  check(!step.pattern.empty(), where, path + ".pattern: empty");
+  std::string behavior = string_field(split, "behavior", path, where);
+  reject_unsupported(behavior != "Isolated", where, path + ".behavior", "'" + behavior + "' is not supported (only Isolated)");
+  reject_unsupported(bool_field(split, "invert", false, path, where), where, path + ".invert",
+                     "true is not supported");
+  return step;
+}
+
+PreTokenizerStep read_byte_level(const json& byte_level, const std::string& path, const std::string& where) {
+  PreTokenizerStep step;
+  if (bool_field(byte_level, "use_regex", true, path, where)) step.pattern = std::string(kGpt2Pattern);
+  step.prefix_space = bool_field(byte_level, "add_prefix_space", true, path, where);
+  return step;
+}
+
+// Appends the steps of pre_tokenizer (Split, ByteLevel, or a Sequence of those) to steps.
+void read_pre_tokenizer(const json& pre_tokenizer, const std::string& path, const std::string& where,
+                        std::vector<PreTokenizerStep>& steps, bool& byte_level_seen) {
+  check(pre_tokenizer.is_object(), where, path + ": expected an object, found " + json_kind(pre_tokenizer));
+  std::string type = string_field(pre_tokenizer, "type", path, where);
+  // ByteLevel rewrites text into its alphabet, so a Split after it would match different characters.
+  check(!byte_level_seen, where, path + ": steps after ByteLevel are not supported");
+  if (type == "Sequence") {
+    const json* list = member(pre_tokenizer, "pretokenizers");
+    check(list != nullptr && list->is_array(), where, path + ".pretokenizers: expected an array");
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      read_pre_tokenizer((*list)[i], element_path(path + ".pretokenizers", i), where, steps, byte_level_seen);
+    }
+  } else if (type == "Split") {
+    steps.push_back(read_split(pre_tokenizer, path, where));
+  } else if (type == "ByteLevel") {
+    steps.push_back(read_byte_level(pre_tokenizer, path, where));
+    byte_level_seen = true;
+  } else {
+    throw Error(where, path + ".type: '" + type + "' is not supported (supported: Split, ByteLevel, Sequence)");
+  }
+}
+
+std::vector<PreTokenizerStep> read_pre_tokenizers(const json& root, const std::string& where) {
+  const json* pre_tokenizer = member(root, "pre_tokenizer");
+  check(pre_tokenizer != nullptr, where, "pre_tokenizer: missing (byte-level BPE needs a ByteLevel pre-tokenizer)");
+  std::vector<PreTokenizerStep> steps;
+  bool byte_level_seen = false;
+  read_pre_tokenizer(*pre_tokenizer, "pre_tokenizer", where, steps, byte_level_seen);
+  check(byte_level_seen, where, "pre_tokenizer: no ByteLevel step (only byte-level BPE is supported)");
+  return steps;
+}
+
+void check_decoder(const json& root, const std::string& where) {
+  const json* decoder = member(root, "decoder");
+  check(decoder != nullptr && decoder->is_object(), where, "decoder: missing (expected ByteLevel)");
+  std::string type = string_field(*decoder, "type", "decoder", where);
+  check(type == "ByteLevel", where, "decoder.type: '" + type + "' is not supported (only ByteLevel)");
+}
+
+void read_added_tokens(const json& root, TokenizerSpec& spec) {
+  const json* list = member(root, "added_tokens");
+  if (list == nullptr) return;
+  const std::string& where = spec.source;
+  check(list->is_array(), where, "added_tokens: expected an array, found " + json_kind(*list));
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    std::string path = element_path("added_tokens", i);
+    const json& entry = (*list)[i];
+    check(entry.is_object(), where, path + ": expected an object, found " + json_kind(entry));
+    const json* id = member(entry, "id");
+    check(id != nullptr && id->is_number_integer(), where, path + ".id: expected an integer");
+    // These options change what text a token absorbs; matching them exactly is not implemented, so refuse.
+    for (const char* option : {"lstrip", "rstrip", "single_word"}) {
+      reject_unsupported(bool_field(entry, option, false, path, where), where, path + "." + option,
+                         "true is not supported");
+    }
+    add_added_token(spec, AddedToken{string_field(entry, "content", path, where),
+                                     static_cast<std::int32_t>(std::clamp<std::int64_t>(id->get<std::int64_t>(), -1,
+                                                                                        kMaxTokenId + 1)),
+                                     bool_field(entry, "special", false, path, where)});
+  }
+}
+
+// The end-of-document token: <|endoftext|> when the file has it, else the eos_token of tokenizer_config.json beside
+// the file (when there is one).
+std::string end_of_document_token(const TokenizerSpec& spec, const std::filesystem::path& path) {
+  const std::string default_token = "<|endoftext|>";
+  for (const auto& token : spec.added) {
+    if (token.content == default_token) return default_token;
+  }
+  auto config_path = path.parent_path() / "tokenizer_config.json";
+  if (!std::filesystem::exists(config_path)) return default_token;
+  json config = parse_json_text(read_file(config_path), config_path.string());
+  const json* eos = config.is_object() ? member(config, "eos_token") : nullptr;
+  if (eos != nullptr && eos->is_object()) eos = member(*eos, "content");
+  if (eos == nullptr) return default_token;
+  check(eos->is_string(), config_path.string(), "eos_token: expected a string or {\"content\": ...}");
+  return eos->get<std::string>();
+}
+
+std::string tokenizer_name(const std::filesystem::path& path) {
+  std::string stem = path.stem().string();
+  std::string directory = path.parent_path().filename().string();
+  return stem == "tokenizer" && !directory.empty() ? directory : stem;
+}
+
+}  // namespace
+
+TokenizerSpec load_hugging_face(const std::filesystem::path& path, const std::string& text) {
+  TokenizerSpec spec;
+  spec.source = path.string();
+  spec.name = tokenizer_name(path);
+  spec.content_hash = content_hash(text);
+  json root = parse_json_text(text, spec.source);
+  check(root.is_object() && root.contains("model"), spec.source,
+        "not a Hugging Face tokenizer.json (expected an object with a \"model\" key)");
+  read_model(root, spec.source, spec.vocab);
+  const json* normalizer = member(root, "normalizer");
+  spec.nfc = normalizer != nullptr && read_normalizer(*normalizer, "normalizer", spec.source);
+  spec.pre_tokenizer = read_pre_tokenizers(root, spec.source);
+  check_decoder(root, spec.source);
+  read_added_tokens(root, spec);
+  spec.eod_token = end_of_document_token(spec, path);
+  return spec;
+}
+
+}  // namespace diverge::data
