@@ -1,6 +1,8 @@
 // Tests for BPE training: piece counting, merge order and tie-breaks, determinism, the saved tokenizer.json, errors.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -165,6 +167,19 @@ TEST_CASE("piece counts do not depend on threads or chunk size, for JSONL and pl
       CHECK(a.documents == b.documents);
     }
   }
+}
+
+TEST_CASE("xz-compressed inputs count exactly as their plain originals") {
+  ScratchDir dir("train");
+  write_file_atomic(dir / "docs.jsonl", jsonl_of(sample_documents()));
+  REQUIRE(std::system(("xz -k " + (dir / "docs.jsonl").string()).c_str()) == 0);
+  const Regex regex(resolve_pattern("cl100k"), false, "test");
+  CorpusCounts plain = count_pieces({dir / "docs.jsonl"}, regex, {});
+  CorpusCounts packed = count_pieces({dir / "docs.jsonl.xz"}, regex, {});
+  CHECK(as_map(plain) == as_map(packed));
+  CHECK(plain.documents == packed.documents);
+  write_file_atomic(dir / "corrupt.jsonl.xz", std::string("\xfd" "7zXZ\0garbage", 13));
+  CHECK(contains(error_of([&] { count_pieces({dir / "corrupt.jsonl.xz"}, regex, {}); }), "corrupt.jsonl.xz"));
 }
 
 TEST_CASE("the first merges are the most frequent pairs, ties going to the smaller pair of ids") {

@@ -12,6 +12,7 @@
 
 #include "data/tokenizer/piece_hash.h"
 #include "engine/error.h"
+#include "data/prepare/input_file.h"
 #include "engine/files.h"
 #include "engine/progress.h"
 
@@ -86,14 +87,13 @@ struct Chunk {
   std::uint64_t first_line;  // 1-based line number of byte `begin`
 };
 
+// Reads the format from the name, under an optional .xz (decompressed whole by InputText).
 Format input_format(const fs::path& path) {
-  const std::string ext = path.extension().string();
+  const std::string ext = (is_xz(path) ? path.stem() : path).extension().string();
   if (ext == ".jsonl") return Format::jsonl;
   if (ext == ".txt") return Format::text;
-  if (ext == ".xz" || ext == ".gz" || ext == ".zst" || ext == ".bz2") {
-    throw Error(path.string(), "compressed input is not read; decompress it to .jsonl or .txt first");
-  }
-  throw Error(path.string(), "unknown input type '" + ext + "': expected .jsonl (a \"text\" field per line) or .txt");
+  throw Error(path.string(), "unknown input type '" + path.filename().string() +
+                                 "': expected .jsonl (a \"text\" field per line) or .txt, optionally .xz");
 }
 
 bool is_ascii_graphic(char c) { return c > ' ' && c < '\x7f'; }
@@ -118,7 +118,7 @@ std::size_t chunk_end(std::string_view data, std::size_t begin, std::size_t chun
   return data.size();
 }
 
-std::vector<Chunk> plan_chunks(const std::vector<MappedFile>& files, const std::vector<Format>& formats,
+std::vector<Chunk> plan_chunks(const std::vector<InputText>& files, const std::vector<Format>& formats,
                                std::size_t chunk_bytes) {
   std::vector<Chunk> chunks;
   for (std::size_t input = 0; input < files.size(); ++input) {
@@ -194,7 +194,7 @@ class ChunkCounter {
 // failing chunk is rethrown, so the message does not depend on timing.
 class CountingRun {
  public:
-  CountingRun(const std::vector<fs::path>& inputs, const std::vector<MappedFile>& files,
+  CountingRun(const std::vector<fs::path>& inputs, const std::vector<InputText>& files,
               const std::vector<Format>& formats, const std::vector<Chunk>& chunks, const Regex& pattern)
       : inputs_(inputs), files_(files), formats_(formats), chunks_(chunks), pattern_(pattern) {}
 
@@ -263,7 +263,7 @@ class CountingRun {
   }
 
   const std::vector<fs::path>& inputs_;
-  const std::vector<MappedFile>& files_;
+  const std::vector<InputText>& files_;
   const std::vector<Format>& formats_;
   const std::vector<Chunk>& chunks_;
   const Regex& pattern_;
@@ -296,7 +296,7 @@ CorpusCounts count_pieces(const std::vector<fs::path>& inputs, const Regex& patt
   check(options.threads >= 1, "piece counting", "threads must be at least 1");
   check(options.chunk_bytes >= 1, "piece counting", "chunk size must be at least 1 byte");
   std::vector<Format> formats;
-  std::vector<MappedFile> files;
+  std::vector<InputText> files;
   std::uint64_t total_bytes = 0;
   for (const auto& path : inputs) {
     formats.push_back(input_format(path));
