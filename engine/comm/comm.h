@@ -1,0 +1,46 @@
+// Comm: the one interface through which the training step talks to other ranks (allreduce, all-to-all-v, ...).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "engine/tensor.h"
+
+namespace diverge {
+
+enum class ReduceOp : std::uint8_t { sum, max };
+
+// A process group. The step asks for "the data-parallel group" or "the expert-parallel group" and calls these; it
+// never names MPI or NCCL. Implementations: single process (here), MPI over host buffers and NCCL over device
+// buffers (the distributed milestone). Every call is collective: all ranks of the group make it, in the same order.
+// Buffers are Tensors so that a device-aware implementation can pick the transport from the tensor's device.
+class Comm {
+ public:
+  virtual ~Comm() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string describe() const = 0;  // e.g. "single process", "MPI 8 ranks"
+
+  // In place over all ranks: buf (any shape) becomes the elementwise reduction.
+  virtual void allreduce(const Tensor& buf, ReduceOp op) = 0;
+  // send (size * n) -> recv (n): rank r gets the reduction of every rank's r-th slice.
+  virtual void reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) = 0;
+  // send (n) -> recv (size * n): rank r's send lands in slice r of everyone's recv.
+  virtual void allgather(const Tensor& send, const Tensor& recv) = 0;
+  // Variable all-to-all over the first dimension: send_counts[r] rows go to rank r, recv_counts[r] rows come from
+  // rank r; rows are laid out in rank order on both sides. This is how tokens travel to their experts.
+  virtual void all_to_all_v(const Tensor& send, std::span<const std::int64_t> send_counts, const Tensor& recv,
+                            std::span<const std::int64_t> recv_counts) = 0;
+  // buf (any shape) takes root's values on every rank.
+  virtual void broadcast(const Tensor& buf, int root) = 0;
+  virtual void barrier() = 0;
+};
+
+// The group of one: every collective is the identity (or a copy), so single-process training runs the same step
+// code as a distributed one.
+std::unique_ptr<Comm> make_single_process_comm();
+
+}  // namespace diverge

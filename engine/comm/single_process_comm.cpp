@@ -1,0 +1,46 @@
+// The single-process Comm: a group of one rank, where every collective is the identity or a copy.
+#include <cstring>
+
+#include "engine/comm/comm.h"
+#include "engine/error.h"
+
+namespace diverge {
+
+namespace {
+
+void copy_whole(const Tensor& from, const Tensor& to, const char* op) {
+  check(from.bytes() == to.bytes(), op,
+        "a group of one needs equal send and receive buffers, got " + from.describe() + " and " + to.describe());
+  check(from.device == Device::cpu && to.device == Device::cpu, op, "the single-process group copies host memory");
+  if (from.data != to.data && from.bytes() > 0) std::memcpy(to.data, from.data, from.bytes());
+}
+
+class SingleProcessComm final : public Comm {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string describe() const override { return "single process"; }
+  void allreduce(const Tensor&, ReduceOp) override {}
+  void reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp) override {
+    copy_whole(send, recv, "reduce_scatter");
+  }
+  void allgather(const Tensor& send, const Tensor& recv) override { copy_whole(send, recv, "allgather"); }
+  void all_to_all_v(const Tensor& send, std::span<const std::int64_t> send_counts, const Tensor& recv,
+                    std::span<const std::int64_t> recv_counts) override {
+    check(send_counts.size() == 1 && recv_counts.size() == 1 && send_counts[0] == recv_counts[0], "all_to_all_v",
+          "a group of one sends its rows to itself: one count each, equal");
+    check(send_counts[0] <= send.dim(0) && recv_counts[0] <= recv.dim(0), "all_to_all_v",
+          "counts exceed the buffers' rows");
+    copy_whole(send.slice_rows(0, send_counts[0]), recv.slice_rows(0, recv_counts[0]), "all_to_all_v");
+  }
+  void broadcast(const Tensor&, int root) override {
+    check(root == 0, "broadcast", "root " + std::to_string(root) + " is not a rank of a group of one");
+  }
+  void barrier() override {}
+};
+
+}  // namespace
+
+std::unique_ptr<Comm> make_single_process_comm() { return std::make_unique<SingleProcessComm>(); }
+
+}  // namespace diverge
