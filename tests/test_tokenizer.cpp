@@ -64,6 +64,17 @@ TEST_CASE("special tokens are plain text for encode and single ids for encode_wi
   }
 }
 
+TEST_CASE("Hugging Face non-special added tokens match in ordinary encoding, special ones do not") {
+  const Tokenizer& qwen = bundled_tokenizer("qwen3");
+  // Qwen3's tokenizer.json lists <think> (151667) and <|fim_prefix|> (151659) with "special": false.
+  CHECK(qwen.encode("<think>\nyes</think>") == qwen.encode_with_special("<think>\nyes</think>"));
+  CHECK(qwen.encode("a<think>b").at(1) == 151667);
+  CHECK(qwen.encode("<|fim_prefix|>") == Ids{151659});
+  CHECK(qwen.encode("<|im_start|>").size() > 1);
+  CHECK(qwen.encode_with_special("<|im_start|>") == Ids{151644});
+  CHECK(qwen.normalize("e\xCC\x81<think>\xCC\x81") == "\xC3\xA9<think>\xCC\x81");
+}
+
 TEST_CASE("encode_append appends and agrees with encode") {
   const Tokenizer& t = bundled_tokenizer("cl100k_base");
   Ids out = {7};

@@ -34,9 +34,7 @@ void BpeVocab::add_merge(std::int32_t left, std::int32_t right, std::int32_t mer
 }
 
 void BpeVocab::derive_merges_from_ranks() {
-  std::size_t splits = 0;
-  for (std::int32_t id : mergeable_) splits += store_.bytes(id).size();
-  pairs_.reserve(splits / 2);
+  pairs_.reserve(mergeable_.size() * 2);
   for (std::int32_t id : mergeable_) {
     std::string_view bytes = store_.bytes(id);
     for (std::size_t cut = 1; cut < bytes.size(); ++cut) {
@@ -46,6 +44,7 @@ void BpeVocab::derive_merges_from_ranks() {
       if (right) pairs_.set(*left, *right, {static_cast<std::uint32_t>(id), id});
     }
   }
+  pairs_.shrink_to_fit();
 }
 
 void BpeVocab::finish(bool every_token_is_whole) {

@@ -54,48 +54,53 @@ void reject_unsupported(bool unsupported, const std::string& where, const std::s
 
 void read_vocab(const json& vocab_json, const std::string& where, BpeVocab& vocab) {
   for (const auto& [token, value] : vocab_json.items()) {
-    std::string path = "model.vocab['" + token + "']";
-    check(value.is_number_integer() && value.get<std::int64_t>() >= 0 && value.get<std::int64_t>() <= kMaxTokenId,
-          where, path + ": id is not an integer in 0.." + std::to_string(kMaxTokenId));
+    // Messages are built only on failure: this loop runs 150k times for a large vocabulary.
+    auto fail = [&](const std::string& what) { throw Error(where, "model.vocab['" + token + "']: " + what); };
+    if (!value.is_number_integer() || value.get<std::int64_t>() < 0 || value.get<std::int64_t>() > kMaxTokenId) {
+      fail("id is not an integer in 0.." + std::to_string(kMaxTokenId));
+    }
     auto id = value.get<std::int32_t>();
-    check(!vocab.tokens().has(id), where, path + ": id " + std::to_string(id) + " is used twice");
+    if (vocab.tokens().has(id)) fail("id " + std::to_string(id) + " is used twice");
     auto bytes = byte_level_to_bytes(token);
-    check(bytes.has_value(), where, path + ": token is not written in the byte-level alphabet");
+    if (!bytes) fail("token is not written in the byte-level alphabet");
     vocab.add_mergeable(id, *bytes);
   }
 }
 
-// One merge as its two halves, from either form HF writes: "a b" or ["a", "b"].
-std::pair<std::string, std::string> merge_halves(const json& merge, const std::string& path, const std::string& where) {
-  if (merge.is_string()) {
-    const auto& text = merge.get_ref<const std::string&>();
-    std::size_t space = text.find(' ');
-    check(space != std::string::npos && text.find(' ', space + 1) == std::string::npos, where,
-          path + ": expected two tokens separated by one space");
-    return {text.substr(0, space), text.substr(space + 1)};
-  }
-  check(merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string(), where,
-        path + ": expected \"a b\" or [\"a\", \"b\"]");
-  return {merge[0].get<std::string>(), merge[1].get<std::string>()};
-}
+struct MergeHalves {
+  std::string_view left;
+  std::string_view right;
+};
 
-std::int32_t merge_token(const BpeVocab& vocab, const std::string& symbol, const std::string& path,
-                         const std::string& where) {
-  auto bytes = byte_level_to_bytes(symbol);
-  std::optional<std::int32_t> id = bytes ? vocab.find(*bytes) : std::nullopt;
-  check(id.has_value(), where, path + ": names unknown token '" + symbol + "'");
-  return *id;
+// One merge as its two halves, from either form HF writes: "a b" or ["a", "b"]; nullopt when it is neither.
+std::optional<MergeHalves> merge_halves(const json& merge) {
+  if (merge.is_string()) {
+    std::string_view text = merge.get_ref<const std::string&>();
+    std::size_t space = text.find(' ');
+    if (space == std::string_view::npos || text.find(' ', space + 1) != std::string_view::npos) return std::nullopt;
+    return MergeHalves{text.substr(0, space), text.substr(space + 1)};
+  }
+  if (!merge.is_array() || merge.size() != 2 || !merge[0].is_string() || !merge[1].is_string()) return std::nullopt;
+  return MergeHalves{merge[0].get_ref<const std::string&>(), merge[1].get_ref<const std::string&>()};
 }
 
 void read_merges(const json& merges, const std::string& where, BpeVocab& vocab) {
   check(merges.is_array(), where, "model.merges: expected an array, found " + json_kind(merges));
+  std::string merged;
   for (std::size_t i = 0; i < merges.size(); ++i) {
-    std::string path = element_path("model.merges", i);
-    auto [left, right] = merge_halves(merges[i], path, where);
-    std::int32_t left_id = merge_token(vocab, left, path, where);
-    std::int32_t right_id = merge_token(vocab, right, path, where);
-    std::int32_t merged_id = merge_token(vocab, left + right, path, where);
-    vocab.add_merge(left_id, right_id, merged_id, static_cast<std::uint32_t>(i));
+    auto fail = [&](const std::string& what) { throw Error(where, element_path("model.merges", i) + ": " + what); };
+    auto halves = merge_halves(merges[i]);
+    if (!halves) fail("expected \"a b\" or [\"a\", \"b\"]");
+    auto token = [&](std::string_view symbol) {
+      auto bytes = byte_level_to_bytes(symbol);
+      std::optional<std::int32_t> id = bytes ? vocab.find(*bytes) : std::nullopt;
+      if (!id) fail("names unknown token '" + std::string(symbol) + "'");
+      return *id;
+    };
+    merged.assign(halves->left).append(halves->right);
+    std::int32_t left_id = token(halves->left);
+    std::int32_t right_id = token(halves->right);
+    vocab.add_merge(left_id, right_id, token(merged), static_cast<std::uint32_t>(i));
   }
 }
 
