@@ -75,6 +75,13 @@ TEST_CASE("Hugging Face non-special added tokens match in ordinary encoding, spe
   CHECK(qwen.normalize("e\xCC\x81<think>\xCC\x81") == "\xC3\xA9<think>\xCC\x81");
 }
 
+TEST_CASE("\\s means Unicode White_Space, as in tiktoken: U+180E is not a space") {
+  const Tokenizer& t = bundled_tokenizer("r50k_base");
+  // tiktoken encodes " \u180e" as one piece (' ?[^\s\p{L}\p{N}]+'), whose first token is " \xe1"; were U+180E a
+  // space, the space would stand alone.
+  CHECK(t.token_bytes(t.encode(" \xE1\xA0\x8E").at(0)) == " \xE1");
+}
+
 TEST_CASE("encode_append appends and agrees with encode") {
   const Tokenizer& t = bundled_tokenizer("cl100k_base");
   Ids out = {7};
