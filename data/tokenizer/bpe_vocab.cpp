@@ -71,8 +71,19 @@ void BpeVocab::encode_piece(std::string_view piece, BpeScratch& scratch, PieceCa
     return;
   }
   std::uint64_t hash = piece_hash(piece);
+  bool is_short = piece.size() <= PieceCache::kShortPieceLength;
+  std::uint64_t head = is_short ? piece_head(piece) : 0;
+  std::uint32_t check = is_short ? piece_check(hash, piece.size()) : 0;
+  if (is_short) {
+    std::int32_t hot = cache.find_short(hash, head, check);
+    if (hot >= 0) {
+      out.push_back(hot);
+      return;
+    }
+  }
   std::int32_t whole = whole_.find(store_, piece, hash);
   if (whole >= 0) {
+    if (is_short) cache.insert_short(hash, head, check, whole);
     out.push_back(whole);
     return;
   }

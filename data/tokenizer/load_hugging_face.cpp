@@ -4,6 +4,7 @@
 #include <string>
 
 #include "data/tokenizer/byte_level.h"
+#include "data/tokenizer/hugging_face_json.h"
 #include "data/tokenizer/json_text.h"
 #include "data/tokenizer/presets.h"
 #include "data/tokenizer/tokenizer_spec.h"
@@ -52,14 +53,12 @@ void reject_unsupported(bool unsupported, const std::string& where, const std::s
   check(!unsupported, where, key + ": " + why);
 }
 
-void read_vocab(const json& vocab_json, const std::string& where, BpeVocab& vocab) {
-  for (const auto& [token, value] : vocab_json.items()) {
+void read_vocab(const HuggingFaceJson& file, const std::string& where, BpeVocab& vocab) {
+  for (const auto& [token, value] : file.vocab) {
     // Messages are built only on failure: this loop runs 150k times for a large vocabulary.
     auto fail = [&](const std::string& what) { throw Error(where, "model.vocab['" + token + "']: " + what); };
-    if (!value.is_number_integer() || value.get<std::int64_t>() < 0 || value.get<std::int64_t>() > kMaxTokenId) {
-      fail("id is not an integer in 0.." + std::to_string(kMaxTokenId));
-    }
-    auto id = value.get<std::int32_t>();
+    if (value < 0 || value > kMaxTokenId) fail("id is not an integer in 0.." + std::to_string(kMaxTokenId));
+    auto id = static_cast<std::int32_t>(value);
     if (vocab.tokens().has(id)) fail("id " + std::to_string(id) + " is used twice");
     auto bytes = byte_level_to_bytes(token);
     if (!bytes) fail("token is not written in the byte-level alphabet");
@@ -67,45 +66,37 @@ void read_vocab(const json& vocab_json, const std::string& where, BpeVocab& voca
   }
 }
 
-struct MergeHalves {
-  std::string_view left;
-  std::string_view right;
-};
-
-// One merge as its two halves, from either form HF writes: "a b" or ["a", "b"]; nullopt when it is neither.
-std::optional<MergeHalves> merge_halves(const json& merge) {
-  if (merge.is_string()) {
-    std::string_view text = merge.get_ref<const std::string&>();
-    std::size_t space = text.find(' ');
-    if (space == std::string_view::npos || text.find(' ', space + 1) != std::string_view::npos) return std::nullopt;
-    return MergeHalves{text.substr(0, space), text.substr(space + 1)};
-  }
-  if (!merge.is_array() || merge.size() != 2 || !merge[0].is_string() || !merge[1].is_string()) return std::nullopt;
-  return MergeHalves{merge[0].get_ref<const std::string&>(), merge[1].get_ref<const std::string&>()};
-}
-
-void read_merges(const json& merges, const std::string& where, BpeVocab& vocab) {
-  check(merges.is_array(), where, "model.merges: expected an array, found " + json_kind(merges));
+void read_merges(const HuggingFaceJson& file, const std::string& where, BpeVocab& vocab) {
   std::string merged;
-  for (std::size_t i = 0; i < merges.size(); ++i) {
+  for (std::size_t i = 0; i < file.merges.size(); ++i) {
+    const auto& [left, right] = file.merges[i];
     auto fail = [&](const std::string& what) { throw Error(where, element_path("model.merges", i) + ": " + what); };
-    auto halves = merge_halves(merges[i]);
-    if (!halves) fail("expected \"a b\" or [\"a\", \"b\"]");
     auto token = [&](std::string_view symbol) {
       auto bytes = byte_level_to_bytes(symbol);
       std::optional<std::int32_t> id = bytes ? vocab.find(*bytes) : std::nullopt;
       if (!id) fail("names unknown token '" + std::string(symbol) + "'");
       return *id;
     };
-    merged.assign(halves->left).append(halves->right);
-    std::int32_t left_id = token(halves->left);
-    std::int32_t right_id = token(halves->right);
+    merged.assign(left).append(right);
+    std::int32_t left_id = token(left);
+    std::int32_t right_id = token(right);
     vocab.add_merge(left_id, right_id, token(merged), static_cast<std::uint32_t>(i));
   }
 }
 
+// model.vocab and model.merges are streamed out of the tree when they have the right type; when they were not, this
+// says whether they are absent or what stands there instead.
+[[noreturn]] void section_missing(const json& model, const char* key, const std::string& expected,
+                                  const std::string& where) {
+  std::string path = std::string("model.") + key;
+  const json* value = member(model, key);
+  check(value != nullptr, where, path + ": missing");
+  throw Error(where, path + ": expected " + expected + ", found " + json_kind(*value));
+}
+
 // Reads model (type BPE over the byte-level alphabet) into vocab.
-void read_model(const json& root, const std::string& where, BpeVocab& vocab) {
+void read_model(const HuggingFaceJson& file, const std::string& where, BpeVocab& vocab) {
+  const json& root = file.rest;
   const json& model = required_object(root, "model", "model", where);
   if (const json* type = member(model, "type")) {
     check(type->is_string() && type->get<std::string>() == "BPE", where,
@@ -122,7 +113,8 @@ void read_model(const json& root, const std::string& where, BpeVocab& vocab) {
   const json* dropout = member(model, "dropout");
   reject_unsupported(dropout != nullptr && !(dropout->is_number() && dropout->get<double>() == 0.0), where,
                      "model.dropout", "only null or 0 is supported (dropout makes encoding random)");
-  read_vocab(required_object(model, "vocab", "model.vocab", where), where, vocab);
+  if (!file.has_vocab) section_missing(model, "vocab", "an object", where);
+  read_vocab(file, where, vocab);
   if (auto duplicate = vocab.index()) {
     throw Error(where, "model.vocab: ids " + std::to_string(duplicate->first) + " and " +
                            std::to_string(duplicate->second) + " hold the same token");
@@ -130,9 +122,8 @@ void read_model(const json& root, const std::string& where, BpeVocab& vocab) {
   if (auto byte = vocab.missing_byte()) {
     throw Error(where, "model.vocab: no token for byte " + std::to_string(*byte) + ": byte-level BPE needs all 256");
   }
-  const json* merges = member(model, "merges");
-  check(merges != nullptr, where, "model.merges: missing");
-  read_merges(*merges, where, vocab);
+  if (!file.has_merges) section_missing(model, "merges", "an array", where);
+  read_merges(file, where, vocab);
   vocab.finish(bool_field(model, "ignore_merges", false, "model", where));
 }
 
@@ -270,10 +261,11 @@ TokenizerSpec load_hugging_face(const std::filesystem::path& path, const std::st
   spec.source = path.string();
   spec.name = tokenizer_name(path);
   spec.content_hash = content_hash(text);
-  json root = parse_json_text(text, spec.source);
+  HuggingFaceJson file = read_hugging_face_json(text, spec.source);
+  const json& root = file.rest;
   check(root.is_object() && root.contains("model"), spec.source,
         "not a Hugging Face tokenizer.json (expected an object with a \"model\" key)");
-  read_model(root, spec.source, spec.vocab);
+  read_model(file, spec.source, spec.vocab);
   const json* normalizer = member(root, "normalizer");
   spec.nfc = normalizer != nullptr && read_normalizer(*normalizer, "normalizer", spec.source);
   spec.pre_tokenizer = read_pre_tokenizers(root, spec.source);

@@ -13,7 +13,7 @@ constexpr std::size_t kMask = kSlots - 1;
 
 }  // namespace
 
-PieceCache::PieceCache() : slots_(kSlots) {
+PieceCache::PieceCache() : short_(std::size_t{1} << (64 - kShortShift)), slots_(kSlots) {
   bytes_.reserve(kSlots / 2 * 8);
   ids_.reserve(kSlots / 2 * 2);
 }

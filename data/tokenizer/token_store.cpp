@@ -1,7 +1,6 @@
 // Token byte arena and the open-addressing byte-string -> id table used for whole-piece lookups.
 #include "data/tokenizer/token_store.h"
 
-#include <algorithm>
 #include <cstring>
 
 #include "data/tokenizer/piece_hash.h"
@@ -19,16 +18,6 @@ void TokenStore::set(std::int32_t id, std::string_view bytes) {
   arena_.append(bytes);
 }
 
-std::uint64_t TokenLookup::head_of(std::string_view bytes) {
-  std::uint64_t head = 0;
-  std::memcpy(&head, bytes.data(), std::min<std::size_t>(bytes.size(), sizeof(head)));
-  return head;
-}
-
-std::uint32_t TokenLookup::check_of(std::uint64_t hash, std::size_t length) {
-  return (static_cast<std::uint32_t>(hash >> 40) << 8) | static_cast<std::uint32_t>(std::min<std::size_t>(length, 255));
-}
-
 std::optional<std::pair<std::int32_t, std::int32_t>> TokenLookup::build(const TokenStore& store,
                                                                        const std::vector<std::int32_t>& ids) {
   slots_.assign(table_capacity_for(ids.size()), Slot{});
@@ -44,15 +33,15 @@ std::optional<std::pair<std::int32_t, std::int32_t>> TokenLookup::build(const To
     }
     std::uint64_t i = hash & mask_;
     while (slots_[i].id >= 0) i = (i + 1) & mask_;
-    slots_[i] = {head_of(bytes), check_of(hash, bytes.size()), id};
+    slots_[i] = {piece_head(bytes), piece_check(hash, bytes.size()), id};
   }
   return duplicate;
 }
 
 std::int32_t TokenLookup::find(const TokenStore& store, std::string_view piece, std::uint64_t hash) const {
   if (slots_.empty()) return -1;
-  std::uint32_t check = check_of(hash, piece.size());
-  std::uint64_t head = head_of(piece);
+  std::uint32_t check = piece_check(hash, piece.size());
+  std::uint64_t head = piece_head(piece);
   for (std::uint64_t i = hash & mask_;; i = (i + 1) & mask_) {
     const Slot& slot = slots_[i];
     if (slot.id < 0) return -1;

@@ -55,12 +55,10 @@ class TokenLookup {
   // A slot carries the token's first 8 bytes and its length, so that most lookups (tokens are short) finish without
   // touching the arena: one cache miss per lookup instead of three.
   struct Slot {
-    std::uint64_t head = 0;   // first 8 bytes, zero-padded
-    std::uint32_t check = 0;  // hash bits above the 8-bit length (lengths over 255 saturate)
+    std::uint64_t head = 0;   // piece_head()
+    std::uint32_t check = 0;  // piece_check()
     std::int32_t id = -1;     // -1 = empty
   };
-  static std::uint64_t head_of(std::string_view bytes);
-  static std::uint32_t check_of(std::uint64_t hash, std::size_t length);
   std::vector<Slot> slots_;  // (power of two)
   std::uint64_t mask_ = 0;
 };
