@@ -172,6 +172,25 @@ TEST_CASE("Hugging Face ByteLevel add_prefix_space adds a space that normalize()
   CHECK(t.decode(t.encode("ab")) == " ab");
 }
 
+TEST_CASE("Split with a literal string, with a pattern that can match empty, and overlapping added tokens") {
+  ScratchDir dir("tok-split");
+  json config = toy_hugging_face(true, false);
+  auto& split = config["pre_tokenizer"]["pretokenizers"][0];
+  split["pattern"] = {{"String", " "}};
+  write_json(dir / "literal.json", config);
+  CHECK(Tokenizer::load(dir / "literal.json").encode("ab ab") == Ids{256, ' ', 256});
+  split["pattern"] = {{"Regex", "x*"}};
+  write_json(dir / "empty.json", config);
+  CHECK(Tokenizer::load(dir / "empty.json").encode("abxxc") == Ids{256, 'x', 'x', 'c'});
+  config = toy_hugging_face(true, false);
+  config["added_tokens"].push_back({{"id", 50300}, {"content", "<x>"}, {"special", true}});
+  config["added_tokens"].push_back({{"id", 50301}, {"content", "<x>y"}, {"special", true}});
+  write_json(dir / "added.json", config);
+  Tokenizer added = Tokenizer::load(dir / "added.json");
+  CHECK(added.encode_with_special("a<x>yb<x>") == Ids{'a', 50301, 'b', 50300});
+  CHECK(added.vocab_size() == 50302);
+}
+
 TEST_CASE("missing files, unknown formats and unknown tiktoken names are refused") {
   ScratchDir dir("tok-bad-format");
   check_refused(dir / "nope.tiktoken", "no such file");

@@ -97,8 +97,8 @@ RegexScratch::~RegexScratch() {
 }
 
 Regex::Regex(std::string_view pattern, bool literal, std::string_view where) : pattern_(pattern) {
-  std::uint32_t options = PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF;
-  if (literal) options |= PCRE2_LITERAL;
+  // PCRE2 refuses UCP with LITERAL; an exact string needs no character classes anyway.
+  std::uint32_t options = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   auto compile = [&](std::string_view text) {

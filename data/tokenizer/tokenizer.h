@@ -26,7 +26,8 @@ class Tokenizer {
 
   // Ordinary encoding: special tokens are plain text (a document containing "<|endoftext|>" cannot end itself).
   // Hugging Face's non-special added tokens (Qwen3's <think>, <|fim_prefix|>) still match, as in `tokenizers` with
-  // split_special_tokens. Every input byte is encoded, whatever the bytes are.
+  // split_special_tokens. Every input byte is encoded, whatever the bytes are; nothing is added around the text (no
+  // BOS/EOS from a Hugging Face post-processor).
   std::vector<std::int32_t> encode(std::string_view text) const;
   // Special and added tokens in text become their ids; the text between them is encoded as by encode().
   std::vector<std::int32_t> encode_with_special(std::string_view text) const;
