@@ -1,11 +1,14 @@
 // Tests of the tokenizer on the bundled vocabularies: published ids, special tokens, NFC, threads, BPE merging.
 #include <doctest/doctest.h>
+#include <utf8proc.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 #include <thread>
 
 #include "data/tokenizer/bpe_merge.h"
+#include "data/tokenizer/nfc.h"
 #include "data/tokenizer/tokenizer.h"
 #include "engine/error.h"
 #include "tests/tokenizer_support.h"
@@ -108,6 +111,29 @@ TEST_CASE("NFC leaves invalid bytes in place and does not compose across them") 
   const Tokenizer& qwen = bundled_tokenizer("qwen3");
   CHECK(qwen.normalize("e\xFF\xCC\x81") == "e\xFF\xCC\x81");
   CHECK(qwen.normalize("\xFF" "e\xCC\x81\xFE") == "\xFF\xC3\xA9\xFE");
+}
+
+TEST_CASE("windowed NFC equals utf8proc's NFC of the whole text on random valid UTF-8") {
+  // Fragments where composition and reordering happen: base letters (ASCII and not) before combining marks in
+  // non-canonical order, Hangul jamo that compose into syllables, singletons that NFC replaces.
+  const std::vector<std::string> fragments = {
+      "a", "e", " ", "x.", "\xC3\xA9", "\xCC\x81", "\xCC\xA3", "\xCC\x88", "\xE1\x84\x80", "\xE1\x85\xA1",
+      "\xE1\x86\xA8", "\xE2\x84\xAB", "\xEF\xAC\x81", "\xE4\xB8\xAD", "\xD0\xB8\xCC\x86", "\xE0\xA4\xB9",
+      "\xE0\xA4\xBC", "\xF0\x9F\x98\x80", "\xCD\x80", "A\xCC\x8A"};
+  std::mt19937 rng(3);
+  for (int i = 0; i < 500; ++i) {
+    std::string text;
+    for (std::size_t n = rng() % 40; n > 0; --n) text += fragments[rng() % fragments.size()];
+    std::string windowed;
+    data::append_nfc(text, windowed);
+    utf8proc_uint8_t* whole = utf8proc_NFC(reinterpret_cast<const utf8proc_uint8_t*>(text.c_str()));
+    REQUIRE(whole != nullptr);
+    std::string expected(reinterpret_cast<const char*>(whole));
+    std::free(whole);
+    CAPTURE(test::printable(text));
+    CHECK(test::printable(windowed) == test::printable(expected));
+    if (expected != text) CHECK(data::nfc_may_change(text));
+  }
 }
 
 TEST_CASE("decode rejects ids out of range and ids with no token") {
