@@ -11,6 +11,7 @@
 #include "data/tokenizer/nfc.h"
 #include "data/tokenizer/tokenizer.h"
 #include "engine/error.h"
+#include "tests/support.h"
 #include "tests/tokenizer_support.h"
 
 using namespace diverge;
@@ -190,6 +191,20 @@ TEST_CASE("encoding from several threads at once gives the single-thread results
     for (auto& thread : threads) thread.join();
     CHECK(mismatches == std::vector<int>(4, 0));
   }
+}
+
+TEST_CASE("one thread alternating between more tokenizers than it keeps caches for gets the same ids") {
+  std::vector<const Tokenizer*> tokenizers;
+  for (const auto& name : test::bundled_tokenizer_names()) tokenizers.push_back(&bundled_tokenizer(name));
+  tokenizers.push_back(&test::cached_tokenizer(test::source_path("data/vocab/gpt2")));
+  tokenizers.push_back(&test::cached_tokenizer(test::source_path("data/vocab/qwen3")));
+  const std::string text = "Mixture-of-experts routing, r\xC3\xA9sum\xC3\xA9s and \xE4\xB8\xAD\xE6\x96\x87 text";
+  std::vector<Ids> first;
+  for (const auto* t : tokenizers) first.push_back(t->encode(text));
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t i = 0; i < tokenizers.size(); ++i) CHECK(tokenizers[i]->encode(text) == first[i]);
+  }
+  CHECK(first[2] == first[4]);  // gpt2 loaded from its encoder.json and from its directory
 }
 
 namespace {

@@ -306,7 +306,10 @@ TEST_CASE("a Hugging Face file without <|endoftext|> takes its end-of-document t
   json config = toy_hugging_face(true, false);
   config["added_tokens"][0]["content"] = "<|im_end|>";
   write_json(dir / "tokenizer.json", config);
-  CHECK_THROWS_AS(Tokenizer::load(dir / "tokenizer.json").eod_id(), Error);
+  Tokenizer without_config = Tokenizer::load(dir / "tokenizer.json");
+  CHECK_THROWS_AS(without_config.eod_id(), Error);
   write_json(dir / "tokenizer_config.json", json{{"eos_token", {{"content", "<|im_end|>"}}}});
-  CHECK(Tokenizer::load(dir / "tokenizer.json").eod_id() == 50256);
+  Tokenizer with_config = Tokenizer::load(dir / "tokenizer.json");
+  CHECK(with_config.eod_id() == 50256);
+  CHECK(with_config.content_hash() != without_config.content_hash());
 }

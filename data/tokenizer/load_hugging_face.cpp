@@ -231,21 +231,25 @@ void read_added_tokens(const json& root, TokenizerSpec& spec) {
   }
 }
 
-// The end-of-document token: <|endoftext|> when the file has it, else the eos_token of tokenizer_config.json beside
-// the file (when there is one).
-std::string end_of_document_token(const TokenizerSpec& spec, const std::filesystem::path& path) {
-  const std::string default_token = "<|endoftext|>";
+// Sets the end-of-document token: <|endoftext|> when the file has it, else the eos_token of tokenizer_config.json
+// beside the file (when there is one). A config that decides it joins the content hash, since it changes the ids.
+void set_end_of_document_token(TokenizerSpec& spec, const std::filesystem::path& path, const std::string& text) {
   for (const auto& token : spec.added) {
-    if (token.content == default_token) return default_token;
+    if (token.content == spec.eod_token) return;
   }
   auto config_path = path.parent_path() / "tokenizer_config.json";
-  if (!std::filesystem::exists(config_path)) return default_token;
-  json config = parse_json_text(read_file(config_path), config_path.string());
+  if (!std::filesystem::exists(config_path)) return;
+  std::string config_text = read_file(config_path);
+  json config = parse_json_text(config_text, config_path.string());
   const json* eos = config.is_object() ? member(config, "eos_token") : nullptr;
   if (eos != nullptr && eos->is_object()) eos = member(*eos, "content");
-  if (eos == nullptr) return default_token;
+  if (eos == nullptr) return;
   check(eos->is_string(), config_path.string(), "eos_token: expected a string or {\"content\": ...}");
-  return eos->get<std::string>();
+  spec.eod_token = eos->get<std::string>();
+  ContentHasher hasher;
+  hasher.update(text.data(), text.size());
+  hasher.update(config_text.data(), config_text.size());
+  spec.content_hash = hasher.finish();
 }
 
 std::string tokenizer_name(const std::filesystem::path& path) {
@@ -271,7 +275,7 @@ TokenizerSpec load_hugging_face(const std::filesystem::path& path, const std::st
   spec.pre_tokenizer = read_pre_tokenizers(root, spec.source);
   check_decoder(root, spec.source);
   read_added_tokens(root, spec);
-  spec.eod_token = end_of_document_token(spec, path);
+  set_end_of_document_token(spec, path, text);
   return spec;
 }
 
