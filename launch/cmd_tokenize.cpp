@@ -1,6 +1,8 @@
 // `diverge tokenize` and `diverge detokenize`: text <-> token ids with any supported vocabulary file.
 #include <charconv>
+#include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -23,6 +25,14 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// CPU time of the calling thread: on a shared machine it measures the work itself, where wall time also counts the
+// time other processes held the core.
+double thread_cpu_seconds() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
 }
 
 // The whole of --file (or standard input for "-").
@@ -79,10 +89,12 @@ std::vector<std::int32_t> parse_ids(std::string_view text, const std::string& wh
 
 Tokenizer load_tokenizer(const std::string& path, bool stats) {
   auto start = Clock::now();
+  double cpu_start = thread_cpu_seconds();
   Tokenizer tokenizer = Tokenizer::load(path);
   if (stats) {
-    std::fprintf(stderr, "tokenizer %s: %u ids, %zu merges, loaded in %.3f s\n", tokenizer.name().c_str(),
-                 tokenizer.vocab_size(), tokenizer.merge_count(), seconds_since(start));
+    std::fprintf(stderr, "tokenizer %s: %u ids, %zu merges, loaded in %.3f s (%.3f s CPU)\n", tokenizer.name().c_str(),
+                 tokenizer.vocab_size(), tokenizer.merge_count(), seconds_since(start),
+                 thread_cpu_seconds() - cpu_start);
   }
   return tokenizer;
 }
@@ -105,6 +117,7 @@ void run_tokenize(const TokenizeOptions& o) {
   std::string out;
   std::size_t total_tokens = 0;
   auto start = Clock::now();
+  double cpu_start = thread_cpu_seconds();
   auto emit = [&](std::string_view text) {
     ids.clear();
     if (o.special) {
@@ -129,12 +142,16 @@ void run_tokenize(const TokenizeOptions& o) {
     emit(input);
   }
   double elapsed = seconds_since(start);
+  double cpu = thread_cpu_seconds() - cpu_start;
   write_out(out);
   if (o.stats) {
-    std::fprintf(stderr, "encoded %s into %zu tokens in %.3f s: %.2f MB/s, %.3f bytes/token\n",
-                 format_bytes(static_cast<double>(input.size())).c_str(), total_tokens, elapsed,
-                 static_cast<double>(input.size()) / 1e6 / std::max(elapsed, 1e-9),
-                 static_cast<double>(input.size()) / static_cast<double>(std::max<std::size_t>(total_tokens, 1)));
+    auto megabytes = static_cast<double>(input.size()) / 1e6;
+    std::fprintf(stderr,
+                 "encoded %s into %zu tokens (%.3f bytes/token) in %.3f s wall, %.3f s CPU: %.2f MB/s wall, "
+                 "%.2f MB/s CPU\n",
+                 format_bytes(static_cast<double>(input.size())).c_str(), total_tokens,
+                 static_cast<double>(input.size()) / static_cast<double>(std::max<std::size_t>(total_tokens, 1)),
+                 elapsed, cpu, megabytes / std::max(elapsed, 1e-9), megabytes / std::max(cpu, 1e-9));
   }
 }
 

@@ -1,13 +1,17 @@
 // Tests of the tokenizer on the bundled vocabularies: published ids, special tokens, NFC, threads, BPE merging.
 #include <doctest/doctest.h>
+#include <utf8proc.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 #include <thread>
 
 #include "data/tokenizer/bpe_merge.h"
+#include "data/tokenizer/nfc.h"
 #include "data/tokenizer/tokenizer.h"
 #include "engine/error.h"
+#include "tests/support.h"
 #include "tests/tokenizer_support.h"
 
 using namespace diverge;
@@ -64,6 +68,24 @@ TEST_CASE("special tokens are plain text for encode and single ids for encode_wi
   }
 }
 
+TEST_CASE("Hugging Face non-special added tokens match in ordinary encoding, special ones do not") {
+  const Tokenizer& qwen = bundled_tokenizer("qwen3");
+  // Qwen3's tokenizer.json lists <think> (151667) and <|fim_prefix|> (151659) with "special": false.
+  CHECK(qwen.encode("<think>\nyes</think>") == qwen.encode_with_special("<think>\nyes</think>"));
+  CHECK(qwen.encode("a<think>b").at(1) == 151667);
+  CHECK(qwen.encode("<|fim_prefix|>") == Ids{151659});
+  CHECK(qwen.encode("<|im_start|>").size() > 1);
+  CHECK(qwen.encode_with_special("<|im_start|>") == Ids{151644});
+  CHECK(qwen.normalize("e\xCC\x81<think>\xCC\x81") == "\xC3\xA9<think>\xCC\x81");
+}
+
+TEST_CASE("\\s means Unicode White_Space, as in tiktoken: U+180E is not a space") {
+  const Tokenizer& t = bundled_tokenizer("r50k_base");
+  // tiktoken encodes " \u180e" as one piece (' ?[^\s\p{L}\p{N}]+'), whose first token is " \xe1"; were U+180E a
+  // space, the space would stand alone.
+  CHECK(t.token_bytes(t.encode(" \xE1\xA0\x8E").at(0)) == " \xE1");
+}
+
 TEST_CASE("encode_append appends and agrees with encode") {
   const Tokenizer& t = bundled_tokenizer("cl100k_base");
   Ids out = {7};
@@ -90,6 +112,29 @@ TEST_CASE("NFC leaves invalid bytes in place and does not compose across them") 
   const Tokenizer& qwen = bundled_tokenizer("qwen3");
   CHECK(qwen.normalize("e\xFF\xCC\x81") == "e\xFF\xCC\x81");
   CHECK(qwen.normalize("\xFF" "e\xCC\x81\xFE") == "\xFF\xC3\xA9\xFE");
+}
+
+TEST_CASE("windowed NFC equals utf8proc's NFC of the whole text on random valid UTF-8") {
+  // Fragments where composition and reordering happen: base letters (ASCII and not) before combining marks in
+  // non-canonical order, Hangul jamo that compose into syllables, singletons that NFC replaces.
+  const std::vector<std::string> fragments = {
+      "a", "e", " ", "x.", "\xC3\xA9", "\xCC\x81", "\xCC\xA3", "\xCC\x88", "\xE1\x84\x80", "\xE1\x85\xA1",
+      "\xE1\x86\xA8", "\xE2\x84\xAB", "\xEF\xAC\x81", "\xE4\xB8\xAD", "\xD0\xB8\xCC\x86", "\xE0\xA4\xB9",
+      "\xE0\xA4\xBC", "\xF0\x9F\x98\x80", "\xCD\x80", "A\xCC\x8A"};
+  std::mt19937 rng(3);
+  for (int i = 0; i < 500; ++i) {
+    std::string text;
+    for (std::size_t n = rng() % 40; n > 0; --n) text += fragments[rng() % fragments.size()];
+    std::string windowed;
+    data::append_nfc(text, windowed);
+    utf8proc_uint8_t* whole = utf8proc_NFC(reinterpret_cast<const utf8proc_uint8_t*>(text.c_str()));
+    REQUIRE(whole != nullptr);
+    std::string expected(reinterpret_cast<const char*>(whole));
+    std::free(whole);
+    CAPTURE(test::printable(text));
+    CHECK(test::printable(windowed) == test::printable(expected));
+    if (expected != text) CHECK(data::nfc_may_change(text));
+  }
 }
 
 TEST_CASE("decode rejects ids out of range and ids with no token") {
@@ -146,6 +191,20 @@ TEST_CASE("encoding from several threads at once gives the single-thread results
     for (auto& thread : threads) thread.join();
     CHECK(mismatches == std::vector<int>(4, 0));
   }
+}
+
+TEST_CASE("one thread alternating between more tokenizers than it keeps caches for gets the same ids") {
+  std::vector<const Tokenizer*> tokenizers;
+  for (const auto& name : test::bundled_tokenizer_names()) tokenizers.push_back(&bundled_tokenizer(name));
+  tokenizers.push_back(&test::cached_tokenizer(test::source_path("data/vocab/gpt2")));
+  tokenizers.push_back(&test::cached_tokenizer(test::source_path("data/vocab/qwen3")));
+  const std::string text = "Mixture-of-experts routing, r\xC3\xA9sum\xC3\xA9s and \xE4\xB8\xAD\xE6\x96\x87 text";
+  std::vector<Ids> first;
+  for (const auto* t : tokenizers) first.push_back(t->encode(text));
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t i = 0; i < tokenizers.size(); ++i) CHECK(tokenizers[i]->encode(text) == first[i]);
+  }
+  CHECK(first[2] == first[4]);  // gpt2 loaded from its encoder.json and from its directory
 }
 
 namespace {

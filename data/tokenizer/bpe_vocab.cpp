@@ -34,9 +34,7 @@ void BpeVocab::add_merge(std::int32_t left, std::int32_t right, std::int32_t mer
 }
 
 void BpeVocab::derive_merges_from_ranks() {
-  std::size_t splits = 0;
-  for (std::int32_t id : mergeable_) splits += store_.bytes(id).size();
-  pairs_.reserve(splits / 2);
+  pairs_.reserve(mergeable_.size() * 2);
   for (std::int32_t id : mergeable_) {
     std::string_view bytes = store_.bytes(id);
     for (std::size_t cut = 1; cut < bytes.size(); ++cut) {
@@ -46,6 +44,7 @@ void BpeVocab::derive_merges_from_ranks() {
       if (right) pairs_.set(*left, *right, {static_cast<std::uint32_t>(id), id});
     }
   }
+  pairs_.shrink_to_fit();
 }
 
 void BpeVocab::finish(bool every_token_is_whole) {
@@ -72,8 +71,19 @@ void BpeVocab::encode_piece(std::string_view piece, BpeScratch& scratch, PieceCa
     return;
   }
   std::uint64_t hash = piece_hash(piece);
+  bool is_short = piece.size() <= PieceCache::kShortPieceLength;
+  std::uint64_t head = is_short ? piece_head(piece) : 0;
+  std::uint32_t check = is_short ? piece_check(hash, piece.size()) : 0;
+  if (is_short) {
+    std::int32_t hot = cache.find_short(hash, head, check);
+    if (hot >= 0) {
+      out.push_back(hot);
+      return;
+    }
+  }
   std::int32_t whole = whole_.find(store_, piece, hash);
   if (whole >= 0) {
+    if (is_short) cache.insert_short(hash, head, check, whole);
     out.push_back(whole);
     return;
   }

@@ -23,44 +23,48 @@ std::optional<std::int32_t> read_encoder(const std::string& text, const std::str
   check(encoder.is_object(), where, "expected an object of token -> id, found " + json_kind(encoder));
   std::optional<std::int32_t> end_of_text;
   for (const auto& [token, value] : encoder.items()) {
-    check(value.is_number_integer() && value.get<std::int64_t>() >= 0 && value.get<std::int64_t>() <= kMaxTokenId,
-          where, "token '" + token + "': id is not an integer in 0.." + std::to_string(kMaxTokenId));
+    // Messages are built only on failure: this loop runs once per token.
+    auto fail = [&](const std::string& what) { throw Error(where, "token '" + token + "': " + what); };
+    if (!value.is_number_integer() || value.get<std::int64_t>() < 0 || value.get<std::int64_t>() > kMaxTokenId) {
+      fail("id is not an integer in 0.." + std::to_string(kMaxTokenId));
+    }
     auto id = value.get<std::int32_t>();
-    check(!vocab.tokens().has(id), where, "token '" + token + "': id " + std::to_string(id) + " is used twice");
+    if (vocab.tokens().has(id)) fail("id " + std::to_string(id) + " is used twice");
     if (token == kEndOfText) {
       end_of_text = id;
       continue;
     }
     auto bytes = byte_level_to_bytes(token);
-    check(bytes.has_value(), where, "token '" + token + "' is not written in the byte-level alphabet");
+    if (!bytes) fail("not written in the byte-level alphabet");
     vocab.add_mergeable(id, *bytes);
   }
   return end_of_text;
 }
 
-std::int32_t token_of(const BpeVocab& vocab, std::string_view symbol, const std::string& where,
-                      std::size_t line_number) {
-  auto bytes = byte_level_to_bytes(symbol);
-  std::optional<std::int32_t> id = bytes ? vocab.find(*bytes) : std::nullopt;
-  check(id.has_value(), where,
-        "line " + std::to_string(line_number) + ": merge names unknown token '" + std::string(symbol) + "'");
-  return *id;
-}
-
 void read_merges(std::string_view text, const std::string& where, BpeVocab& vocab) {
   std::uint32_t priority = 0;
+  std::string merged;
   for_each_line(text, [&](std::string_view line, std::size_t line_number) {
     if (line.starts_with("#version")) return;
+    auto fail = [&](const std::string& what) {
+      throw Error(where, "line " + std::to_string(line_number) + ": " + what);
+    };
     std::size_t space = line.find(' ');
-    check(space != std::string_view::npos && line.find(' ', space + 1) == std::string_view::npos, where,
-          "line " + std::to_string(line_number) + ": expected two tokens separated by one space");
+    if (space == std::string_view::npos || line.find(' ', space + 1) != std::string_view::npos) {
+      fail("expected two tokens separated by one space");
+    }
+    auto token = [&](std::string_view symbol) {
+      auto bytes = byte_level_to_bytes(symbol);
+      std::optional<std::int32_t> id = bytes ? vocab.find(*bytes) : std::nullopt;
+      if (!id) fail("merge names unknown token '" + std::string(symbol) + "'");
+      return *id;
+    };
     std::string_view left = line.substr(0, space);
     std::string_view right = line.substr(space + 1);
-    std::int32_t left_id = token_of(vocab, left, where, line_number);
-    std::int32_t right_id = token_of(vocab, right, where, line_number);
-    std::string merged = std::string(left) + std::string(right);
-    std::int32_t merged_id = token_of(vocab, merged, where, line_number);
-    vocab.add_merge(left_id, right_id, merged_id, priority++);
+    merged.assign(left).append(right);
+    std::int32_t left_id = token(left);
+    std::int32_t right_id = token(right);
+    vocab.add_merge(left_id, right_id, token(merged), priority++);
   });
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "data/tokenizer/byte_level.h"
+#include "data/tokenizer/hugging_face_json.h"
 #include "data/tokenizer/json_text.h"
 #include "data/tokenizer/presets.h"
 #include "data/tokenizer/tokenizer_spec.h"
@@ -52,55 +53,50 @@ void reject_unsupported(bool unsupported, const std::string& where, const std::s
   check(!unsupported, where, key + ": " + why);
 }
 
-void read_vocab(const json& vocab_json, const std::string& where, BpeVocab& vocab) {
-  for (const auto& [token, value] : vocab_json.items()) {
-    std::string path = "model.vocab['" + token + "']";
-    check(value.is_number_integer() && value.get<std::int64_t>() >= 0 && value.get<std::int64_t>() <= kMaxTokenId,
-          where, path + ": id is not an integer in 0.." + std::to_string(kMaxTokenId));
-    auto id = value.get<std::int32_t>();
-    check(!vocab.tokens().has(id), where, path + ": id " + std::to_string(id) + " is used twice");
+void read_vocab(const HuggingFaceJson& file, const std::string& where, BpeVocab& vocab) {
+  for (const auto& [token, value] : file.vocab) {
+    // Messages are built only on failure: this loop runs 150k times for a large vocabulary.
+    auto fail = [&](const std::string& what) { throw Error(where, "model.vocab['" + token + "']: " + what); };
+    if (value < 0 || value > kMaxTokenId) fail("id is not an integer in 0.." + std::to_string(kMaxTokenId));
+    auto id = static_cast<std::int32_t>(value);
+    if (vocab.tokens().has(id)) fail("id " + std::to_string(id) + " is used twice");
     auto bytes = byte_level_to_bytes(token);
-    check(bytes.has_value(), where, path + ": token is not written in the byte-level alphabet");
+    if (!bytes) fail("token is not written in the byte-level alphabet");
     vocab.add_mergeable(id, *bytes);
   }
 }
 
-// One merge as its two halves, from either form HF writes: "a b" or ["a", "b"].
-std::pair<std::string, std::string> merge_halves(const json& merge, const std::string& path, const std::string& where) {
-  if (merge.is_string()) {
-    const auto& text = merge.get_ref<const std::string&>();
-    std::size_t space = text.find(' ');
-    check(space != std::string::npos && text.find(' ', space + 1) == std::string::npos, where,
-          path + ": expected two tokens separated by one space");
-    return {text.substr(0, space), text.substr(space + 1)};
+void read_merges(const HuggingFaceJson& file, const std::string& where, BpeVocab& vocab) {
+  std::string merged;
+  for (std::size_t i = 0; i < file.merges.size(); ++i) {
+    const auto& [left, right] = file.merges[i];
+    auto fail = [&](const std::string& what) { throw Error(where, element_path("model.merges", i) + ": " + what); };
+    auto token = [&](std::string_view symbol) {
+      auto bytes = byte_level_to_bytes(symbol);
+      std::optional<std::int32_t> id = bytes ? vocab.find(*bytes) : std::nullopt;
+      if (!id) fail("names unknown token '" + std::string(symbol) + "'");
+      return *id;
+    };
+    merged.assign(left).append(right);
+    std::int32_t left_id = token(left);
+    std::int32_t right_id = token(right);
+    vocab.add_merge(left_id, right_id, token(merged), static_cast<std::uint32_t>(i));
   }
-  check(merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string(), where,
-        path + ": expected \"a b\" or [\"a\", \"b\"]");
-  return {merge[0].get<std::string>(), merge[1].get<std::string>()};
 }
 
-std::int32_t merge_token(const BpeVocab& vocab, const std::string& symbol, const std::string& path,
-                         const std::string& where) {
-  auto bytes = byte_level_to_bytes(symbol);
-  std::optional<std::int32_t> id = bytes ? vocab.find(*bytes) : std::nullopt;
-  check(id.has_value(), where, path + ": names unknown token '" + symbol + "'");
-  return *id;
-}
-
-void read_merges(const json& merges, const std::string& where, BpeVocab& vocab) {
-  check(merges.is_array(), where, "model.merges: expected an array, found " + json_kind(merges));
-  for (std::size_t i = 0; i < merges.size(); ++i) {
-    std::string path = element_path("model.merges", i);
-    auto [left, right] = merge_halves(merges[i], path, where);
-    std::int32_t left_id = merge_token(vocab, left, path, where);
-    std::int32_t right_id = merge_token(vocab, right, path, where);
-    std::int32_t merged_id = merge_token(vocab, left + right, path, where);
-    vocab.add_merge(left_id, right_id, merged_id, static_cast<std::uint32_t>(i));
-  }
+// model.vocab and model.merges are streamed out of the tree when they have the right type; when they were not, this
+// says whether they are absent or what stands there instead.
+[[noreturn]] void section_missing(const json& model, const char* key, const std::string& expected,
+                                  const std::string& where) {
+  std::string path = std::string("model.") + key;
+  const json* value = member(model, key);
+  check(value != nullptr, where, path + ": missing");
+  throw Error(where, path + ": expected " + expected + ", found " + json_kind(*value));
 }
 
 // Reads model (type BPE over the byte-level alphabet) into vocab.
-void read_model(const json& root, const std::string& where, BpeVocab& vocab) {
+void read_model(const HuggingFaceJson& file, const std::string& where, BpeVocab& vocab) {
+  const json& root = file.rest;
   const json& model = required_object(root, "model", "model", where);
   if (const json* type = member(model, "type")) {
     check(type->is_string() && type->get<std::string>() == "BPE", where,
@@ -117,7 +113,8 @@ void read_model(const json& root, const std::string& where, BpeVocab& vocab) {
   const json* dropout = member(model, "dropout");
   reject_unsupported(dropout != nullptr && !(dropout->is_number() && dropout->get<double>() == 0.0), where,
                      "model.dropout", "only null or 0 is supported (dropout makes encoding random)");
-  read_vocab(required_object(model, "vocab", "model.vocab", where), where, vocab);
+  if (!file.has_vocab) section_missing(model, "vocab", "an object", where);
+  read_vocab(file, where, vocab);
   if (auto duplicate = vocab.index()) {
     throw Error(where, "model.vocab: ids " + std::to_string(duplicate->first) + " and " +
                            std::to_string(duplicate->second) + " hold the same token");
@@ -125,9 +122,8 @@ void read_model(const json& root, const std::string& where, BpeVocab& vocab) {
   if (auto byte = vocab.missing_byte()) {
     throw Error(where, "model.vocab: no token for byte " + std::to_string(*byte) + ": byte-level BPE needs all 256");
   }
-  const json* merges = member(model, "merges");
-  check(merges != nullptr, where, "model.merges: missing");
-  read_merges(*merges, where, vocab);
+  if (!file.has_merges) section_missing(model, "merges", "an array", where);
+  read_merges(file, where, vocab);
   vocab.finish(bool_field(model, "ignore_merges", false, "model", where));
 }
 
@@ -235,21 +231,25 @@ void read_added_tokens(const json& root, TokenizerSpec& spec) {
   }
 }
 
-// The end-of-document token: <|endoftext|> when the file has it, else the eos_token of tokenizer_config.json beside
-// the file (when there is one).
-std::string end_of_document_token(const TokenizerSpec& spec, const std::filesystem::path& path) {
-  const std::string default_token = "<|endoftext|>";
+// Sets the end-of-document token: <|endoftext|> when the file has it, else the eos_token of tokenizer_config.json
+// beside the file (when there is one). A config that decides it joins the content hash, since it changes the ids.
+void set_end_of_document_token(TokenizerSpec& spec, const std::filesystem::path& path, const std::string& text) {
   for (const auto& token : spec.added) {
-    if (token.content == default_token) return default_token;
+    if (token.content == spec.eod_token) return;
   }
   auto config_path = path.parent_path() / "tokenizer_config.json";
-  if (!std::filesystem::exists(config_path)) return default_token;
-  json config = parse_json_text(read_file(config_path), config_path.string());
+  if (!std::filesystem::exists(config_path)) return;
+  std::string config_text = read_file(config_path);
+  json config = parse_json_text(config_text, config_path.string());
   const json* eos = config.is_object() ? member(config, "eos_token") : nullptr;
   if (eos != nullptr && eos->is_object()) eos = member(*eos, "content");
-  if (eos == nullptr) return default_token;
+  if (eos == nullptr) return;
   check(eos->is_string(), config_path.string(), "eos_token: expected a string or {\"content\": ...}");
-  return eos->get<std::string>();
+  spec.eod_token = eos->get<std::string>();
+  ContentHasher hasher;
+  hasher.update(text.data(), text.size());
+  hasher.update(config_text.data(), config_text.size());
+  spec.content_hash = hasher.finish();
 }
 
 std::string tokenizer_name(const std::filesystem::path& path) {
@@ -265,16 +265,17 @@ TokenizerSpec load_hugging_face(const std::filesystem::path& path, const std::st
   spec.source = path.string();
   spec.name = tokenizer_name(path);
   spec.content_hash = content_hash(text);
-  json root = parse_json_text(text, spec.source);
+  HuggingFaceJson file = read_hugging_face_json(text, spec.source);
+  const json& root = file.rest;
   check(root.is_object() && root.contains("model"), spec.source,
         "not a Hugging Face tokenizer.json (expected an object with a \"model\" key)");
-  read_model(root, spec.source, spec.vocab);
+  read_model(file, spec.source, spec.vocab);
   const json* normalizer = member(root, "normalizer");
   spec.nfc = normalizer != nullptr && read_normalizer(*normalizer, "normalizer", spec.source);
   spec.pre_tokenizer = read_pre_tokenizers(root, spec.source);
   check_decoder(root, spec.source);
   read_added_tokens(root, spec);
-  spec.eod_token = end_of_document_token(spec, path);
+  set_end_of_document_token(spec, path, text);
   return spec;
 }
 

@@ -14,26 +14,28 @@ namespace diverge::data {
 
 namespace {
 
-std::string line_label(std::size_t line_number) { return "line " + std::to_string(line_number) + ": "; }
-
-std::int32_t parse_rank(std::string_view text, const std::string& where, std::size_t line_number) {
+// The rank, or -1 when text is not an integer in 0..kMaxTokenId.
+std::int32_t parse_rank(std::string_view text) {
   std::int32_t rank = -1;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), rank);
-  check(ec == std::errc() && end == text.data() + text.size() && rank >= 0 && rank <= kMaxTokenId, where,
-        line_label(line_number) + "rank '" + std::string(text) + "' is not an integer in 0.." +
-            std::to_string(kMaxTokenId));
+  if (ec != std::errc() || end != text.data() + text.size() || rank > kMaxTokenId) return -1;
   return rank;
 }
 
 void read_ranks(std::string_view text, const std::string& where, BpeVocab& vocab) {
   for_each_line(text, [&](std::string_view line, std::size_t line_number) {
+    auto fail = [&](const std::string& what) {
+      throw Error(where, "line " + std::to_string(line_number) + ": " + what);
+    };
     std::size_t space = line.find(' ');
-    check(space != std::string_view::npos, where, line_label(line_number) + "expected 'base64 rank'");
+    if (space == std::string_view::npos) fail("expected 'base64 rank'");
     auto bytes = decode_base64(line.substr(0, space));
-    check(bytes.has_value(), where,
-          line_label(line_number) + "bad base64 '" + std::string(line.substr(0, space)) + "'");
-    std::int32_t rank = parse_rank(line.substr(space + 1), where, line_number);
-    check(!vocab.tokens().has(rank), where, line_label(line_number) + "duplicate rank " + std::to_string(rank));
+    if (!bytes) fail("bad base64 '" + std::string(line.substr(0, space)) + "'");
+    std::int32_t rank = parse_rank(line.substr(space + 1));
+    if (rank < 0) {
+      fail("rank '" + std::string(line.substr(space + 1)) + "' is not an integer in 0.." + std::to_string(kMaxTokenId));
+    }
+    if (vocab.tokens().has(rank)) fail("duplicate rank " + std::to_string(rank));
     vocab.add_mergeable(rank, *bytes);
   });
 }

@@ -3,7 +3,9 @@
 
 #include <utf8proc.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 #include "engine/error.h"
 
@@ -35,9 +37,21 @@ void append_run_nfc(std::string_view run, bool may_change, std::string& out) {
   std::free(normalized);
 }
 
-}  // namespace
+// The position of the first non-ASCII byte at or after `at` (text.size() if none), eight bytes at a time.
+std::size_t skip_ascii(std::string_view text, std::size_t at) {
+  constexpr std::uint64_t kHighBits = 0x8080808080808080ull;
+  while (at + 8 <= text.size()) {
+    std::uint64_t word;
+    std::memcpy(&word, text.data() + at, sizeof(word));
+    if ((word & kHighBits) != 0) break;
+    at += 8;
+  }
+  while (at < text.size() && static_cast<unsigned char>(text[at]) < 0x80) ++at;
+  return at;
+}
 
-void append_nfc(std::string_view text, std::string& out) {
+// NFC of a window without ASCII inside it except possibly its first byte.
+void append_window_nfc(std::string_view text, std::string& out) {
   std::size_t run_start = 0;
   bool run_may_change = false;
   std::size_t at = 0;
@@ -62,12 +76,30 @@ void append_nfc(std::string_view text, std::string& out) {
   append_run_nfc(text.substr(run_start), run_may_change, out);
 }
 
-bool nfc_may_change(std::string_view text) {
-  for (std::size_t at = 0; at < text.size();) {
-    if (static_cast<unsigned char>(text[at]) < 0x80) {
-      ++at;
-      continue;
+}  // namespace
+
+void append_nfc(std::string_view text, std::string& out) {
+  // Before an ASCII character NFC can always cut: ASCII characters never reorder and are never the second half of a
+  // composition. So only the windows "ASCII character before non-ASCII bytes + those bytes" need utf8proc, which
+  // keeps it off the long ASCII stretches of mixed text.
+  std::size_t at = 0;
+  while (at < text.size()) {
+    std::size_t non_ascii = skip_ascii(text, at);
+    if (non_ascii == text.size()) {
+      out.append(text.substr(at));
+      return;
     }
+    std::size_t window = non_ascii > at ? non_ascii - 1 : at;  // the character before may take a combining mark
+    out.append(text.substr(at, window - at));
+    std::size_t end = non_ascii;
+    while (end < text.size() && static_cast<unsigned char>(text[end]) >= 0x80) ++end;
+    append_window_nfc(text.substr(window, end - window), out);
+    at = end;
+  }
+}
+
+bool nfc_may_change(std::string_view text) {
+  for (std::size_t at = skip_ascii(text, 0); at < text.size(); at = skip_ascii(text, at)) {
     utf8proc_int32_t codepoint = 0;
     std::size_t length = valid_sequence_length(text, at, codepoint);
     if (length == 0) {

@@ -12,6 +12,11 @@ void PairTable::reserve(std::size_t n) {
   if (capacity > slots_.size()) rehash(capacity);
 }
 
+void PairTable::shrink_to_fit() {
+  std::size_t capacity = table_capacity_for(count_);
+  if (capacity < slots_.size()) rehash(capacity);
+}
+
 void PairTable::rehash(std::size_t capacity) {
   std::vector<Slot> old = std::move(slots_);
   slots_.assign(capacity, Slot{});

@@ -18,6 +18,8 @@ class PairTable {
  public:
   // Sizes the table for about n pairs; inserting more still works (it grows).
   void reserve(std::size_t n);
+  // Rehashes into the smallest table that holds the current pairs, so lookups touch less memory.
+  void shrink_to_fit();
   // Sets the rule for (left, right), replacing an earlier one.
   void set(std::int32_t left, std::int32_t right, MergeRule rule);
   // The rule for (left, right); priority kNoMerge when the pair never merges.

@@ -8,12 +8,12 @@ namespace diverge::data {
 
 namespace {
 
-constexpr std::size_t kSlots = std::size_t{1} << 16;  // at most kSlots / 2 pieces, about 2 MB with arenas
+constexpr std::size_t kSlots = std::size_t{1} << 16;  // at most kSlots / 2 pieces: under 4 MB with the arenas
 constexpr std::size_t kMask = kSlots - 1;
 
 }  // namespace
 
-PieceCache::PieceCache() : slots_(kSlots) {
+PieceCache::PieceCache() : short_(std::size_t{1} << (64 - kShortShift)), slots_(kSlots) {
   bytes_.reserve(kSlots / 2 * 8);
   ids_.reserve(kSlots / 2 * 2);
 }

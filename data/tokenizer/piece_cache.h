@@ -12,6 +12,9 @@ namespace diverge::data {
 // Not thread-safe by design: each thread owns its caches (see encode_scratch.h), so lookups take no lock.
 class PieceCache {
  public:
+  // Pieces up to this length that are a single token also go to a small direct-mapped table.
+  static constexpr std::size_t kShortPieceLength = 8;
+
   // Pieces longer than this are not cached: they are rare, mostly unique, and would crowd the arena.
   static constexpr std::size_t kMaxPieceLength = 64;
 
@@ -21,7 +24,23 @@ class PieceCache {
   // Remembers ids for piece. When full, the cache starts over empty: simple, bounded, and cheap.
   void insert(std::string_view piece, std::uint64_t hash, std::span<const std::int32_t> ids);
 
+  // The single token of a short piece (given piece_hash, piece_head, piece_check), or -1. Most pieces are frequent
+  // short words; this 64 KiB table stays in the CPU's near caches where the vocabulary's megabytes do not.
+  std::int32_t find_short(std::uint64_t hash, std::uint64_t head, std::uint32_t check) const {
+    const ShortSlot& slot = short_[hash >> kShortShift];
+    return slot.head == head && slot.check == check ? slot.id : -1;
+  }
+  void insert_short(std::uint64_t hash, std::uint64_t head, std::uint32_t check, std::int32_t id) {
+    short_[hash >> kShortShift] = {head, check, id};
+  }
+
  private:
+  struct ShortSlot {
+    std::uint64_t head = 0;
+    std::uint32_t check = 0;  // 0 never matches: piece_check() of a non-empty piece has its length in the low bits
+    std::int32_t id = -1;
+  };
+  static constexpr unsigned kShortShift = 64 - 12;  // 4096 slots, indexed by the hash's top bits
   struct Slot {
     std::uint64_t hash = 0;
     std::uint32_t bytes_offset = 0;
@@ -31,6 +50,7 @@ class PieceCache {
   };
   void clear();
 
+  std::vector<ShortSlot> short_;     // (4096)
   std::vector<Slot> slots_;          // (65536)
   std::string bytes_;                // the cached pieces, back to back
   std::vector<std::int32_t> ids_;    // their ids, back to back

@@ -34,6 +34,49 @@ std::size_t next_character(std::string_view text, std::size_t at) {
   return next;
 }
 
+// Unicode's White_Space property as a class body. PCRE2's \s also matches U+180E MONGOLIAN VOWEL SEPARATOR (no longer
+// a space since Unicode 6.3); tiktoken's and Hugging Face's regex engines do not, so patterns get this set instead.
+constexpr std::string_view kWhiteSpace = R"(\t\n\x0B\f\r\x20\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
+
+// pattern with \s and \S spelled out as kWhiteSpace: [ws] and [^ws] outside brackets, the bare set inside them (\S
+// inside brackets cannot be spelled so and is left to PCRE2).
+std::string with_unicode_white_space(std::string_view pattern) {
+  std::string out;
+  out.reserve(pattern.size() + 64);
+  bool in_class = false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      char next = pattern[++i];
+      if (next == 's') {
+        out += in_class ? std::string(kWhiteSpace) : "[" + std::string(kWhiteSpace) + "]";
+      } else if (next == 'S' && !in_class) {
+        out += "[^" + std::string(kWhiteSpace) + "]";
+      } else {
+        out.push_back(c);
+        out.push_back(next);
+      }
+      continue;
+    }
+    out.push_back(c);
+    if (!in_class && c == '[') {
+      in_class = true;
+      // A ']' right after '[' or '[^' is a literal member, not the end of the class.
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out.push_back(pattern[++i]);
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out.push_back(pattern[++i]);
+    } else if (in_class && c == '[' && i + 1 < pattern.size() && pattern[i + 1] == ':') {
+      std::size_t close = pattern.find(":]", i + 2);  // a POSIX class such as [:alpha:] inside brackets
+      if (close != std::string_view::npos) {
+        out.append(pattern.substr(i + 1, close + 1 - i));
+        i = close + 1;
+      }
+    } else if (in_class && c == ']') {
+      in_class = false;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 RegexScratch::RegexScratch()
@@ -54,14 +97,24 @@ RegexScratch::~RegexScratch() {
 }
 
 Regex::Regex(std::string_view pattern, bool literal, std::string_view where) : pattern_(pattern) {
-  std::uint32_t options = PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF;
-  if (literal) options |= PCRE2_LITERAL;
+  // PCRE2 refuses UCP with LITERAL; an exact string needs no character classes anyway.
+  std::uint32_t options = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
-  code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern_.data()), pattern_.size(), options, &error_code,
-                        &error_offset, nullptr);
+  auto compile = [&](std::string_view text) {
+    return pcre2_compile(reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), options, &error_code, &error_offset,
+                         nullptr);
+  };
+  // The pattern as given is compiled first so that errors point into it; the rewrite only swaps \s for an
+  // equivalent class, so when the original compiles the rewritten one does too.
+  code_ = compile(pattern_);
   if (code_ == nullptr) {
     throw Error(where, "bad regex at offset " + std::to_string(error_offset) + ": " + pcre2_message(error_code));
+  }
+  if (std::string rewritten = literal ? pattern_ : with_unicode_white_space(pattern_); rewritten != pattern_) {
+    pcre2_code_free(as_code(code_));
+    code_ = compile(rewritten);
+    if (code_ == nullptr) throw Error(where, "bad regex after rewriting \\s: " + pcre2_message(error_code));
   }
   // Without JIT (an unsupported CPU) matching falls back to the interpreter: slower, same results.
   jit_ = pcre2_jit_compile(as_code(code_), PCRE2_JIT_COMPLETE) == 0;

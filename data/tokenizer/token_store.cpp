@@ -33,20 +33,23 @@ std::optional<std::pair<std::int32_t, std::int32_t>> TokenLookup::build(const To
     }
     std::uint64_t i = hash & mask_;
     while (slots_[i].id >= 0) i = (i + 1) & mask_;
-    slots_[i] = {static_cast<std::uint32_t>(hash >> 32), id};
+    slots_[i] = {piece_head(bytes), piece_check(hash, bytes.size()), id};
   }
   return duplicate;
 }
 
 std::int32_t TokenLookup::find(const TokenStore& store, std::string_view piece, std::uint64_t hash) const {
   if (slots_.empty()) return -1;
-  auto tag = static_cast<std::uint32_t>(hash >> 32);
+  std::uint32_t check = piece_check(hash, piece.size());
+  std::uint64_t head = piece_head(piece);
   for (std::uint64_t i = hash & mask_;; i = (i + 1) & mask_) {
     const Slot& slot = slots_[i];
     if (slot.id < 0) return -1;
-    if (slot.tag != tag) continue;
+    if (slot.check != check || slot.head != head) continue;
+    if (piece.size() <= sizeof(head)) return slot.id;
     std::string_view candidate = store.bytes(slot.id);
-    if (candidate.size() == piece.size() && std::memcmp(candidate.data(), piece.data(), piece.size()) == 0) {
+    if (candidate.size() == piece.size() &&
+        std::memcmp(candidate.data() + sizeof(head), piece.data() + sizeof(head), piece.size() - sizeof(head)) == 0) {
       return slot.id;
     }
   }

@@ -52,9 +52,12 @@ class TokenLookup {
   std::optional<std::int32_t> find(const TokenStore& store, std::string_view piece) const;
 
  private:
+  // A slot carries the token's first 8 bytes and its length, so that most lookups (tokens are short) finish without
+  // touching the arena: one cache miss per lookup instead of three.
   struct Slot {
-    std::uint32_t tag = 0;  // high half of the hash, to skip most byte comparisons
-    std::int32_t id = -1;   // -1 = empty
+    std::uint64_t head = 0;   // piece_head()
+    std::uint32_t check = 0;  // piece_check()
+    std::int32_t id = -1;     // -1 = empty
   };
   std::vector<Slot> slots_;  // (power of two)
   std::uint64_t mask_ = 0;

@@ -21,7 +21,8 @@ struct Tokenizer::Model {
   BpeVocab vocab;
   PreTokenizer pre_tokenizer;
   bool nfc;
-  AddedTokenMatcher added;
+  AddedTokenMatcher all_added;       // special and non-special: encode_with_special
+  AddedTokenMatcher ordinary_added;  // non-special only (Hugging Face's plain added tokens): encode
   std::unordered_map<std::string, std::int32_t> added_ids;
   std::optional<std::int32_t> eod;
   std::string eod_token;
@@ -29,8 +30,10 @@ struct Tokenizer::Model {
 
   explicit Model(TokenizerSpec spec);
 
-  // Ordinary encoding of one stretch of text (no added-token matching).
-  void encode_ordinary(std::string_view text, std::vector<std::int32_t>& out) const;
+  // Encoding of one stretch of text between added tokens: NFC, pre-tokenizer, BPE.
+  void encode_stretch(std::string_view text, std::vector<std::int32_t>& out) const;
+  // The whole pipeline: added tokens found by matcher become their ids, the stretches between are encoded.
+  void encode(std::string_view text, const AddedTokenMatcher& matcher, std::vector<std::int32_t>& out) const;
 };
 
 namespace {
@@ -38,6 +41,27 @@ namespace {
 std::uint64_t next_model_id() {
   static std::atomic<std::uint64_t> counter{0};
   return ++counter;
+}
+
+std::vector<AddedToken> non_special(const std::vector<AddedToken>& added) {
+  std::vector<AddedToken> plain;
+  for (const auto& token : added) {
+    if (!token.special) plain.push_back(token);
+  }
+  return plain;
+}
+
+// Calls on_stretch(text) for the text between added tokens and on_token(id, content) for each token matcher finds.
+template <class OnStretch, class OnToken>
+void for_each_segment(std::string_view text, const AddedTokenMatcher& matcher, OnStretch&& on_stretch,
+                      OnToken&& on_token) {
+  std::size_t done = 0;
+  while (auto match = matcher.find(text, done)) {
+    if (match->begin > done) on_stretch(text.substr(done, match->begin - done));
+    on_token(match->id, text.substr(match->begin, match->end - match->begin));
+    done = match->end;
+  }
+  if (done < text.size()) on_stretch(text.substr(done));
 }
 
 std::unordered_map<std::string, std::int32_t> added_token_ids(const std::vector<AddedToken>& added) {
@@ -82,7 +106,8 @@ Tokenizer::Model::Model(TokenizerSpec spec)
       vocab(std::move(spec.vocab)),
       pre_tokenizer(spec.pre_tokenizer, spec.source),
       nfc(spec.nfc),
-      added(spec.added),
+      all_added(spec.added),
+      ordinary_added(non_special(spec.added)),
       added_ids(added_token_ids(spec.added)),
       eod_token(spec.eod_token),
       source(std::move(spec.source)) {
@@ -93,7 +118,18 @@ Tokenizer::Model::Model(TokenizerSpec spec)
   }
 }
 
-void Tokenizer::Model::encode_ordinary(std::string_view text, std::vector<std::int32_t>& out) const {
+void Tokenizer::Model::encode(std::string_view text, const AddedTokenMatcher& matcher,
+                              std::vector<std::int32_t>& out) const {
+  if (matcher.empty()) {
+    encode_stretch(text, out);
+    return;
+  }
+  for_each_segment(
+      text, matcher, [&](std::string_view stretch) { encode_stretch(stretch, out); },
+      [&](std::int32_t token, std::string_view) { out.push_back(token); });
+}
+
+void Tokenizer::Model::encode_stretch(std::string_view text, std::vector<std::int32_t>& out) const {
   EncodeScratch& scratch = thread_encode_scratch();
   PieceCache& cache = scratch.cache_for(id);
   if (nfc && nfc_may_change(text)) {
@@ -124,17 +160,11 @@ std::vector<std::int32_t> Tokenizer::encode_with_special(std::string_view text) 
 }
 
 void Tokenizer::encode_append(std::string_view text, std::vector<std::int32_t>& out) const {
-  model_->encode_ordinary(text, out);
+  model_->encode(text, model_->ordinary_added, out);
 }
 
 void Tokenizer::encode_with_special_append(std::string_view text, std::vector<std::int32_t>& out) const {
-  std::size_t done = 0;
-  while (auto match = model_->added.find(text, done)) {
-    model_->encode_ordinary(text.substr(done, match->begin - done), out);
-    out.push_back(match->id);
-    done = match->end;
-  }
-  model_->encode_ordinary(text.substr(done), out);
+  model_->encode(text, model_->all_added, out);
 }
 
 std::string_view Tokenizer::token_bytes(std::int32_t id) const {
@@ -179,13 +209,17 @@ std::string Tokenizer::normalize(std::string_view text) const {
   if (!normalizes()) return std::string(text);
   std::string out;
   out.reserve(text.size());
-  std::string normalized;
-  if (model_->nfc) {
-    append_nfc(text, normalized);
-    text = normalized;
-  }
-  model_->pre_tokenizer.for_each_piece(text, thread_encode_scratch().regex,
-                                       [&](std::string_view piece) { out.append(piece); });
+  auto append_stretch = [&](std::string_view stretch) {
+    std::string normalized;
+    if (model_->nfc) {
+      append_nfc(stretch, normalized);
+      stretch = normalized;
+    }
+    model_->pre_tokenizer.for_each_piece(stretch, thread_encode_scratch().regex,
+                                         [&](std::string_view piece) { out.append(piece); });
+  };
+  for_each_segment(text, model_->ordinary_added, append_stretch,
+                   [&](std::int32_t, std::string_view content) { out.append(content); });
   return out;
 }
 

@@ -24,8 +24,10 @@ class Tokenizer {
   // Bad files throw Error naming the file and the problem.
   static Tokenizer load(const std::filesystem::path& path);
 
-  // Ordinary encoding: special and added tokens are plain text (a document containing "<|endoftext|>" cannot end
-  // itself). Every input byte is encoded, whatever the bytes are.
+  // Ordinary encoding: special tokens are plain text (a document containing "<|endoftext|>" cannot end itself).
+  // Hugging Face's non-special added tokens (Qwen3's <think>, <|fim_prefix|>) still match, as in `tokenizers` with
+  // split_special_tokens. Every input byte is encoded, whatever the bytes are; nothing is added around the text (no
+  // BOS/EOS from a Hugging Face post-processor).
   std::vector<std::int32_t> encode(std::string_view text) const;
   // Special and added tokens in text become their ids; the text between them is encoded as by encode().
   std::vector<std::int32_t> encode_with_special(std::string_view text) const;
@@ -49,7 +51,8 @@ class Tokenizer {
 
   // True when decode(encode(x)) can differ from x (an NFC normaliser, or a pre-tokenizer that adds a prefix space).
   bool normalizes() const;
-  // What decode(encode(x)) returns for x.
+  // What decode(encode(x)) returns for x (and decode(encode_with_special(x)) too, unless NFC would compose a
+  // special token's last character with the text after it).
   std::string normalize(std::string_view text) const;
 
  private:
