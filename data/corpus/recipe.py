@@ -111,6 +111,8 @@ def _parse_options(check, spec, extractor, where):
         check.get(options, name, f"{where}.options", accepted[name])
         if accepted[name] is list and not all(isinstance(v, str) for v in options[name]):
             check.fail(f"{where}.options.{name}", "must be a list of strings")
+        if accepted[name] is int and options[name] < 1:
+            check.fail(f"{where}.options.{name}", "must be at least 1")
     return options
 
 

@@ -260,6 +260,8 @@ class RecipeTests(unittest.TestCase):
         self.assert_error(_recipe([{**ok, "sources": [_source("p", [])]}]), "sources[0].include")
         self.assert_error(_recipe([{**ok, "sources": [_source("p", ["*"], "fortunes", options={"per_doc": "x"})]}]),
                           "options.per_doc", "int")
+        self.assert_error(_recipe([{**ok, "sources": [_source("p", ["*"], "dictd", options={"per_doc": 0})]}]),
+                          "options.per_doc", "at least 1")
         self.assert_error(_recipe([{**ok, "sources": [_source("p", ["*"], "html", options={"drop_ids": [1]})]}]),
                           "options.drop_ids", "strings")
         self.assert_error(_recipe([{**ok, "sources": [_source("p", ["*"], options={"per_doc": 3})]}]),
