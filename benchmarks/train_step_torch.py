@@ -1,11 +1,11 @@
 # Times PyTorch's CPU training step (forward + backward + clip + AdamW) of the reference model for a config JSON.
 """Usage: python3 benchmarks/train_step_torch.py [--config benchmarks/train_step_cpu.json] [--threads 1,2]
-                                                 [--warmup 2] [--steps 5]
+                                                 [--blas-threads N] [--warmup 2] [--steps 5]
 
 The model is tests/reference/model.py (MODEL.md's definition) in float32, one micro-batch of random tokens
 (data.micro_batch x data.seq_len), the step of tests/reference/train_step.py. Each thread count runs in a fresh
-process with torch.set_num_threads(n) and OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = n, because OpenBLAS keeps its
-own thread pool that torch.set_num_threads does not size. Prints, per thread count, the median step time over
+process with torch.set_num_threads(n) and OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = n (or --blas-threads), because
+Debian's OpenBLAS keeps its own thread pool that torch.set_num_threads does not size. Prints, per thread count, the median step time over
 --steps steps after --warmup steps, tokens/s, and the achieved GFLOP/s at the model's FLOPs per token, which is
 6 N_active + 12 L H D T (PaLM's count: N_active = matrix parameters a token passes through, embedding lookup
 excluded; the attention term counts the full T x T score matrix, which is what PyTorch computes).
@@ -27,7 +27,6 @@ sys.path.insert(0, str(REPO / "tests" / "reference"))
 from model import LossConfig, ModelConfig, MoETransformer, config_from_dict, init_parameters  # noqa: E402
 from train_step import OptimConfig, make_optimizer, train_step  # noqa: E402
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def section(config, name, path):
@@ -94,13 +93,16 @@ def time_steps(config_path, threads, warmup, steps):
     step_s = statistics.median(seconds)
     tokens_per_step = batch * seq_len
     return {"threads": threads, "torch_threads": torch.get_num_threads(), "blas": loaded_blas(),
+            "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
             "step_s": step_s, "min_s": min(seconds), "max_s": max(seconds), "tokens_per_s": tokens_per_step / step_s,
             "gflops": flops_per_token(cfg, seq_len) * tokens_per_step / step_s / 1e9,
             "last_loss": float(result.losses.total)}
 
 
-def run_worker(config_path, threads, warmup, steps):
-    env = dict(os.environ, **{name: str(threads) for name in THREAD_VARIABLES})
+def run_worker(config_path, threads, blas_threads, warmup, steps):
+    blas_threads = blas_threads or threads
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(blas_threads),
+               MKL_NUM_THREADS=str(blas_threads))
     command = [sys.executable, __file__, "--config", str(config_path), "--worker", str(threads),
                "--warmup", str(warmup), "--steps", str(steps)]
     output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
@@ -122,6 +124,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(REPO / "benchmarks" / "train_step_cpu.json"))
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    parser.add_argument("--blas-threads", type=int, default=0, help="OpenBLAS threads (0 = as --threads)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
@@ -131,8 +134,8 @@ def main():
         return
     print(f"torch {torch.__version__}; {describe(args.config)}")
     for threads in (int(value) for value in args.threads.split(",")):
-        r = run_worker(args.config, threads, args.warmup, args.steps)
-        print(f"threads {r['threads']} (torch {r['torch_threads']}): step {r['step_s'] * 1e3:.0f} ms median"
+        r = run_worker(args.config, threads, args.blas_threads, args.warmup, args.steps)
+        print(f"threads {r['threads']} (torch {r['torch_threads']}, OpenBLAS {r['blas_threads']}): step {r['step_s'] * 1e3:.0f} ms median"
               f" ({r['min_s'] * 1e3:.0f}..{r['max_s'] * 1e3:.0f}), {r['tokens_per_s']:.0f} tokens/s,"
               f" {r['gflops']:.1f} GFLOP/s; blas {', '.join(r['blas'])}")
 
