@@ -7,7 +7,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev doctest-dev
   libpcre2-dev libutf8proc-dev libxxhash-dev liblzma-dev libopenblas-dev
   libopenmpi-dev openmpi-bin
-  python3 python3-numpy xz-utils
+  python3 python3-numpy xz-utils groff-base
 )
 
 missing=()

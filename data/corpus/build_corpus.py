@@ -4,16 +4,14 @@ from pathlib import Path
 import sys
 import time
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from archives import MEMBER_SEPARATOR, unpack_members  # noqa: E402
-import debian  # noqa: E402
-from errors import CorpusError  # noqa: E402
-from output import write_corpus  # noqa: E402
-from recipe import MB, load_recipe  # noqa: E402
-from report import coarse_stats, domain_stats, format_table  # noqa: E402
-from sampling import Candidate, DomainSampler, Limits  # noqa: E402
-from splitting import assign_splits  # noqa: E402
+from archives import unpack_members
+import debian
+from errors import CorpusError
+from output import write_corpus
+from recipe import MB, load_recipe
+from report import coarse_stats, domain_stats, format_table
+from sampling import Candidate, DomainSampler, Limits
+from splitting import assign_splits
 
 
 class Log:

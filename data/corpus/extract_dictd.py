@@ -3,7 +3,7 @@ import gzip
 import zlib
 
 from errors import Rejected
-from text import decode_utf8
+from text import batch_documents, decode_utf8
 
 DEFAULT_PER_DOC = 50
 _B64_DIGITS = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
@@ -77,5 +77,4 @@ def extract_dictd(path, options):
     with open(_index_path(path), "rb") as f:
         index = parse_index(decode_utf8(f.read()))
     entries = list(_entry_texts(index, _read_dict(path), drop_markers))
-    return [(f"#entries-{start}", "\n\n".join(entries[start:start + per_doc]))
-            for start in range(0, len(entries), per_doc)]
+    return batch_documents(entries, per_doc, "entries", "\n\n")

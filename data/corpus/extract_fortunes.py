@@ -1,5 +1,5 @@
 # Extractor for fortune(6) files: fortunes separated by `%` lines, batched into documents of N fortunes.
-from text import read_text
+from text import batch_documents, read_text
 
 DEFAULT_PER_DOC = 100
 
@@ -20,6 +20,4 @@ def split_fortunes(text):
 
 def extract_fortunes(path, options):
     per_doc = int(options.get("per_doc", DEFAULT_PER_DOC))
-    fortunes = split_fortunes(read_text(path))
-    return [(f"#fortunes-{start}", "\n%\n".join(fortunes[start:start + per_doc]))
-            for start in range(0, len(fortunes), per_doc)]
+    return batch_documents(split_fortunes(read_text(path)), per_doc, "fortunes", "\n%\n")

@@ -15,7 +15,7 @@ Extractor = namedtuple("Extractor", "function options")
 
 EXTRACTORS = {
     "source": Extractor(extract_source, {}),
-    "html": Extractor(extract_html, {}),
+    "html": Extractor(extract_html, {"drop_classes": list, "drop_ids": list}),
     "man": Extractor(extract_man, {}),
     "dictd": Extractor(extract_dictd, {"per_doc": int, "drop_entries_containing": list}),
     "sword": Extractor(extract_sword, {}),

@@ -109,6 +109,10 @@ def _parse_options(check, spec, extractor, where):
         if name not in accepted:
             check.fail(f"{where}.options.{name}", f"not an option of the {extractor!r} extractor")
         check.get(options, name, f"{where}.options", accepted[name])
+        if accepted[name] is list and not all(isinstance(v, str) for v in options[name]):
+            check.fail(f"{where}.options.{name}", "must be a list of strings")
+        if accepted[name] is int and options[name] < 1:
+            check.fail(f"{where}.options.{name}", "must be at least 1")
     return options
 
 

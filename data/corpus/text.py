@@ -82,3 +82,9 @@ def split_long(text, max_bytes):
     if current:
         parts.append("".join(current))
     return parts
+
+
+def batch_documents(items, per_doc, label, separator):
+    """[(f"#{label}-{first index}", items joined)] for consecutive runs of per_doc items (dictionary entries...)."""
+    return [(f"#{label}-{start}", separator.join(items[start:start + per_doc]))
+            for start in range(0, len(items), per_doc)]

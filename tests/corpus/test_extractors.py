@@ -107,6 +107,14 @@ class ExtractorTests(TempDirTest):
         self.assertIn("one\n", text)
         for hidden in ("Head title", "color: red", "Navigation", "script text"):
             self.assertNotIn(hidden, text)
+        self.assertIn("Dropped by class", text)
+
+    def test_html_drops_elements_by_class_and_id_with_their_content(self):
+        [(_, text)] = extract_html(FIXTURE / "page.html", {"drop_classes": ["navbox"], "drop_ids": ["siteSub"]})
+        for hidden in ("Dropped by class", "nested", "Dropped by id"):
+            self.assertNotIn(hidden, text)
+        self.assertIn("Fixture & page", text)
+        self.assertIn("int main() {\n    return 0;\n}", text)
 
     @unittest.skipUnless(shutil.which("groff"), "groff is not installed (apt-get install groff-base)")
     def test_man_page_rendered_without_markup_header_or_footer(self):
@@ -252,6 +260,10 @@ class RecipeTests(unittest.TestCase):
         self.assert_error(_recipe([{**ok, "sources": [_source("p", [])]}]), "sources[0].include")
         self.assert_error(_recipe([{**ok, "sources": [_source("p", ["*"], "fortunes", options={"per_doc": "x"})]}]),
                           "options.per_doc", "int")
+        self.assert_error(_recipe([{**ok, "sources": [_source("p", ["*"], "dictd", options={"per_doc": 0})]}]),
+                          "options.per_doc", "at least 1")
+        self.assert_error(_recipe([{**ok, "sources": [_source("p", ["*"], "html", options={"drop_ids": [1]})]}]),
+                          "options.drop_ids", "strings")
         self.assert_error(_recipe([{**ok, "sources": [_source("p", ["*"], options={"per_doc": 3})]}]),
                           "options.per_doc", "not an option")
         self.assert_error(_recipe([{**ok, "sources": [_source("p", ["*"], parallel_key={"pattern": "(",
