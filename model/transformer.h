@@ -55,6 +55,8 @@ class Transformer {
   // The routing of MoE layer `layer` (a model layer index) in the last forward pass: logits, dense probabilities
   // (N, E), top-k choices and gates.
   const RouterActs& routing(std::int64_t layer) const;
+  // The logits (N, V), row b * T + t, of the last forward pass; backward() turns them into their gradient in place.
+  Tensor logits() const { return acts_.logits; }
   const Arena& activation_arena() const { return activations_; }
 
  private:
