@@ -47,7 +47,7 @@ class Transformer {
   std::vector<float> eval_sequence_losses(const Tensor& tokens);
 
   const ParamLayout& layout() const { return layout_; }
-  const Dims& dims() const { return dims_; }  // of the last forward or eval pass
+  const Dims& dims() const { return dims_; }       // of the last forward or eval pass
   Tensor params() const { return params_block_; }  // (P)
   Tensor grads() const { return grads_block_; }    // (P), mirrors params()
   Tensor param(std::string_view name) const { return entry_view(params_block_, layout_.entry(name)); }

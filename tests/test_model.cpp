@@ -33,7 +33,8 @@ bool all_finite(const std::vector<float>& values) {
 // 3, 4 = +-v put two strictly positive logits above it for every token; row 5 = w is free.
 void starve_expert_zero(float* router, std::int64_t experts, std::int64_t dim) {
   REQUIRE(experts == 6);
-  const auto u = random_values(static_cast<std::size_t>(dim), 101), v = random_values(static_cast<std::size_t>(dim), 102),
+  const auto u = random_values(static_cast<std::size_t>(dim), 101),
+             v = random_values(static_cast<std::size_t>(dim), 102),
              w = random_values(static_cast<std::size_t>(dim), 103);
   for (std::int64_t c = 0; c < dim; ++c) {
     const auto i = static_cast<std::size_t>(c);
@@ -176,8 +177,8 @@ TEST_CASE("the router hook sees every MoE layer's probabilities and its dlogits 
   });
   CHECK(layers_seen == std::vector<std::int64_t>{2, 1});
 
-  for (const std::string name : {"model.layers.1.mlp.gate.weight", "model.layers.1.self_attn.q_proj.weight",
-                                 "model.layers.2.mlp.gate.weight"}) {
+  for (const std::string name :
+       {"model.layers.1.mlp.gate.weight", "model.layers.1.self_attn.q_proj.weight", "model.layers.2.mlp.gate.weight"}) {
     CAPTURE(name);
     const Tensor param = model.param(name);
     const float analytic = model.grad(name).f32()[5];
@@ -203,8 +204,8 @@ TEST_CASE("initialisation: counter-based normals, per-rule scales, independent o
     sum += x;
     squares += x * x;
   }
-  CHECK(std::abs(sum / kSamples) < 0.01);                // standard error 0.0022
-  CHECK(std::abs(squares / kSamples - 1.0) < 0.02);      // standard error 0.0032
+  CHECK(std::abs(sum / kSamples) < 0.01);            // standard error 0.0022
+  CHECK(std::abs(squares / kSamples - 1.0) < 0.02);  // standard error 0.0032
   CHECK(model::counter_normal(5, 3, 7) != model::counter_normal(5, 4, 7));
 
   config::ModelConfig m = tiny_model();

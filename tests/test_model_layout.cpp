@@ -122,7 +122,8 @@ TEST_CASE("parameter layout: per-expert views are slices of the stacks") {
   float* stack = model::entry_view(block, layout.entry("model.layers.1.mlp.experts.gate_proj.weight")).f32();
   stack[(2 * 5 + 4) * 8 + 7] = 42.0f;
   for (const model::NamedView& v : layout.named_views())
-    if (v.name == "model.layers.1.mlp.experts.2.gate_proj.weight") CHECK(model::named_view(block, v).f32()[39] == 42.0f);
+    if (v.name == "model.layers.1.mlp.experts.2.gate_proj.weight")
+      CHECK(model::named_view(block, v).f32()[39] == 42.0f);
 }
 
 TEST_CASE("parameter layout: total and active counts agree with the config's model-size arithmetic") {

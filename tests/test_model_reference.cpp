@@ -128,8 +128,9 @@ void check_training(const Reference& ref, model::Transformer& model, const Tenso
     const float norm = ops::clip_grad_norm(grads, static_cast<float>(o.grad_clip));
     CHECK(relative_max_error({loss}, {losses[step]}) < kTrainLossTol);
     CHECK(relative_max_error({norm}, {norms[step]}) < kTrainNormTol);
-    ops::AdamWHyper h{static_cast<float>(o.lr), static_cast<float>(o.beta1), static_cast<float>(o.beta2),
-                      static_cast<float>(o.eps),  static_cast<float>(o.weight_decay), static_cast<std::int64_t>(step + 1)};
+    ops::AdamWHyper h{static_cast<float>(o.lr),           static_cast<float>(o.beta1),
+                      static_cast<float>(o.beta2),        static_cast<float>(o.eps),
+                      static_cast<float>(o.weight_decay), static_cast<std::int64_t>(step + 1)};
     ops::adamw_step(params.slice_rows(0, decayed), grads.slice_rows(0, decayed), m_block.slice_rows(0, decayed),
                     v_block.slice_rows(0, decayed), h);
     h.weight_decay = 0.0f;
