@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "engine/tensor.h"
 
@@ -154,6 +155,84 @@ void load_balance_loss_backward(const Tensor& probs, const Tensor& counts, float
 float router_z_loss(const Tensor& logits);
 // dlogits (N, E) += dloss * d loss / d logits.
 void router_z_loss_backward(const Tensor& logits, float dloss, const Tensor& dlogits);
+
+// ---- Expert Divergence Loss (model/EDL.md) ----------------------------------------------------------------------
+// One MoE layer's L_EDL = mean over pairs of present domains j < k of -log(JSD(r_j, r_k) + eps), where
+// q_s = mean router probability over the target-bearing tokens of sequence s and r_j = unweighted mean of q_s over
+// the sequences of domain j. It runs in three steps so that the scope is the caller's choice:
+//   (a) edl_domain_sums      per rank: sums (M, E) = sum of q_s by domain, counts (M) = sequences by domain
+//   (b) edl_loss_from_sums   the loss, the JSD matrix and dsums = d loss / d sums, from (possibly all-reduced) sums
+//   (c) edl_backward         dlogits += coef * d loss / d logits for this rank's tokens, from dsums
+// micro_batch scope: (a) -> (b) -> (c) in one process (expert_divergence_loss does exactly that).
+// global scope: (a) -> allreduce(sums) and allreduce(counts) (sum) over the data-parallel group -> (b) on every rank
+// (all get the same loss and dsums) -> (c) on each rank's own tokens. dsums is d loss / d q_s for every sequence of
+// domain j wherever it lives, so the ranks' gradients together are the gradient on the concatenated batch.
+// Shared arguments:
+//   probs    (N, E) the router's dense probabilities, N = S * T: token t of sequence s is row s * T + t
+//   mask     (S, T) i32, 1 = target-bearing token (counted in q_s), 0 = not; or empty: every token counts. A sequence
+//            without a target-bearing token is an error (its q_s is undefined).
+//   domains  (S) i32 domain ids in [0, M); M (the label count) is the first extent of sums
+// Fewer than two domains present: loss 0, JSD matrix 0, dsums 0 (never NaN).
+void edl_domain_sums(const Tensor& probs, const Tensor& mask, const Tensor& domains, const Tensor& sums,
+                     const Tensor& counts);
+//   sums, counts  from (a): (M, E) and (M) f32
+//   jsd           (M, M) written: pairwise JSD of present domains, 0 on the diagonal and for absent domains
+//   present       (M) i32 written: 1 when domain j has a sequence; may be empty
+//   dsums         (M, E) written: d loss / d sums; may be empty (no backward)
+float edl_loss_from_sums(const Tensor& sums, const Tensor& counts, float eps, const Tensor& jsd, const Tensor& present,
+                         const Tensor& dsums);
+// dlogits (N, E) += coef * d loss / d logits through the softmax, coef = edl.beta / (number of EDL layers).
+void edl_backward(const Tensor& probs, const Tensor& mask, const Tensor& domains, const Tensor& dsums, float coef,
+                  const Tensor& dlogits);
+// The per-layer buffers of the three steps, M = the label count.
+struct EdlBuffers {
+  Tensor sums;     // (M, E)
+  Tensor counts;   // (M)
+  Tensor jsd;      // (M, M)
+  Tensor present;  // (M) i32, may be empty
+  Tensor dsums;    // (M, E)
+};
+// The micro_batch scope in one call: (a) -> (b) -> (c), returning the loss; (c) is skipped when dlogits is empty.
+float expert_divergence_loss(const Tensor& probs, const Tensor& mask, const Tensor& domains, float eps,
+                             const EdlBuffers& buffers, float coef, const Tensor& dlogits);
+
+// ---- routing metrics (model/EDL.md "Routing metrics") -----------------------------------------------------------
+// Sums over a logging window, added micro-batch after micro-batch (and across ranks with add()), then finalised.
+// Host memory in double whatever the backend: (M, 2E + 3) values per layer.
+struct RoutingSums {
+  RoutingSums(std::int64_t label_count, std::int64_t expert_count);
+  std::int64_t labels;
+  std::int64_t experts;
+  std::vector<double> sequences;    // (M): sequences per domain
+  std::vector<double> q_sum;        // (M, E): sum of the sequence means q_s per domain
+  std::vector<double> q_log_q;      // (M): sum over the domain's sequences of sum_e q_se log q_se
+  std::vector<double> tokens;       // (M): routed tokens per domain (all of them, masked or not)
+  std::vector<double> assignments;  // (M, E): top-k assignments per domain and expert
+
+  // Adds another window's or rank's sums (same labels and experts).
+  void add(const RoutingSums& other);
+};
+// Adds one micro-batch of one layer into sums: probs, mask, domains as for EDL (M = sums.labels); topk (N, k) i32 the
+// router's choices, or empty (no load or specialisation sums).
+void routing_sums_add(const Tensor& probs, const Tensor& mask, const Tensor& domains, const Tensor& topk,
+                      RoutingSums& sums);
+struct RoutingMetrics {
+  double d_total = 0.0;  // mean_s KL(q_s || q), q = mean of all q_s in the window
+  double d_inter = 0.0;  // sum_j w_j KL(r_j || q), w_j = the domain's share of the window's sequences
+  double d_intra = 0.0;  // sum_j w_j mean_{s in B_j} KL(q_s || r_j); d_total = d_inter + d_intra
+  std::vector<std::int32_t> present;  // (M): 1 when the domain has a sequence in the window
+  std::vector<double> jsd;            // (M, M): JSD(r_j, r_k) of present domains, 0 elsewhere
+  double jsd_mean = 0.0;              // over present pairs j < k; 0 with fewer than two domains
+  std::vector<double> load_share;     // (E): share of the window's routed assignments per expert
+  double load_cv = 0.0;               // coefficient of variation (population std / mean) of the assignments
+  double load_max_over_mean = 0.0;    // busiest expert's assignments over the mean
+  std::int64_t dead_experts = 0;      // experts with no assignment
+  std::vector<double> domain_share;   // (E, M): expert e's assignments from domain j / domain j's tokens, rows
+                                      // normalised to sum 1 (all 0 for an expert with no assignment)
+  double specialised_fraction = 0.0;  // experts whose largest domain share exceeds 0.5, over all E
+};
+// The window's metrics; all zeros for an empty window, load metrics zeros without top-k sums.
+RoutingMetrics routing_metrics(const RoutingSums& sums);
 
 // ---- optimizer --------------------------------------------------------------------------------------------------
 struct AdamWHyper {

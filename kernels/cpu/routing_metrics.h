@@ -1,0 +1,26 @@
+// CPU accumulation of the routing-metric sums of one micro-batch: sequence means by domain, their sum_e q log q,
+// token volumes and top-k assignments by domain and expert.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/sequence_means.h"
+
+namespace diverge::cpu {
+
+// Host arrays the micro-batch is added into (labels M, experts E).
+struct RoutingSumsRef {
+  double* sequences;    // (M)
+  double* q_sum;        // (M, E)
+  double* q_log_q;      // (M)
+  double* tokens;       // (M)
+  double* assignments;  // (M, E)
+};
+
+// probs (S * T, E); mask (S, T) 0/1 or null; domains (S); topk (S * T, top_k) expert ids, or null (then tokens and
+// assignments are left alone). Throws Error on a bad mask value, domain id or expert id.
+template <class T>
+void routing_sums_add(const SequenceShape& s, const T* probs, const std::int32_t* mask, const std::int32_t* domains,
+                      const std::int32_t* topk, std::int64_t top_k, const RoutingSumsRef& out);
+
+}  // namespace diverge::cpu
