@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -67,6 +68,17 @@ std::size_t subpath_count(const XmlElement& path) {
   const std::string* d = path.attribute("d");
   REQUIRE(d != nullptr);
   return static_cast<std::size_t>(std::count(d->begin(), d->end(), 'M'));
+}
+
+// The (x, y) points of a path's data "M x,y L x,y ...".
+std::vector<std::pair<double, double>> path_points(const XmlElement& path) {
+  std::string d = *path.attribute("d");
+  std::replace_if(d.begin(), d.end(), [](char c) { return c == 'M' || c == 'L' || c == ','; }, ' ');
+  std::istringstream in(d);
+  std::vector<std::pair<double, double>> points;
+  double x, y;
+  while (in >> x >> y) points.emplace_back(x, y);
+  return points;
 }
 
 Series ramp(const std::string& name, double scale, std::size_t n) {
@@ -200,6 +212,23 @@ TEST_CASE("missing values are skipped: the line breaks and no NaN reaches the SV
   CHECK_THROWS_WITH_AS(render_line_chart(chart), doctest::Contains("series 'lr' has 4 x values but 3 y values"), Error);
 }
 
+TEST_CASE("long series are thinned to a few points per pixel without losing their extremes") {
+  LineChart chart;
+  Series s{"long", {}, {}};
+  for (int i = 0; i < 100000; ++i) {
+    s.x.push_back(i);
+    s.y.push_back(i == 61234 ? 50.0 : 1.0);
+  }
+  chart.series = {s};
+  const auto root = parse_xml(render_line_chart(chart, 600, 300));
+  const auto points = path_points(*find_elements(root, "path", "series")[0]);
+  CHECK(points.size() <= 4 * 600);
+  std::set<double> heights;
+  for (const auto& p : points) heights.insert(p.second);
+  CHECK(heights.size() == 2);  // the flat line and the one spike
+  CHECK(std::is_sorted(points.begin(), points.end()));
+}
+
 TEST_CASE("small multiples draw a panel per chart, one colour per run in every panel") {
   SmallMultiples grid;
   grid.title = "Losses";
@@ -244,6 +273,11 @@ TEST_CASE("a domain x expert heatmap of 64 columns keeps every label, cell and c
   CHECK(cells.size() == 191);
   CHECK(find_elements(root, "rect", "missing-cell").size() == 1);
   for (const auto& label : map.column_labels) CHECK(has_text(root, label));
+  const auto column_labels = find_elements(root, "text", "tick-label");
+  const auto last_column = std::find_if(column_labels.begin(), column_labels.end(),
+                                        [](const XmlElement* e) { return e->text == "63"; });
+  REQUIRE(last_column != column_labels.end());
+  CHECK((*last_column)->attribute("transform") != nullptr);  // too wide across a 12 px cell: turned vertical
   for (const auto& label : map.row_labels) CHECK(has_text(root, label));
   for (const char* text : {"Layer 3 routing", "expert", "domain", "share"}) CHECK(has_text(root, text));
   // The cells for the smallest and largest values take the two ends of the colormap.
@@ -316,6 +350,33 @@ TEST_CASE("ternary points sit at their barycentric positions") {
     CHECK(has_text(root, text));
   chart.series[1].points[0][2] = -0.1;
   CHECK_THROWS_WITH_AS(render_ternary(chart), doctest::Contains("'edl': point 0 has a negative coordinate"), Error);
+}
+
+TEST_CASE("degenerate inputs still give valid charts: one point, constant values, nothing at all") {
+  for (bool log_y : {false, true}) {
+    LineChart chart;
+    chart.log_y = log_y;
+    chart.series = {Series{"one", {5}, {2}}, Series{"flat", {0, 1, 2}, {3, 3, 3}}};
+    const auto root = parse_xml(render_line_chart(chart));
+    CHECK(find_elements(root, "path", "series").size() == 2);
+    CHECK(find_elements(root, "circle", "marker").size() == 4);
+    chart.series = {};
+    const auto empty = parse_xml(render_line_chart(chart));
+    CHECK(find_elements(empty, "path", "series").empty());
+    CHECK(has_text(empty, "no data"));
+  }
+  Heatmap single;
+  single.row_labels = {"r"};
+  single.column_labels = {"c"};
+  single.values = {kNaN};
+  single.show_values = true;
+  CHECK(find_elements(parse_xml(render_heatmap(single)), "rect", "missing-cell").size() == 1);
+  single.values = {0.5};
+  CHECK(texts(parse_xml(render_heatmap(single)), "cell-value") == std::vector<std::string>{"0.50"});
+  TernaryChart nothing;
+  nothing.corners = {"a", "b", "c"};
+  nothing.series = {TernarySeries{"none", {}, {}}};
+  CHECK(find_elements(parse_xml(render_ternary(nothing)), "circle", "point").empty());
 }
 
 namespace {
@@ -405,4 +466,8 @@ TEST_CASE("diverge plot names the problem: missing file, unknown key, empty or b
   auto labels = run_diverge("plot --metrics " + good + " --labels a,b -o " + quoted(out));
   CHECK(labels.exit_code != 0);
   CHECK(labels.output.find("2 labels for 1 metrics logs") != std::string::npos);
+
+  auto same = run_diverge("plot --metrics " + good + "," + good + " -o " + quoted(out));
+  CHECK(same.exit_code != 0);
+  CHECK(same.output.find("run labels must be distinct") != std::string::npos);
 }

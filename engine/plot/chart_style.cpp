@@ -22,7 +22,7 @@ std::string style_sheet() {
 .frame { fill: none; stroke: #999999; stroke-width: 1; }
 .tick { stroke: #999999; stroke-width: 1; }
 .series { fill: none; stroke-width: 1.8; stroke-linejoin: round; stroke-linecap: round; }
-.series-raw { fill: none; stroke-width: 1; stroke-opacity: 0.3; }
+.series-raw { fill: none; stroke-width: 1; stroke-opacity: 0.25; }
 .simplex { fill: none; stroke: #666666; stroke-width: 1.2; }
 .point { stroke: #ffffff; stroke-width: 0.8; fill-opacity: 0.85; }
 .missing-cell { fill: #f2f2f2; }

@@ -2,6 +2,7 @@
 #include "engine/plot/line_panel.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -64,12 +65,39 @@ Points to_pixels(const Series& s, const std::vector<double>& y, const Box& area,
   return p;
 }
 
+// The points worth drawing: of each run of consecutive points in one pixel column, the first, lowest, highest and
+// last, in order (M4 aggregation). The drawn line is unchanged while a 100k-step log shrinks to a few points per
+// pixel. One missing point is kept per gap so that the gap stays.
+std::vector<std::size_t> visible_points(const Points& p) {
+  std::vector<std::size_t> keep;
+  const std::size_t n = p.px.size();
+  for (std::size_t i = 0; i < n;) {
+    if (std::isnan(p.px[i])) {
+      if (keep.empty() || !std::isnan(p.px[keep.back()])) keep.push_back(i);
+      ++i;
+      continue;
+    }
+    const double column = std::floor(p.px[i]);
+    std::size_t lowest = i, highest = i, j = i;
+    for (; j < n && !std::isnan(p.px[j]) && std::floor(p.px[j]) == column; ++j) {
+      if (p.py[j] < p.py[lowest]) lowest = j;
+      if (p.py[j] > p.py[highest]) highest = j;
+    }
+    std::array<std::size_t, 4> chosen = {i, lowest, highest, j - 1};
+    std::sort(chosen.begin(), chosen.end());
+    for (std::size_t k = 0; k < chosen.size(); ++k)
+      if (k == 0 || chosen[k] != chosen[k - 1]) keep.push_back(chosen[k]);
+    i = j;
+  }
+  return keep;
+}
+
 // One path per series; a missing point lifts the pen so the gap shows.
 void draw_path(SvgDocument& doc, const Points& p, const LegendEntry& style, const char* css_class) {
   if (p.present == 0) return;
   PathData d;
   bool pen_down = false;
-  for (std::size_t i = 0; i < p.px.size(); ++i) {
+  for (std::size_t i : visible_points(p)) {
     if (std::isnan(p.px[i])) {
       pen_down = false;
       continue;

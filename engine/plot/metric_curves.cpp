@@ -101,8 +101,8 @@ SmallMultiples metric_curves(const std::vector<RunLog>& runs, const std::vector<
                              const CurveOptions& options) {
   check(labels.size() == runs.size(), "plot",
         std::to_string(labels.size()) + " labels for " + std::to_string(runs.size()) + " metrics logs");
-  check(std::set<std::string>(labels.begin(), labels.end()).size() == labels.size(), "plot",
-        "run labels must be distinct, got " + joined(labels));
+  check(std::set<std::string>(labels.begin(), labels.end()).size() == labels.size() && !contains(labels, ""),
+        "plot", "run labels must be distinct and not empty, got '" + joined(labels) + "'");
   check(!options.keys.empty(), "plot", "no key to plot");
   check_keys(runs, options);
   std::vector<std::vector<double>> x;  // (runs, records)

@@ -27,7 +27,7 @@ std::vector<std::string> default_keys(const std::vector<RunLog>& runs);
 // where folder names are missing or repeat.
 std::vector<std::string> default_run_labels(const std::vector<fs::path>& paths);
 
-// The panels. Labels must be distinct: a label is a series name, and a name keeps one colour. A record without the x key takes the position of a record with the same "step" that has it
+// The panels. Labels must be distinct and not empty: a label is a series name, and a name keeps one colour. A record without the x key takes the position of a record with the same "step" that has it
 // (evaluation records often carry only the step). Throws Error when labels and runs differ in number, a key is
 // in no run (listing the available ones), a log_y key is not plotted, or a run has no record with the x key.
 SmallMultiples metric_curves(const std::vector<RunLog>& runs, const std::vector<std::string>& labels,
