@@ -106,6 +106,7 @@ TEST_CASE("the XML checker accepts well-formed documents and rejects broken ones
 
 TEST_CASE("SVG text is escaped and numbers are compact") {
   CHECK(escape_xml("a<b & \"c\" 'd'>") == "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;");
+  CHECK(escape_xml("tab\tbell\x07") == "tab\tbell?");
   CHECK(format_number(3.0) == "3");
   CHECK(format_number(2.5) == "2.5");
   CHECK(format_number(1234.567) == "1234.57");

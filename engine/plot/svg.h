@@ -9,7 +9,7 @@
 namespace diverge::plot {
 
 // Escapes the five XML special characters so any text (labels, run names, file names) is safe in text and
-// attribute values.
+// attribute values; control characters XML cannot hold (all below 0x20 but tab, newline, return) become '?'.
 std::string escape_xml(std::string_view text);
 
 // A coordinate or size as short text: at most two decimals, no trailing zeros, never "-0". Throws Error on NaN or
@@ -20,7 +20,7 @@ std::string format_number(double value);
 // a sans-serif glyph averages about 0.6 em. Counts UTF-8 code points, not bytes.
 double approximate_text_width(std::string_view text, double font_size);
 
-// One attribute; numbers go through format_number, text through escape_xml.
+// One attribute; numbers go through format_number, text through escape_xml. The name is a string literal.
 struct Attr {
   Attr(std::string_view attr_name, double number);
   Attr(std::string_view attr_name, std::string_view text);
