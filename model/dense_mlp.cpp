@@ -1,0 +1,32 @@
+// SwiGLU FFN forward and backward over all tokens: three matmuls around the swiglu op.
+#include "model/dense_mlp.h"
+
+namespace diverge::model {
+
+using ops::Write;
+
+FfnActs allocate_ffn(Buffers& buffers, std::int64_t tokens, std::int64_t hidden) {
+  return {buffers.f32({tokens, hidden}), buffers.f32({tokens, hidden}), buffers.f32({tokens, hidden})};
+}
+
+FfnScratch allocate_ffn_scratch(Buffers& buffers, std::int64_t tokens, std::int64_t hidden) {
+  return {buffers.f32({tokens, hidden}), buffers.f32({tokens, hidden}), buffers.f32({tokens, hidden})};
+}
+
+void ffn_forward(const Tensor& h, const FfnWeights& w, const FfnActs& acts, const Tensor& out) {
+  ops::matmul(h, w.gate, acts.gate, false, true);
+  ops::matmul(h, w.up, acts.up, false, true);
+  ops::swiglu(acts.gate, acts.up, acts.hidden);
+  ops::matmul(acts.hidden, w.down, out, false, true, Write::accumulate);
+}
+
+void ffn_backward(const Tensor& dout, const Tensor& h, const FfnWeights& w, const FfnWeights& dw, const FfnActs& acts,
+                  const FfnScratch& scratch, const Tensor& dh, Write write_dh) {
+  ops::matmul_backward(dout, acts.hidden, w.down, scratch.dhidden, dw.down, false, true, Write::overwrite,
+                       Write::accumulate);
+  ops::swiglu_backward(scratch.dhidden, acts.gate, acts.up, scratch.dgate, scratch.dup);
+  ops::matmul_backward(scratch.dgate, h, w.gate, dh, dw.gate, false, true, write_dh, Write::accumulate);
+  ops::matmul_backward(scratch.dup, h, w.up, dh, dw.up, false, true, Write::accumulate, Write::accumulate);
+}
+
+}  // namespace diverge::model

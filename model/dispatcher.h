@@ -1,0 +1,28 @@
+// Token dispatch to experts and the gated combine back: routing plan, grouped rows, and their backward passes.
+#pragma once
+
+#include "kernels/ops.h"
+#include "model/buffers.h"
+#include "model/dims.h"
+
+namespace diverge::model {
+
+struct DispatchActs {
+  ops::RoutePlan plan;  // counts (E), offsets (E + 1), row_of_copy (N, k), copy_of_row (N * k)
+  Tensor grouped;       // (N * k, C): token rows grouped by expert
+};
+
+DispatchActs allocate_dispatch(Buffers& buffers, const Dims& d);
+
+// Plans the routing of topk (N, k) and gathers the rows of h (N, C) into acts.grouped.
+void dispatch_forward(const Tensor& h, const Tensor& topk, const DispatchActs& acts);
+// dh (N, C) = sum over each token's copies of dgrouped (N * k, C); overwritten.
+void dispatch_backward(const Tensor& dgrouped, const DispatchActs& acts, const Tensor& dh);
+
+// y (N, C) = gate-weighted sum of each token's expert outputs (N * k, C); overwritten.
+void combine_forward(const Tensor& expert_out, const Tensor& gates, const DispatchActs& acts, const Tensor& y);
+// dexpert_out (N * k, C) and dgates (N, k), both overwritten, from dy (N, C).
+void combine_backward(const Tensor& dy, const Tensor& expert_out, const Tensor& gates, const DispatchActs& acts,
+                      const Tensor& dexpert_out, const Tensor& dgates);
+
+}  // namespace diverge::model

@@ -1,0 +1,31 @@
+// Routed experts: the grouped expert_ffn op with its saved activations and workspace.
+#include "model/experts.h"
+
+namespace diverge::model {
+
+ExpertActs allocate_experts(Buffers& buffers, const Dims& d) {
+  const std::int64_t rows = d.routed_rows();
+  ExpertActs a;
+  a.saved = {buffers.f32({rows, d.expert_hidden}), buffers.f32({rows, d.expert_hidden}),
+             buffers.f32({rows, d.expert_hidden})};
+  a.out = buffers.f32({rows, d.model});
+  return a;
+}
+
+ExpertScratch allocate_expert_scratch(Buffers& buffers, const Dims& d) {
+  const std::int64_t rows = d.routed_rows();
+  return {buffers.f32({rows, d.model}), buffers.f32({rows, d.model}), buffers.f32({rows, d.expert_hidden}),
+          buffers.f32({rows, d.expert_hidden})};
+}
+
+void experts_forward(const Tensor& grouped, const Tensor& offsets, const ops::ExpertWeights& w, const ExpertActs& acts) {
+  ops::expert_ffn(grouped, offsets, w, acts.saved, acts.out);
+}
+
+void experts_backward(const Tensor& grouped, const Tensor& offsets, const ops::ExpertWeights& w,
+                      const ops::ExpertWeights& dw, const ExpertActs& acts, const ExpertScratch& scratch) {
+  ops::expert_ffn_backward(scratch.dout, grouped, offsets, w, acts.saved, scratch.dgrouped, dw, scratch.dgate_work,
+                           scratch.dup_work);
+}
+
+}  // namespace diverge::model

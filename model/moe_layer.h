@@ -1,0 +1,49 @@
+// The MoE feed-forward of one layer: router -> dispatch -> routed experts -> combine, plus shared experts.
+#pragma once
+
+#include <cstdint>
+
+#include "model/buffers.h"
+#include "model/dense_mlp.h"
+#include "model/dims.h"
+#include "model/dispatcher.h"
+#include "model/experts.h"
+#include "model/residual.h"
+#include "model/router.h"
+#include "model/weights.h"
+
+namespace diverge::model {
+
+struct MoeActs {
+  RouterActs router;
+  DispatchActs dispatch;
+  ExpertActs experts;
+  Tensor routed;   // (N, C): the gate-weighted sum of the routed experts' outputs
+  FfnActs shared;  // (N, Fs) each; empty without shared experts
+};
+
+// Backward workspace, shared by all MoE layers.
+struct MoeScratch {
+  ExpertScratch experts;
+  Tensor dgates;       // (N, k)
+  Tensor dlogits;      // (N, E)
+  FfnScratch shared;   // (N, Fs) each; empty without shared experts
+};
+
+struct MoeSettings {
+  bool renorm_topk = true;
+  AuxLossGrads aux;  // weights of this layer's auxiliary losses in the total loss
+};
+
+MoeActs allocate_moe(Buffers& buffers, const Dims& d);
+MoeScratch allocate_moe_scratch(Buffers& buffers, const Dims& d);
+
+// out (N, C) += moe(h (N, C)); returns this layer's auxiliary losses.
+AuxLosses moe_forward(const MoeSettings& s, const MoeWeights& w, const Tensor& h, const MoeActs& acts,
+                      const Residual& residual, const Tensor& out);
+// dh (N, C) = d loss / d h given dout (N, C) = d loss / d out; dw added to; the hook sees the router's dlogits.
+void moe_backward(const MoeSettings& s, std::int64_t layer, const MoeWeights& w, const MoeWeights& dw, const Tensor& h,
+                  const MoeActs& acts, const MoeScratch& scratch, const RouterLogitHook& hook, const Tensor& dout,
+                  const Tensor& dh);
+
+}  // namespace diverge::model

@@ -1,0 +1,34 @@
+// Router forward (logits -> probs, top-k, gates), its auxiliary losses, and the backward into weight and input.
+#include "model/router.h"
+
+#include "kernels/ops.h"
+
+namespace diverge::model {
+
+using ops::Write;
+
+RouterActs allocate_router(Buffers& buffers, const Dims& d) {
+  return {buffers.f32({d.tokens, d.experts}), buffers.f32({d.tokens, d.experts}), buffers.i32({d.tokens, d.top_k}),
+          buffers.f32({d.tokens, d.top_k})};
+}
+
+void router_forward(const Tensor& h, const Tensor& weight, bool renormalize, const RouterActs& acts) {
+  ops::matmul(h, weight, acts.logits, false, true);
+  ops::router(acts.logits, acts.probs, acts.topk, acts.gates, renormalize);
+}
+
+AuxLosses router_aux_losses(const RouterActs& acts, const Tensor& counts) {
+  return {ops::load_balance_loss(acts.probs, counts), ops::router_z_loss(acts.logits)};
+}
+
+void router_backward(const Tensor& h, const Tensor& weight, const Tensor& dweight, const RouterActs& acts,
+                     const Tensor& counts, const Tensor& dgates, bool renormalize, const AuxLossGrads& aux,
+                     std::int64_t layer, const RouterLogitHook& hook, const Tensor& dlogits, const Tensor& dh) {
+  ops::router_backward(acts.probs, acts.topk, acts.gates, dgates, Tensor{}, dlogits, renormalize, Write::overwrite);
+  if (aux.load_balance != 0.0f) ops::load_balance_loss_backward(acts.probs, counts, aux.load_balance, dlogits);
+  if (aux.z != 0.0f) ops::router_z_loss_backward(acts.logits, aux.z, dlogits);
+  if (hook) hook(layer, acts.probs, dlogits);
+  ops::matmul_backward(dlogits, h, weight, dh, dweight, false, true, Write::accumulate, Write::accumulate);
+}
+
+}  // namespace diverge::model

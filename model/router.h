@@ -1,0 +1,47 @@
+// The MoE router: logits, dense softmax probabilities, top-k gates, and the auxiliary losses on its logits.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "model/buffers.h"
+#include "model/dims.h"
+
+namespace diverge::model {
+
+// Called in the backward pass of every MoE layer once dlogits (N, E) holds the router's own gradients (gates,
+// load balance, z-loss) and before it flows into the router weight and the layer input: an auxiliary loss on the
+// routing distribution (EDL) adds d loss / d logits into dlogits here. probs (N, E) are the layer's dense
+// probabilities of the forward pass; layer is the model layer index.
+using RouterLogitHook = std::function<void(std::int64_t layer, const Tensor& probs, const Tensor& dlogits)>;
+
+struct RouterActs {
+  Tensor logits;  // (N, E)
+  Tensor probs;   // (N, E) softmax over all experts
+  Tensor topk;    // (N, k) i32, most probable first
+  Tensor gates;   // (N, k)
+};
+
+// Weights of the auxiliary losses in d total / d (layer loss): coef / (number of MoE layers).
+struct AuxLossGrads {
+  float load_balance = 0.0f;
+  float z = 0.0f;
+};
+
+struct AuxLosses {
+  float load_balance = 0.0f;
+  float z = 0.0f;
+};
+
+RouterActs allocate_router(Buffers& buffers, const Dims& d);
+
+void router_forward(const Tensor& h, const Tensor& weight, bool renormalize, const RouterActs& acts);
+// This layer's load-balance loss (f from counts (E) i32) and z-loss.
+AuxLosses router_aux_losses(const RouterActs& acts, const Tensor& counts);
+// dlogits (N, E) = gradient from dgates (N, k) + auxiliary losses + hook; then dh (N, C) += dlogits W and
+// dweight (E, C) += dlogits^T h.
+void router_backward(const Tensor& h, const Tensor& weight, const Tensor& dweight, const RouterActs& acts,
+                     const Tensor& counts, const Tensor& dgates, bool renormalize, const AuxLossGrads& aux,
+                     std::int64_t layer, const RouterLogitHook& hook, const Tensor& dlogits, const Tensor& dh);
+
+}  // namespace diverge::model

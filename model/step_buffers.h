@@ -1,0 +1,54 @@
+// Every activation buffer of one training step, and the planning pass that sizes the activation arena exactly.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "engine/config/sections.h"
+#include "model/attention_block.h"
+#include "model/buffers.h"
+#include "model/dense_mlp.h"
+#include "model/dims.h"
+#include "model/moe_layer.h"
+#include "model/residual.h"
+
+namespace diverge::model {
+
+struct LayerActs {
+  AttentionActs attention;
+  Tensor x_mid;      // (N, C): the stream after attention
+  NormActs mlp_norm;  // post_attention_layernorm
+  FfnActs dense;     // dense layers only
+  MoeActs moe;       // MoE layers only
+  Tensor x_out;      // (N, C): the stream after the MLP
+};
+
+// Saved by the forward pass (and read by the backward pass).
+struct ForwardActs {
+  Tensor inputs;    // (B, T) i32: token columns 0..T-1
+  Tensor targets;   // (B, T) i32: token columns 1..T
+  Tensor identity;  // (N) i32: 0..N-1, for residual copies and adds
+  Tensor embedded;  // (N, C): the stream entering layer 0
+  std::vector<LayerActs> layers;
+  NormActs final_norm;  // model.norm
+  Tensor logits;        // (N, V); the backward pass turns it into dlogits in place
+  Tensor lse;           // (N)
+};
+
+// Backward workspace, allocated after ForwardActs and shared by every layer.
+struct BackwardScratch {
+  Tensor stream_grad;  // (N, C): d loss / d residual stream, updated in place from the top layer down
+  SublayerScratch sublayer;
+  AttentionScratch attention;
+  FfnScratch dense;  // (N, Fd) each; empty without dense layers
+  MoeScratch moe;
+};
+
+ForwardActs allocate_forward(Buffers& buffers, const Dims& d, bool qk_norm);
+BackwardScratch allocate_backward(Buffers& buffers, const Dims& d, bool qk_norm);
+
+// The exact activation arena bytes of one forward and backward pass of a (batch, seq) micro-batch.
+std::size_t activation_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq);
+
+}  // namespace diverge::model

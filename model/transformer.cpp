@@ -1,0 +1,183 @@
+// Transformer: wires the blocks over the residual stream, computes the losses, and runs the backward pass in reverse.
+#include "model/transformer.h"
+
+#include <string>
+
+#include "engine/error.h"
+#include "kernels/ops.h"
+#include "model/attention_block.h"
+#include "model/dense_mlp.h"
+#include "model/init.h"
+#include "model/moe_layer.h"
+#include "model/residual.h"
+
+namespace diverge::model {
+
+namespace {
+
+constexpr const char* kWhere = "model";
+
+std::size_t block_bytes(const ParamLayout& layout) {
+  return static_cast<std::size_t>(layout.block_elements()) * sizeof(float);
+}
+
+AttentionSettings attention_settings(const config::ModelConfig& m) {
+  return {static_cast<float>(m.rms_eps), static_cast<float>(m.rope_theta), m.qk_norm};
+}
+
+MoeSettings moe_settings(const config::ModelConfig& m, const config::LossConfig& loss, const Dims& d) {
+  const double layers = static_cast<double>(d.moe_layers());
+  return {m.renorm_topk, {static_cast<float>(loss.lb_coef / layers), static_cast<float>(loss.z_coef / layers)}};
+}
+
+std::vector<std::int32_t> host_counts(const Tensor& counts) {
+  const std::int32_t* c = counts.i32();
+  return {c, c + counts.numel()};
+}
+
+}  // namespace
+
+Transformer::Transformer(const config::ModelConfig& model, const config::LossConfig& loss, std::int64_t max_batch,
+                         std::int64_t max_seq, std::uint64_t seed)
+    : model_(model),
+      loss_(loss),
+      layout_(model),
+      max_batch_(max_batch),
+      max_seq_(max_seq),
+      params_("parameters", Device::cpu, block_bytes(layout_)),
+      grads_("gradients", Device::cpu, block_bytes(layout_)),
+      activations_("activations", Device::cpu, activation_bytes(model, max_batch, max_seq),
+                   "lower data.micro_batch or data.seq_len") {
+  check(loss.lb_coef >= 0.0 && loss.z_coef >= 0.0, "loss", "lb_coef and z_coef must be >= 0");
+  params_block_ = params_.alloc(DType::f32, {layout_.block_elements()});
+  grads_block_ = grads_.alloc(DType::f32, {layout_.block_elements()});
+  init_parameters(layout_, params_block_, seed, model.init_std, model.n_layers);
+  weights_ = bind_weights(layout_, params_block_, model.n_layers);
+  weight_grads_ = bind_weights(layout_, grads_block_, model.n_layers);
+}
+
+void Transformer::stage_tokens(const Tensor& tokens) const {
+  const std::int32_t* src = tokens.i32();
+  std::int32_t* inputs = acts_.inputs.i32();
+  std::int32_t* targets = acts_.targets.i32();
+  std::int32_t* identity = acts_.identity.i32();
+  const std::int64_t row = dims_.seq + 1;
+  for (std::int64_t b = 0; b < dims_.batch; ++b)
+    for (std::int64_t t = 0; t < dims_.seq; ++t) {
+      inputs[b * dims_.seq + t] = src[b * row + t];
+      targets[b * dims_.seq + t] = src[b * row + t + 1];
+    }
+  for (std::int64_t i = 0; i < dims_.tokens; ++i) identity[i] = static_cast<std::int32_t>(i);
+}
+
+Losses Transformer::run_forward(const Tensor& tokens) {
+  check(tokens.dtype == DType::i32 && tokens.ndim == 2 && tokens.dim(1) >= 2, kWhere,
+        "tokens must be i32 (B, T + 1) with T >= 1, got " + tokens.describe());
+  const std::int64_t batch = tokens.dim(0), seq = tokens.dim(1) - 1;
+  check(batch <= max_batch_ && seq <= max_seq_, kWhere,
+        "micro-batch of " + std::to_string(batch) + " x " + std::to_string(seq) + " tokens exceeds the planned " +
+            std::to_string(max_batch_) + " x " + std::to_string(max_seq_));
+  backward_ready_ = false;
+  dims_ = make_dims(model_, batch, seq);
+  activations_.reset();
+  Buffers buffers(activations_);
+  acts_ = allocate_forward(buffers, dims_, model_.qk_norm);
+  stage_tokens(tokens);
+
+  const Residual residual(acts_.identity);
+  const AttentionSettings attention = attention_settings(model_);
+  const MoeSettings moe = moe_settings(model_, loss_, dims_);
+  ops::embedding(acts_.inputs.reshape({dims_.tokens}), weights_.embed, acts_.embedded);
+  Tensor x = acts_.embedded;
+  double lb_sum = 0.0, z_sum = 0.0;
+  for (std::int64_t l = 0; l < dims_.layers; ++l) {
+    const LayerActs& la = acts_.layers[static_cast<std::size_t>(l)];
+    const LayerWeights& w = weights_.layers[static_cast<std::size_t>(l)];
+    attention_forward(attention, w.attention, x, la.attention, residual, la.x_mid);
+    norm_forward(la.x_mid, w.post_norm, attention.rms_eps, la.mlp_norm);
+    residual.copy(la.x_mid, la.x_out);
+    if (dims_.is_moe(l)) {
+      const AuxLosses aux = moe_forward(moe, w.moe, la.mlp_norm.out, la.moe, residual, la.x_out);
+      lb_sum += aux.load_balance;
+      z_sum += aux.z;
+    } else {
+      ffn_forward(la.mlp_norm.out, w.dense, la.dense, la.x_out);
+    }
+    x = la.x_out;
+  }
+  norm_forward(x, weights_.final_norm, attention.rms_eps, acts_.final_norm);
+  ops::matmul(acts_.final_norm.out, weights_.lm_head, acts_.logits, false, true);
+
+  Losses losses;
+  losses.lm = ops::cross_entropy(acts_.logits, acts_.targets.reshape({dims_.tokens}), acts_.lse);
+  const double moe_layers = static_cast<double>(dims_.moe_layers());
+  losses.lb = static_cast<float>(lb_sum / moe_layers);
+  losses.z = static_cast<float>(z_sum / moe_layers);
+  losses.total = static_cast<float>(losses.lm + loss_.lb_coef * losses.lb + loss_.z_coef * losses.z);
+  return losses;
+}
+
+StepResult Transformer::forward(const Tensor& tokens) {
+  StepResult result;
+  result.losses = run_forward(tokens);
+  for (std::int64_t l = dims_.first_dense; l < dims_.layers; ++l)
+    result.expert_counts.push_back(host_counts(acts_.layers[static_cast<std::size_t>(l)].moe.dispatch.plan.counts));
+  backward_ready_ = true;
+  return result;
+}
+
+void Transformer::backward(const RouterLogitHook& hook) {
+  check(backward_ready_, kWhere, "backward() needs a forward() since the last backward() or eval pass");
+  backward_ready_ = false;
+  Buffers buffers(activations_);
+  const BackwardScratch scratch = allocate_backward(buffers, dims_, model_.qk_norm);
+  const Residual residual(acts_.identity);
+  const AttentionSettings attention = attention_settings(model_);
+  const MoeSettings moe = moe_settings(model_, loss_, dims_);
+  const Tensor& grad = scratch.stream_grad;
+  const Tensor top = acts_.layers.back().x_out;
+
+  ops::cross_entropy_backward(acts_.logits, acts_.targets.reshape({dims_.tokens}), acts_.lse, 1.0f, acts_.logits);
+  ops::matmul_backward(acts_.logits, acts_.final_norm.out, weights_.lm_head, scratch.sublayer.dnormed,
+                       weight_grads_.lm_head, false, true, ops::Write::overwrite, ops::Write::accumulate);
+  ops::rmsnorm_backward(scratch.sublayer.dnormed, top, weights_.final_norm, acts_.final_norm.rstd, grad,
+                        weight_grads_.final_norm);
+  for (std::int64_t l = dims_.layers - 1; l >= 0; --l) {
+    const auto index = static_cast<std::size_t>(l);
+    const LayerActs& la = acts_.layers[index];
+    const LayerWeights& w = weights_.layers[index];
+    const LayerWeights& dw = weight_grads_.layers[index];
+    if (dims_.is_moe(l)) {
+      moe_backward(moe, l, w.moe, dw.moe, la.mlp_norm.out, la.moe, scratch.moe, hook, grad, scratch.sublayer.dnormed);
+    } else {
+      ffn_backward(grad, la.mlp_norm.out, w.dense, dw.dense, la.dense, scratch.dense, scratch.sublayer.dnormed,
+                   ops::Write::overwrite);
+    }
+    norm_backward_into_stream(la.x_mid, w.post_norm, la.mlp_norm, dw.post_norm, scratch.sublayer, residual, grad);
+    const Tensor& x_in = l == 0 ? acts_.embedded : acts_.layers[index - 1].x_out;
+    attention_backward(attention, w.attention, dw.attention, x_in, la.attention, scratch.attention, scratch.sublayer,
+                       residual, grad);
+  }
+  ops::embedding_backward(acts_.inputs.reshape({dims_.tokens}), grad, weight_grads_.embed);
+}
+
+std::vector<float> Transformer::eval_sequence_losses(const Tensor& tokens) {
+  run_forward(tokens);
+  std::vector<float> losses;
+  for (std::int64_t b = 0; b < dims_.batch; ++b) {
+    const std::int64_t begin = b * dims_.seq, end = begin + dims_.seq;
+    losses.push_back(ops::cross_entropy(acts_.logits.slice_rows(begin, end),
+                                        acts_.targets.slice_rows(b, b + 1).reshape({dims_.seq}),
+                                        acts_.lse.slice_rows(begin, end)));
+  }
+  return losses;
+}
+
+const RouterActs& Transformer::routing(std::int64_t layer) const {
+  check(!acts_.layers.empty(), kWhere, "routing() needs a forward pass first");
+  check(layer >= dims_.first_dense && layer < dims_.layers, kWhere,
+        "layer " + std::to_string(layer) + " is not a MoE layer");
+  return acts_.layers[static_cast<std::size_t>(layer)].moe.router;
+}
+
+}  // namespace diverge::model

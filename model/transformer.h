@@ -1,0 +1,81 @@
+// The whole MoE transformer: parameters and gradients in one block each, forward with losses, backward, eval.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "engine/arena.h"
+#include "engine/config/sections.h"
+#include "model/dims.h"
+#include "model/param_layout.h"
+#include "model/router.h"
+#include "model/step_buffers.h"
+#include "model/weights.h"
+
+namespace diverge::model {
+
+// The loss terms of one micro-batch (MODEL.md): total = lm + lb_coef * lb + z_coef * z; lb and z are means over
+// the MoE layers.
+struct Losses {
+  float total = 0.0f;
+  float lm = 0.0f;
+  float lb = 0.0f;
+  float z = 0.0f;
+};
+
+struct StepResult {
+  Losses losses;
+  // Per MoE layer (in layer order), the routed assignments of each expert (E); they sum to N * k.
+  std::vector<std::vector<std::int32_t>> expert_counts;
+};
+
+class Transformer {
+ public:
+  // Lays out and initialises the parameters from seed, zeroes the gradients, and sizes the activation arena for
+  // micro-batches of up to max_batch sequences of max_seq tokens (activation_bytes).
+  Transformer(const config::ModelConfig& model, const config::LossConfig& loss, std::int64_t max_batch,
+              std::int64_t max_seq, std::uint64_t seed);
+
+  // tokens (B, T + 1) i32 on the host, B <= max_batch, T <= max_seq: inputs are columns 0..T-1, targets 1..T.
+  // Keeps the activations for backward() and the router probabilities for router_probs().
+  StepResult forward(const Tensor& tokens);
+  // Adds d total / d parameters of the last forward() into the gradient block; the hook lets an auxiliary routing
+  // loss add its gradient into every MoE layer's router logits. Needs a forward() since the last backward/eval.
+  void backward(const RouterLogitHook& hook = {});
+  // Mean LM loss of each sequence (B) of tokens (B, T + 1); gradients and losses of training are not touched.
+  std::vector<float> eval_sequence_losses(const Tensor& tokens);
+
+  const ParamLayout& layout() const { return layout_; }
+  const Dims& dims() const { return dims_; }  // of the last forward or eval pass
+  Tensor params() const { return params_block_; }  // (P)
+  Tensor grads() const { return grads_block_; }    // (P), mirrors params()
+  Tensor param(std::string_view name) const { return entry_view(params_block_, layout_.entry(name)); }
+  Tensor grad(std::string_view name) const { return entry_view(grads_block_, layout_.entry(name)); }
+  // The routing of MoE layer `layer` (a model layer index) in the last forward pass: logits, dense probabilities
+  // (N, E), top-k choices and gates.
+  const RouterActs& routing(std::int64_t layer) const;
+  const Arena& activation_arena() const { return activations_; }
+
+ private:
+  Losses run_forward(const Tensor& tokens);
+  void stage_tokens(const Tensor& tokens) const;
+
+  config::ModelConfig model_;
+  config::LossConfig loss_;
+  ParamLayout layout_;
+  std::int64_t max_batch_;
+  std::int64_t max_seq_;
+  Arena params_;
+  Arena grads_;
+  Arena activations_;
+  Tensor params_block_;
+  Tensor grads_block_;
+  ModelWeights weights_;
+  ModelWeights weight_grads_;
+  Dims dims_;
+  ForwardActs acts_;
+  bool backward_ready_ = false;
+};
+
+}  // namespace diverge::model
