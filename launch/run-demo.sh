@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: build, tokenize the bundled corpus into shards, print the per-domain table.
+# The main job on the embedded default: build, tokenize the bundled corpus into shards, train tiny-cpu on them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/build.sh
@@ -9,3 +9,7 @@ build/diverge prepare --input data/corpus/bundled --tokenizer data/vocab/bundled
 build/diverge data verify "$corpus"
 build/diverge data inspect "$corpus"
 echo "corpus: $corpus (manifest.json + shards)"
+run=runs/tiny-cpu
+build/diverge train --config configs/tiny-cpu.json --set data.corpus="$corpus" --out "$run" "$@"
+echo "run: $run (config.json, metrics.jsonl, checkpoints/; continue it with: build/diverge train" \
+  "--config configs/tiny-cpu.json --out $run --resume auto)"

@@ -1,0 +1,67 @@
+// The optimizer step over flat blocks: gradient all-reduce, mean and clip in one scaling pass, AdamW, zeroing.
+#include "engine/optimizer_step.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/ops.h"
+
+namespace diverge {
+
+namespace {
+
+std::size_t aligned_bytes(std::int64_t elements) {
+  auto bytes = static_cast<std::size_t>(elements) * sizeof(float);
+  return (bytes + Arena::kAlignment - 1) / Arena::kAlignment * Arena::kAlignment;
+}
+
+void scale_in_place(const Tensor& x, float factor) {
+  float* data = x.f32();
+  const std::int64_t n = x.numel();
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) data[i] *= factor;
+}
+
+}  // namespace
+
+OptimizerStep::OptimizerStep(const config::OptimConfig& optim, std::int64_t block_elements, std::int64_t decay_elements)
+    : optim_(optim),
+      decay_elements_(decay_elements),
+      arena_("optimizer", Device::cpu, 2 * aligned_bytes(block_elements), "model size (AdamW keeps 2 floats/param)"),
+      m_(arena_.alloc(DType::f32, {block_elements})),
+      v_(arena_.alloc(DType::f32, {block_elements})) {}
+
+double OptimizerStep::apply(Comm& comm, const Tensor& params, const Tensor& grads, std::int64_t micro_batches,
+                            double lr, std::int64_t step) {
+  comm.allreduce(grads, ReduceOp::sum);
+  // The gradients now hold the sum over every micro-batch of every rank; the mean's norm follows from the sum's.
+  const double contributions = static_cast<double>(micro_batches) * comm.size();
+  const double norm = std::sqrt(ops::sum_of_squares(grads)) / contributions;
+  double factor = 1.0 / contributions;
+  // As torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
+  if (optim_.grad_clip > 0.0) {
+    const double clip = optim_.grad_clip / (norm + 1e-6);
+    if (clip < 1.0) factor *= clip;
+  }
+  if (factor != 1.0) scale_in_place(grads, static_cast<float>(factor));
+
+  ops::AdamWHyper hyper{.lr = static_cast<float>(lr),
+                        .beta1 = static_cast<float>(optim_.beta1),
+                        .beta2 = static_cast<float>(optim_.beta2),
+                        .eps = static_cast<float>(optim_.eps),
+                        .weight_decay = static_cast<float>(optim_.weight_decay),
+                        .step = step};
+  // The block is [decayed matrices | norm weights]: one AdamW call per part.
+  auto update = [&](std::int64_t begin, std::int64_t end, const ops::AdamWHyper& h) {
+    if (begin < end)
+      ops::adamw_step(params.slice_rows(begin, end), grads.slice_rows(begin, end), m_.slice_rows(begin, end),
+                      v_.slice_rows(begin, end), h);
+  };
+  update(0, decay_elements_, hyper);
+  if (optim_.no_decay) hyper.weight_decay = 0.0f;
+  update(decay_elements_, params.numel(), hyper);
+  std::memset(grads.data, 0, grads.bytes());
+  return norm;
+}
+
+}  // namespace diverge

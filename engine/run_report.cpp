@@ -1,0 +1,74 @@
+// The plan a training run prints before its first step and the summary it prints after its last.
+#include "engine/run_report.h"
+
+#include <cstdio>
+
+#include "engine/metrics.h"
+#include "engine/progress.h"
+
+namespace diverge {
+
+std::string format_si(double value) {
+  const char* suffixes[] = {"", "k", "M", "B", "T"};
+  int s = 0;
+  while (value >= 1000.0 && s < 4) {
+    value /= 1000.0;
+    ++s;
+  }
+  char buf[32];
+  int decimals = s == 0 ? 0 : (value < 10 ? 2 : (value < 100 ? 1 : 0));
+  std::snprintf(buf, sizeof buf, "%.*f%s", decimals, value, suffixes[s]);
+  return buf;
+}
+
+void print_run_plan(const config::Config& config, const RunFacts& facts) {
+  const auto& m = config.model;
+  const auto& d = config.data;
+  std::printf("model: %lld layers, d_model %lld, %lld heads (%lld kv), %lld experts top-%lld (hidden %lld), vocab %s\n",
+              static_cast<long long>(m.n_layers), static_cast<long long>(m.d_model), static_cast<long long>(m.n_heads),
+              static_cast<long long>(m.n_kv_heads), static_cast<long long>(m.n_experts),
+              static_cast<long long>(m.top_k), static_cast<long long>(m.expert_hidden),
+              format_thousands(static_cast<double>(m.vocab_size)).c_str());
+  std::printf("params: %s total, %s active per token\n", format_si(static_cast<double>(facts.total_params)).c_str(),
+              format_si(static_cast<double>(facts.active_params)).c_str());
+  const MemoryPlan& mem = facts.memory;
+  std::size_t total = mem.params + mem.grads + mem.optimizer + mem.activations;
+  std::printf(
+      "memory (planned): params %s | grads %s | optimizer %s | activations %s (micro-batch %lld x %lld) | "
+      "total %s\n",
+      format_bytes(static_cast<double>(mem.params)).c_str(), format_bytes(static_cast<double>(mem.grads)).c_str(),
+      format_bytes(static_cast<double>(mem.optimizer)).c_str(),
+      format_bytes(static_cast<double>(mem.activations)).c_str(), static_cast<long long>(d.micro_batch),
+      static_cast<long long>(d.seq_len), format_bytes(static_cast<double>(total)).c_str());
+  std::printf("compute: %sFLOP/token | %s tokens/step (%lld x %lld x %lld micro-batches) | %d threads | %s\n",
+              format_si(static_cast<double>(facts.flops_per_token)).c_str(),
+              format_thousands(static_cast<double>(facts.tokens_per_step)).c_str(),
+              static_cast<long long>(d.micro_batch), static_cast<long long>(d.seq_len),
+              static_cast<long long>(d.grad_accum), facts.threads, facts.comm.c_str());
+  std::printf("data: %s\n", facts.corpus.c_str());
+  std::fflush(stdout);
+}
+
+void print_activation_peak(std::size_t planned, std::size_t measured) {
+  std::printf("activations: measured peak %s of %s planned\n", format_bytes(static_cast<double>(measured)).c_str(),
+              format_bytes(static_cast<double>(planned)).c_str());
+  std::fflush(stdout);
+}
+
+void print_run_end(std::int64_t step, std::int64_t steps_run, double seconds, const RunFacts& facts,
+                   const std::filesystem::path& metrics, const std::optional<std::filesystem::path>& checkpoint) {
+  if (steps_run > 0 && seconds > 0) {
+    double tokens_per_s = static_cast<double>(steps_run * facts.tokens_per_step) / seconds;
+    std::printf("done: step %lld, %lld steps in %s | %s tok/s | %.2f GFLOP/s\n", static_cast<long long>(step),
+                static_cast<long long>(steps_run), format_duration(seconds).c_str(),
+                format_thousands(tokens_per_s).c_str(),
+                tokens_per_s * static_cast<double>(facts.flops_per_token) / 1e9);
+  } else {
+    std::printf("done: step %lld, no steps left to run\n", static_cast<long long>(step));
+  }
+  std::printf("metrics: %s\n", metrics.string().c_str());
+  if (checkpoint) std::printf("checkpoint: %s\n", checkpoint->string().c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace diverge

@@ -1,0 +1,46 @@
+// What a training run tells its user besides the step lines: the plan at start and the summary at the end.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "engine/config/config.h"
+
+namespace diverge {
+
+// Bytes each arena holds (planned at construction).
+struct MemoryPlan {
+  std::size_t params = 0;
+  std::size_t grads = 0;
+  std::size_t optimizer = 0;
+  std::size_t activations = 0;  // one micro-batch's forward and backward, as planned
+};
+
+struct RunFacts {
+  std::int64_t total_params = 0;
+  std::int64_t active_params = 0;
+  std::int64_t flops_per_token = 0;  // training (forward + backward)
+  std::int64_t tokens_per_step = 0;  // all micro-batches of all ranks
+  int threads = 0;
+  std::string comm;    // the process group, e.g. "single process"
+  std::string corpus;  // the manifest file
+  MemoryPlan memory;
+};
+
+// "3.42M", "812k", "1.20B": a count with an SI suffix and three significant digits.
+std::string format_si(double value);
+
+// The model, the memory per arena, the compute per step and the corpus: printed before the first step.
+void print_run_plan(const config::Config& config, const RunFacts& facts);
+
+// Printed after the first step: the activation arena's measured peak beside the plan.
+void print_activation_peak(std::size_t planned, std::size_t measured);
+
+// The averages over the steps this process ran, and where the log and the last checkpoint are.
+void print_run_end(std::int64_t step, std::int64_t steps_run, double seconds, const RunFacts& facts,
+                   const std::filesystem::path& metrics, const std::optional<std::filesystem::path>& checkpoint);
+
+}  // namespace diverge

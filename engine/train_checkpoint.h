@@ -1,0 +1,47 @@
+// A training checkpoint as the trainer sees it: parameters, AdamW moments, counters, loader position, config.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "data/loader/loader_state.h"
+#include "engine/config/config.h"
+#include "engine/optimizer_step.h"
+#include "model/param_layout.h"
+
+namespace diverge {
+
+namespace fs = std::filesystem;
+
+// Where a run stands after an optimizer step.
+struct TrainProgress {
+  std::int64_t step = 0;    // optimizer steps completed
+  std::int64_t tokens = 0;  // training tokens consumed, all ranks together
+  data::LoaderState loader;
+};
+
+// The checkpoints directory of a run: <train.out_dir>/checkpoints.
+fs::path checkpoints_root(const config::Config& config);
+
+// Saves step-NNNNNN under root: the parameters under their Hugging Face names (model.safetensors), AdamW's
+// moments (optimizer.safetensors), and progress, RNG seed and the resolved config (state.json); keeps the newest
+// train.keep_checkpoints. Atomic: a kill leaves the previous checkpoint and `latest` intact. Returns its directory.
+fs::path save_training_checkpoint(const fs::path& root, const config::Config& config, const model::ParamLayout& layout,
+                                  const Tensor& params, const OptimizerStep& optimizer, const TrainProgress& progress);
+
+struct ResumedCheckpoint {
+  TrainProgress progress;
+  // The keys ("optim.lr", "train.steps") whose values differ between the checkpoint's resolved config and the
+  // current one (train.resume, which names the checkpoint itself, left out): a resumed run says what it changed.
+  std::vector<std::string> changed_keys;
+};
+
+// Loads a checkpoint directory into params and the optimizer's moments. Error naming the checkpoint when a file is
+// damaged or a tensor's name, dtype or shape differs from what the current model expects.
+ResumedCheckpoint load_training_checkpoint(const fs::path& dir, const config::Config& current,
+                                           const model::ParamLayout& layout, const Tensor& params,
+                                           const OptimizerStep& optimizer);
+
+}  // namespace diverge

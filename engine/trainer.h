@@ -1,0 +1,31 @@
+// The training loop: micro-batches -> forward/backward -> gradient all-reduce -> clip -> AdamW, with evals,
+// checkpoints and bit-exact resume.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+
+#include "engine/config/config.h"
+#include "engine/metrics.h"
+
+namespace diverge {
+
+struct TrainOptions {
+  // Stop after this optimizer step (saving a checkpoint there) although the schedule runs to train.steps, so that
+  // a later --resume continues the very same run; 0 runs to the end.
+  std::int64_t stop_after = 0;
+};
+
+struct TrainSummary {
+  std::int64_t step = 0;    // optimizer steps completed when training stopped
+  std::int64_t tokens = 0;  // training tokens consumed by then
+  std::filesystem::path metrics;
+  std::optional<std::filesystem::path> checkpoint;  // the last checkpoint written or resumed from
+};
+
+// Runs config (train.resume picks the starting point) and prints the plan, a line per log.every steps, every eval,
+// and where the outputs are. Errors in the config, corpus or checkpoint are diverge::Errors naming the key or file.
+TrainSummary train(const config::Config& config, const TrainOptions& options = {});
+
+}  // namespace diverge

@@ -1,0 +1,70 @@
+// Tests for the optimizer step: the mean over micro-batches, clipping, weight decay per slice, zeroed gradients.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "engine/comm/comm.h"
+#include "engine/optimizer_step.h"
+
+using namespace diverge;
+
+namespace {
+
+Tensor view(std::vector<float>& values) {
+  return make_view(values.data(), DType::f32, Device::cpu, {static_cast<std::int64_t>(values.size())});
+}
+
+config::OptimConfig plain_optim() {
+  config::OptimConfig optim;
+  optim.weight_decay = 0.0;
+  optim.grad_clip = 0.0;
+  return optim;
+}
+
+}  // namespace
+
+TEST_CASE("optimizer step: summed micro-batch gradients update like their mean, and come back zeroed") {
+  auto comm = make_single_process_comm();
+  std::vector<float> params_a{1.0f, -2.0f, 0.5f, 3.0f}, params_b = params_a;
+  std::vector<float> summed{0.4f, -0.2f, 1.0f, 0.6f}, mean{0.2f, -0.1f, 0.5f, 0.3f};
+  OptimizerStep a(plain_optim(), 4, 4), b(plain_optim(), 4, 4);
+  double norm_a = a.apply(*comm, view(params_a), view(summed), 2, 1e-2, 1);
+  double norm_b = b.apply(*comm, view(params_b), view(mean), 1, 1e-2, 1);
+  CHECK(norm_a == doctest::Approx(std::sqrt(0.04 + 0.01 + 0.25 + 0.09)));
+  CHECK(norm_a == doctest::Approx(norm_b));
+  for (int i = 0; i < 4; ++i) CHECK(params_a[i] == doctest::Approx(params_b[i]).epsilon(1e-6));
+  CHECK(summed == std::vector<float>(4, 0.0f));
+  // Adam's first step moves every parameter by about lr against its gradient's sign.
+  CHECK(params_b[0] == doctest::Approx(1.0f - 1e-2f).epsilon(1e-4));
+  CHECK(params_b[1] == doctest::Approx(-2.0f + 1e-2f).epsilon(1e-4));
+}
+
+TEST_CASE("optimizer step: clipping scales the mean gradient to grad_clip; the norm reported is before clipping") {
+  auto comm = make_single_process_comm();
+  auto optim = plain_optim();
+  optim.grad_clip = 1.0;
+  std::vector<float> params(2, 0.0f), grads{3.0f, 4.0f};
+  OptimizerStep step(optim, 2, 2);
+  CHECK(step.apply(*comm, view(params), view(grads), 1, 1e-3, 1) == doctest::Approx(5.0));
+  // The first moment after one step is (1 - beta1) * the clipped gradient (0.6, 0.8).
+  CHECK(step.exp_avg().f32()[0] == doctest::Approx(0.1 * 0.6));
+  CHECK(step.exp_avg().f32()[1] == doctest::Approx(0.1 * 0.8));
+}
+
+TEST_CASE("optimizer step: weight decay reaches the decayed slice only, unless no_decay is off") {
+  auto comm = make_single_process_comm();
+  auto optim = plain_optim();
+  optim.weight_decay = 0.5;
+  std::vector<float> params{1.0f, 1.0f}, grads{0.0f, 0.0f};
+  OptimizerStep step(optim, 2, 1);
+  step.apply(*comm, view(params), view(grads), 1, 0.1, 1);
+  CHECK(params[0] == doctest::Approx(1.0f - 0.1f * 0.5f));
+  CHECK(params[1] == 1.0f);
+
+  optim.no_decay = false;
+  std::vector<float> all{1.0f, 1.0f};
+  OptimizerStep decay_all(optim, 2, 1);
+  decay_all.apply(*comm, view(all), view(grads), 1, 0.1, 1);
+  CHECK(all[1] == doctest::Approx(1.0f - 0.1f * 0.5f));
+}

@@ -1,0 +1,27 @@
+// Helpers for the trainer tests: a small synthetic corpus on disk, a micro config, and reading a run's records.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace diverge::test {
+
+namespace fs = std::filesystem;
+
+// Writes a corpus of two coarse domains under dir (shards + manifest.json): vocabulary 64, end-of-document 0,
+// documents drawn from one fixed generator with a different learnable pattern per domain, train and val splits.
+// Returns the manifest path.
+fs::path write_synthetic_corpus(const fs::path& dir);
+
+// A micro model (d 32, 2 layers, 4 experts top-2) training for `steps` steps on corpus, writing to out_dir, quiet,
+// one thread, logging every step, evaluating every 4 steps and checkpointing every 4 steps. Written to file.
+void write_micro_config(const fs::path& file, const fs::path& corpus, const fs::path& out_dir, std::int64_t steps);
+
+// The records of a metrics log without their timing fields (tokens_per_s, elapsed_s): what must match exactly
+// between two runs of one config.
+std::vector<nlohmann::json> deterministic_records(const fs::path& metrics);
+
+}  // namespace diverge::test
