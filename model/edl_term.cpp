@@ -27,8 +27,7 @@ std::string system_names(const data::Batch& batch) {
   return names.empty() ? "none" : names;
 }
 
-std::vector<std::int32_t> named_labels(const data::Batch& batch, const std::string& system,
-                                       std::int64_t label_count) {
+std::vector<std::int32_t> named_labels(const data::Batch& batch, const std::string& system, std::int64_t label_count) {
   const auto found = batch.domain.find(system);
   check(found != batch.domain.end(), "edl.labels",
         "label system '" + system + "' is not in the batch (systems: " + system_names(batch) + ")");
@@ -123,8 +122,8 @@ float EdlTerm::forward(const Transformer& model, std::span<const std::int32_t> l
       comm.allreduce(b.sums, ReduceOp::sum);
       comm.allreduce(b.counts, ReduceOp::sum);
     }
-    layer_losses_[i] = ops::edl_loss_from_sums(b.sums, b.counts, static_cast<float>(edl_.eps), b.jsd, b.present,
-                                               b.dsums);
+    layer_losses_[i] =
+        ops::edl_loss_from_sums(b.sums, b.counts, static_cast<float>(edl_.eps), b.jsd, b.present, b.dsums);
     total += layer_losses_[i];
   }
   ready_ = true;

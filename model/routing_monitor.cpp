@@ -16,10 +16,14 @@ std::vector<std::int64_t> moe_layers(const config::ModelConfig& model) {
 }
 
 nlohmann::json layer_record(std::int64_t layer, const ops::RoutingMetrics& m) {
-  return {{"layer", layer},           {"jsd_mean", m.jsd_mean},
-          {"d_total", m.d_total},     {"d_inter", m.d_inter},
-          {"d_intra", m.d_intra},     {"load_cv", m.load_cv},
-          {"max_over_mean", m.load_max_over_mean}, {"dead", m.dead_experts},
+  return {{"layer", layer},
+          {"jsd_mean", m.jsd_mean},
+          {"d_total", m.d_total},
+          {"d_inter", m.d_inter},
+          {"d_intra", m.d_intra},
+          {"load_cv", m.load_cv},
+          {"max_over_mean", m.load_max_over_mean},
+          {"dead", m.dead_experts},
           {"specialised", m.specialised_fraction}};
 }
 

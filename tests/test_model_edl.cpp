@@ -6,11 +6,14 @@
 #include <cstring>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "data/loader/batch.h"
 #include "engine/comm/comm.h"
+#include "engine/error.h"
 #include "kernels/ops.h"
 #include "model/edl_term.h"
 #include "model/routing_monitor.h"
@@ -88,9 +91,91 @@ TEST_CASE("EdlTerm: total loss = model loss + beta * L_EDL of the model's dense 
       CHECK(l_edl > 0.0f);
       CHECK(std::abs(l_edl - want) <= 1e-6 * std::abs(want));
       CHECK(edl.layer_losses().size() == chosen.size());
-      CHECK(step.losses.total + edl.weighted(l_edl) ==
-            doctest::Approx(step.losses.total + 0.3 * want).epsilon(1e-6));
+      CHECK(step.losses.total + edl.weighted(l_edl) == doctest::Approx(step.losses.total + 0.3 * want).epsilon(1e-6));
     }
+  }
+}
+
+namespace {
+
+// A stand-in for a second rank in the global scope: allreduce adds that rank's buffers, given in call order.
+class TwoRankComm final : public Comm {
+ public:
+  explicit TwoRankComm(std::vector<std::vector<float>> other_rank) : other_rank_(std::move(other_rank)) {}
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  std::string describe() const override { return "two ranks, one simulated"; }
+  void allreduce(const Tensor& buf, ReduceOp) override {
+    const std::vector<float>& other = other_rank_.at(next_++);
+    REQUIRE(static_cast<std::int64_t>(other.size()) == buf.numel());
+    for (std::size_t i = 0; i < other.size(); ++i) buf.f32()[i] += other[i];
+  }
+  void reduce_scatter(const Tensor&, const Tensor&, ReduceOp) override { unused(); }
+  void allgather(const Tensor&, const Tensor&) override { unused(); }
+  void all_to_all_v(const Tensor&, std::span<const std::int64_t>, const Tensor&,
+                    std::span<const std::int64_t>) override {
+    unused();
+  }
+  void broadcast(const Tensor&, int) override { unused(); }
+  void barrier() override { unused(); }
+  std::size_t calls() const { return next_; }
+
+ private:
+  [[noreturn]] static void unused() { throw Error("TwoRankComm", "only allreduce is expected from EdlTerm"); }
+  std::vector<std::vector<float>> other_rank_;
+  std::size_t next_ = 0;
+};
+
+// What rank 1 contributes per layer to the all-reduce: its domain sums (M, E) and counts (M), in that order.
+std::vector<std::vector<float>> rank_sums(const model::Transformer& m, const std::vector<std::int64_t>& layers,
+                                          std::vector<std::int32_t> domains, std::int64_t labels) {
+  std::vector<std::vector<float>> out;
+  const std::int64_t experts = m.dims().experts;
+  const Tensor d = make_view(domains.data(), DType::i32, Device::cpu, {static_cast<std::int64_t>(domains.size())});
+  for (const std::int64_t l : layers) {
+    std::vector<float> sums(static_cast<std::size_t>(labels * experts)), counts(static_cast<std::size_t>(labels));
+    ops::edl_domain_sums(m.routing(l).probs, Tensor{}, d,
+                         make_view(sums.data(), DType::f32, Device::cpu, {labels, experts}),
+                         make_view(counts.data(), DType::f32, Device::cpu, {labels}));
+    out.push_back(std::move(sums));
+    out.push_back(std::move(counts));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("EdlTerm: global scope on two ranks = micro_batch scope on their concatenated batch") {
+  const ThreadCount one_thread(1);
+  const std::unique_ptr<Comm> single = make_single_process_comm();
+  const std::vector<std::int32_t> labels{0, 1, 2, 1}, rank0{0, 1}, rank1{2, 1};
+  TokenBatch tokens(kBatch, kSeq, tiny_model().vocab_size, 71);
+  model::Transformer full(tiny_model(), tiny_loss(0.0, 0.0), kBatch, kSeq, 72);
+  model::EdlTerm whole(edl_config(0.4, "coarse"), tiny_model(), 3);
+  full.forward(tokens.tensor());
+  const float want = whole.forward(full, labels, *single);
+
+  config::EdlConfig global = edl_config(0.4, "coarse");
+  global.scope = config::Scope::kGlobal;
+  model::EdlTerm rank_term(global, tiny_model(), 3);
+  model::Transformer half(tiny_model(), tiny_loss(0.0, 0.0), kBatch, kSeq, 72);
+  half.forward(tokens.tensor().slice_rows(2, 4));
+  TwoRankComm comm(rank_sums(half, rank_term.layers(), rank1, 3));
+  half.forward(tokens.tensor().slice_rows(0, 2));
+  const float got = rank_term.forward(half, rank0, comm);
+  CHECK(comm.calls() == 4);
+  CHECK(got == doctest::Approx(want).epsilon(1e-5));
+
+  // Rank 0's gradient on its own tokens is the single-process gradient's rows of those tokens.
+  const std::int64_t experts = tiny_model().n_experts, rows = 2 * kSeq;
+  for (const std::int64_t l : rank_term.layers()) {
+    std::vector<float> dfull(static_cast<std::size_t>(kBatch * kSeq * experts)),
+        drank(static_cast<std::size_t>(rows * experts));
+    whole.hook()(l, full.routing(l).probs, make_view(dfull.data(), DType::f32, Device::cpu, {kBatch * kSeq, experts}));
+    rank_term.hook()(l, half.routing(l).probs, make_view(drank.data(), DType::f32, Device::cpu, {rows, experts}));
+    dfull.resize(drank.size());
+    CHECK(max_rel_error(drank, dfull, 1e-3) < 1e-4);
+    CHECK(*std::max_element(dfull.begin(), dfull.end()) > 1e-3f);
   }
 }
 
@@ -127,12 +212,13 @@ TEST_CASE("EdlTerm: gradient of the total loss with EDL against finite differenc
 
   std::mt19937_64 rng(13);
   int checked = 0;
-  for (const std::string name : {"model.layers.1.mlp.gate.weight", "model.layers.2.mlp.gate.weight",
-                                 "model.layers.1.self_attn.q_proj.weight"}) {
+  for (const std::string name :
+       {"model.layers.1.mlp.gate.weight", "model.layers.2.mlp.gate.weight", "model.layers.1.self_attn.q_proj.weight"}) {
     const model::ParamEntry& entry = m.layout().entry(name);
     int checked_here = 0;
     for (int attempt = 0; attempt < 40 && checked_here < 5; ++attempt) {
-      const std::int64_t index = entry.offset + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(entry.numel));
+      const std::int64_t index =
+          entry.offset + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(entry.numel));
       const float saved = params[index];
       bool routing_changed = false;
       auto loss_at = [&](double delta) {
@@ -347,8 +433,8 @@ void fill_domain_tokens(std::vector<std::int32_t>& tokens, const std::vector<std
                         std::mt19937_64& rng) {
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     const std::int32_t domain = domains[i / static_cast<std::size_t>(kRunSeq + 1)];
-    tokens[i] = static_cast<std::int32_t>(domain * kTokensPerDomain +
-                                          static_cast<std::int32_t>(rng() % kTokensPerDomain));
+    tokens[i] =
+        static_cast<std::int32_t>(domain * kTokensPerDomain + static_cast<std::int32_t>(rng() % kTokensPerDomain));
   }
 }
 
