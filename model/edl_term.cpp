@@ -1,0 +1,149 @@
+// EdlTerm: label choice, the per-layer three EDL steps over the last forward pass, and the router-logit hook.
+#include "model/edl_term.h"
+
+#include <algorithm>
+#include <string>
+
+#include "data/loader/splitmix.h"
+#include "engine/error.h"
+
+namespace diverge::model {
+namespace {
+
+constexpr const char* kWhere = "edl";
+
+std::vector<std::int64_t> chosen_layers(const config::EdlConfig& edl, const config::ModelConfig& model) {
+  std::vector<std::int64_t> layers;
+  for (std::int64_t l = model.first_k_dense; l < model.n_layers; ++l) {
+    if (edl.layers.includes(l)) layers.push_back(l);
+  }
+  check(!layers.empty(), "edl.layers", "selects no MoE layer of the model");
+  return layers;
+}
+
+std::string system_names(const data::Batch& batch) {
+  std::string names;
+  for (const auto& [name, ids] : batch.domain) names += (names.empty() ? "" : ", ") + name;
+  return names.empty() ? "none" : names;
+}
+
+std::vector<std::int32_t> named_labels(const data::Batch& batch, const std::string& system, std::int64_t label_count) {
+  const auto found = batch.domain.find(system);
+  check(found != batch.domain.end(), "edl.labels",
+        "label system '" + system + "' is not in the batch (systems: " + system_names(batch) + ")");
+  for (const std::int32_t id : found->second) {
+    check(id >= 0 && id < label_count, "edl.labels",
+          "label id " + std::to_string(id) + " of system '" + system + "' is outside [0, " +
+              std::to_string(label_count) + ")");
+  }
+  return found->second;
+}
+
+std::vector<std::int32_t> random_labels(const data::Batch& batch, std::uint64_t seed, std::int64_t groups) {
+  const auto rows = static_cast<std::size_t>(batch.rows);
+  check(batch.stream.size() == rows && batch.stream_sample.size() == rows, "edl.labels",
+        "'random' needs the stream and sample index of every batch row");
+  std::vector<std::int32_t> labels(rows);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::uint64_t key =
+        data::hash_words({seed, static_cast<std::uint64_t>(batch.stream[r]), batch.stream_sample[r]});
+    labels[r] = static_cast<std::int32_t>(key % static_cast<std::uint64_t>(groups));
+  }
+  return labels;
+}
+
+std::vector<std::int32_t> row_labels(std::int64_t rows) {
+  std::vector<std::int32_t> labels(static_cast<std::size_t>(rows));
+  for (std::size_t r = 0; r < labels.size(); ++r) labels[r] = static_cast<std::int32_t>(r);
+  return labels;
+}
+
+// Bytes of the step's buffers: domains (B) and per layer sums, counts, jsd, present, dsums; one alignment each.
+std::size_t step_bytes(std::int64_t rows, std::int64_t labels, std::int64_t experts, std::size_t layers) {
+  const auto per_layer = static_cast<std::size_t>(2 * labels * experts + labels * labels + 2 * labels);
+  return (static_cast<std::size_t>(rows) + layers * per_layer) * 4 + (1 + 5 * layers) * Arena::kAlignment;
+}
+
+}  // namespace
+
+EdlTerm::EdlTerm(const config::EdlConfig& edl, const config::ModelConfig& model, std::int64_t label_count)
+    : edl_(edl),
+      beta_(edl.beta),
+      experts_(model.n_experts),
+      label_count_(label_count),
+      layers_(chosen_layers(edl, model)),
+      arena_("edl", Device::cpu, 0) {
+  const bool per_sequence = edl.labels == kSequenceLabels;
+  check(per_sequence || label_count >= 1, "edl.labels",
+        "label system '" + edl.labels + "' needs a label count >= 1, got " + std::to_string(label_count));
+}
+
+std::vector<std::int32_t> EdlTerm::labels(const data::Batch& batch) const {
+  if (edl_.labels == kSequenceLabels) return row_labels(batch.rows);
+  if (edl_.labels == kRandomLabels) return random_labels(batch, edl_.random_seed, label_count_);
+  return named_labels(batch, edl_.labels, label_count_);
+}
+
+std::int64_t EdlTerm::step_label_count(std::int64_t rows, const Comm& comm) const {
+  if (edl_.labels != kSequenceLabels) return label_count_;
+  return edl_.scope == config::Scope::kGlobal ? rows * comm.size() : rows;
+}
+
+void EdlTerm::allocate(std::int64_t rows, std::int64_t label_count) {
+  const std::size_t bytes = step_bytes(rows, label_count, experts_, layers_.size());
+  if (bytes > arena_.capacity()) arena_ = Arena("edl", Device::cpu, bytes);
+  arena_.reset();
+  domains_ = arena_.alloc(DType::i32, {rows});
+  buffers_.clear();
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    buffers_.push_back({arena_.alloc(DType::f32, {label_count, experts_}), arena_.alloc(DType::f32, {label_count}),
+                        arena_.alloc(DType::f32, {label_count, label_count}), arena_.alloc(DType::i32, {label_count}),
+                        arena_.alloc(DType::f32, {label_count, experts_})});
+  }
+}
+
+float EdlTerm::forward(const Transformer& model, std::span<const std::int32_t> labels, Comm& comm) {
+  const std::int64_t rows = model.dims().batch;
+  check(static_cast<std::int64_t>(labels.size()) == rows, kWhere,
+        "got " + std::to_string(labels.size()) + " labels for a batch of " + std::to_string(rows) + " rows");
+  const std::int64_t label_count = step_label_count(rows, comm);
+  allocate(rows, label_count);
+  // Under the global scope, "sequence" ids must not collide across ranks: rank r owns [r * B, (r + 1) * B).
+  const bool offset_by_rank = edl_.labels == kSequenceLabels && edl_.scope == config::Scope::kGlobal;
+  const std::int32_t offset = offset_by_rank ? static_cast<std::int32_t>(comm.rank() * rows) : 0;
+  std::transform(labels.begin(), labels.end(), domains_.i32(), [offset](std::int32_t id) { return id + offset; });
+
+  layer_losses_.assign(layers_.size(), 0.0f);
+  double total = 0.0;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const ops::EdlBuffers& b = buffers_[i];
+    ops::edl_domain_sums(model.routing(layers_[i]).probs, Tensor{}, domains_, b.sums, b.counts);
+    if (edl_.scope == config::Scope::kGlobal) {
+      comm.allreduce(b.sums, ReduceOp::sum);
+      comm.allreduce(b.counts, ReduceOp::sum);
+    }
+    layer_losses_[i] =
+        ops::edl_loss_from_sums(b.sums, b.counts, static_cast<float>(edl_.eps), b.jsd, b.present, b.dsums);
+    total += layer_losses_[i];
+  }
+  ready_ = true;
+  return static_cast<float>(total / static_cast<double>(layers_.size()));
+}
+
+std::int64_t EdlTerm::slot_of(std::int64_t layer) const {
+  const auto found = std::find(layers_.begin(), layers_.end(), layer);
+  return found == layers_.end() ? -1 : found - layers_.begin();
+}
+
+RouterLogitHook EdlTerm::hook() const {
+  if (!active()) return {};
+  check(ready_, kWhere, "hook() needs a forward() of the same micro-batch first");
+  const auto coef = static_cast<float>(beta_ / static_cast<double>(layers_.size()));
+  return [this, coef](std::int64_t layer, const Tensor& probs, const Tensor& dlogits) {
+    const std::int64_t slot = slot_of(layer);
+    if (slot < 0) return;
+    ops::edl_backward(probs, Tensor{}, domains_, buffers_[static_cast<std::size_t>(slot)].dsums, coef, dlogits);
+  };
+}
+
+}  // namespace diverge::model

@@ -1,0 +1,81 @@
+// EdlTerm: Expert Divergence Learning in the model step: label choice, L_EDL over the chosen MoE layers, its hook.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "data/loader/batch.h"
+#include "engine/arena.h"
+#include "engine/comm/comm.h"
+#include "engine/config/sections.h"
+#include "kernels/ops.h"
+#include "model/router.h"
+#include "model/transformer.h"
+
+namespace diverge::model {
+
+// The two `edl.labels` values that are not corpus label systems: controls for what EDL learns from real domains.
+inline constexpr std::string_view kRandomLabels = "random";      // seeded relabelling, as many groups as the corpus's
+inline constexpr std::string_view kSequenceLabels = "sequence";  // every sequence its own domain
+
+// One micro-batch of the trainer's step (EDL.md "Scope: three steps"):
+//
+//   EdlTerm edl(cfg.edl, cfg.model, label_count);                  // once per run
+//   std::vector<std::int32_t> labels = edl.labels(batch);          // (B), before or after forward
+//   StepResult step = model.forward(tokens);
+//   float l_edl = edl.forward(model, labels, comm);                // collective when edl.scope == global
+//   float total = step.losses.total + edl.weighted(l_edl);
+//   model.backward(edl.hook());                                    // empty hook when beta == 0
+//
+// label_count is M of the label system `edl.labels` names; for "random" it is the number of groups to relabel into,
+// the label count of the corpus's coarsest system (the trainer passes it); for "sequence" it is ignored (M = B, or
+// B * ranks under the global scope). The loss uses every target token (no mask).
+class EdlTerm {
+ public:
+  EdlTerm(const config::EdlConfig& edl, const config::ModelConfig& model, std::int64_t label_count);
+
+  // Whether the loss trains the model (beta > 0); forward() also works at beta = 0, for logging.
+  bool active() const { return beta_ > 0.0; }
+  // The model layer indices L_EDL averages over: edl.layers, or every MoE layer.
+  const std::vector<std::int64_t>& layers() const { return layers_; }
+
+  // The EDL domain id of each row of batch (rows), in [0, M):
+  // - a label system: batch.domain[edl.labels], checked to lie in [0, label_count);
+  // - "random": hash(edl.random_seed, stream, stream_sample) mod label_count: the same sample always gets the same
+  //   group, whatever the batch, rank or restart, so it is a fixed random partition of the corpus's samples;
+  // - "sequence": the row index.
+  std::vector<std::int32_t> labels(const data::Batch& batch) const;
+
+  // After model.forward(): L_EDL, the mean over layers() of the per-layer loss of the last forward pass, with the
+  // sequences labelled by labels (B). Keeps what the hook needs. With scope global, all-reduces each layer's
+  // per-domain sums and counts over comm between the two steps (every rank must call it, with the same B).
+  float forward(const Transformer& model, std::span<const std::int32_t> labels, Comm& comm);
+  // beta * loss: what L_EDL adds to the total loss.
+  float weighted(float loss) const { return static_cast<float>(beta_ * static_cast<double>(loss)); }
+  // The per-layer losses of the last forward() (layers()).
+  const std::vector<float>& layer_losses() const { return layer_losses_; }
+  // For Transformer::backward: adds beta / layers().size() * dL/dz into each chosen layer's dlogits, using the last
+  // forward(); an empty function when beta == 0, so the backward pass is exactly the one without EDL.
+  RouterLogitHook hook() const;
+
+ private:
+  // Where the chosen layer's buffers sit in buffers_, or -1 for a layer EDL does not use.
+  std::int64_t slot_of(std::int64_t layer) const;
+  void allocate(std::int64_t rows, std::int64_t label_count);
+  std::int64_t step_label_count(std::int64_t rows, const Comm& comm) const;
+
+  config::EdlConfig edl_;
+  double beta_;
+  std::int64_t experts_;
+  std::int64_t label_count_;
+  std::vector<std::int64_t> layers_;
+  Arena arena_;
+  Tensor domains_;                        // (B) i32 of the last forward()
+  std::vector<ops::EdlBuffers> buffers_;  // one per chosen layer
+  std::vector<float> layer_losses_;       // one per chosen layer
+  bool ready_ = false;
+};
+
+}  // namespace diverge::model

@@ -1,0 +1,99 @@
+// RoutingMonitor: window sums per MoE layer from the model's routing, and their metrics, JSON record and summary.
+#include "model/routing_monitor.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "engine/error.h"
+
+namespace diverge::model {
+namespace {
+
+std::vector<std::int64_t> moe_layers(const config::ModelConfig& model) {
+  std::vector<std::int64_t> layers;
+  for (std::int64_t l = model.first_k_dense; l < model.n_layers; ++l) layers.push_back(l);
+  return layers;
+}
+
+nlohmann::json layer_record(std::int64_t layer, const ops::RoutingMetrics& m) {
+  return {{"layer", layer},
+          {"jsd_mean", m.jsd_mean},
+          {"d_total", m.d_total},
+          {"d_inter", m.d_inter},
+          {"d_intra", m.d_intra},
+          {"load_cv", m.load_cv},
+          {"max_over_mean", m.load_max_over_mean},
+          {"dead", m.dead_experts},
+          {"specialised", m.specialised_fraction}};
+}
+
+std::string summary_line(const std::vector<ops::RoutingMetrics>& metrics) {
+  double jsd = 0.0, inter = 0.0, total = 0.0;
+  for (const ops::RoutingMetrics& m : metrics) {
+    jsd += m.jsd_mean;
+    inter += m.d_inter;
+    total += m.d_total;
+  }
+  const double layers = static_cast<double>(std::max<std::size_t>(metrics.size(), 1));
+  const double inter_share = total > 0.0 ? 100.0 * inter / total : 0.0;
+  char line[64];
+  std::snprintf(line, sizeof line, "jsd %.3f dinter %.0f%%", jsd / layers, inter_share);
+  return line;
+}
+
+}  // namespace
+
+RoutingMonitor::RoutingMonitor(const config::ModelConfig& model, std::int64_t label_count)
+    : layers_(moe_layers(model)),
+      label_count_(label_count),
+      experts_(model.n_experts),
+      edl_sum_(layers_.size(), 0.0),
+      edl_seen_(layers_.size(), 0),
+      arena_("routing monitor", Device::cpu, 0) {
+  check(label_count >= 1, "routing monitor", "needs a label count >= 1, got " + std::to_string(label_count));
+  sums_.assign(layers_.size(), ops::RoutingSums(label_count_, experts_));
+}
+
+void RoutingMonitor::add(const Transformer& model, std::span<const std::int32_t> labels) {
+  const std::int64_t rows = model.dims().batch;
+  check(static_cast<std::int64_t>(labels.size()) == rows, "routing monitor",
+        "got " + std::to_string(labels.size()) + " labels for a batch of " + std::to_string(rows) + " rows");
+  const std::size_t bytes = static_cast<std::size_t>(rows) * sizeof(std::int32_t) + Arena::kAlignment;
+  if (bytes > arena_.capacity()) arena_ = Arena("routing monitor", Device::cpu, bytes);
+  arena_.reset();
+  const Tensor domains = arena_.alloc(DType::i32, {rows});
+  std::copy(labels.begin(), labels.end(), domains.i32());
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const RouterActs& routing = model.routing(layers_[i]);
+    ops::routing_sums_add(routing.probs, Tensor{}, domains, routing.topk, sums_[i]);
+  }
+}
+
+void RoutingMonitor::record_edl(const EdlTerm& edl) {
+  for (std::size_t i = 0; i < edl.layers().size(); ++i) {
+    const auto at = std::find(layers_.begin(), layers_.end(), edl.layers()[i]);
+    const auto slot = static_cast<std::size_t>(at - layers_.begin());
+    edl_sum_[slot] += edl.layer_losses()[i];
+    ++edl_seen_[slot];
+  }
+}
+
+RoutingReport RoutingMonitor::finish() {
+  RoutingReport report;
+  report.layers = layers_;
+  nlohmann::json records = nlohmann::json::array();
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    report.metrics.push_back(ops::routing_metrics(sums_[i]));
+    nlohmann::json record = layer_record(layers_[i], report.metrics.back());
+    if (edl_seen_[i] > 0) record["edl"] = edl_sum_[i] / static_cast<double>(edl_seen_[i]);
+    records.push_back(std::move(record));
+  }
+  report.json = {{"layers", std::move(records)}};
+  report.summary = summary_line(report.metrics);
+  sums_.assign(layers_.size(), ops::RoutingSums(label_count_, experts_));
+  std::fill(edl_sum_.begin(), edl_sum_.end(), 0.0);
+  std::fill(edl_seen_.begin(), edl_seen_.end(), 0);
+  return report;
+}
+
+}  // namespace diverge::model

@@ -1,0 +1,56 @@
+// RoutingMonitor: per-MoE-layer routing sums over a logging window, finalised into metrics, a JSON record, a summary.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/arena.h"
+#include "engine/config/sections.h"
+#include "kernels/ops.h"
+#include "model/edl_term.h"
+#include "model/transformer.h"
+
+namespace diverge::model {
+
+// What one logging window's routing looked like (EDL.md "Routing metrics").
+struct RoutingReport {
+  std::vector<std::int64_t> layers;          // the MoE layer indices, ascending
+  std::vector<ops::RoutingMetrics> metrics;  // one per layer
+  // {"layers": [{"layer", "edl" (only when EDL losses were recorded), "jsd_mean", "d_total", "d_inter", "d_intra",
+  //  "load_cv", "max_over_mean", "dead", "specialised"}, ...]}
+  nlohmann::json json;
+  std::string summary;  // "jsd 0.123 dinter 45%": means over the layers, d_inter as a share of d_total
+};
+
+// The trainer's use: after every micro-batch's forward, add(model, labels) with the domain ids of the metric label
+// system (and record_edl(edl) after EdlTerm::forward when EDL is computed); every log.every steps, finish().
+class RoutingMonitor {
+ public:
+  // label_count: M of the label system the metrics are taken in.
+  RoutingMonitor(const config::ModelConfig& model, std::int64_t label_count);
+
+  // Adds the routing of every MoE layer of model's last forward pass; labels (B) in [0, M), one per sequence.
+  void add(const Transformer& model, std::span<const std::int32_t> labels);
+  // Adds the per-layer EDL losses of edl's last forward() to the window (reported as their mean).
+  void record_edl(const EdlTerm& edl);
+  // This window's sums of one MoE layer (index into layers()), e.g. to add another rank's window before finish().
+  ops::RoutingSums& sums(std::size_t index) { return sums_[index]; }
+  const std::vector<std::int64_t>& layers() const { return layers_; }
+
+  // The window's report; then the window starts empty.
+  RoutingReport finish();
+
+ private:
+  std::vector<std::int64_t> layers_;
+  std::int64_t label_count_;
+  std::int64_t experts_;
+  std::vector<ops::RoutingSums> sums_;  // one per MoE layer
+  std::vector<double> edl_sum_;         // one per MoE layer: sum of recorded EDL losses
+  std::vector<std::int64_t> edl_seen_;  // one per MoE layer: how many were recorded
+  Arena arena_;                         // the labels tensor of add()
+};
+
+}  // namespace diverge::model
