@@ -20,10 +20,12 @@ nlohmann::ordered_json StepRecord::to_json() const {
           {"lm", loss.lm},
           {"lb", loss.lb},
           {"z", loss.z},
+          {"edl", loss.edl},
           {"grad_norm", grad_norm},
           {"lr", lr},
           {"tokens_per_s", tokens_per_s},
-          {"elapsed_s", elapsed_s}};
+          {"elapsed_s", elapsed_s},
+          {"routing", routing}};
 }
 
 double EvalRecord::mean() const {
@@ -109,10 +111,12 @@ std::string format_thousands(double value) {
 
 std::string format_step_line(const StepRecord& r, std::int64_t total_steps, double eta_s) {
   char head[256];
-  std::snprintf(head, sizeof head, "step %lld/%lld | loss %.3f (lm %.3f lb %.3f z %.3f) | gnorm %.2f | lr %.1e | ",
+  std::snprintf(head, sizeof head,
+                "step %lld/%lld | loss %.3f (lm %.3f lb %.3f z %.3f edl %.3f) | gnorm %.2f | lr %.1e | ",
                 static_cast<long long>(r.step), static_cast<long long>(total_steps), r.loss.total, r.loss.lm, r.loss.lb,
-                r.loss.z, r.grad_norm, r.lr);
-  return head + format_thousands(r.tokens_per_s) + " tok/s | ETA " + format_duration(eta_s);
+                r.loss.z, r.loss.edl, r.grad_norm, r.lr);
+  std::string routing = r.routing_summary.empty() ? "" : r.routing_summary + " | ";
+  return head + routing + format_thousands(r.tokens_per_s) + " tok/s | ETA " + format_duration(eta_s);
 }
 
 std::string format_eval_line(const EvalRecord& r) {

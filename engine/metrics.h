@@ -15,14 +15,16 @@ namespace fs = std::filesystem;
 
 // The loss terms of one optimizer step, each the mean over its micro-batches (MODEL.md "Losses").
 struct LossParts {
-  double total = 0.0;  // lm + lb_coef * lb + z_coef * z
+  double total = 0.0;  // lm + lb_coef * lb + z_coef * z + edl.beta * edl
   double lm = 0.0;
   double lb = 0.0;
   double z = 0.0;
+  double edl = 0.0;  // L_EDL, computed (and logged) also when beta = 0, so baselines show how alike domains route
 };
 
 // One optimizer step as the log records it: {"type": "train", "step", "tokens", "loss", "lm", "lb", "z",
-// "grad_norm", "lr", "tokens_per_s", "elapsed_s"}.
+// "edl", "grad_norm", "lr", "tokens_per_s", "elapsed_s", "routing"}; "routing" is the routing monitor's per-layer
+// record of the logging window that ends at this step (model/routing_monitor.h).
 struct StepRecord {
   std::int64_t step = 0;    // optimizer steps completed, this one included
   std::int64_t tokens = 0;  // training tokens consumed so far, all ranks together
@@ -31,6 +33,8 @@ struct StepRecord {
   double lr = 0.0;            // the learning rate this step's update used
   double tokens_per_s = 0.0;  // this step's throughput
   double elapsed_s = 0.0;     // wall time since this process started training
+  nlohmann::json routing;     // per-layer routing metrics of the window; null when not taken
+  std::string routing_summary;  // "jsd 0.123 dinter 45%", for the step line
 
   nlohmann::ordered_json to_json() const;
 };

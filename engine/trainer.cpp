@@ -9,6 +9,7 @@
 #include "engine/checkpoint/checkpoint_dir.h"
 #include "engine/comm/comm.h"
 #include "engine/compute_threads.h"
+#include "engine/error.h"
 #include "engine/config/model_size.h"
 #include "engine/evaluator.h"
 #include "engine/optimizer_step.h"
@@ -16,6 +17,8 @@
 #include "engine/schedule.h"
 #include "engine/train_checkpoint.h"
 #include "engine/training_data.h"
+#include "model/edl_term.h"
+#include "model/routing_monitor.h"
 #include "model/step_buffers.h"
 #include "model/transformer.h"
 
@@ -46,6 +49,18 @@ data::LoaderConfig loader_config(const config::Config& config, const Comm& comm)
 
 bool every(std::int64_t step, std::int64_t interval) { return interval > 0 && step % interval == 0; }
 
+// M of the labels EDL groups sequences by: a corpus label system's label count; for the random control the coarsest
+// system's, so the control has as many groups as the real domains; unused for per-sequence labels.
+std::int64_t edl_label_count(const config::EdlConfig& edl, const TrainingData& data) {
+  if (edl.labels == model::kSequenceLabels) return 0;
+  if (edl.labels == model::kRandomLabels)
+    return static_cast<std::int64_t>(data.corpus.labels_of(data.val_label_system).size());
+  check(data.corpus.has_label_system(edl.labels), "edl.labels",
+        "the corpus has no label system '" + edl.labels + "' (it has: " +
+            data::comma_list(data.corpus.label_systems()) + "; or use random / sequence)");
+  return static_cast<std::int64_t>(data.corpus.labels_of(edl.labels).size());
+}
+
 class TrainingRun {
  public:
   TrainingRun(const config::Config& config, const TrainOptions& options)
@@ -58,6 +73,8 @@ class TrainingRun {
         optimizer_(config_.optim, model_.layout().block_elements(), model_.layout().decay_elements()),
         loader_(data_.corpus, loader_config(config_, *comm_)),
         schedule_(config_.optim, config_.train.steps),
+        edl_(config_.edl, config_.model, edl_label_count(config_.edl, data_)),
+        monitor_(config_.model, static_cast<std::int64_t>(data_.corpus.labels_of(data_.val_label_system).size())),
         root_(checkpoints_root(config_)) {
     if (config_.data.val_every > 0)
       evaluator_ = std::make_unique<Evaluator>(data_.corpus, data_.val_label_system, config_.data.micro_batch,
@@ -89,6 +106,9 @@ class TrainingRun {
       // resumed run logs exactly what an uninterrupted one does.
       const bool final_step = step == config_.train.steps;
       if (every(step, config_.log.every) || final_step) {
+        model::RoutingReport routing = monitor_.finish();
+        record.routing = std::move(routing.json);
+        record.routing_summary = std::move(routing.summary);
         log.write(record.to_json());
         double eta = record.elapsed_s / static_cast<double>(step - first + 1) * static_cast<double>(last - step);
         print(format_step_line(record, config_.train.steps, eta));
@@ -147,11 +167,15 @@ class TrainingRun {
       data::Batch batch = loader_.next_batch();
       Tensor tokens = make_view(batch.tokens.data(), DType::i32, Device::cpu, {batch.rows, batch.row_len});
       model::Losses losses = model_.forward(tokens).losses;
-      model_.backward();
-      sum.total += losses.total;
+      const double l_edl = edl_.forward(model_, edl_.labels(batch), *comm_);
+      monitor_.add(model_, batch.domain.at(data_.val_label_system));
+      monitor_.record_edl(edl_);
+      model_.backward(edl_.hook());
+      sum.total += losses.total + edl_.weighted(static_cast<float>(l_edl));
       sum.lm += losses.lm;
       sum.lb += losses.lb;
       sum.z += losses.z;
+      sum.edl += l_edl;
     }
     const double lr = schedule_.at(step);
     const double norm = optimizer_.apply(*comm_, model_.params(), model_.grads(), micro_batches, lr, step);
@@ -162,7 +186,7 @@ class TrainingRun {
     StepRecord record;
     record.step = step;
     record.tokens = progress_.tokens;
-    record.loss = {.total = sum.total / n, .lm = sum.lm / n, .lb = sum.lb / n, .z = sum.z / n};
+    record.loss = {.total = sum.total / n, .lm = sum.lm / n, .lb = sum.lb / n, .z = sum.z / n, .edl = sum.edl / n};
     record.grad_norm = norm;
     record.lr = lr;
     return record;
@@ -188,6 +212,8 @@ class TrainingRun {
   OptimizerStep optimizer_;
   data::TrainLoader loader_;
   LrSchedule schedule_;
+  model::EdlTerm edl_;
+  model::RoutingMonitor monitor_;  // routing metrics in the val label system (the coarsest by default)
   std::filesystem::path root_;
   std::unique_ptr<Evaluator> evaluator_;
   RunFacts facts_;

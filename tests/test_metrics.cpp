@@ -80,12 +80,16 @@ TEST_CASE("metrics: a torn last line is dropped, a bad line elsewhere is an erro
 TEST_CASE("metrics: the human step line and eval line") {
   StepRecord r;
   r.step = 120;
-  r.loss = {.total = 4.5124, .lm = 4.4981, .lb = 1.0131, .z = 0.0};
+  r.loss = {.total = 4.5124, .lm = 4.4981, .lb = 1.0131, .z = 0.0, .edl = 2.7183};
   r.grad_norm = 0.834;
   r.lr = 5.9e-4;
   r.tokens_per_s = 12345.4;
   CHECK(format_step_line(r, 2000, 250.0) ==
-        "step 120/2000 | loss 4.512 (lm 4.498 lb 1.013 z 0.000) | gnorm 0.83 | lr 5.9e-04 | 12,345 tok/s | ETA 4m10s");
+        "step 120/2000 | loss 4.512 (lm 4.498 lb 1.013 z 0.000 edl 2.718) | gnorm 0.83 | lr 5.9e-04 | 12,345 tok/s | "
+        "ETA 4m10s");
+  r.routing_summary = "jsd 0.123 dinter 45%";
+  CHECK(format_step_line(r, 2000, 250.0).find("edl 2.718) | gnorm 0.83 | lr 5.9e-04 | jsd 0.123 dinter 45% | 12,345") !=
+        std::string::npos);
 
   EvalRecord e{.step = 200, .tokens = 0, .label_system = "coarse", .val_loss = {{"code", 3.912}, {"math", 4.25}}};
   CHECK(format_eval_line(e) == "eval step 200 | val loss 4.081 (code 3.912 math 4.250)");
