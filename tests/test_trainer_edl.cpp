@@ -20,18 +20,22 @@ config::Config micro_config(const test::ScratchDir& dir, const fs::path& corpus,
   return config::Config::load(file);
 }
 
+std::vector<nlohmann::json> train_records(const fs::path& metrics) {
+  std::vector<nlohmann::json> out;
+  for (auto& record : read_metrics(metrics))
+    if (record["type"] == "train") out.push_back(std::move(record));
+  return out;
+}
+
 // Mean over the MoE layers of the last train record's logged inter-domain JSD.
 double last_logged_jsd(const fs::path& metrics) {
-  double jsd = -1.0;
-  for (const auto& record : read_metrics(metrics)) {
-    if (record["type"] != "train") continue;
-    const auto& layers = record["routing"]["layers"];
-    REQUIRE(!layers.empty());
-    double sum = 0.0;
-    for (const auto& layer : layers) sum += layer["jsd_mean"].get<double>();
-    jsd = sum / static_cast<double>(layers.size());
-  }
-  return jsd;
+  auto records = train_records(metrics);
+  REQUIRE(!records.empty());
+  const auto& layers = records.back()["routing"]["layers"];
+  REQUIRE(!layers.empty());
+  double sum = 0.0;
+  for (const auto& layer : layers) sum += layer["jsd_mean"].get<double>();
+  return sum / static_cast<double>(layers.size());
 }
 
 }  // namespace
@@ -42,8 +46,7 @@ TEST_CASE("trainer edl: every train record carries the EDL loss and per-layer ro
   auto config = micro_config(dir, corpus, "run", 4);
   config.edl.beta = 0.05;
   auto summary = train(config);
-  for (const auto& record : read_metrics(summary.metrics)) {
-    if (record["type"] != "train") continue;
+  for (const auto& record : train_records(summary.metrics)) {
     CHECK(record["edl"].get<double>() > 0.0);
     REQUIRE(record["routing"]["layers"].size() == 2);
     const auto& layer = record["routing"]["layers"][0];
