@@ -10,32 +10,48 @@ namespace {
 using ops::Write;
 
 // (B, T, heads, D) seen as the (N, heads * D) rows a projection writes.
-Tensor as_rows(const Tensor& heads) { return heads.reshape({heads.dim(0) * heads.dim(1), heads.dim(2) * heads.dim(3)}); }
-
-// Projection of h into per-head vectors, QK-normed (when norm_weight is given) and rotated in place.
-void project_heads(const Tensor& h, const Tensor& weight, const Tensor& raw, const Tensor& norm_weight,
-                   const Tensor& rstd, const Tensor& out, const AttentionSettings& s) {
-  if (norm_weight.empty()) {
-    ops::matmul(h, weight, as_rows(out), false, true);
-  } else {
-    ops::matmul(h, weight, as_rows(raw), false, true);
-    ops::rmsnorm(raw, norm_weight, out, rstd, s.rms_eps);
-  }
-  ops::rope(out, out, s.rope_theta);
+Tensor as_rows(const Tensor& heads) {
+  return heads.reshape({heads.dim(0) * heads.dim(1), heads.dim(2) * heads.dim(3)});
 }
 
-// Back through project_heads: d_heads (rotated space, overwritten) to dh (N, C) with the given write mode.
-void project_heads_backward(const Tensor& d_heads, const Tensor& h, const Tensor& weight, const Tensor& dweight,
-                            const Tensor& raw, const Tensor& norm_weight, const Tensor& dnorm_weight,
-                            const Tensor& rstd, const Tensor& d_raw, const Tensor& dh, Write write_dh,
+// The query or key path of one layer: projection, optional per-head QK-norm, rotation.
+struct HeadProjection {
+  Tensor weight;       // (heads * D, C)
+  Tensor norm_weight;  // (D); empty without qk_norm
+  Tensor raw;          // (B, T, heads, D) before QK-norm; empty without qk_norm
+  Tensor rstd;         // (B, T, heads); empty without qk_norm
+  Tensor rotated;      // (B, T, heads, D) as attention reads it
+};
+
+HeadProjection query(const AttentionWeights& w, const AttentionActs& a) {
+  return {w.q, w.q_norm, a.q_raw, a.q_rstd, a.q};
+}
+HeadProjection key(const AttentionWeights& w, const AttentionActs& a) {
+  return {w.k, w.k_norm, a.k_raw, a.k_rstd, a.k};
+}
+
+void project_heads(const Tensor& h, const HeadProjection& p, const AttentionSettings& s) {
+  if (p.norm_weight.empty()) {
+    ops::matmul(h, p.weight, as_rows(p.rotated), false, true);
+  } else {
+    ops::matmul(h, p.weight, as_rows(p.raw), false, true);
+    ops::rmsnorm(p.raw, p.norm_weight, p.rotated, p.rstd, s.rms_eps);
+  }
+  ops::rope(p.rotated, p.rotated, s.rope_theta);
+}
+
+// Back through project_heads: d_rotated (overwritten, as is d_raw) to dh (N, C), written as write_dh says; the
+// weight and norm-weight gradients (grads.weight, grads.norm_weight) are added to.
+void project_heads_backward(const Tensor& h, const HeadProjection& p, const HeadProjection& grads,
+                            const Tensor& d_rotated, const Tensor& d_raw, const Tensor& dh, Write write_dh,
                             const AttentionSettings& s) {
-  ops::rope_backward(d_heads, d_heads, s.rope_theta);
-  Tensor d_projection = d_heads;
-  if (!norm_weight.empty()) {
-    ops::rmsnorm_backward(d_heads, raw, norm_weight, rstd, d_raw, dnorm_weight);
+  ops::rope_backward(d_rotated, d_rotated, s.rope_theta);
+  Tensor d_projection = d_rotated;
+  if (!p.norm_weight.empty()) {
+    ops::rmsnorm_backward(d_rotated, p.raw, p.norm_weight, p.rstd, d_raw, grads.norm_weight);
     d_projection = d_raw;
   }
-  ops::matmul_backward(as_rows(d_projection), h, weight, dh, dweight, false, true, write_dh, Write::accumulate);
+  ops::matmul_backward(as_rows(d_projection), h, p.weight, dh, grads.weight, false, true, write_dh, Write::accumulate);
 }
 
 }  // namespace
@@ -74,8 +90,8 @@ void attention_forward(const AttentionSettings& s, const AttentionWeights& w, co
                        const AttentionActs& acts, const Residual& residual, const Tensor& x_out) {
   norm_forward(x_in, w.input_norm, s.rms_eps, acts.norm);
   const Tensor& h = acts.norm.out;
-  project_heads(h, w.q, acts.q_raw, w.q_norm, acts.q_rstd, acts.q, s);
-  project_heads(h, w.k, acts.k_raw, w.k_norm, acts.k_rstd, acts.k, s);
+  project_heads(h, query(w, acts), s);
+  project_heads(h, key(w, acts), s);
   ops::matmul(h, w.v, as_rows(acts.v), false, true);
   ops::attention(acts.q, acts.k, acts.v, acts.out, acts.lse);
   residual.copy(x_in, x_out);
@@ -85,15 +101,14 @@ void attention_forward(const AttentionSettings& s, const AttentionWeights& w, co
 void attention_backward(const AttentionSettings& s, const AttentionWeights& w, const AttentionWeights& dw,
                         const Tensor& x_in, const AttentionActs& acts, const AttentionScratch& scratch,
                         const SublayerScratch& sublayer, const Residual& residual, const Tensor& stream_grad) {
-  ops::matmul_backward(stream_grad, as_rows(acts.out), w.o, as_rows(scratch.dout), dw.o, false, true,
-                       Write::overwrite, Write::accumulate);
-  ops::attention_backward(acts.q, acts.k, acts.v, acts.out, acts.lse, scratch.dout, scratch.dq, scratch.dk,
-                          scratch.dv);
+  ops::matmul_backward(stream_grad, as_rows(acts.out), w.o, as_rows(scratch.dout), dw.o, false, true, Write::overwrite,
+                       Write::accumulate);
+  ops::attention_backward(acts.q, acts.k, acts.v, acts.out, acts.lse, scratch.dout, scratch.dq, scratch.dk, scratch.dv);
   const Tensor& h = acts.norm.out;
-  project_heads_backward(scratch.dq, h, w.q, dw.q, acts.q_raw, w.q_norm, dw.q_norm, acts.q_rstd, scratch.dq_raw,
-                         sublayer.dnormed, Write::overwrite, s);
-  project_heads_backward(scratch.dk, h, w.k, dw.k, acts.k_raw, w.k_norm, dw.k_norm, acts.k_rstd, scratch.dk_raw,
-                         sublayer.dnormed, Write::accumulate, s);
+  project_heads_backward(h, query(w, acts), query(dw, acts), scratch.dq, scratch.dq_raw, sublayer.dnormed,
+                         Write::overwrite, s);
+  project_heads_backward(h, key(w, acts), key(dw, acts), scratch.dk, scratch.dk_raw, sublayer.dnormed,
+                         Write::accumulate, s);
   ops::matmul_backward(as_rows(scratch.dv), h, w.v, sublayer.dnormed, dw.v, false, true, Write::accumulate,
                        Write::accumulate);
   norm_backward_into_stream(x_in, w.input_norm, acts.norm, dw.input_norm, sublayer, residual, stream_grad);

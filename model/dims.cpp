@@ -37,8 +37,9 @@ Dims make_dims(const config::ModelConfig& config, std::int64_t batch, std::int64
 
   require_positive(d.batch, "micro-batch size B");
   require_positive(d.seq, "sequence length T");
-  check(d.seq <= config.max_seq_len, kWhere,
-        "sequence length " + std::to_string(d.seq) + " exceeds model.max_seq_len " + std::to_string(config.max_seq_len));
+  check(
+      d.seq <= config.max_seq_len, kWhere,
+      "sequence length " + std::to_string(d.seq) + " exceeds model.max_seq_len " + std::to_string(config.max_seq_len));
   require_positive(d.model, "model.d_model");
   require_positive(d.vocab, "model.vocab_size");
   require_positive(d.layers, "model.n_layers");
@@ -46,8 +47,8 @@ Dims make_dims(const config::ModelConfig& config, std::int64_t batch, std::int64
   require_positive(d.kv_heads, "model.n_kv_heads");
   check(d.heads % d.kv_heads == 0, kWhere, "model.n_heads must be a multiple of model.n_kv_heads");
   require_positive(d.head_dim, "model.head_dim (resolved)");
-  check(d.head_dim % 2 == 0, kWhere, "model.head_dim must be even (RoPE rotates pairs), got " +
-                                         std::to_string(d.head_dim));
+  check(d.head_dim % 2 == 0, kWhere,
+        "model.head_dim must be even (RoPE rotates pairs), got " + std::to_string(d.head_dim));
   check(d.first_dense >= 0 && d.first_dense < d.layers, kWhere,
         "model.first_k_dense must be in [0, n_layers), got " + std::to_string(d.first_dense));
   require_positive(d.experts, "model.n_experts");

@@ -18,7 +18,8 @@ ExpertScratch allocate_expert_scratch(Buffers& buffers, const Dims& d) {
           buffers.f32({rows, d.expert_hidden})};
 }
 
-void experts_forward(const Tensor& grouped, const Tensor& offsets, const ops::ExpertWeights& w, const ExpertActs& acts) {
+void experts_forward(const Tensor& grouped, const Tensor& offsets, const ops::ExpertWeights& w,
+                     const ExpertActs& acts) {
   ops::expert_ffn(grouped, offsets, w, acts.saved, acts.out);
 }
 

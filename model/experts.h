@@ -14,8 +14,8 @@ struct ExpertActs {
 
 // Backward workspace, shared by all MoE layers.
 struct ExpertScratch {
-  Tensor dout;       // (N * k, C): gradient of the expert outputs
-  Tensor dgrouped;   // (N * k, C): gradient of the grouped inputs
+  Tensor dout;        // (N * k, C): gradient of the expert outputs
+  Tensor dgrouped;    // (N * k, C): gradient of the grouped inputs
   Tensor dgate_work;  // (N * k, F)
   Tensor dup_work;    // (N * k, F)
 };

@@ -25,9 +25,9 @@ struct MoeActs {
 // Backward workspace, shared by all MoE layers.
 struct MoeScratch {
   ExpertScratch experts;
-  Tensor dgates;       // (N, k)
-  Tensor dlogits;      // (N, E)
-  FfnScratch shared;   // (N, Fs) each; empty without shared experts
+  Tensor dgates;      // (N, k)
+  Tensor dlogits;     // (N, E)
+  FfnScratch shared;  // (N, Fs) each; empty without shared experts
 };
 
 struct MoeSettings {

@@ -144,7 +144,8 @@ std::vector<NamedView> ParamLayout::named_views() const {
     }
     // A layer's three stacks are consecutive (gate, up, down); the HF state dict lists them expert by expert.
     for (std::int64_t x = 0; x < experts_; ++x)
-      for (std::size_t projection = 0; projection < 3; ++projection) views.push_back(expert_view(entries_[i + projection], x));
+      for (std::size_t projection = 0; projection < 3; ++projection)
+        views.push_back(expert_view(entries_[i + projection], x));
     i += 2;
   }
   return views;

@@ -17,11 +17,11 @@ namespace diverge::model {
 
 struct LayerActs {
   AttentionActs attention;
-  Tensor x_mid;      // (N, C): the stream after attention
+  Tensor x_mid;       // (N, C): the stream after attention
   NormActs mlp_norm;  // post_attention_layernorm
-  FfnActs dense;     // dense layers only
-  MoeActs moe;       // MoE layers only
-  Tensor x_out;      // (N, C): the stream after the MLP
+  FfnActs dense;      // dense layers only
+  MoeActs moe;        // MoE layers only
+  Tensor x_out;       // (N, C): the stream after the MLP
 };
 
 // Saved by the forward pass (and read by the backward pass).

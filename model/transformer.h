@@ -47,7 +47,7 @@ class Transformer {
   std::vector<float> eval_sequence_losses(const Tensor& tokens);
 
   const ParamLayout& layout() const { return layout_; }
-  const Dims& dims() const { return dims_; }  // of the last forward or eval pass
+  const Dims& dims() const { return dims_; }       // of the last forward or eval pass
   Tensor params() const { return params_block_; }  // (P)
   Tensor grads() const { return grads_block_; }    // (P), mirrors params()
   Tensor param(std::string_view name) const { return entry_view(params_block_, layout_.entry(name)); }
@@ -55,6 +55,8 @@ class Transformer {
   // The routing of MoE layer `layer` (a model layer index) in the last forward pass: logits, dense probabilities
   // (N, E), top-k choices and gates.
   const RouterActs& routing(std::int64_t layer) const;
+  // The logits (N, V), row b * T + t, of the last forward pass; backward() turns them into their gradient in place.
+  Tensor logits() const { return acts_.logits; }
   const Arena& activation_arena() const { return activations_; }
 
  private:

@@ -1,12 +1,18 @@
 // Helpers for the model tests: tiny configs, seeded token batches, and host copies of tensors.
 #pragma once
 
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <vector>
 
 #include "engine/config/sections.h"
 #include "engine/tensor.h"
+#include "model/transformer.h"
 
 namespace diverge::test {
 
@@ -44,6 +50,18 @@ inline config::LossConfig tiny_loss(double lb_coef, double z_coef) {
   return l;
 }
 
+// Sets the OpenMP thread count for its lifetime.
+class ThreadCount {
+ public:
+  explicit ThreadCount(int threads) : saved_(omp_get_max_threads()) { omp_set_num_threads(threads); }
+  ~ThreadCount() { omp_set_num_threads(saved_); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+
+ private:
+  int saved_;
+};
+
 // Tokens (B, T + 1) as the loader gives them, uniform over the vocabulary, fixed by seed.
 class TokenBatch {
  public:
@@ -62,5 +80,37 @@ class TokenBatch {
 };
 
 inline std::vector<float> host_copy(const Tensor& t) { return {t.f32(), t.f32() + t.numel()}; }
+
+// The chosen expert sets of every token of every MoE layer in the last forward pass, sorted within a token: the order
+// of two chosen experts is not a discontinuity of the loss, a different set is.
+inline std::vector<std::int32_t> routing_choices(const model::Transformer& model) {
+  std::vector<std::int32_t> all;
+  const model::Dims& d = model.dims();
+  for (std::int64_t l = d.first_dense; l < d.layers; ++l) {
+    const std::int32_t* topk = model.routing(l).topk.i32();
+    for (std::int64_t t = 0; t < d.tokens; ++t) {
+      std::vector<std::int32_t> row(topk + t * d.top_k, topk + (t + 1) * d.top_k);
+      std::sort(row.begin(), row.end());
+      all.insert(all.end(), row.begin(), row.end());
+    }
+  }
+  return all;
+}
+
+// Finite differences of the fp32 model loss. The derivative is central_difference4 with h = 1e-2: its truncation
+// error is O(h^4), below 1e-7 for these models, so what remains is the fp32 rounding of each loss evaluation,
+// about 1e-7 absolute for |L| ~ 3, amplified by (16 + 2) / 12 / h = 150: a few 1e-5 (the largest seen is 4e-5).
+// Hence the tolerance 6e-5 absolute plus 1e-3 relative to the analytic value (itself an fp32 sum over a few dozen
+// terms, good to ~1e-6 relative); the gradients checked are mostly 1e-3 .. 2e-1, so a wrong term shows.
+inline constexpr double kFiniteDifferenceStep = 1e-2;
+// How far |numeric - analytic| lies beyond the tolerance: <= 0 passes.
+inline double finite_difference_excess(double numeric, double analytic) {
+  return std::abs(numeric - analytic) - (6e-5 + 1e-3 * std::abs(analytic));
+}
+
+// The fourth-order central difference (8 (f(h) - f(-h)) - (f(2h) - f(-2h))) / (12 h) of f at 0: truncation O(h^4).
+inline double central_difference4(const std::function<double(double)>& f, double h) {
+  return (8.0 * (f(h) - f(-h)) - (f(2 * h) - f(-2 * h))) / (12.0 * h);
+}
 
 }  // namespace diverge::test

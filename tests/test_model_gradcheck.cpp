@@ -2,7 +2,6 @@
 // elements of every parameter, with the load-balance and z-losses on.
 #include <doctest/doctest.h>
 
-#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -18,22 +17,6 @@ namespace {
 
 constexpr std::int64_t kBatch = 2, kSeq = 5;
 
-// The chosen expert sets of every token of every MoE layer (sorted within a token: the order of two chosen experts
-// is not a discontinuity, a different set is).
-std::vector<std::int32_t> routing_choices(const model::Transformer& model) {
-  std::vector<std::int32_t> all;
-  const model::Dims& d = model.dims();
-  for (std::int64_t l = d.first_dense; l < d.layers; ++l) {
-    const std::int32_t* topk = model.routing(l).topk.i32();
-    for (std::int64_t t = 0; t < d.tokens; ++t) {
-      std::vector<std::int32_t> row(topk + t * d.top_k, topk + (t + 1) * d.top_k);
-      std::sort(row.begin(), row.end());
-      all.insert(all.end(), row.begin(), row.end());
-    }
-  }
-  return all;
-}
-
 struct CheckResult {
   int skipped = 0;
   bool every_entry_checked = true;  // each parameter got its full sample of checked elements
@@ -41,16 +24,13 @@ struct CheckResult {
   std::string worst;
 };
 
-// Checks `per_entry` random elements of every parameter entry (up to 8x as many tries when routing changes).
-//
-// The numeric derivative is the fourth-order central difference (8 (L(h) - L(-h)) - (L(2h) - L(-2h))) / (12 h) with
-// h = 1e-2: its truncation error is O(h^4), below 1e-7 here, so what remains is the fp32 rounding of each loss
-// evaluation, delta ~ 1e-7 absolute for |L| ~ 3, amplified by (16 + 2) / 12 / h = 150: a few 1e-5 (the largest
-// seen is 3e-5). Hence a tolerance of 6e-5 absolute plus 1e-3 relative to the analytic value (itself an fp32 sum
-// over a few dozen terms, good to ~1e-6 relative); the gradients checked are mostly 1e-3 .. 2e-1, so a wrong term
-// would show. An element is skipped only when a perturbed evaluation selects a different top-k set in some MoE
-// layer, where the loss is not differentiable; that is detected by comparing the routing, never assumed.
+// Checks `per_entry` random elements of every parameter entry (up to 8x as many tries when routing changes), with
+// the step and tolerance of model_support.h. An element is skipped only when a perturbed evaluation selects a
+// different top-k set in some MoE layer, where the loss is not differentiable; that is detected by comparing the
+// routing, never assumed.
 CheckResult check_all(const config::ModelConfig& m, const config::LossConfig& loss, int per_entry, std::uint64_t seed) {
+  // A thousand tiny forward passes: one thread avoids a parallel region's wake-up cost in each of their ops.
+  const ThreadCount one_thread(1);
   model::Transformer model(m, loss, kBatch, kSeq, seed);
   TokenBatch batch(kBatch, kSeq, m.vocab_size, seed + 1);
   model.forward(batch.tensor());
@@ -59,7 +39,6 @@ CheckResult check_all(const config::ModelConfig& m, const config::LossConfig& lo
   const std::vector<float> grads = host_copy(model.grads());
   float* params = model.params().f32();
 
-  constexpr double kStep = 1e-2, kAbsTol = 6e-5, kRelTol = 1e-3;
   CheckResult result;
   std::mt19937_64 rng(seed);
   for (const model::ParamEntry& e : model.layout().entries()) {
@@ -74,8 +53,7 @@ CheckResult check_all(const config::ModelConfig& m, const config::LossConfig& lo
         routing_changed = routing_changed || routing_choices(model) != baseline;
         return value;
       };
-      const double numeric =
-          (8.0 * (loss_at(kStep) - loss_at(-kStep)) - (loss_at(2 * kStep) - loss_at(-2 * kStep))) / (12.0 * kStep);
+      const double numeric = central_difference4(loss_at, kFiniteDifferenceStep);
       params[index] = saved;
       if (routing_changed) {
         ++result.skipped;
@@ -83,7 +61,7 @@ CheckResult check_all(const config::ModelConfig& m, const config::LossConfig& lo
       }
       ++checked;
       const double analytic = grads[static_cast<std::size_t>(index)];
-      const double excess = std::abs(numeric - analytic) - (kAbsTol + kRelTol * std::abs(analytic));
+      const double excess = finite_difference_excess(numeric, analytic);
       if (result.worst.empty() || excess > result.worst_excess) {
         result.worst_excess = excess;
         result.worst = e.name + "[" + std::to_string(index - e.offset) + "]: analytic " + std::to_string(analytic) +
