@@ -47,7 +47,7 @@ for threads in $threads_list; do
       --set data.corpus="$corpus" --set train.steps="$steps" --set optim.warmup_steps=1 --set data.val_every=0 \
       --set train.checkpoint_every=0 --set log.every="$steps" --set train.threads="$threads" | grep '^done:')"
     # "done: step 12, 12 steps in 7s | 3,320 tok/s | 35.33 GFLOP/s"
-    wall="$(sed -E 's/.* steps in ([^ ]+) .*/\1/' <<<"$line")"
+    wall="$(sed -E 's/.* steps? in ([^ ]+) .*/\1/' <<<"$line")"
     tokps="$(sed -E 's/.*\| ([0-9,]+) tok\/s.*/\1/' <<<"$line")"
     gflops="$(sed -E 's/.*\| ([0-9.]+) GFLOP\/s.*/\1/' <<<"$line")"
     echo "| $threads | $policy | $tokps | $gflops | $wall |" >> "$out"

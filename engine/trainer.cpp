@@ -10,6 +10,7 @@
 #include "engine/comm/comm.h"
 #include "engine/compute_threads.h"
 #include "engine/config/model_size.h"
+#include "engine/error.h"
 #include "engine/evaluator.h"
 #include "engine/optimizer_step.h"
 #include "engine/run_report.h"
@@ -27,8 +28,17 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
+// Settings the config accepts that this trainer cannot honour yet are refused rather than ignored.
+void check_supported(const config::Config& config) {
+  check(config.train.device == config::Device::kCpu, "train.device",
+        "'cuda' training is not available yet; set train.device=cpu");
+  check(config.edl.beta == 0.0, "edl.beta",
+        "the Expert Divergence loss is not part of the training step yet; set edl.beta=0");
+}
+
 // The config with everything taken from the corpus filled in (model.vocab_size), validated again.
 config::Config resolve_config(const config::Config& config, const data::Manifest& manifest) {
+  check_supported(config);
   config::Config resolved = config;
   resolve_vocab_size(resolved.model, manifest);
   resolved.validate("config");
