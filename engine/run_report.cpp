@@ -59,8 +59,8 @@ void print_run_end(std::int64_t step, std::int64_t steps_run, double seconds, co
                    const std::filesystem::path& metrics, const std::optional<std::filesystem::path>& checkpoint) {
   if (steps_run > 0 && seconds > 0) {
     double tokens_per_s = static_cast<double>(steps_run * facts.tokens_per_step) / seconds;
-    std::printf("done: step %lld, %lld steps in %s | %s tok/s | %.2f GFLOP/s\n", static_cast<long long>(step),
-                static_cast<long long>(steps_run), format_duration(seconds).c_str(),
+    std::printf("done: step %lld, %lld step%s in %s | %s tok/s | %.2f GFLOP/s\n", static_cast<long long>(step),
+                static_cast<long long>(steps_run), steps_run == 1 ? "" : "s", format_duration(seconds).c_str(),
                 format_thousands(tokens_per_s).c_str(),
                 tokens_per_s * static_cast<double>(facts.flops_per_token) / 1e9);
   } else {

@@ -11,6 +11,7 @@
 #include "engine/compute_threads.h"
 #include "engine/error.h"
 #include "engine/config/model_size.h"
+#include "engine/error.h"
 #include "engine/evaluator.h"
 #include "engine/optimizer_step.h"
 #include "engine/run_report.h"
@@ -30,8 +31,15 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
+// Settings the config accepts that this trainer cannot honour yet are refused rather than ignored.
+void check_supported(const config::Config& config) {
+  check(config.train.device == config::Device::kCpu, "train.device",
+        "'cuda' training is not available yet; set train.device=cpu");
+}
+
 // The config with everything taken from the corpus filled in (model.vocab_size), validated again.
 config::Config resolve_config(const config::Config& config, const data::Manifest& manifest) {
+  check_supported(config);
   config::Config resolved = config;
   resolve_vocab_size(resolved.model, manifest);
   resolved.validate("config");

@@ -28,7 +28,7 @@ TEST_CASE("train cli: --help names the options and what the run writes") {
     CHECK_MESSAGE(result.output.find(text) != std::string::npos, text);
 }
 
-TEST_CASE("train cli: a bad key, a wrong type, a negative size and a missing corpus are one-line errors") {
+TEST_CASE("train cli: a bad key, a wrong type, a negative size, a missing corpus, an unsupported setting: one line") {
   test::ScratchDir dir("train-cli-errors");
   auto corpus = test::write_synthetic_corpus(dir / "corpus");
   auto config = dir / "micro.json";
@@ -41,6 +41,8 @@ TEST_CASE("train cli: a bad key, a wrong type, a negative size and a missing cor
   check_one_line_error(test::run_diverge(base + " --set data.corpus=" + (dir / "nowhere").string()), "diverge prepare");
   check_one_line_error(test::run_diverge("train --config " + (dir / "missing.json").string()), "missing.json");
   check_one_line_error(test::run_diverge(base + " --resume " + (dir / "no-checkpoint").string()), "no-checkpoint");
+  check_one_line_error(test::run_diverge(base + " --set train.device=cuda"), "train.device");
+  check_one_line_error(test::run_diverge(base + " --set edl.beta=0.1 --set edl.labels=topic"), "edl.labels");
 }
 
 TEST_CASE("train cli: a short run prints the plan, step lines and where its outputs are") {
