@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Times one training step of benchmarks/train_step_cpu.json in diverge and in PyTorch (same model), side by side.
+#
+# Usage: benchmarks/train_step_compare.sh      (STEPS=8, THREADS="1 2"; needs a built diverge, runs/bundled-corpus
+# from launch/run-demo.sh, and Debian's python3-torch). Both sides run forward + backward + clip + AdamW of the
+# MODEL.md model (d 256, 4 layers, 8 experts top-2, vocab 8192, batch 8 x 256) on one micro-batch per step; diverge's
+# median step time comes from its metrics log (first step dropped), PyTorch's from train_step_torch.py (median after
+# warmup). Writes benchmarks/results/train-step-vs-torch.md.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+diverge="${BUILD_DIR:-$repo/build}/diverge"
+steps="${STEPS:-8}"
+threads_list="${THREADS:-1 2}"
+corpus="$repo/runs/bundled-corpus"
+config="$here/train_step_cpu.json"
+out="$here/results/train-step-vs-torch.md"
+[[ -x "$diverge" ]] || { echo "train_step_compare: build diverge first (launch/build.sh)" >&2; exit 1; }
+[[ -f "$corpus/manifest.json" ]] || { echo "train_step_compare: run launch/run-demo.sh to make $corpus" >&2; exit 1; }
+
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+
+median_diverge_tokens_per_s() {  # metrics.jsonl -> median tokens_per_s over the train records after the first
+  /usr/bin/python3 -c '
+import json, statistics, sys
+rates = [r["tokens_per_s"] for r in map(json.loads, open(sys.argv[1])) if r.get("type") == "train"][1:]
+print(f"{statistics.median(rates):.0f}")' "$1"
+}
+
+{
+  echo "# Training step: diverge vs PyTorch on the CPU (benchmarks/train_step_cpu.json)"
+  echo
+  echo "- Date: $(date -u +%Y-%m-%d)"
+  echo "- Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load average" \
+    "$(cut -d' ' -f1-3 /proc/loadavg) at start"
+  echo "- Commit: $(git -C "$repo" rev-parse --short HEAD)"
+  echo "- Command: \`benchmarks/train_step_compare.sh\` (STEPS=$steps)"
+  echo
+  echo "| threads | diverge tok/s | PyTorch tok/s | ratio |"
+  echo "|---|---|---|---|"
+  for threads in $threads_list; do
+    "$diverge" train --config "$config" --set data.corpus="$corpus" --set train.steps="$steps" \
+      --set train.threads="$threads" --set log.every=1 --set data.val_every=0 --set train.checkpoint_every=0 \
+      --set log.quiet=true --set optim.warmup_steps=0 --out "$scratch/run-$threads" >/dev/null
+    ours=$(median_diverge_tokens_per_s "$scratch/run-$threads/metrics.jsonl")
+    theirs=$(/usr/bin/python3 "$here/train_step_torch.py" --config "$config" --threads "$threads" \
+      --steps "$steps" | grep -o '[0-9]* tokens/s' | tail -1 | cut -d' ' -f1)
+    ratio=$(/usr/bin/python3 -c "print(f'{$ours / $theirs:.2f}x')")
+    echo "| $threads | $ours | $theirs | $ratio |"
+  done
+} | tee "$out"
