@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 VARIANTS = ["baseline", "edl-coarse", "edl-fine", "random", "sequence"]
+EDL_COARSE_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "edl", "edl-coarse.json")
 SEED_RUN = re.compile(r"^(?P<variant>[a-z-]+?)(?:-b(?P<beta>[0-9.eE+-]+))?-s(?P<seed>\d+)$")
 
 
@@ -173,7 +174,7 @@ def plot(diverge, metrics, labels, keys, output, title):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description="Writes the EDL reproduction report from run directories.")
     parser.add_argument("--runs", required=True, help="directory holding <variant>-s<seed> run directories")
     parser.add_argument("--diverge", required=True, help="the diverge binary (for diverge plot)")
     parser.add_argument("--output", required=True, help="markdown report; SVGs are written next to it")
@@ -188,7 +189,7 @@ def main():
     first = next(iter(rows[0][1].values()))
     domains = sorted(first["val"])
     baseline = runs.get(("baseline", None))
-    config_beta = json.load(open("configs/edl/edl-coarse.json", encoding="utf-8"))["edl"]["beta"]
+    config_beta = json.load(open(EDL_COARSE_CONFIG, encoding="utf-8"))["edl"]["beta"]
 
     stem = os.path.splitext(args.output)[0]
     base = os.path.basename(stem)
