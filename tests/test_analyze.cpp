@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "engine/analysis/analysis_plots.h"
 #include "engine/analysis/analyze.h"
 #include "engine/analysis/router_permutation.h"
 #include "engine/config/config.h"
@@ -158,6 +159,22 @@ TEST_CASE("analyze: a -inf router bias keeps the disabled experts out of every t
                        doctest::Contains("top_k"), Error);
   CHECK_THROWS_WITH_AS(model.set_router_bias(0, std::vector<float>(4, 0.0f)), doctest::Contains("not a MoE layer"),
                        Error);
+}
+
+TEST_CASE("analyze: three domains get a ternary plot of the used experts besides the two heatmaps") {
+  test::ScratchDir dir("analyze_ternary");
+  ops::RoutingSums sums(3, 4);
+  sums.sequences = {2, 2, 2};
+  sums.q_sum = {0.8, 0.1, 0.05, 0.05, 0.1, 0.8, 0.05, 0.05, 0.3, 0.3, 0.2, 0.2};  // (M, E) over 2 sequences each
+  sums.q_log_q = {-1.0, -1.0, -2.0};
+  sums.tokens = {10, 10, 10};
+  sums.assignments = {12, 2, 6, 0, 2, 12, 6, 0, 6, 6, 8, 0};  // (M, E): expert 3 unused
+  const auto metrics = ops::routing_metrics(sums);
+  const auto files = analysis::write_layer_plots(dir.path(), 3, {"code", "math", "prose"}, metrics);
+  REQUIRE(files == std::vector<std::string>{"layer3_domain_expert.svg", "layer3_jsd.svg", "layer3_ternary.svg"});
+  for (const auto& file : files) CHECK(test::parse_xml(read_file(dir / file)).name == "svg");
+  const auto ternary = read_file(dir / "layer3_ternary.svg");
+  for (const char* corner : {"code", "math", "prose"}) CHECK(ternary.find(corner) != std::string::npos);
 }
 
 TEST_CASE("analyze: errors name the bad input") {
