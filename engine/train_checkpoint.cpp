@@ -100,4 +100,11 @@ ResumedCheckpoint load_training_checkpoint(const fs::path& dir, const config::Co
   return resumed;
 }
 
+void load_checkpoint_parameters(const fs::path& dir, const model::ParamLayout& layout, const Tensor& params) {
+  LoadedCheckpoint checkpoint = load_checkpoint(dir);
+  auto model_views = block_views(layout, params, nullptr);
+  checkpoint.check_model(specs_of(named_tensors(model_views)));
+  copy_views(checkpoint.model, model_views);
+}
+
 }  // namespace diverge

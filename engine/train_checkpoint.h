@@ -44,4 +44,8 @@ ResumedCheckpoint load_training_checkpoint(const fs::path& dir, const config::Co
                                            const model::ParamLayout& layout, const Tensor& params,
                                            const OptimizerStep& optimizer);
 
+// Loads only the parameters of a checkpoint directory into params (analysis, evaluation). Error naming the
+// checkpoint when a file is damaged or a tensor's name, dtype or shape differs from what layout expects.
+void load_checkpoint_parameters(const fs::path& dir, const model::ParamLayout& layout, const Tensor& params);
+
 }  // namespace diverge

@@ -12,8 +12,10 @@ RouterActs allocate_router(Buffers& buffers, const Dims& d) {
           buffers.f32({d.tokens, d.top_k})};
 }
 
-void router_forward(const Tensor& h, const Tensor& weight, bool renormalize, const RouterActs& acts) {
+void router_forward(const Tensor& h, const Tensor& weight, bool renormalize, const RouterActs& acts,
+                    const LogitBias& bias) {
   ops::matmul(h, weight, acts.logits, false, true);
+  if (bias.present()) ops::matmul(bias.ones, bias.bias, acts.logits, false, false, Write::accumulate);
   ops::router(acts.logits, acts.probs, acts.topk, acts.gates, renormalize);
 }
 

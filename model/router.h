@@ -33,9 +33,18 @@ struct AuxLosses {
   float z = 0.0f;
 };
 
+// An additive bias on the router logits before top-k (analysis: -inf disables an expert), broadcast over tokens
+// as ones (N, 1) @ bias (1, E) so that it stays a plain op on any backend. Empty: no bias.
+struct LogitBias {
+  Tensor ones;  // (N, 1) all 1
+  Tensor bias;  // (1, E)
+  bool present() const { return !bias.empty(); }
+};
+
 RouterActs allocate_router(Buffers& buffers, const Dims& d);
 
-void router_forward(const Tensor& h, const Tensor& weight, bool renormalize, const RouterActs& acts);
+void router_forward(const Tensor& h, const Tensor& weight, bool renormalize, const RouterActs& acts,
+                    const LogitBias& bias = {});
 // This layer's load-balance loss (f from counts (E) i32) and z-loss.
 AuxLosses router_aux_losses(const RouterActs& acts, const Tensor& counts);
 // dlogits (N, E) = gradient from dgates (N, k) + auxiliary losses + hook; then dh (N, C) += dlogits W and

@@ -1,6 +1,7 @@
 // Transformer: wires the blocks over the residual stream, computes the losses, and runs the backward pass in reverse.
 #include "model/transformer.h"
 
+#include <cmath>
 #include <string>
 
 #include "engine/error.h"
@@ -97,7 +98,8 @@ Losses Transformer::run_forward(const Tensor& tokens) {
     norm_forward(la.x_mid, w.post_norm, attention.rms_eps, la.mlp_norm);
     residual.copy(la.x_mid, la.x_out);
     if (dims_.is_moe(l)) {
-      const AuxLosses aux = moe_forward(moe, w.moe, la.mlp_norm.out, la.moe, residual, la.x_out);
+      const AuxLosses aux =
+          moe_forward(moe, w.moe, la.mlp_norm.out, la.moe, residual, la.x_out, router_bias(l));
       lb_sum += aux.load_balance;
       z_sum += aux.z;
     } else {
@@ -171,6 +173,39 @@ std::vector<float> Transformer::eval_sequence_losses(const Tensor& tokens) {
                                         acts_.lse.slice_rows(begin, end)));
   }
   return losses;
+}
+
+void Transformer::set_router_bias(std::int64_t layer, std::span<const float> bias) {
+  const std::int64_t experts = model_.n_experts;
+  check(model_.is_moe_layer(layer), kWhere,
+        "layer " + std::to_string(layer) + " is not a MoE layer");
+  check(bias.empty() || static_cast<std::int64_t>(bias.size()) == experts, kWhere,
+        "a router bias needs " + std::to_string(experts) + " values, got " + std::to_string(bias.size()));
+  std::int64_t finite = 0;
+  for (float b : bias) finite += std::isfinite(b) ? 1 : 0;
+  check(bias.empty() || finite >= model_.top_k, kWhere,
+        "a router bias must leave at least top_k = " + std::to_string(model_.top_k) + " experts enabled");
+  if (!bias_arena_) {
+    const std::int64_t tokens = max_batch_ * max_seq_;
+    const auto floats = static_cast<std::size_t>(tokens + model_.n_layers * experts);
+    const auto padding = static_cast<std::size_t>(model_.n_layers + 1) * Arena::kAlignment;
+    bias_arena_ = std::make_unique<Arena>("router bias", Device::cpu, floats * sizeof(float) + padding);
+    bias_ones_ = bias_arena_->alloc(DType::f32, {tokens, 1});
+    for (std::int64_t i = 0; i < tokens; ++i) bias_ones_.f32()[i] = 1.0f;
+    for (std::int64_t l = 0; l < model_.n_layers; ++l)
+      router_biases_.push_back(bias_arena_->alloc(DType::f32, {1, experts}));
+    active_biases_.assign(static_cast<std::size_t>(model_.n_layers), false);
+  }
+  const auto index = static_cast<std::size_t>(layer);
+  active_biases_[index] = !bias.empty();
+  float* out = router_biases_[index].f32();
+  for (std::size_t e = 0; e < bias.size(); ++e) out[e] = bias[e];
+}
+
+LogitBias Transformer::router_bias(std::int64_t layer) const {
+  const auto index = static_cast<std::size_t>(layer);
+  if (active_biases_.empty() || !active_biases_[index]) return {};
+  return {bias_ones_.slice_rows(0, dims_.tokens), router_biases_[index]};
 }
 
 const RouterActs& Transformer::routing(std::int64_t layer) const {

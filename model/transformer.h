@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -46,6 +48,10 @@ class Transformer {
   // Mean LM loss of each sequence (B) of tokens (B, T + 1); gradients and losses of training are not touched.
   std::vector<float> eval_sequence_losses(const Tensor& tokens);
 
+  // Analysis: every later pass adds bias (E) to the router logits of MoE layer `layer` before top-k (-inf disables
+  // an expert; at least top_k experts must stay finite); an empty span removes it.
+  void set_router_bias(std::int64_t layer, std::span<const float> bias);
+
   const ParamLayout& layout() const { return layout_; }
   const Dims& dims() const { return dims_; }       // of the last forward or eval pass
   Tensor params() const { return params_block_; }  // (P)
@@ -62,6 +68,7 @@ class Transformer {
  private:
   Losses run_forward(const Tensor& tokens);
   void stage_tokens(const Tensor& tokens) const;
+  LogitBias router_bias(std::int64_t layer) const;
 
   config::ModelConfig model_;
   config::LossConfig loss_;
@@ -78,6 +85,11 @@ class Transformer {
   Dims dims_;
   ForwardActs acts_;
   bool backward_ready_ = false;
+  // Created by the first set_router_bias(): ones (max_batch * max_seq, 1) and one (1, E) bias per layer.
+  std::unique_ptr<Arena> bias_arena_;
+  Tensor bias_ones_;
+  std::vector<Tensor> router_biases_;  // (n_layers)
+  std::vector<bool> active_biases_;    // (n_layers): whether layer l's bias is applied
 };
 
 }  // namespace diverge::model
