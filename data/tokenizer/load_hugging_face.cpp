@@ -219,7 +219,7 @@ void read_added_tokens(const json& root, TokenizerSpec& spec) {
     check(entry.is_object(), where, path + ": expected an object, found " + json_kind(entry));
     const json* id = member(entry, "id");
     check(id != nullptr && id->is_number_integer(), where, path + ".id: expected an integer");
-    // These options change what text a token absorbs; matching them exactly is not implemented, so refuse.
+    // These options change what text a token absorbs; this loader does not reproduce them, so it refuses them.
     for (const char* option : {"lstrip", "rstrip", "single_word"}) {
       reject_unsupported(bool_field(entry, option, false, path, where), where, path + "." + option,
                          "true is not supported");
