@@ -5,7 +5,9 @@
 The model is tests/reference/model.py (MODEL.md's definition) in float32, one micro-batch of random tokens
 (data.micro_batch x data.seq_len), the step of tests/reference/train_step.py. Each thread count runs in a fresh
 process with torch.set_num_threads(n) and OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = n (or --blas-threads), because
-Debian's OpenBLAS keeps its own thread pool that torch.set_num_threads does not size. Prints, per thread count, the median step time over
+Debian's OpenBLAS keeps its own thread pool that torch.set_num_threads does not size. OMP_WAIT_POLICY defaults
+to PASSIVE (an OMP_WAIT_POLICY in the environment wins): on a machine shared with other work, spinning OpenMP
+threads wait out a descheduled partner at every parallel region, which made 2 threads 5-10x slower than 1 here. Prints, per thread count, the median step time over
 --steps steps after --warmup steps, tokens/s, and the achieved GFLOP/s at the model's FLOPs per token, which is
 6 N_active + 12 L H D T (PaLM's count: N_active = matrix parameters a token passes through, embedding lookup
 excluded; the attention term counts the full T x T score matrix, which is what PyTorch computes).
@@ -94,6 +96,7 @@ def time_steps(config_path, threads, warmup, steps):
     tokens_per_step = batch * seq_len
     return {"threads": threads, "torch_threads": torch.get_num_threads(), "blas": loaded_blas(),
             "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
+            "wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
             "step_s": step_s, "min_s": min(seconds), "max_s": max(seconds), "tokens_per_s": tokens_per_step / step_s,
             "gflops": flops_per_token(cfg, seq_len) * tokens_per_step / step_s / 1e9,
             "last_loss": float(result.losses.total)}
@@ -103,6 +106,7 @@ def run_worker(config_path, threads, blas_threads, warmup, steps):
     blas_threads = blas_threads or threads
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(blas_threads),
                MKL_NUM_THREADS=str(blas_threads))
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     command = [sys.executable, __file__, "--config", str(config_path), "--worker", str(threads),
                "--warmup", str(warmup), "--steps", str(steps)]
     output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
@@ -132,10 +136,11 @@ def main():
     if args.worker is not None:
         print(json.dumps(time_steps(args.config, args.worker, args.warmup, args.steps)))
         return
-    print(f"torch {torch.__version__}; {describe(args.config)}")
+    print(f"torch {torch.__version__}; {describe(os.path.relpath(args.config))}")
     for threads in (int(value) for value in args.threads.split(",")):
         r = run_worker(args.config, threads, args.blas_threads, args.warmup, args.steps)
-        print(f"threads {r['threads']} (torch {r['torch_threads']}, OpenBLAS {r['blas_threads']}): step {r['step_s'] * 1e3:.0f} ms median"
+        print(f"threads {r['threads']} (torch {r['torch_threads']}, OpenBLAS {r['blas_threads']},"
+              f" OMP_WAIT_POLICY {r['wait_policy']}): step {r['step_s'] * 1e3:.0f} ms median"
               f" ({r['min_s'] * 1e3:.0f}..{r['max_s'] * 1e3:.0f}), {r['tokens_per_s']:.0f} tokens/s,"
               f" {r['gflops']:.1f} GFLOP/s; blas {', '.join(r['blas'])}")
 
