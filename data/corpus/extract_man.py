@@ -10,7 +10,7 @@ GROFF_COMMAND = ["groff", "-t", "-k", "-Kutf-8", "-Tutf8", "-mandoc", "-rLL=2000
 _GROFF_TIMEOUT_S = 60
 
 
-def is_so_stub(source):
+def is_so_redirect(source):
     """A page whose first request is `.so other.1` only points at another page."""
     for line in source.splitlines():
         if line.startswith(('.\\"', "'\\\"")) or not line.strip():
@@ -43,6 +43,6 @@ def render_man(source):
 
 def extract_man(path, options):
     source = decode_utf8(read_bytes(path))
-    if is_so_stub(source):
-        raise Rejected("man .so stub")
+    if is_so_redirect(source):
+        raise Rejected("man page that only .so-includes another")
     return [("", render_man(source))]

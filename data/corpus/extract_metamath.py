@@ -1,7 +1,7 @@
 # Extractor for Metamath databases (.mm): the file cut at its section-heading comments, sections packed to ~N KB.
 import re
 
-from text import read_text
+from text import pack_pieces, read_text
 
 DEFAULT_TARGET_BYTES = 20000
 # set.mm marks headings with a `$(` comment whose next non-blank line is a rule of one of these patterns.
@@ -24,22 +24,7 @@ def split_sections(text):
     return ["".join(lines[a:b]) for a, b in zip(bounds, bounds[1:])]
 
 
-def pack_sections(sections, target_bytes):
-    """Consecutive sections joined while they fit in target_bytes (a larger section stays whole, on its own)."""
-    documents, current, size = [], [], 0
-    for section in sections:
-        section_size = len(section.encode("utf-8"))
-        if current and size + section_size > target_bytes:
-            documents.append("".join(current))
-            current, size = [], 0
-        current.append(section)
-        size += section_size
-    if current:
-        documents.append("".join(current))
-    return documents
-
-
 def extract_metamath(path, options):
     target = int(options.get("target_bytes", DEFAULT_TARGET_BYTES))
-    documents = pack_sections(split_sections(read_text(path)), target)
+    documents = pack_pieces(split_sections(read_text(path)), target)
     return [(f"#section-{i}", document) for i, document in enumerate(documents)]

@@ -66,22 +66,29 @@ def _hard_split(line, max_bytes):
     return pieces
 
 
+def pack_pieces(pieces, max_bytes):
+    """Consecutive pieces joined greedily while they fit in max_bytes UTF-8 bytes (a larger piece stays alone)."""
+    packed, current, size = [], [], 0
+    for piece in pieces:
+        piece_size = len(piece.encode("utf-8"))
+        if current and size + piece_size > max_bytes:
+            packed.append("".join(current))
+            current, size = [], 0
+        current.append(piece)
+        size += piece_size
+    if current:
+        packed.append("".join(current))
+    return packed
+
+
 def split_long(text, max_bytes):
     """Parts of at most max_bytes UTF-8 bytes each, cut at line boundaries (inside a line only if it alone is longer)."""
     if len(text.encode("utf-8")) <= max_bytes:
         return [text]
-    parts, current, size = [], [], 0
+    pieces = []
     for line in text.splitlines(keepends=True):
-        for piece in ([line] if len(line.encode("utf-8")) <= max_bytes else _hard_split(line, max_bytes)):
-            piece_size = len(piece.encode("utf-8"))
-            if current and size + piece_size > max_bytes:
-                parts.append("".join(current))
-                current, size = [], 0
-            current.append(piece)
-            size += piece_size
-    if current:
-        parts.append("".join(current))
-    return parts
+        pieces.extend([line] if len(line.encode("utf-8")) <= max_bytes else _hard_split(line, max_bytes))
+    return pack_pieces(pieces, max_bytes)
 
 
 def batch_documents(items, per_doc, label, separator):

@@ -21,8 +21,8 @@ from errors import CorpusError, Rejected  # noqa: E402
 from extract_dictd import decode_b64_number, extract_dictd  # noqa: E402
 from extract_fortunes import extract_fortunes  # noqa: E402
 from extract_html import extract_html  # noqa: E402
-from extract_man import extract_man, is_so_stub  # noqa: E402
-from extract_metamath import extract_metamath, pack_sections  # noqa: E402
+from extract_man import extract_man, is_so_redirect  # noqa: E402
+from extract_metamath import extract_metamath  # noqa: E402
 from extract_rdata import extract_rdata, split_chapters  # noqa: E402
 from extract_source import extract_source  # noqa: E402
 from extract_sword import extract_sword  # noqa: E402
@@ -30,7 +30,7 @@ from globs import PathFilter  # noqa: E402
 from output import write_corpus  # noqa: E402
 from recipe import parse_recipe  # noqa: E402
 from splitting import assign_splits  # noqa: E402
-from text import decode_utf8, looks_binary, normalise, split_long  # noqa: E402
+from text import decode_utf8, looks_binary, normalise, pack_pieces, split_long  # noqa: E402
 
 
 class TempDirTest(unittest.TestCase):
@@ -128,11 +128,11 @@ class ExtractorTests(TempDirTest):
         gz.write_bytes(gzip.compress((FIXTURE / "demo.1").read_bytes()))
         self.assertEqual(extract_man(gz, {}), [("", text)])
 
-    def test_man_so_stub_is_rejected(self):
-        self.assertTrue(is_so_stub((FIXTURE / "stub.1").read_text()))
-        self.assertFalse(is_so_stub((FIXTURE / "demo.1").read_text()))
+    def test_man_so_redirect_is_rejected(self):
+        self.assertTrue(is_so_redirect((FIXTURE / "redirect.1").read_text()))
+        self.assertFalse(is_so_redirect((FIXTURE / "demo.1").read_text()))
         with self.assertRaises(Rejected):
-            extract_man(FIXTURE / "stub.1", {})
+            extract_man(FIXTURE / "redirect.1", {})
 
     def test_dictd_base64_numbers(self):
         self.assertEqual(decode_b64_number("A"), 0)
@@ -187,8 +187,8 @@ class ExtractorTests(TempDirTest):
         whole = extract_metamath(FIXTURE / "excerpt.mm", {})
         self.assertEqual(whole, [("#section-0", (FIXTURE / "excerpt.mm").read_text())])
 
-    def test_pack_sections_fills_up_to_target(self):
-        self.assertEqual(pack_sections(["aa", "bb", "cccccc", "d"], 4), ["aabb", "cccccc", "d"])
+    def test_pack_pieces_fills_up_to_target(self):
+        self.assertEqual(pack_pieces(["aa", "bb", "cccccc", "d"], 4), ["aabb", "cccccc", "d"])
 
 
 class ArchiveTests(TempDirTest):
