@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   nlohmann-json3-dev libcli11-dev doctest-dev
-  libpcre2-dev libutf8proc-dev libxxhash-dev liblzma-dev libopenblas-dev
+  libpcre2-dev libutf8proc-dev libxxhash-dev liblzma-dev libopenblas-openmp-dev
   libopenmpi-dev openmpi-bin
   python3 python3-numpy xz-utils groff-base
 )

@@ -2,6 +2,8 @@
 // differences, head-grouping errors.
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <limits>
 
@@ -57,33 +59,64 @@ std::vector<double> explicit_attention(const cpu::AttentionShape& s, const std::
 }  // namespace
 
 TEST_CASE("attention forward matches explicit softmax(QK^T / sqrt(D)) V for MHA, GQA and MQA") {
-  for (std::int64_t kv_heads : {4, 2, 1}) {
-    CAPTURE(kv_heads);
-    const cpu::AttentionShape s{2, 6, 4, kv_heads, 5};
-    const auto q = random_values(q_size(s), 1, -2.0, 2.0);
-    const auto k = random_values(kv_size(s), 2, -2.0, 2.0);
-    const auto v = random_values(kv_size(s), 3);
-    std::vector<double> out(q_size(s)), lse(static_cast<std::size_t>(s.batch * s.heads * s.seq));
-    cpu::attention_forward(s, q.data(), k.data(), v.data(), out.data(), lse.data());
-    CHECK(max_rel_error(out, explicit_attention(s, q, k, v)) < 1e-12);
+  // 6 positions fit one query tile; 150 span three tiles of 64, the last one partial.
+  for (std::int64_t seq : {6, 150}) {
+    for (std::int64_t kv_heads : {4, 2, 1}) {
+      CAPTURE(seq);
+      CAPTURE(kv_heads);
+      const cpu::AttentionShape s{2, seq, 4, kv_heads, 5};
+      const auto q = random_values(q_size(s), 1, -2.0, 2.0);
+      const auto k = random_values(kv_size(s), 2, -2.0, 2.0);
+      const auto v = random_values(kv_size(s), 3);
+      std::vector<double> out(q_size(s)), lse(static_cast<std::size_t>(s.batch * s.heads * s.seq));
+      cpu::attention_forward(s, q.data(), k.data(), v.data(), out.data(), lse.data());
+      CHECK(max_rel_error(out, explicit_attention(s, q, k, v)) < 1e-12);
+    }
   }
 }
 
 TEST_CASE("attention backward matches finite differences for q, k and v with grouped KV heads") {
-  const cpu::AttentionShape s{2, 5, 4, 2, 3};
-  auto q = random_values(q_size(s), 4, -2.0, 2.0);
-  auto k = random_values(kv_size(s), 5, -2.0, 2.0);
-  auto v = random_values(kv_size(s), 6);
-  const auto weights = random_values(q_size(s), 7);
-  auto loss = [&] { return dot(explicit_attention(s, q, k, v), weights); };
-  std::vector<double> out(q_size(s)), lse(static_cast<std::size_t>(s.batch * s.heads * s.seq));
-  std::vector<double> dq(q.size(), 9.0), dk(k.size(), 9.0), dv(v.size(), 9.0);
-  cpu::attention_forward(s, q.data(), k.data(), v.data(), out.data(), lse.data());
-  cpu::attention_backward(s, q.data(), k.data(), v.data(), out.data(), lse.data(), weights.data(), dq.data(), dk.data(),
-                          dv.data());
-  CHECK(max_rel_error(dq, numeric_gradient(q, loss)) < 1e-6);
-  CHECK(max_rel_error(dk, numeric_gradient(k, loss)) < 1e-6);
-  CHECK(max_rel_error(dv, numeric_gradient(v, loss)) < 1e-6);
+  // 5 positions: one query tile; 70: a full tile of 64 and a partial one, so key gradients sum over tiles.
+  for (std::int64_t seq : {5, 70}) {
+    CAPTURE(seq);
+    const cpu::AttentionShape s{2, seq, 4, 2, 3};
+    auto q = random_values(q_size(s), 4, -2.0, 2.0);
+    auto k = random_values(kv_size(s), 5, -2.0, 2.0);
+    auto v = random_values(kv_size(s), 6);
+    const auto weights = random_values(q_size(s), 7);
+    auto loss = [&] { return dot(explicit_attention(s, q, k, v), weights); };
+    std::vector<double> out(q_size(s)), lse(static_cast<std::size_t>(s.batch * s.heads * s.seq));
+    std::vector<double> dq(q.size(), 9.0), dk(k.size(), 9.0), dv(v.size(), 9.0);
+    cpu::attention_forward(s, q.data(), k.data(), v.data(), out.data(), lse.data());
+    cpu::attention_backward(s, q.data(), k.data(), v.data(), out.data(), lse.data(), weights.data(), dq.data(),
+                            dk.data(), dv.data());
+    CHECK(max_rel_error(dq, numeric_gradient(q, loss)) < 1e-6);
+    CHECK(max_rel_error(dk, numeric_gradient(k, loss)) < 1e-6);
+    CHECK(max_rel_error(dv, numeric_gradient(v, loss)) < 1e-6);
+  }
+}
+
+TEST_CASE("attention forward and backward are bitwise the same for any thread count") {
+  const cpu::AttentionShape s{3, 130, 4, 2, 8};
+  auto to_float = [](const std::vector<double>& x) { return std::vector<float>(x.begin(), x.end()); };
+  const auto q = to_float(random_values(q_size(s), 11, -2.0, 2.0));
+  const auto k = to_float(random_values(kv_size(s), 12, -2.0, 2.0));
+  const auto v = to_float(random_values(kv_size(s), 13));
+  const auto dout = to_float(random_values(q_size(s), 14));
+  auto run = [&](int threads) {
+    omp_set_num_threads(threads);
+    std::vector<float> out(q_size(s)), lse(static_cast<std::size_t>(s.batch * s.heads * s.seq));
+    std::vector<float> dq(q.size()), dk(k.size()), dv(v.size());
+    cpu::attention_forward(s, q.data(), k.data(), v.data(), out.data(), lse.data());
+    cpu::attention_backward(s, q.data(), k.data(), v.data(), out.data(), lse.data(), dout.data(), dq.data(), dk.data(),
+                            dv.data());
+    return std::vector<std::vector<float>>{out, lse, dq, dk, dv};
+  };
+  const int threads = omp_get_max_threads();
+  const auto one = run(1);
+  const auto three = run(3);
+  omp_set_num_threads(threads);
+  CHECK(one == three);
 }
 
 TEST_CASE("attention op checks head grouping and layouts") {

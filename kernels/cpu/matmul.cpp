@@ -21,30 +21,46 @@ blasint blas_extent(std::int64_t extent) {
 CBLAS_TRANSPOSE blas_trans(bool trans) { return trans ? CblasTrans : CblasNoTrans; }
 
 void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m, blasint n, blasint k, const float* a, blasint lda,
-               const float* b, blasint ldb, float beta, float* c) {
-  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
+               const float* b, blasint ldb, float beta, float* c, blasint ldc) {
+  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
 }
 
 void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m, blasint n, blasint k, const double* a, blasint lda,
-               const double* b, blasint ldb, double beta, double* c) {
-  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, n);
+               const double* b, blasint ldb, double beta, double* c, blasint ldc) {
+  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
 }  // namespace
 
 template <class T>
-void gemm(const GemmShape& s, const T* a, const T* b, T* c, bool accumulate) {
+void gemm(const GemmShape& s, const GemmStrides& ld, const T* a, const T* b, T* c, bool accumulate) {
   if (s.m == 0 || s.n == 0) return;
   if (s.k == 0) {
     // BLAS skips the product but still scales c by beta; spell out the empty sum instead of relying on it.
     if (!accumulate)
-      for (std::int64_t i = 0; i < s.m * s.n; ++i) c[i] = T(0);
+      for (std::int64_t i = 0; i < s.m; ++i)
+        for (std::int64_t j = 0; j < s.n; ++j) c[i * ld.ldc + j] = T(0);
     return;
   }
-  const blasint lda = blas_extent(s.trans_a ? s.m : s.k);
-  const blasint ldb = blas_extent(s.trans_b ? s.k : s.n);
-  blas_gemm(blas_trans(s.trans_a), blas_trans(s.trans_b), blas_extent(s.m), blas_extent(s.n), blas_extent(s.k), a, lda,
-            b, ldb, accumulate ? T(1) : T(0), c);
+  blas_gemm(blas_trans(s.trans_a), blas_trans(s.trans_b), blas_extent(s.m), blas_extent(s.n), blas_extent(s.k), a,
+            blas_extent(ld.lda), b, blas_extent(ld.ldb), accumulate ? T(1) : T(0), c, blas_extent(ld.ldc));
+}
+
+template <class T>
+void gemm(const GemmShape& s, const T* a, const T* b, T* c, bool accumulate) {
+  const GemmStrides packed{s.trans_a ? s.m : s.k, s.trans_b ? s.k : s.n, s.n};
+  gemm(s, packed, a, b, c, accumulate);
+}
+
+// Only a pthreads OpenBLAS needs pinning: the OpenMP build already runs serially inside a parallel region, and its
+// openblas_set_num_threads would set OpenMP's own thread count, serialising the caller's region too.
+SerialBlasScope::SerialBlasScope()
+    : previous_threads_(openblas_get_parallel() == OPENBLAS_THREAD ? openblas_get_num_threads() : 0) {
+  if (previous_threads_ > 0) openblas_set_num_threads(1);
+}
+
+SerialBlasScope::~SerialBlasScope() {
+  if (previous_threads_ > 0) openblas_set_num_threads(previous_threads_);
 }
 
 template <class T>
@@ -70,6 +86,8 @@ void gemm_backward(const GemmShape& s, const T* dc, const T* a, const T* b, T* d
 
 template void gemm<float>(const GemmShape&, const float*, const float*, float*, bool);
 template void gemm<double>(const GemmShape&, const double*, const double*, double*, bool);
+template void gemm<float>(const GemmShape&, const GemmStrides&, const float*, const float*, float*, bool);
+template void gemm<double>(const GemmShape&, const GemmStrides&, const double*, const double*, double*, bool);
 template void gemm_backward<float>(const GemmShape&, const float*, const float*, const float*, float*, bool, float*,
                                    bool);
 template void gemm_backward<double>(const GemmShape&, const double*, const double*, const double*, double*, bool,

@@ -15,9 +15,33 @@ struct GemmShape {
   bool trans_b;
 };
 
+// Row strides (elements) of the stored a, b and c, for products on sub-blocks of larger row-major arrays.
+struct GemmStrides {
+  std::int64_t lda;
+  std::int64_t ldb;
+  std::int64_t ldc;
+};
+
 // c (m, n) = op(a) @ op(b), added to c when accumulate.
 template <class T>
 void gemm(const GemmShape& s, const T* a, const T* b, T* c, bool accumulate);
+
+// The same product on strided operands.
+template <class T>
+void gemm(const GemmShape& s, const GemmStrides& ld, const T* a, const T* b, T* c, bool accumulate);
+
+// Keeps the BLAS on the calling thread while alive, for kernels that run many small products from inside their own
+// OpenMP threads: a threaded BLAS there would oversubscribe the cores. Restores the previous thread count on exit.
+class SerialBlasScope {
+ public:
+  SerialBlasScope();
+  ~SerialBlasScope();
+  SerialBlasScope(const SerialBlasScope&) = delete;
+  SerialBlasScope& operator=(const SerialBlasScope&) = delete;
+
+ private:
+  int previous_threads_;
+};
 
 // Gradients of c = op(a) @ op(b): da in a's stored layout, db in b's; either may be null (not wanted). Each is
 // overwritten or, with its accumulate flag, added to.
