@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/exp.h"
 #include "kernels/cpu/matmul.h"
 
 namespace diverge::cpu {
@@ -63,8 +64,9 @@ void softmax_rows(const Tile& tile, T scale, T* scores, T* lse) {
     T max_score = row[0] * scale;
     for (std::int64_t j = 0; j < visible; ++j) max_score = std::max(max_score, row[j] * scale);
     T sum = 0;
+#pragma omp simd reduction(+ : sum)
     for (std::int64_t j = 0; j < visible; ++j) {
-      row[j] = std::exp(row[j] * scale - max_score);
+      row[j] = exp_of(row[j] * scale - max_score);
       sum += row[j];
     }
     for (std::int64_t j = 0; j < visible; ++j) row[j] /= sum;
@@ -79,7 +81,7 @@ void probabilities_from_lse(const Tile& tile, T scale, const T* lse, T* scores) 
   for (std::int64_t r = 0; r < tile.rows; ++r) {
     T* row = scores + r * tile.keys();
     const std::int64_t visible = tile.begin + r + 1;
-    for (std::int64_t j = 0; j < visible; ++j) row[j] = std::exp(row[j] * scale - lse[tile.begin + r]);
+    for (std::int64_t j = 0; j < visible; ++j) row[j] = exp_of(row[j] * scale - lse[tile.begin + r]);
     std::fill(row + visible, row + tile.keys(), T(0));
   }
 }

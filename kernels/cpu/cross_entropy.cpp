@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/exp.h"
 #include "kernels/cpu/indices.h"
 #include "kernels/cpu/softmax.h"
 
@@ -48,7 +49,7 @@ void cross_entropy_backward(const T* logits, const std::int32_t* targets, const 
       std::fill_n(grad, vocab, T(0));
       continue;
     }
-    for (std::int64_t v = 0; v < vocab; ++v) grad[v] = scale * std::exp(row[v] - lse[i]);
+    for (std::int64_t v = 0; v < vocab; ++v) grad[v] = scale * exp_of(row[v] - lse[i]);
     grad[targets[i]] -= scale;
   }
 }

@@ -4,13 +4,16 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cpu/exp.h"
+
 namespace diverge::cpu {
 
 template <class T>
 T logsumexp(const T* row, std::int64_t n) {
   const T max_value = *std::max_element(row, row + n);
   T sum = 0;
-  for (std::int64_t i = 0; i < n; ++i) sum += std::exp(row[i] - max_value);
+#pragma omp simd reduction(+ : sum)
+  for (std::int64_t i = 0; i < n; ++i) sum += exp_of(row[i] - max_value);
   return max_value + std::log(sum);
 }
 
@@ -22,8 +25,9 @@ void softmax_rows(const T* logits, std::int64_t rows, std::int64_t cols, T* prob
     T* p = probs + r * cols;
     const T max_logit = *std::max_element(z, z + cols);
     T sum = 0;
+#pragma omp simd reduction(+ : sum)
     for (std::int64_t c = 0; c < cols; ++c) {
-      p[c] = std::exp(z[c] - max_logit);
+      p[c] = exp_of(z[c] - max_logit);
       sum += p[c];
     }
     for (std::int64_t c = 0; c < cols; ++c) p[c] /= sum;

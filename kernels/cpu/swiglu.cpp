@@ -3,13 +3,15 @@
 
 #include <cmath>
 
+#include "kernels/cpu/exp.h"
+
 namespace diverge::cpu {
 
 namespace {
 
 template <class T>
 T sigmoid(T x) {
-  return T(1) / (T(1) + std::exp(-x));
+  return T(1) / (T(1) + exp_of(-x));
 }
 
 }  // namespace

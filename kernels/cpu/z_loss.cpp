@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/exp.h"
 #include "kernels/cpu/softmax.h"
 
 namespace diverge::cpu {
@@ -28,7 +29,7 @@ void router_z_loss_backward(const T* logits, std::int64_t tokens, std::int64_t e
   for (std::int64_t t = 0; t < tokens; ++t) {
     const T* row = logits + t * experts;
     const T lse = logsumexp(row, experts);
-    for (std::int64_t e = 0; e < experts; ++e) dlogits[t * experts + e] += scale * lse * std::exp(row[e] - lse);
+    for (std::int64_t e = 0; e < experts; ++e) dlogits[t * experts + e] += scale * lse * exp_of(row[e] - lse);
   }
 }
 
