@@ -1,4 +1,4 @@
-// The optimizer step over flat blocks: gradient all-reduce, mean and clip in one scaling pass, AdamW, zeroing.
+// The optimizer step over flat blocks: gradient all-reduce, mean and clip folded into AdamW's read, AdamW, zeroing.
 #include "engine/optimizer_step.h"
 
 #include <cmath>
@@ -13,13 +13,6 @@ namespace {
 std::size_t aligned_bytes(std::int64_t elements) {
   auto bytes = static_cast<std::size_t>(elements) * sizeof(float);
   return (bytes + Arena::kAlignment - 1) / Arena::kAlignment * Arena::kAlignment;
-}
-
-void scale_in_place(const Tensor& x, float factor) {
-  float* data = x.f32();
-  const std::int64_t n = x.numel();
-#pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) data[i] *= factor;
 }
 
 }  // namespace
@@ -43,14 +36,13 @@ double OptimizerStep::apply(Comm& comm, const Tensor& params, const Tensor& grad
     const double clip = optim_.grad_clip / (norm + 1e-6);
     if (clip < 1.0) factor *= clip;
   }
-  if (factor != 1.0) scale_in_place(grads, static_cast<float>(factor));
-
   ops::AdamWHyper hyper{.lr = static_cast<float>(lr),
                         .beta1 = static_cast<float>(optim_.beta1),
                         .beta2 = static_cast<float>(optim_.beta2),
                         .eps = static_cast<float>(optim_.eps),
                         .weight_decay = static_cast<float>(optim_.weight_decay),
-                        .step = step};
+                        .step = step,
+                        .grad_scale = static_cast<float>(factor)};
   // The block is [decayed matrices | norm weights]: one AdamW call per part.
   auto update = [&](std::int64_t begin, std::int64_t end, const ops::AdamWHyper& h) {
     if (begin < end)

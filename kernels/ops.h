@@ -241,7 +241,8 @@ struct AdamWHyper {
   float beta2 = 0.95f;
   float eps = 1e-8f;
   float weight_decay = 0.1f;
-  std::int64_t step = 1;  // 1 for the first update
+  std::int64_t step = 1;   // 1 for the first update
+  float grad_scale = 1.0f;  // the gradients are read as grads * grad_scale (the mean over contributions and the clip)
 };
 // One AdamW update (decoupled weight decay, bias correction, as torch.optim.AdamW) over a flat block; parameters
 // that take no weight decay are a separate slice updated with weight_decay = 0.

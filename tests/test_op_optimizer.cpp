@@ -45,6 +45,25 @@ TEST_CASE("AdamW weight decay is decoupled: zero gradients only shrink the weigh
   CHECK(params[1] == doctest::Approx(-1.9).epsilon(1e-15));
 }
 
+TEST_CASE("AdamW's grad_scale gives bitwise the update of gradients scaled beforehand") {
+  const auto start = to_float(random_values(1000, 3));
+  const auto grads = to_float(random_values(1000, 4));
+  const float scale = 0.37f;
+  auto scaled = grads;
+  for (float& g : scaled) g *= scale;
+  auto run = [&](const std::vector<float>& g, float grad_scale) {
+    auto params = start;
+    std::vector<float> m(start.size(), 0.0f), v(start.size(), 0.0f);
+    for (std::int64_t step = 1; step <= 3; ++step)
+      cpu::adamw_step(cpu::AdamWHyper<float>{1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, step, grad_scale}, 1000, params.data(),
+                      g.data(), m.data(), v.data());
+    return params;
+  };
+  const auto fused = run(grads, scale);
+  CHECK(fused == run(scaled, 1.0f));
+  CHECK(fused != run(grads, 1.0f));
+}
+
 TEST_CASE("grad norm clipping: returns the norm, clips only above max_norm") {
   std::vector<double> grads = {3.0, 4.0};
   CHECK(cpu::clip_grad_norm(grads.data(), 2, 10.0) == doctest::Approx(5.0));

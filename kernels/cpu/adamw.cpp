@@ -13,7 +13,7 @@ void adamw_step(const AdamWHyper<T>& h, std::int64_t n, T* params, const T* grad
   const T decay = T(1) - h.lr * h.weight_decay;
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < n; ++i) {
-    const T g = grads[i];
+    const T g = grads[i] * h.grad_scale;
     m[i] = h.beta1 * m[i] + (T(1) - h.beta1) * g;
     v[i] = h.beta2 * v[i] + (T(1) - h.beta2) * g * g;
     const T m_hat = m[i] / correction1;

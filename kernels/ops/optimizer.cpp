@@ -32,7 +32,7 @@ void adamw_step(const Tensor& params, const Tensor& grads, const Tensor& m, cons
   check_like(kOp, {"v", v}, {"params", params});
   switch (common_device(kOp, {{"params", params}, {"grads", grads}, {"m", m}, {"v", v}})) {
     case Device::cpu:
-      return cpu::adamw_step(cpu::AdamWHyper<float>{h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step},
+      return cpu::adamw_step(cpu::AdamWHyper<float>{h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step, h.grad_scale},
                              params.numel(), params.f32(), grads.f32(), m.f32(), v.f32());
     case Device::cuda: no_cuda_kernel(kOp);
   }
