@@ -165,6 +165,59 @@ def verdict(rows):
     return sentences or ["Only the baseline finished: nothing to compare yet."]
 
 
+def analyse(diverge, metrics_path):
+    """analysis.json of `diverge analyze` on the run's final checkpoint in the coarse labels (made once per run);
+    None while the run has written no checkpoint yet."""
+    run_dir = os.path.dirname(metrics_path)
+    output = os.path.join(run_dir, "analysis")
+    report = os.path.join(output, "analysis.json")
+    if not os.path.isfile(report):
+        if not os.path.exists(os.path.join(run_dir, "checkpoints", "latest")):
+            return None, output
+        command = [diverge, "analyze", "--checkpoint", os.path.join(run_dir, "checkpoints"), "--labels", "coarse",
+                   "--output", output]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            fail("diverge analyze failed: " + (result.stderr or result.stdout).strip())
+    with open(report, encoding="utf-8") as f:
+        return json.load(f), output
+
+
+def analysis_row(variant, analysis):
+    """Permutation-test loss rise and ablation selectivity of one analysed checkpoint, as a table row."""
+    rises = [rise for layer in analysis["permutation"]["layers"] for rise in layer["loss_rise"].values()]
+    own, others = [], []
+    for entry in analysis["ablation"]["domains"]:
+        changes = entry["loss_change"]
+        own.append(changes[entry["domain"]])
+        others += [change for domain, change in changes.items() if domain != entry["domain"]]
+    mean_own, mean_others = statistics.fmean(own), statistics.fmean(others)
+    return (f"| {variant} | {statistics.fmean(rises):.4f} | {max(rises):.4f} | {mean_own:.4f} | {mean_others:.4f} | "
+            f"{mean_own - mean_others:+.4f} |")
+
+
+def analysis_section(diverge, rows, stem):
+    """`diverge analyze` on every variant's first seed: a table and the last layer's ternary plots."""
+    base = os.path.basename(stem)
+    lines = ["| variant | permutation: loss rise, mean over layers x domains | largest | ablation: own domain's "
+             "loss change | other domains' | selectivity (own - others) |", "|---|---|---|---|---|---|"]
+    pictures = []
+    for variant, seeds in rows:
+        analysis, folder = analyse(diverge, seeds[min(seeds)]["path"])
+        if analysis is None:
+            print(f"edl_report: {variant}: no checkpoint yet, left out of the analysis", file=sys.stderr)
+            continue
+        lines.append(analysis_row(variant, analysis))
+        last = len(analysis["layers"]) - 1
+        ternary = os.path.join(folder, f"layer{last}_ternary.svg")
+        if os.path.isfile(ternary):
+            target = f"{stem}-ternary-{variant}.svg"
+            with open(ternary, encoding="utf-8") as src, open(target, "w", encoding="utf-8") as dst:
+                dst.write(src.read())
+            pictures += [f"![{variant}: layer {last} experts]({base}-ternary-{variant}.svg)", ""]
+    return lines, pictures
+
+
 def plot(diverge, metrics, labels, keys, output, title):
     command = [diverge, "plot", "--metrics", ",".join(metrics), "--labels", ",".join(labels), "--keys",
                ",".join(keys), "--x", "tokens", "--smooth", "0.9", "--title", title, "--output", output]
@@ -208,6 +261,8 @@ def main():
              ["lm", "val_loss_mean", "edl", "routing.layers.0.jsd_mean"], stem + "-beta.svg",
              "edl-coarse beta sweep")
 
+    analysis_lines, ternaries = analysis_section(args.diverge, rows, stem)
+
     steps, tokens = first["step"], first["tokens"]
     out = [f"# {args.title}", "",
            f"Produced by `{args.command}`" if args.command else "", "",
@@ -223,7 +278,15 @@ def main():
            "", "EDL only compares domains inside one micro-batch. With the bundled corpus's 24 fine domains, most "
            "fine domains hold at most one sequence of a micro-batch, so edl-fine is close to the sequence control "
            "(exactly equal on every micro-batch whose fine labels are all distinct).",
-           "", "## beta sweep (edl-coarse)", ""] + sweep_lines + [
+           "", "## What the experts learned (`diverge analyze`, first seed)", "",
+           "On the final checkpoint, the val rows of each coarse domain. Permutation test: one layer's expert "
+           "identities shuffled at a time, the held-out loss rise (nats) per domain; a router whose experts are "
+           "interchangeable scores 0. Ablation: for each domain, its most-used experts of every layer disabled; "
+           "selectivity is how much more that hurts the domain itself than the other domains, the signature of "
+           "domain-specialised experts. Ternary plots: each expert of the last MoE layer at its share of the three "
+           "domains' routed tokens (a corner is an expert used by one domain only).", ""] + analysis_lines + [
+           ""] + ternaries + [
+           "## beta sweep (edl-coarse)", ""] + sweep_lines + [
            "", "## Curves", "", f"![loss curves]({base}-loss.svg)", "", f"![routing curves]({base}-routing.svg)"]
     if len(sweep_runs) > 1:
         out += ["", f"![beta sweep]({base}-beta.svg)"]

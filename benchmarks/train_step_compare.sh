@@ -5,7 +5,8 @@
 # from launch/run-demo.sh, and Debian's python3-torch). Both sides run forward + backward + clip + AdamW of the
 # MODEL.md model (d 256, 4 layers, 8 experts top-2, vocab 8192, batch 8 x 256) on one micro-batch per step; diverge's
 # median step time comes from its metrics log (first step dropped), PyTorch's from train_step_torch.py (median after
-# warmup). Writes benchmarks/results/train-step-vs-torch.md.
+# warmup). The sgemm column is the practical ceiling: OpenBLAS on a 2048^3 product at the same thread count. Writes
+# benchmarks/results/train-step-vs-torch.md.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -41,6 +42,23 @@ torch_tokens_per_s() {
     --steps "$steps" | grep -o '[0-9]* tokens/s' | tail -1 | cut -d' ' -f1
 }
 
+# The machine's practical GEMM ceiling: OpenBLAS sgemm GFLOP/s on 2048^3 float32 through numpy (best of 5), with
+# the BLAS build diverge links (OpenMP OpenBLAS where installed).
+sgemm_gflops() {
+  LD_LIBRARY_PATH="/usr/lib/$(gcc -print-multiarch)/openblas-openmp" OMP_NUM_THREADS="$1" OPENBLAS_NUM_THREADS="$1" \
+    /usr/bin/python3 -c '
+import time, numpy as np
+a, b = (np.random.default_rng(s).random((2048, 2048), dtype=np.float32) for s in (1, 2))
+a @ b
+times = []
+for _ in range(5):
+    t = time.perf_counter(); a @ b; times.append(time.perf_counter() - t)
+print(f"{2 * 2048 ** 3 / min(times) / 1e9:.0f}")'
+}
+
+flops_per_token=$("$diverge" config check --config "$config" --set data.corpus="$corpus" |
+  sed -n 's/.* \([0-9.e+]*\) training FLOPs per token.*/\1/p')
+
 {
   echo "# Training step: diverge vs PyTorch on the CPU (benchmarks/train_step_cpu.json)"
   echo
@@ -50,8 +68,8 @@ torch_tokens_per_s() {
   echo "- Commit: $(git -C "$repo" rev-parse --short HEAD)"
   echo "- Command: \`benchmarks/train_step_compare.sh\` (STEPS=$steps)"
   echo
-  echo "| threads | diverge tok/s | PyTorch tok/s, pthreads OpenBLAS | PyTorch tok/s, OpenMP OpenBLAS | ratio to PyTorch's best |"
-  echo "|---|---|---|---|---|"
+  echo "| threads | diverge tok/s | PyTorch tok/s, pthreads OpenBLAS | PyTorch tok/s, OpenMP OpenBLAS | ratio to PyTorch's best | diverge GFLOP/s | sgemm GFLOP/s | share of sgemm |"
+  echo "|---|---|---|---|---|---|---|---|"
   for threads in $threads_list; do
     "$diverge" train --config "$config" --set data.corpus="$corpus" --set train.steps="$steps" \
       --set train.threads="$threads" --set log.every=1 --set data.val_every=0 --set train.checkpoint_every=0 \
@@ -64,7 +82,11 @@ torch_tokens_per_s() {
       row="$row | $theirs"
       [[ "$theirs" != "-" && "$theirs" -gt "$best" ]] && best=$theirs
     done
-    ratio=$(/usr/bin/python3 -c "print(f'{$ours / $best:.2f}x')")
-    echo "$row | $ratio |"
+    ceiling=$(sgemm_gflops "$threads")
+    echo "$row | $(/usr/bin/python3 -c "
+ours, best, flops, ceiling = $ours, $best, $flops_per_token, $ceiling
+print(f'{ours / best:.2f}x | {ours * flops / 1e9:.0f} | {ceiling} | {ours * flops / 1e9 / ceiling:.0%}')") |"
   done
+  echo
+  echo "GFLOP/s count the model's training FLOPs per token ($flops_per_token, as \`diverge config check\` prints)."
 } | tee "$out"
