@@ -8,6 +8,7 @@ import re
 import statistics
 import subprocess
 import sys
+import time
 
 VARIANTS = ["baseline", "edl-coarse", "edl-fine", "random", "sequence"]
 EDL_COARSE_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "edl", "edl-coarse.json")
@@ -213,9 +214,21 @@ def analysis_section(diverge, rows, stem):
         if os.path.isfile(ternary):
             target = f"{stem}-ternary-{variant}.svg"
             with open(ternary, encoding="utf-8") as src, open(target, "w", encoding="utf-8") as dst:
-                dst.write(src.read())
+                # The plot's title names the layer; the report's copies sit side by side, so name the variant too.
+                dst.write(src.read().replace(f">layer {last}: ", f">{variant}, layer {last}: ", 1))
             pictures += [f"![{variant}: layer {last} experts]({base}-ternary-{variant}.svg)", ""]
     return lines, pictures
+
+
+def machine():
+    """Core count and CPU model of this machine, e.g. '2 cores, AMD EPYC'."""
+    model = "unknown CPU"
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} cores, {model}"
 
 
 def plot(diverge, metrics, labels, keys, output, title):
@@ -233,6 +246,7 @@ def main():
     parser.add_argument("--output", required=True, help="markdown report; SVGs are written next to it")
     parser.add_argument("--title", required=True)
     parser.add_argument("--command", default="", help="the command line that produced the runs")
+    parser.add_argument("--commit", default="", help="the commit the runs were trained at")
     args = parser.parse_args()
 
     runs = collect_runs(args.runs)
@@ -265,7 +279,8 @@ def main():
 
     steps, tokens = first["step"], first["tokens"]
     out = [f"# {args.title}", "",
-           f"Produced by `{args.command}`" if args.command else "", "",
+           f"Produced by `{args.command}`" if args.command else "",
+           f"on {machine()}, commit {args.commit or 'not given'}, report written {time.strftime('%Y-%m-%d')}.", "",
            f"Model and data: `configs/edl/*.json` (identical but for `edl`; EDL variants at beta {config_beta:g}). "
            f"Every run: {steps} steps, {tokens:,} training tokens. Losses are the final held-out (val split) "
            "cross-entropy in nats, per coarse domain and their mean; ± is the sample standard deviation over seeds. "

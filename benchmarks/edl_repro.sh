@@ -12,9 +12,9 @@
 #   REPORT [benchmarks/results/edl-cpu.md]   the markdown report; its SVGs go next to it
 #   TITLE ["EDL reproduction on the bundled corpus (CPU)"]
 #   BUILD_DIR [build]
-# Defaults: 15 seed runs and 3 sweep runs of 400 steps (819k tokens) each, about 10 minutes a run at the ~1,500
-# tokens/s of tiny-cpu on two cores, so about 3 hours. The wall-time column compares elapsed_s between runs: run it
-# on an otherwise idle machine.
+# Defaults: 15 seed runs and 3 sweep runs of 400 steps (819k tokens) each, about 2.5 minutes a run on one core
+# (EXTRA_SETS=train.threads=1) or 1.5 on two, so 30-50 minutes in all. The wall-time column compares elapsed_s between
+# runs: run it on an otherwise idle machine, or measure the cost apart with benchmarks/edl_overhead.sh.
 # Runs that already finished (their metrics.jsonl holds a record of the last step) are not trained again, so an
 # interrupted sweep continues where it stopped. The bundled corpus is prepared into runs/bundled-corpus if absent.
 set -euo pipefail
@@ -32,6 +32,7 @@ report="${REPORT:-benchmarks/results/edl-cpu.md}"
 title="${TITLE:-EDL reproduction on the bundled corpus (CPU)}"
 variants=(baseline edl-coarse edl-fine random sequence)
 corpus=runs/bundled-corpus
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' plus uncommitted changes')"
 
 if [[ ! -x "$diverge" ]]; then
   echo "edl_repro: $diverge not found; build it first: cmake -S . -B build -G Ninja && cmake --build build" >&2
@@ -82,4 +83,5 @@ for beta in "${betas[@]}"; do
 done
 
 /usr/bin/python3 "$here/edl_report.py" --runs "$runs" --diverge "$diverge" --output "$report" --title "$title" \
+  --commit "$commit" \
   --command "$0 (SEEDS='${seeds[*]}' BETAS='${betas[*]}' STEPS='${STEPS:-}' EXTRA_SETS='${EXTRA_SETS:-}')"
