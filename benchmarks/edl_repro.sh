@@ -8,6 +8,7 @@
 #                                   seed runs already)
 #   STEPS [the configs']            shortens every run (--set train.steps=STEPS, warmup capped to STEPS / 5)
 #   EXTRA_SETS [""]                 more "key=value" overrides for every run, space-separated
+#   CORPUS [runs/bundled-corpus]    the prepared corpus (the bundled one is prepared there if absent)
 #   RUNS [runs/edl]                 run directories, <RUNS>/<variant>-s<seed> and <RUNS>/edl-coarse-b<beta>-s<seed>
 #   REPORT [benchmarks/results/edl-cpu.md]   the markdown report; its SVGs go next to it
 #   TITLE ["EDL reproduction on the bundled corpus (CPU)"]
@@ -16,7 +17,7 @@
 # (EXTRA_SETS=train.threads=1) or 1.5 on two, so 30-50 minutes in all. The wall-time column compares elapsed_s between
 # runs: run it on an otherwise idle machine, or measure the cost apart with benchmarks/edl_overhead.sh.
 # Runs that already finished (their metrics.jsonl holds a record of the last step) are not trained again, so an
-# interrupted sweep continues where it stopped. The bundled corpus is prepared into runs/bundled-corpus if absent.
+# interrupted sweep continues where it stopped. The bundled corpus is prepared into CORPUS if absent.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,7 +32,7 @@ runs="${RUNS:-runs/edl}"
 report="${REPORT:-benchmarks/results/edl-cpu.md}"
 title="${TITLE:-EDL reproduction on the bundled corpus (CPU)}"
 variants=(baseline edl-coarse edl-fine random sequence)
-corpus=runs/bundled-corpus
+corpus="${CORPUS:-runs/bundled-corpus}"
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' plus uncommitted changes')"
 
 if [[ ! -x "$diverge" ]]; then

@@ -23,8 +23,10 @@ ScratchDir::~ScratchDir() {
   fs::remove_all(path_, ec);
 }
 
-CommandResult run_diverge(const std::string& args) {
-  std::string cmd = std::string(DIVERGE_BINARY) + " " + args + " 2>&1";
+CommandResult run_diverge(const std::string& args) { return run_command(std::string(DIVERGE_BINARY) + " " + args); }
+
+CommandResult run_command(const std::string& command) {
+  std::string cmd = command + " 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) return {-1, "popen failed"};
   std::string out;

@@ -33,4 +33,7 @@ struct CommandResult {
 // Runs the built `diverge` binary with the given argument string (shell-quoted by the caller).
 CommandResult run_diverge(const std::string& args);
 
+// Runs a shell command line (quoted by the caller).
+CommandResult run_command(const std::string& command);
+
 }  // namespace diverge::test
