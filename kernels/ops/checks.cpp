@@ -41,7 +41,11 @@ void check_like(const char* op, Arg arg, Arg reference) {
 }
 
 Device common_device(const char* op, std::initializer_list<Arg> args) {
-  const Arg& first = *args.begin();
+  return common_device(op, std::span<const Arg>(args.begin(), args.size()));
+}
+
+Device common_device(const char* op, std::span<const Arg> args) {
+  const Arg& first = args.front();
   for (const Arg& arg : args) {
     check(arg.tensor.device == first.tensor.device, op,
           std::string(arg.name) + " is on " + device_name(arg.tensor.device) + " but " + first.name + " is on " +

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <span>
 
 #include "engine/tensor.h"
 
@@ -21,6 +22,7 @@ void check_extent(const char* op, Arg arg, int dim, std::int64_t expected, const
 // Checks that arg has the dtype and shape of reference (a gradient against its value, an output against its input).
 void check_like(const char* op, Arg arg, Arg reference);
 // Checks that every tensor lives on one device and returns it: the backend the op dispatches to.
+Device common_device(const char* op, std::span<const Arg> args);
 Device common_device(const char* op, std::initializer_list<Arg> args);
 // The answer of a backend-neutral op whose tensors live on a device without a kernel for it yet.
 [[noreturn]] void no_cuda_kernel(const char* op);

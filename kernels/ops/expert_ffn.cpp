@@ -1,4 +1,6 @@
 // expert_ffn op: checks grouped rows, offsets, expert weights and saved activations agree, then dispatches.
+#include <vector>
+
 #include "engine/error.h"
 #include "kernels/cpu/expert_ffn.h"
 #include "kernels/ops.h"
@@ -29,6 +31,13 @@ cpu::ExpertShape checked_shape(const char* op, const Tensor& x, const Tensor& of
   return s;
 }
 
+// The tensors that forward and backward share, first in their device check.
+std::vector<Arg> shared_args(const Tensor& x, const Tensor& offsets, const ExpertWeights& w,
+                             const ExpertActivations& saved) {
+  return {{"x", x},           {"offsets", offsets},       {"w.gate", w.gate},     {"w.up", w.up},
+          {"w.down", w.down}, {"saved.gate", saved.gate}, {"saved.up", saved.up}, {"saved.hidden", saved.hidden}};
+}
+
 }  // namespace
 
 void expert_ffn(const Tensor& x, const Tensor& offsets, const ExpertWeights& w, const ExpertActivations& saved,
@@ -36,15 +45,9 @@ void expert_ffn(const Tensor& x, const Tensor& offsets, const ExpertWeights& w, 
   constexpr const char* kOp = "expert_ffn";
   const cpu::ExpertShape s = checked_shape(kOp, x, offsets, w, saved);
   check_like(kOp, {"out", out}, {"x", x});
-  switch (common_device(kOp, {{"x", x},
-                              {"offsets", offsets},
-                              {"w.gate", w.gate},
-                              {"w.up", w.up},
-                              {"w.down", w.down},
-                              {"saved.gate", saved.gate},
-                              {"saved.up", saved.up},
-                              {"saved.hidden", saved.hidden},
-                              {"out", out}})) {
+  std::vector<Arg> args = shared_args(x, offsets, w, saved);
+  args.push_back({"out", out});
+  switch (common_device(kOp, args)) {
     case Device::cpu:
       return cpu::expert_ffn_forward<float>(s, offsets.i32(), x.f32(), {w.gate.f32(), w.up.f32(), w.down.f32()},
                                             {saved.gate.f32(), saved.up.f32(), saved.hidden.f32()}, out.f32());
@@ -64,21 +67,11 @@ void expert_ffn_backward(const Tensor& dout, const Tensor& x, const Tensor& offs
   check_like(kOp, {"dw.down", dw.down}, {"w.down", w.down});
   check_like(kOp, {"dgate_work", dgate_work}, {"saved.gate", saved.gate});
   check_like(kOp, {"dup_work", dup_work}, {"saved.gate", saved.gate});
-  switch (common_device(kOp, {{"x", x},
-                              {"offsets", offsets},
-                              {"w.gate", w.gate},
-                              {"w.up", w.up},
-                              {"w.down", w.down},
-                              {"saved.gate", saved.gate},
-                              {"saved.up", saved.up},
-                              {"saved.hidden", saved.hidden},
-                              {"dout", dout},
-                              {"dx", dx},
-                              {"dw.gate", dw.gate},
-                              {"dw.up", dw.up},
-                              {"dw.down", dw.down},
-                              {"dgate_work", dgate_work},
-                              {"dup_work", dup_work}})) {
+  std::vector<Arg> args = shared_args(x, offsets, w, saved);
+  for (Arg arg : {Arg{"dout", dout}, Arg{"dx", dx}, Arg{"dw.gate", dw.gate}, Arg{"dw.up", dw.up},
+                  Arg{"dw.down", dw.down}, Arg{"dgate_work", dgate_work}, Arg{"dup_work", dup_work}})
+    args.push_back(arg);
+  switch (common_device(kOp, args)) {
     case Device::cpu:
       return cpu::expert_ffn_backward<float>(s, offsets.i32(), x.f32(), {w.gate.f32(), w.up.f32(), w.down.f32()},
                                              {saved.gate.f32(), saved.up.f32(), saved.hidden.f32()}, dout.f32(),
