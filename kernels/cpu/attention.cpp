@@ -57,7 +57,7 @@ void tile_scores(const AttentionShape& s, const Tile& tile, HeadView<const T> q,
 
 // Turns raw scores into causal probabilities in place and writes each row's logsumexp (of the scaled scores).
 template <class T>
-void softmax_rows(const Tile& tile, T scale, T* scores, T* lse) {
+void causal_softmax_rows(const Tile& tile, T scale, T* scores, T* lse) {
   for (std::int64_t r = 0; r < tile.rows; ++r) {
     T* row = scores + r * tile.keys();
     const std::int64_t visible = tile.begin + r + 1;
@@ -132,7 +132,7 @@ void attention_forward(const AttentionShape& s, const T* q, const T* k, const T*
         for (std::int64_t begin = 0; begin < s.seq; begin += kQueryBlock) {
           const Tile tile = tile_at(s, begin);
           tile_scores(s, tile, q_h, k_g, scores.data());
-          softmax_rows(tile, scale, scores.data(), lse_h);
+          causal_softmax_rows(tile, scale, scores.data(), lse_h);
           // out_tile (rows, D) = p (rows, keys) @ v[0, keys) (keys, D)
           gemm(GemmShape{tile.rows, s.head_dim, tile.keys(), false, false},
                GemmStrides{tile.keys(), v_g.stride, out_h.stride}, scores.data(), v_g.base, out_h.row(begin), false);
