@@ -33,7 +33,8 @@ report="${REPORT:-benchmarks/results/edl-cpu.md}"
 title="${TITLE:-EDL reproduction on the bundled corpus (CPU)}"
 variants=(baseline edl-coarse edl-fine random sequence)
 corpus="${CORPUS:-runs/bundled-corpus}"
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' plus uncommitted changes')"
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+git diff --quiet HEAD 2>/dev/null || commit="$commit plus uncommitted changes"
 
 if [[ ! -x "$diverge" ]]; then
   echo "edl_repro: $diverge not found; build it first: cmake -S . -B build -G Ninja && cmake --build build" >&2

@@ -68,7 +68,8 @@ flops_per_token=$("$diverge" config check --config "$config" --set data.corpus="
   echo "- Commit: $(git -C "$repo" rev-parse --short HEAD)"
   echo "- Command: \`benchmarks/train_step_compare.sh\` (STEPS=$steps)"
   echo
-  echo "| threads | diverge tok/s | PyTorch tok/s, pthreads OpenBLAS | PyTorch tok/s, OpenMP OpenBLAS | ratio to PyTorch's best | diverge GFLOP/s | sgemm GFLOP/s | share of sgemm |"
+  echo "| threads | diverge tok/s | PyTorch tok/s, pthreads OpenBLAS | PyTorch tok/s, OpenMP OpenBLAS |" \
+    "ratio to PyTorch's best | diverge GFLOP/s | sgemm GFLOP/s | share of sgemm |"
   echo "|---|---|---|---|---|---|---|---|"
   for threads in $threads_list; do
     "$diverge" train --config "$config" --set data.corpus="$corpus" --set train.steps="$steps" \

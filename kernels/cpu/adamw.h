@@ -13,7 +13,7 @@ struct AdamWHyper {
   T eps;
   T weight_decay;
   std::int64_t step;  // 1 for the first update; drives the bias correction
-  T grad_scale = 1;   // g = grads[i] * grad_scale: the mean and the clip applied while reading, not in a pass of their own
+  T grad_scale = 1;   // g = grads[i] * grad_scale: the mean and clip applied while reading, not in a pass of their own
 };
 
 // For each i, as torch.optim.AdamW: p *= 1 - lr * wd; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
