@@ -23,6 +23,7 @@ nlohmann::ordered_json StepRecord::to_json() const {
           {"edl", loss.edl},
           {"grad_norm", grad_norm},
           {"lr", lr},
+          {"skipped_steps", skipped_steps},
           {"tokens_per_s", tokens_per_s},
           {"elapsed_s", elapsed_s},
           {"routing", routing}};
@@ -76,13 +77,31 @@ std::string records_text(const std::vector<nlohmann::json>& records) {
 
 std::vector<nlohmann::json> read_metrics(const fs::path& path) { return parse_records(path, read_file(path)); }
 
+fs::path superseded_metrics_path(const fs::path& metrics) {
+  fs::path path = metrics;
+  path.replace_filename(metrics.stem().string() + ".superseded" + metrics.extension().string());
+  return path;
+}
+
+namespace {
+
+// Appends records to a file and makes them durable before the log that held them is rewritten without them.
+void append_durably(const fs::path& path, const std::vector<nlohmann::json>& records) {
+  std::string text = records_text(records);
+  if (fs::exists(path)) text = read_file(path) + text;
+  write_file_atomic(path, text);
+}
+
+}  // namespace
+
 MetricsLog::MetricsLog(fs::path path, std::int64_t resumed_step) : path_(std::move(path)) {
-  std::vector<nlohmann::json> kept;
+  std::vector<nlohmann::json> kept, superseded;
   if (fs::exists(path_)) {
     for (auto& record : read_metrics(path_))
-      if (record["step"].get<std::int64_t>() <= resumed_step) kept.push_back(std::move(record));
+      (record["step"].get<std::int64_t>() <= resumed_step ? kept : superseded).push_back(std::move(record));
   }
   if (path_.has_parent_path()) fs::create_directories(path_.parent_path());
+  if (!superseded.empty()) append_durably(superseded_metrics_path(path_), superseded);
   write_file_atomic(path_, records_text(kept));
   file_ = std::fopen(path_.c_str(), "ab");
   if (file_ == nullptr) throw Error(path_.string(), std::string("cannot open for appending: ") + std::strerror(errno));

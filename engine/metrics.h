@@ -23,14 +23,16 @@ struct LossParts {
 };
 
 // One optimizer step as the log records it: {"type": "train", "step", "tokens", "loss", "lm", "lb", "z",
-// "edl", "grad_norm", "lr", "tokens_per_s", "elapsed_s", "routing"}; "routing" is the routing monitor's per-layer
-// record of the logging window that ends at this step (model/routing_monitor.h).
+// "edl", "grad_norm", "lr", "skipped_steps", "tokens_per_s", "elapsed_s", "routing"}; "routing" is the routing
+// monitor's per-layer record of the logging window that ends at this step (model/routing_monitor.h). A NaN or an
+// infinity is written as null (JSON has neither).
 struct StepRecord {
   std::int64_t step = 0;    // optimizer steps completed, this one included
   std::int64_t tokens = 0;  // training tokens consumed so far, all ranks together
   LossParts loss;
   double grad_norm = 0.0;     // global gradient norm before clipping
   double lr = 0.0;            // the learning rate this step's update used
+  std::int64_t skipped_steps = 0;  // steps whose update the non-finite guard skipped so far (train.on_nonfinite)
   double tokens_per_s = 0.0;  // this step's throughput
   double elapsed_s = 0.0;     // wall time since this process started training
   nlohmann::json routing;     // per-layer routing metrics of the window; null when not taken
@@ -52,13 +54,14 @@ struct EvalRecord {
 };
 
 // The JSONL metrics file: one JSON object per line, flushed as it is written, so a killed run loses at most the
-// line it was writing. A run that resumes from step k keeps the records of steps <= k and drops the rest, which a
-// run killed after its last checkpoint wrote and which the resumed run is about to write again.
+// line it was writing. A run that resumes from step k keeps the records of steps <= k in the log and moves the
+// rest, which a run killed after its last checkpoint wrote and which the resumed run is about to write again, to
+// the superseded file beside it: no record a run ever wrote is lost.
 class MetricsLog {
  public:
-  // Opens path for appending after keeping only the records with "step" <= resumed_step (0 for a fresh run: an
-  // old log is emptied). A torn last line (a kill mid-write) is dropped; any other line that is not a JSON object
-  // with an integer "step" is an Error naming the file and line.
+  // Opens path for appending after keeping only the records with "step" <= resumed_step (0 for a fresh run) and
+  // appending the others to superseded_metrics_path(path). A torn last line (a kill mid-write) is dropped; any
+  // other line that is not a JSON object with an integer "step" is an Error naming the file and line.
   MetricsLog(fs::path path, std::int64_t resumed_step);
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;
@@ -71,6 +74,9 @@ class MetricsLog {
   fs::path path_;
   std::FILE* file_ = nullptr;
 };
+
+// "metrics.superseded.jsonl" beside "metrics.jsonl": records a resume took out of the log, oldest first.
+fs::path superseded_metrics_path(const fs::path& metrics);
 
 // The records a metrics file holds, parsed; Error naming the file and line for a line that is not a JSON object.
 std::vector<nlohmann::json> read_metrics(const fs::path& path);

@@ -1,4 +1,4 @@
-// The optimizer step over flat blocks: gradient all-reduce, mean and clip folded into AdamW's read, AdamW, zeroing.
+// The optimizer step over flat blocks: gradient all-reduce and norm, mean and clip folded into AdamW's read, zeroing.
 #include "engine/optimizer_step.h"
 
 #include <cmath>
@@ -24,16 +24,19 @@ OptimizerStep::OptimizerStep(const config::OptimConfig& optim, std::int64_t bloc
       m_(arena_.alloc(DType::f32, {block_elements})),
       v_(arena_.alloc(DType::f32, {block_elements})) {}
 
-double OptimizerStep::apply(Comm& comm, const Tensor& params, const Tensor& grads, std::int64_t micro_batches,
-                            double lr, std::int64_t step) {
+ReducedGradients OptimizerStep::reduce_gradients(Comm& comm, const Tensor& grads, std::int64_t micro_batches) {
   comm.allreduce(grads, ReduceOp::sum);
   // The gradients now hold the sum over every micro-batch of every rank; the mean's norm follows from the sum's.
   const double contributions = static_cast<double>(micro_batches) * comm.size();
-  const double norm = std::sqrt(ops::sum_of_squares(grads)) / contributions;
-  double factor = 1.0 / contributions;
+  return {.norm = std::sqrt(ops::sum_of_squares(grads)) / contributions, .contributions = contributions};
+}
+
+void OptimizerStep::update(const Tensor& params, const Tensor& grads, const ReducedGradients& reduced, double lr,
+                           std::int64_t update_number) {
+  double factor = 1.0 / reduced.contributions;
   // As torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
   if (optim_.grad_clip > 0.0) {
-    const double clip = optim_.grad_clip / (norm + 1e-6);
+    const double clip = optim_.grad_clip / (reduced.norm + 1e-6);
     if (clip < 1.0) factor *= clip;
   }
   ops::AdamWHyper hyper{.lr = static_cast<float>(lr),
@@ -41,19 +44,20 @@ double OptimizerStep::apply(Comm& comm, const Tensor& params, const Tensor& grad
                         .beta2 = static_cast<float>(optim_.beta2),
                         .eps = static_cast<float>(optim_.eps),
                         .weight_decay = static_cast<float>(optim_.weight_decay),
-                        .step = step,
+                        .step = update_number,
                         .grad_scale = static_cast<float>(factor)};
   // The block is [decayed matrices | norm weights]: one AdamW call per part.
-  auto update = [&](std::int64_t begin, std::int64_t end, const ops::AdamWHyper& h) {
+  auto update_part = [&](std::int64_t begin, std::int64_t end, const ops::AdamWHyper& h) {
     if (begin < end)
       ops::adamw_step(params.slice_rows(begin, end), grads.slice_rows(begin, end), m_.slice_rows(begin, end),
                       v_.slice_rows(begin, end), h);
   };
-  update(0, decay_elements_, hyper);
+  update_part(0, decay_elements_, hyper);
   if (optim_.no_decay) hyper.weight_decay = 0.0f;
-  update(decay_elements_, params.numel(), hyper);
-  std::memset(grads.data, 0, grads.bytes());
-  return norm;
+  update_part(decay_elements_, params.numel(), hyper);
+  discard(grads);
 }
+
+void OptimizerStep::discard(const Tensor& grads) { std::memset(grads.data, 0, grads.bytes()); }
 
 }  // namespace diverge

@@ -1,4 +1,5 @@
-// The distributed optimizer step: all-reduce the gradients, take the global norm, average and clip, AdamW, zero.
+// The distributed optimizer step: all-reduce the gradients, take the global norm, then AdamW (averaged, clipped) or
+// discard them.
 #pragma once
 
 #include <cstdint>
@@ -10,18 +11,28 @@
 
 namespace diverge {
 
-// AdamW's moments for a parameter block (P) laid out as [decayed | not decayed]: m and v, one arena.
+// The gradients of one optimizer step after the all-reduce: what the update needs to average and clip them.
+struct ReducedGradients {
+  double norm = 0.0;           // global norm of the mean gradient before clipping
+  double contributions = 1.0;  // micro-batches summed over every rank: the sum / contributions is the mean
+};
+
+// AdamW's moments for a parameter block (P) laid out as [decayed | not decayed]: m and v, one arena. A step is
+// reduce_gradients() then update() or, when the trainer refuses the step (non-finite), discard().
 class OptimizerStep {
  public:
   // block_elements: P; decay_elements: how many leading elements take weight decay (the rest are norm weights).
   OptimizerStep(const config::OptimConfig& optim, std::int64_t block_elements, std::int64_t decay_elements);
 
-  // One update with the gradients (P) summed over `micro_batches` micro-batches on this rank: all-reduces them
-  // over comm (summing ranks), scales them to the mean over every micro-batch of every rank and clips that mean to
-  // optim.grad_clip in one pass, applies AdamW with learning rate lr as update number `step` (1-based, for the
-  // bias correction), then zeroes the gradients. Returns the global norm of the mean gradient before clipping.
-  double apply(Comm& comm, const Tensor& params, const Tensor& grads, std::int64_t micro_batches, double lr,
-               std::int64_t step);
+  // All-reduces the gradients (P), summed over `micro_batches` micro-batches on this rank, over comm (summing
+  // ranks) and takes the global norm of their mean.
+  static ReducedGradients reduce_gradients(Comm& comm, const Tensor& grads, std::int64_t micro_batches);
+  // Scales the reduced gradients to their mean and clips it to optim.grad_clip in one pass, applies AdamW with
+  // learning rate lr as update number `update_number` (1-based, for the bias correction), zeroes the gradients.
+  void update(const Tensor& params, const Tensor& grads, const ReducedGradients& reduced, double lr,
+              std::int64_t update_number);
+  // Drops the gradients without an update: parameters and moments stay as they are.
+  static void discard(const Tensor& grads);
 
   Tensor exp_avg() const { return m_; }     // (P) first moments
   Tensor exp_avg_sq() const { return v_; }  // (P) second moments

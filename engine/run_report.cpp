@@ -55,18 +55,23 @@ void print_activation_peak(std::size_t planned, std::size_t measured) {
   std::fflush(stdout);
 }
 
-void print_run_end(std::int64_t step, std::int64_t steps_run, double seconds, const RunFacts& facts,
-                   const std::filesystem::path& metrics, const std::optional<std::filesystem::path>& checkpoint) {
-  if (steps_run > 0 && seconds > 0) {
-    double tokens_per_s = static_cast<double>(steps_run * facts.tokens_per_step) / seconds;
-    std::printf("done: step %lld, %lld step%s in %s | %s tok/s | %.2f GFLOP/s\n", static_cast<long long>(step),
-                static_cast<long long>(steps_run), steps_run == 1 ? "" : "s", format_duration(seconds).c_str(),
-                format_thousands(tokens_per_s).c_str(),
+std::string format_run_end(std::int64_t step, const RunTiming& timing, double wall_seconds, const RunFacts& facts) {
+  const std::int64_t steps_run = timing.steps.count;
+  std::string line = "done: step " + std::to_string(step);
+  if (steps_run == 0 || timing.steps.seconds <= 0) return line + ", no steps left to run";
+  const double tokens_per_s = static_cast<double>(steps_run * facts.tokens_per_step) / timing.steps.seconds;
+  char throughput[96];
+  std::snprintf(throughput, sizeof throughput, " tok/s, %.2f GFLOP/s",
                 tokens_per_s * static_cast<double>(facts.flops_per_token) / 1e9);
-  } else {
-    std::printf("done: step %lld, no steps left to run\n", static_cast<long long>(step));
-  }
-  std::printf("metrics: %s\n", metrics.string().c_str());
+  return line + ", " + std::to_string(steps_run) + (steps_run == 1 ? " step" : " steps") + " | training " +
+         format_duration(timing.steps.seconds) + ", " + format_thousands(tokens_per_s) + throughput + " | wall " +
+         format_duration(wall_seconds) + " (eval " + format_duration(timing.evals.seconds) + ", checkpoints " +
+         format_duration(timing.checkpoints.seconds) + ")";
+}
+
+void print_run_end(const std::string& end_line, const std::filesystem::path& metrics,
+                   const std::optional<std::filesystem::path>& checkpoint) {
+  std::printf("%s\nmetrics: %s\n", end_line.c_str(), metrics.string().c_str());
   if (checkpoint) std::printf("checkpoint: %s\n", checkpoint->string().c_str());
   std::fflush(stdout);
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "engine/config/config.h"
+#include "engine/run_timing.h"
 
 namespace diverge {
 
@@ -39,8 +40,12 @@ void print_run_plan(const config::Config& config, const RunFacts& facts);
 // Printed after the first step: the activation arena's measured peak beside the plan.
 void print_activation_peak(std::size_t planned, std::size_t measured);
 
-// The averages over the steps this process ran, and where the log and the last checkpoint are.
-void print_run_end(std::int64_t step, std::int64_t steps_run, double seconds, const RunFacts& facts,
-                   const std::filesystem::path& metrics, const std::optional<std::filesystem::path>& checkpoint);
+// "done: step 500, 500 steps | training 1m58s, 8,680 tok/s, 92.1 GFLOP/s | wall 2m06s (eval 5s, checkpoints 3s)":
+// throughput over the training steps alone, the wall time with evaluations and checkpoints beside it.
+std::string format_run_end(std::int64_t step, const RunTiming& timing, double wall_seconds, const RunFacts& facts);
+
+// The run_end line, and where the log and the last checkpoint are.
+void print_run_end(const std::string& end_line, const std::filesystem::path& metrics,
+                   const std::optional<std::filesystem::path>& checkpoint);
 
 }  // namespace diverge

@@ -73,6 +73,7 @@ fs::path save_training_checkpoint(const fs::path& root, const config::Config& co
   // Initialisation and data order are pure functions of the seed (counter-based generators); no generator state
   // advances during training, so the seed is the whole RNG state.
   state.rng = {{"seed", config.train.seed}};
+  state.trainer = progress.trainer;
   state.config = plain_json(config.to_json());
   state.config_hash = content_hash(state.config.dump());
   auto model_tensors = named_tensors(block_views(layout, params, nullptr));
@@ -96,6 +97,7 @@ ResumedCheckpoint load_training_checkpoint(const fs::path& dir, const config::Co
   resumed.progress.step = checkpoint.state.step;
   resumed.progress.tokens = checkpoint.state.tokens_seen;
   resumed.progress.loader = data::LoaderState::from_json(checkpoint.state.loader, checkpoint.label() + ": loader");
+  resumed.progress.trainer = checkpoint.state.trainer;
   collect_changes(checkpoint.state.config, plain_json(current.to_json()), "", resumed.changed_keys);
   return resumed;
 }

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct TrainProgress {
   std::int64_t step = 0;    // optimizer steps completed
   std::int64_t tokens = 0;  // training tokens consumed, all ranks together
   data::LoaderState loader;
+  nlohmann::json trainer = nlohmann::json::object();  // the training loop's own state (skip counts, metric window)
 };
 
 // The checkpoints directory of a run: <train.out_dir>/checkpoints.

@@ -1,7 +1,9 @@
-// The training loop: one optimizer step over grad_accum micro-batches, logging, evals, checkpoints, resume.
+// The training loop: one optimizer step over grad_accum micro-batches, the non-finite guard, logging, evals,
+// checkpoints, preemption, resume.
 #include "engine/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
@@ -9,18 +11,22 @@
 #include "engine/checkpoint/checkpoint_dir.h"
 #include "engine/comm/comm.h"
 #include "engine/compute_threads.h"
-#include "engine/error.h"
 #include "engine/config/model_size.h"
 #include "engine/error.h"
 #include "engine/evaluator.h"
+#include "engine/host_memory.h"
+#include "engine/nonfinite_guard.h"
 #include "engine/optimizer_step.h"
+#include "engine/run_directory.h"
+#include "engine/run_preflight.h"
 #include "engine/run_report.h"
+#include "engine/run_timing.h"
 #include "engine/schedule.h"
+#include "engine/step_agreement.h"
+#include "engine/stop_signals.h"
 #include "engine/train_checkpoint.h"
-#include "engine/training_data.h"
 #include "model/edl_term.h"
 #include "model/routing_monitor.h"
-#include "model/step_buffers.h"
 #include "model/transformer.h"
 
 namespace diverge {
@@ -31,107 +37,77 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-// Settings the config accepts that this trainer cannot honour yet are refused rather than ignored.
-void check_supported(const config::Config& config) {
-  check(config.train.device == config::Device::kCpu, "train.device",
-        "'cuda' training is not available yet; set train.device=cpu");
-}
-
-// The config with everything taken from the corpus filled in (model.vocab_size), validated again.
-config::Config resolve_config(const config::Config& config, const data::Manifest& manifest) {
-  check_supported(config);
-  config::Config resolved = config;
-  resolve_vocab_size(resolved.model, manifest);
-  resolved.validate("config");
-  return resolved;
-}
-
-data::LoaderConfig loader_config(const config::Config& config, const Comm& comm) {
-  return {.batch_size = config.data.micro_batch,
-          .seq_len = config.data.seq_len,
-          .seed = config.train.seed,
-          .rank = comm.rank(),
-          .world = comm.size(),
-          .weights = config.data.weights};
-}
-
 bool every(std::int64_t step, std::int64_t interval) { return interval > 0 && step % interval == 0; }
 
-// M of the labels EDL groups sequences by: a corpus label system's label count; for the random control the coarsest
-// system's, so the control has as many groups as the real domains; unused for per-sequence labels.
-std::int64_t edl_label_count(const config::EdlConfig& edl, const TrainingData& data) {
-  if (edl.labels == model::kSequenceLabels) return 0;
-  if (edl.labels == model::kRandomLabels)
-    return static_cast<std::int64_t>(data.corpus.labels_of(data.val_label_system).size());
-  check(data.corpus.has_label_system(edl.labels), "edl.labels",
-        "the corpus has no label system '" + edl.labels + "' (it has: " +
-            data::comma_list(data.corpus.label_systems()) + "; or use random / sequence)");
-  return static_cast<std::int64_t>(data.corpus.labels_of(edl.labels).size());
+RunStart run_start(const config::Config& config, const TrainOptions& options) {
+  if (options.overwrite) return RunStart::overwrite;
+  return config.train.resume.empty() ? RunStart::fresh : RunStart::resume;
 }
+
+MemoryPlan checked_memory_plan(const config::Config& config) {
+  MemoryPlan plan = plan_memory(config);
+  check_memory_plan(plan, host_memory_limit());
+  return plan;
+}
+
+// A step after its micro-batches, before the update: the record to log and the gradients' reduction.
+struct StepResult {
+  StepRecord record;
+  ReducedGradients gradients;
+};
 
 class TrainingRun {
  public:
   TrainingRun(const config::Config& config, const TrainOptions& options)
       : threads_(set_compute_threads(config.train.threads)),
-        data_(open_training_data(config)),
-        config_(resolve_config(config, data_.manifest)),
+        inputs_(open_run_inputs(config)),
+        memory_(checked_memory_plan(config_)),
         options_(options),
+        run_dir_(config_, run_start(config_, options)),
         comm_(make_single_process_comm()),
         model_(config_.model, config_.loss, config_.data.micro_batch, config_.data.seq_len, config_.train.seed),
         optimizer_(config_.optim, model_.layout().block_elements(), model_.layout().decay_elements()),
-        loader_(data_.corpus, loader_config(config_, *comm_)),
+        loader_(inputs_.data.corpus, loader_config(config_, *comm_)),
         schedule_(config_.optim, config_.train.steps),
-        edl_(config_.edl, config_.model, edl_label_count(config_.edl, data_)),
-        monitor_(config_.model, static_cast<std::int64_t>(data_.corpus.labels_of(data_.val_label_system).size())),
-        root_(checkpoints_root(config_)) {
+        edl_(config_.edl, config_.model, inputs_.edl_label_count),
+        monitor_(config_.model, inputs_.metric_label_count),
+        guard_(config_.train.on_nonfinite, config_.train.max_consecutive_skips),
+        root_(checkpoints_root(config_)),
+        last_step_(options.stop_after > 0 ? std::min(options.stop_after, config_.train.steps) : config_.train.steps) {
     if (config_.data.val_every > 0)
-      evaluator_ = std::make_unique<Evaluator>(data_.corpus, data_.val_label_system, config_.data.micro_batch,
-                                               config_.data.seq_len, config_.data.val_batches);
+      evaluator_ = std::make_unique<Evaluator>(inputs_.data.corpus, inputs_.data.val_label_system,
+                                               config_.data.micro_batch, config_.data.seq_len,
+                                               config_.data.val_batches);
     facts_ = run_facts();
   }
 
   TrainSummary run() {
-    std::filesystem::create_directories(config_.train.out_dir);
     config_.save_resolved(std::filesystem::path(config_.train.out_dir) / "config.json");
     remove_stale_temporaries(root_);
     if (!config_.log.quiet) print_run_plan(config_, facts_);
     resume();
     MetricsLog log(config_.metrics_path(), progress_.step);
-
-    const std::int64_t last =
-        options_.stop_after > 0 ? std::min(options_.stop_after, config_.train.steps) : config_.train.steps;
-    const std::int64_t first = progress_.step + 1;
-    auto start = Clock::now();
-    for (std::int64_t step = first; step <= last; ++step) {
-      auto step_start = Clock::now();
-      StepRecord record = optimizer_step(step);
-      double step_seconds = seconds_since(step_start);
-      record.tokens_per_s = static_cast<double>(facts_.tokens_per_step) / step_seconds;
-      record.elapsed_s = seconds_since(start);
-      if (step == first && !config_.log.quiet)
+    const StopSignals signals;
+    const auto start = Clock::now();
+    for (std::int64_t step = progress_.step + 1; step <= last_step_; ++step) {
+      const auto step_start = Clock::now();
+      StepResult result = forward_backward(step);
+      const StepAgreement agreed = agree_on_step(*comm_, locally_finite(result), signals.received() != 0);
+      const StepVerdict verdict = guard_.judge(agreed.finite && std::isfinite(result.gradients.norm));
+      if (verdict == StepVerdict::stop) return stop_nonfinite(log, result, step);
+      finish_step(result, verdict, step);
+      timing_.steps.add(seconds_since(step_start));
+      result.record.tokens_per_s = static_cast<double>(facts_.tokens_per_step) / seconds_since(step_start);
+      result.record.elapsed_s = seconds_since(start);
+      if (timing_.steps.count == 1 && !config_.log.quiet)
         print_activation_peak(facts_.memory.activations, model_.activation_arena().peak());
-      // Lines, records and evals follow the schedule's steps, not where this process stops: an interrupted and
-      // resumed run logs exactly what an uninterrupted one does.
-      const bool final_step = step == config_.train.steps;
-      if (every(step, config_.log.every) || final_step) {
-        model::RoutingReport routing = monitor_.finish();
-        record.routing = std::move(routing.json);
-        record.routing_summary = std::move(routing.summary);
-        log.write(record.to_json());
-        double eta = record.elapsed_s / static_cast<double>(step - first + 1) * static_cast<double>(last - step);
-        print(format_step_line(record, config_.train.steps, eta));
-      }
-      if (evaluator_ && (every(step, config_.data.val_every) || final_step)) {
-        EvalRecord eval = evaluator_->run(model_, step, progress_.tokens);
-        log.write(eval.to_json());
-        print(format_eval_line(eval));
-      }
-      if (every(step, config_.train.checkpoint_every) || step == last) save();
+      log_step(log, result.record, step);
+      evaluate(log, step);
+      const bool due = every(step, config_.train.checkpoint_every) || step == last_step_;
+      if ((due || agreed.stop_requested) && !save()) return stop_unsaved(step);
+      if (agreed.stop_requested) return stop_for_signal(signals.received(), start);
     }
-    if (!config_.log.quiet)
-      print_run_end(progress_.step, std::max<std::int64_t>(0, last - first + 1), seconds_since(start), facts_,
-                    config_.metrics_path(), checkpoint_);
-    return {progress_.step, progress_.tokens, config_.metrics_path(), checkpoint_};
+    return finish(StopReason::completed, "", start);
   }
 
  private:
@@ -143,32 +119,45 @@ class TrainingRun {
     facts.tokens_per_step = config_.data.micro_batch * config_.data.seq_len * config_.data.grad_accum * comm_->size();
     facts.threads = threads_;
     facts.comm = comm_->describe();
-    facts.corpus = data_.manifest.file.string();
-    facts.memory = {
-        .params = model_.params().bytes(),
-        .grads = model_.grads().bytes(),
-        .optimizer = optimizer_.arena().capacity(),
-        .activations = model::activation_bytes(config_.model, config_.data.micro_batch, config_.data.seq_len)};
+    facts.corpus = inputs_.data.manifest.file.string();
+    facts.memory = memory_;
     return facts;
   }
 
+  // The first checkpoint of resume_candidates() that loads; with "auto", a damaged one is reported and passed over.
   void resume() {
-    auto dir = resolve_resume(root_, config_.train.resume);
-    if (!dir) {
-      print(config_.train.resume.empty() ? "start: fresh run" : "start: fresh run (no checkpoint to resume from)");
-      return;
+    const ResumeCandidates candidates = resume_candidates(root_, config_.train.resume);
+    for (const auto& note : candidates.notes) warn("resume: " + note + "; looking for the newest complete checkpoint");
+    std::string newest_error;
+    for (const auto& dir : candidates.paths) {
+      try {
+        resume_from(dir);
+        return;
+      } catch (const Error& e) {
+        if (!candidates.fall_back) throw;
+        if (newest_error.empty()) newest_error = e.what();
+        warn("cannot resume from " + dir.string() + ": " + e.what() + "; trying the checkpoint before it");
+      }
     }
-    auto resumed = load_training_checkpoint(*dir, config_, model_.layout(), model_.params(), optimizer_);
-    progress_ = resumed.progress;
-    loader_.restore(progress_.loader);
-    checkpoint_ = *dir;
-    std::string line = "start: resumed from " + dir->string() + " at step " + std::to_string(progress_.step);
+    check(candidates.paths.empty(), "resume",
+          "no checkpoint under " + root_.string() + " loads (the newest: " + newest_error +
+              "); move them away and start with --overwrite, or resume from a copy with --resume DIR");
+    print(config_.train.resume.empty() ? "start: fresh run" : "start: fresh run (no checkpoint to resume from)");
+  }
+
+  void resume_from(const std::filesystem::path& dir) {
+    auto resumed = load_training_checkpoint(dir, config_, model_.layout(), model_.params(), optimizer_);
+    restore_loop_state(resumed.progress.trainer, dir.string() + ": state.json");
+    loader_.restore(resumed.progress.loader);
+    progress_ = std::move(resumed.progress);
+    checkpoint_ = dir;
+    std::string line = "start: resumed from " + dir.string() + " at step " + std::to_string(progress_.step);
     if (!resumed.changed_keys.empty()) line += " (config changed: " + data::comma_list(resumed.changed_keys) + ")";
     print(line);
   }
 
-  // grad_accum micro-batches forward and backward (gradients add up), then the optimizer update.
-  StepRecord optimizer_step(std::int64_t step) {
+  // grad_accum micro-batches forward and backward (gradients add up), then the gradients' all-reduce and norm.
+  StepResult forward_backward(std::int64_t step) {
     const std::int64_t micro_batches = config_.data.grad_accum;
     LossParts sum;
     for (std::int64_t i = 0; i < micro_batches; ++i) {
@@ -176,7 +165,7 @@ class TrainingRun {
       Tensor tokens = make_view(batch.tokens.data(), DType::i32, Device::cpu, {batch.rows, batch.row_len});
       model::Losses losses = model_.forward(tokens).losses;
       const double l_edl = edl_.forward(model_, edl_.labels(batch), *comm_);
-      monitor_.add(model_, batch.domain.at(data_.val_label_system));
+      monitor_.add(model_, batch.domain.at(inputs_.data.val_label_system));
       monitor_.record_edl(edl_);
       model_.backward(edl_.hook());
       sum.total += losses.total + edl_.weighted(static_cast<float>(l_edl));
@@ -185,24 +174,152 @@ class TrainingRun {
       sum.z += losses.z;
       sum.edl += l_edl;
     }
-    const double lr = schedule_.at(step);
-    const double norm = optimizer_.apply(*comm_, model_.params(), model_.grads(), micro_batches, lr, step);
-    progress_.step = step;
-    progress_.tokens += facts_.tokens_per_step;
-
+    StepResult result;
+    result.gradients = OptimizerStep::reduce_gradients(*comm_, model_.grads(), micro_batches);
     const auto n = static_cast<double>(micro_batches);
-    StepRecord record;
-    record.step = step;
-    record.tokens = progress_.tokens;
-    record.loss = {.total = sum.total / n, .lm = sum.lm / n, .lb = sum.lb / n, .z = sum.z / n, .edl = sum.edl / n};
-    record.grad_norm = norm;
-    record.lr = lr;
-    return record;
+    result.record.step = step;
+    result.record.loss = {.total = sum.total / n, .lm = sum.lm / n, .lb = sum.lb / n, .z = sum.z / n,
+                          .edl = sum.edl / n};
+    result.record.grad_norm = result.gradients.norm;
+    result.record.lr = schedule_.at(step);
+    return result;
   }
 
-  void save() {
+  static bool locally_finite(const StepResult& result) {
+    return !first_nonfinite_quantity(result.record.loss, 0.0).has_value();
+  }
+
+  // The update (or, for a skipped step, none) and the counters that move either way: data and schedule go on.
+  void finish_step(StepResult& result, StepVerdict verdict, std::int64_t step) {
+    if (verdict == StepVerdict::update) {
+      optimizer_.update(model_.params(), model_.grads(), result.gradients, result.record.lr, step - guard_.skipped());
+    } else {
+      OptimizerStep::discard(model_.grads());
+      warn("step " + std::to_string(step) + ": update skipped: " + nonfinite_cause(result) + " (" +
+           std::to_string(guard_.streak()) + " in a row; the run stops at " + std::to_string(guard_.limit()) + ")");
+    }
+    progress_.step = step;
+    progress_.tokens += facts_.tokens_per_step;
+    result.record.tokens = progress_.tokens;
+    result.record.skipped_steps = guard_.skipped();
+  }
+
+  // Lines, records and evals follow the schedule's steps, not where this process stops: an interrupted and resumed
+  // run logs exactly what an uninterrupted one does.
+  void log_step(MetricsLog& log, StepRecord& record, std::int64_t step) {
+    if (!every(step, config_.log.every) && step != config_.train.steps) return;
+    model::RoutingReport routing = monitor_.finish();
+    record.routing = std::move(routing.json);
+    record.routing_summary = std::move(routing.summary);
+    log.write(record.to_json());
+    const double eta = timing_.eta(last_step_ - step, evals_after(step), checkpoints_after(step));
+    print(format_step_line(record, config_.train.steps, eta));
+  }
+
+  void evaluate(MetricsLog& log, std::int64_t step) {
+    if (!evaluator_ || !(every(step, config_.data.val_every) || step == config_.train.steps)) return;
+    const auto eval_start = Clock::now();
+    EvalRecord eval = evaluator_->run(model_, step, progress_.tokens);
+    timing_.evals.add(seconds_since(eval_start));
+    log.write(eval.to_json());
+    print(format_eval_line(eval));
+  }
+
+  std::int64_t evals_after(std::int64_t step) const {
+    return evaluator_ ? events_after(step, last_step_, config_.data.val_every, last_step_ == config_.train.steps) : 0;
+  }
+  std::int64_t checkpoints_after(std::int64_t step) const {
+    return events_after(step, last_step_, config_.train.checkpoint_every, true);
+  }
+
+  // Writes a checkpoint of the state after progress_.step, unless parameters or moments hold a NaN or an infinity
+  // (an update that overflowed): then nothing is written, so pruning can never delete the last good checkpoint.
+  bool save() {
+    const auto save_start = Clock::now();
+    const std::pair<const char*, Tensor> blocks[] = {{"parameters", model_.params()},
+                                                     {"AdamW exp_avg moments", optimizer_.exp_avg()},
+                                                     {"AdamW exp_avg_sq moments", optimizer_.exp_avg_sq()}};
+    for (const auto& [what, block] : blocks)
+      if (auto tensor = first_nonfinite_tensor(model_.layout(), block)) {
+        unsaved_cause_ = std::string("the ") + what + " hold non-finite values after the update (first: " +
+                         *tensor + ")";
+        return false;
+      }
     progress_.loader = loader_.state();
+    progress_.trainer = loop_state();
     checkpoint_ = save_training_checkpoint(root_, config_, model_.layout(), model_.params(), optimizer_, progress_);
+    timing_.checkpoints.add(seconds_since(save_start));
+    return true;
+  }
+
+  // What a checkpoint carries of the loop itself: the guard's counts and the open routing-metrics window.
+  nlohmann::json loop_state() const {
+    return {{"skipped_steps", guard_.skipped()},
+            {"skip_streak", guard_.streak()},
+            {"routing_window", monitor_.window_state()}};
+  }
+
+  void restore_loop_state(const nlohmann::json& state, const std::string& where) {
+    if (state.empty()) return;  // a checkpoint of format version 1: nothing skipped, the window starts empty
+    for (const char* key : {"skipped_steps", "skip_streak"})
+      check(state.contains(key) && state[key].is_number_integer(), where, std::string("trainer.") + key +
+                                                                              ": expected an integer");
+    check(state.contains("routing_window"), where, "trainer.routing_window: missing");
+    guard_.restore(state["skipped_steps"].get<std::int64_t>(), state["skip_streak"].get<std::int64_t>());
+    monitor_.restore_window(state["routing_window"], where);
+  }
+
+  std::string nonfinite_cause(const StepResult& result) const {
+    std::string cause = first_nonfinite_quantity(result.record.loss, result.gradients.norm)
+                            .value_or("a loss on another rank is not finite");
+    if (!std::isfinite(result.gradients.norm))
+      if (auto tensor = first_nonfinite_tensor(model_.layout(), model_.grads()))
+        cause += " (first non-finite gradient: " + *tensor + ")";
+    return cause;
+  }
+
+  // How a non-finite stop ends its message: nothing of the bad state reached a checkpoint.
+  std::string unsaved_ending() const {
+    return "; this state was not saved, " +
+           (checkpoint_ ? "the last checkpoint is " + checkpoint_->string() : std::string("no checkpoint exists yet"));
+  }
+
+  TrainSummary stop_nonfinite(MetricsLog& log, StepResult& result, std::int64_t step) {
+    std::string message = "step " + std::to_string(step) + ": " + nonfinite_cause(result);
+    if (config_.train.on_nonfinite == config::NonFinitePolicy::kSkip)
+      message += "; " + std::to_string(guard_.streak()) + " non-finite steps in a row (train.max_consecutive_skips)";
+    result.record.tokens = progress_.tokens + facts_.tokens_per_step;
+    result.record.skipped_steps = guard_.skipped();
+    log.write(result.record.to_json());
+    print(format_step_line(result.record, config_.train.steps, 0.0));
+    return stopped(StopReason::nonfinite, message + unsaved_ending());
+  }
+
+  TrainSummary stop_unsaved(std::int64_t step) {
+    return stopped(StopReason::nonfinite, "step " + std::to_string(step) + ": " + unsaved_cause_ + unsaved_ending());
+  }
+
+  TrainSummary stop_for_signal(int signal, Clock::time_point start) {
+    return finish(StopReason::signal,
+                  std::string(signal_name(signal)) + " after step " + std::to_string(progress_.step) +
+                      ": checkpoint " + checkpoint_->string() + " written; continue with --resume auto",
+                  start);
+  }
+
+  TrainSummary finish(StopReason reason, std::string message, Clock::time_point start) {
+    if (!config_.log.quiet)
+      print_run_end(format_run_end(progress_.step, timing_, seconds_since(start), facts_), config_.metrics_path(),
+                    checkpoint_);
+    return stopped(reason, std::move(message));
+  }
+
+  TrainSummary stopped(StopReason reason, std::string message) const {
+    return {.step = progress_.step,
+            .tokens = progress_.tokens,
+            .metrics = config_.metrics_path(),
+            .checkpoint = checkpoint_,
+            .reason = reason,
+            .message = std::move(message)};
   }
 
   void print(const std::string& line) const {
@@ -211,10 +328,18 @@ class TrainingRun {
     std::fflush(stdout);
   }
 
+  // Warnings reach stderr even in quiet runs: they say that work was dropped or passed over.
+  static void warn(const std::string& line) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "warning: %s\n", line.c_str());
+  }
+
   int threads_;
-  TrainingData data_;
-  config::Config config_;
+  RunInputs inputs_;
+  const config::Config& config_ = inputs_.config;
+  MemoryPlan memory_;
   TrainOptions options_;
+  RunDirectory run_dir_;  // locked, and checked against an existing run, before the model is allocated
   std::unique_ptr<Comm> comm_;
   model::Transformer model_;
   OptimizerStep optimizer_;
@@ -222,10 +347,14 @@ class TrainingRun {
   LrSchedule schedule_;
   model::EdlTerm edl_;
   model::RoutingMonitor monitor_;  // routing metrics in the val label system (the coarsest by default)
+  NonFiniteGuard guard_;
   std::filesystem::path root_;
+  std::int64_t last_step_;  // where this process stops: train.steps, or --stop-after
   std::unique_ptr<Evaluator> evaluator_;
   RunFacts facts_;
   TrainProgress progress_;
+  RunTiming timing_;
+  std::string unsaved_cause_;
   std::optional<std::filesystem::path> checkpoint_;
 };
 

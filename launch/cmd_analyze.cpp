@@ -27,10 +27,10 @@ Registrar analyze_command(140, [](CLI::App& root) {
   cmd->add_option("--corpus", options->corpus, "corpus manifest or directory (default: the run's data.corpus)");
   cmd->add_option("--labels", options->labels, "label system of the domains (default: the run's val label system)");
   cmd->add_option("--batches", options->batches, "val batches per domain (default: the run's data.val_batches)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number_at_least(0));
   cmd->add_option("--ablate", options->ablate,
                   "experts disabled per domain and layer in the ablation (default: min(top_k, n_experts - top_k))")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number_at_least(0));
   cmd->add_option("--seed", options->seed, "seed of the router permutations");
   cmd->add_option("-o,--output", options->output, "output directory")->required();
   cmd->callback([options] {

@@ -6,6 +6,7 @@
 
 #include "engine/config/config.h"
 #include "engine/config/model_size.h"
+#include "engine/run_preflight.h"
 #include "launch/command.h"
 
 namespace diverge::cli {
@@ -58,14 +59,18 @@ Registrar config_command(40, [](CLI::App& root) {
   auto check_args = std::make_shared<ConfigArgs>();
   auto* check_cmd = group->add_subcommand(
       "check",
-      "Validate a config (unknown keys, types, ranges, rules between keys) and print \"ok\" and the model's size,\n"
-      "or the first error with its JSON path (exit 1).\n"
+      "Run every check `diverge train` makes before its first step: the config's keys, types, ranges and rules\n"
+      "between keys, what this build supports, the corpus (vocabulary, label systems, blend weights, validation\n"
+      "shards) and the memory plan. Prints \"ok\", the model's size and what was checked and what could not be (no\n"
+      "corpus yet), or the first error with its JSON path or file (exit 1).\n"
       "Example: diverge config check --config configs/tiny-cpu.json");
   add_config_options(*check_cmd, *check_args, /*file_required=*/true);
   check_cmd->callback([check_args] {
-    const auto c = check_args->load();
+    const PreflightReport report = preflight(check_args->load());
     std::printf("ok\n");
-    print_model_size(c);
+    print_model_size(report.config);
+    for (const auto& line : report.checked) std::printf("checked: %s\n", line.c_str());
+    for (const auto& line : report.not_checked) std::printf("not checked: %s\n", line.c_str());
   });
 });
 

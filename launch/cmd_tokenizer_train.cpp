@@ -62,7 +62,7 @@ Registrar tokenizer_train_command(200, [](CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("--threads", flags->threads, "Threads for counting pieces")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number_at_least(1));
   cmd->callback([flags] { run_train(*flags); });
 });
 

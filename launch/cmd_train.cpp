@@ -7,20 +7,24 @@
 #include "engine/config/config.h"
 #include "engine/trainer.h"
 #include "launch/command.h"
+#include "launch/exit_codes.h"
 
 namespace diverge::cli {
 namespace {
 
-struct TrainOptions {
+struct TrainFlags {
   std::string config;
   std::vector<std::string> overrides;
   std::string resume;
   std::string out;
   std::int64_t stop_after = 0;
+  bool overwrite = false;
 };
 
 // --resume and --out are shorthands for train.resume and train.out_dir, applied after --set like them.
-config::Config load_config(const TrainOptions& options) {
+config::Config load_config(const TrainFlags& options) {
+  if (options.overwrite && !options.resume.empty())
+    throw CommandExit{kExitUsage, "--overwrite starts a new run and --resume continues one: give one of them"};
   auto config = config::Config::load(options.config, options.overrides);
   if (!options.resume.empty()) config.train.resume = options.resume;
   if (!options.out.empty()) config.train.out_dir = options.out;
@@ -29,7 +33,7 @@ config::Config load_config(const TrainOptions& options) {
 }
 
 Registrar train_command(40, [](CLI::App& root) {
-  auto options = std::make_shared<TrainOptions>();
+  auto options = std::make_shared<TrainFlags>();
   auto* cmd = root.add_subcommand(
       "train",
       "Pre-train a Mixture-of-Experts language model on a prepared corpus (see `diverge prepare`).\n"
@@ -38,6 +42,8 @@ Registrar train_command(40, [](CLI::App& root) {
       "and the per-domain validation loss every data.val_every steps. Writes to train.out_dir: config.json (the\n"
       "resolved config), metrics.jsonl (one JSON record per logged step and eval) and checkpoints/step-NNNNNN\n"
       "every train.checkpoint_every steps and at the end; --resume continues a run bit for bit.\n"
+      "SIGTERM, SIGINT or SIGUSR1 finish the step, write a checkpoint and exit 75; a second signal exits at once.\n"
+      "A NaN or infinite loss or gradient stops the run (exit 3) unless train.on_nonfinite=skip.\n"
       "Example: diverge train --config configs/tiny-cpu.json --set train.steps=100 --out runs/tiny");
   cmd->add_option("-c,--config", options->config, "JSON config file (configs/tiny-cpu.json, ...)")->required();
   cmd->add_option("--set", options->overrides,
@@ -49,8 +55,16 @@ Registrar train_command(40, [](CLI::App& root) {
   cmd->add_option("--stop-after", options->stop_after,
                   "stop after this step, with a checkpoint, as if interrupted: the schedule still runs to "
                   "train.steps and a later --resume auto continues the same run")
-      ->check(CLI::NonNegativeNumber);
-  cmd->callback([options] { train(load_config(*options), {.stop_after = options->stop_after}); });
+      ->check(whole_number_at_least(0));
+  cmd->add_flag("--overwrite", options->overwrite,
+               "start afresh in a run directory that holds a run: its metrics log and config move to "
+               "replaced-<time>/ inside it, its checkpoints are deleted (without this, such a start is refused)");
+  cmd->callback([options] {
+    const TrainSummary summary =
+        train(load_config(*options), {.stop_after = options->stop_after, .overwrite = options->overwrite});
+    if (summary.reason == StopReason::nonfinite) throw CommandExit{kExitNonFinite, "stopped: " + summary.message};
+    if (summary.reason == StopReason::signal) throw CommandExit{kExitPreempted, "stopped: " + summary.message};
+  });
 });
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "engine/error.h"
 #include "kernels/cuda/device_info.h"
 #include "launch/command.h"
+#include "launch/exit_codes.h"
 
 namespace diverge::cli {
 
@@ -52,13 +53,16 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    // --help and --version arrive here too, with exit code 0; every real parse error is a usage error.
+    return app.exit(e) == 0 ? cli::kExitDone : cli::kExitUsage;
+  } catch (const cli::CommandExit& e) {
+    std::fflush(stdout);
+    if (!e.message.empty()) std::fprintf(stderr, "%s\n", e.message.c_str());
+    return e.code;
   } catch (const std::exception& e) {
+    std::fflush(stdout);
     std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return cli::kExitError;
   }
-  return 0;
+  return cli::kExitDone;
 }

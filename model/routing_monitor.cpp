@@ -41,6 +41,19 @@ std::string summary_line(const std::vector<ops::RoutingMetrics>& metrics) {
   return line;
 }
 
+std::vector<double> doubles_of(const nlohmann::json& object, const char* key, std::size_t size,
+                               std::string_view where, const std::string& at) {
+  const auto found = object.find(key);
+  check(found != object.end() && found->is_array() && found->size() == size, where,
+        at + "." + key + ": expected an array of " + std::to_string(size) + " numbers");
+  std::vector<double> values;
+  for (const auto& value : *found) {
+    check(value.is_number(), where, at + "." + key + ": expected numbers");
+    values.push_back(value.get<double>());
+  }
+  return values;
+}
+
 }  // namespace
 
 RoutingMonitor::RoutingMonitor(const config::ModelConfig& model, std::int64_t label_count)
@@ -94,6 +107,45 @@ RoutingReport RoutingMonitor::finish() {
   std::fill(edl_sum_.begin(), edl_sum_.end(), 0.0);
   std::fill(edl_seen_.begin(), edl_seen_.end(), 0);
   return report;
+}
+
+nlohmann::json RoutingMonitor::window_state() const {
+  nlohmann::json layers = nlohmann::json::array();
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const ops::RoutingSums& sums = sums_[i];
+    layers.push_back({{"sequences", sums.sequences},
+                      {"q_sum", sums.q_sum},
+                      {"q_log_q", sums.q_log_q},
+                      {"tokens", sums.tokens},
+                      {"assignments", sums.assignments},
+                      {"edl_sum", edl_sum_[i]},
+                      {"edl_seen", edl_seen_[i]}});
+  }
+  return {{"layers", std::move(layers)}};
+}
+
+void RoutingMonitor::restore_window(const nlohmann::json& state, std::string_view where) {
+  const std::string at = "routing_window";
+  check(state.is_object() && state.contains("layers") && state["layers"].is_array() &&
+            state["layers"].size() == layers_.size(),
+        where, at + ": expected {\"layers\": [...]} with " + std::to_string(layers_.size()) + " MoE layers");
+  const auto m = static_cast<std::size_t>(label_count_), me = static_cast<std::size_t>(label_count_ * experts_);
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const nlohmann::json& layer = state["layers"][i];
+    const std::string layer_at = at + ".layers[" + std::to_string(i) + "]";
+    check(layer.is_object() && layer.contains("edl_sum") && layer["edl_sum"].is_number() &&
+              layer.contains("edl_seen") && layer["edl_seen"].is_number_integer(),
+          where, layer_at + ": expected edl_sum (a number) and edl_seen (an integer)");
+    ops::RoutingSums sums(label_count_, experts_);
+    sums.sequences = doubles_of(layer, "sequences", m, where, layer_at);
+    sums.q_sum = doubles_of(layer, "q_sum", me, where, layer_at);
+    sums.q_log_q = doubles_of(layer, "q_log_q", m, where, layer_at);
+    sums.tokens = doubles_of(layer, "tokens", m, where, layer_at);
+    sums.assignments = doubles_of(layer, "assignments", me, where, layer_at);
+    sums_[i] = std::move(sums);
+    edl_sum_[i] = layer["edl_sum"].get<double>();
+    edl_seen_[i] = layer["edl_seen"].get<std::int64_t>();
+  }
 }
 
 }  // namespace diverge::model

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/arena.h"
@@ -42,6 +43,12 @@ class RoutingMonitor {
 
   // The window's report; then the window starts empty.
   RoutingReport finish();
+
+  // The open window's sums as JSON, for a checkpoint taken between two logged steps; restore_window() continues
+  // it, so a resumed run logs the very routing record an uninterrupted one does. Error at `where` when the state
+  // does not fit this monitor's layers, labels and experts.
+  nlohmann::json window_state() const;
+  void restore_window(const nlohmann::json& state, std::string_view where);
 
  private:
   std::vector<std::int64_t> layers_;

@@ -163,7 +163,7 @@ TEST_CASE("checkpoint: save and load round trip") {
 
   const json state = json::parse(read_file(path / "state.json"));
   CHECK(state["format"] == "diverge-checkpoint");
-  CHECK(state["format_version"] == 1);
+  CHECK(state["format_version"] == 2);
   for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
     const std::string bytes = read_file(path / file);
     CHECK(state["files"][file]["hash"] == content_hash(bytes));
@@ -260,13 +260,19 @@ TEST_CASE("checkpoint: damaged, missing or inconsistent files are errors naming 
     CHECK(load_error(path) == state_path + "bogus: unknown key");
     edit_state(path, [](json& s) {
       s.erase("bogus");
-      s["format_version"] = 2;
+      s["format_version"] = 3;
     });
-    CHECK(load_error(path) == state_path + "format_version: is 2, this build reads version 1");
+    CHECK(load_error(path) == state_path + "format_version: is 3, this build reads versions 1 to 2");
+    edit_state(path, [](json& s) { s["format_version"] = 1; });
+    CHECK(load_error(path) == state_path + "trainer: unknown key");
+    edit_state(path, [](json& s) { s.erase("trainer"); });
+    CHECK(load_checkpoint(path).state.trainer == json::object());
     edit_state(path, [](json& s) {
-      s["format_version"] = 1;
+      s["format_version"] = 2;
       s["step"] = 99;
     });
+    CHECK(load_error(path) == state_path + "trainer: missing");
+    edit_state(path, [](json& s) { s["trainer"] = json::object(); });
     CHECK(load_error(path) == state_path + "step is 99 but the directory is step-000100");
     edit_state(path, [](json& s) {
       s["step"] = 100;
@@ -294,7 +300,7 @@ TEST_CASE("checkpoint: pruning keeps the newest N and whatever `latest` names") 
   write_latest(root, 5);  // a user rolling back to step 5
   prune_checkpoints(root, 2);
   CHECK(steps(root) == std::vector<std::int64_t>{5, 7, 8});
-  CHECK(*resolve_resume(root, "auto") == root / "step-000005");
+  CHECK(resume_candidates(root, "auto").paths.front() == root / "step-000005");
   prune_checkpoints(root, 0);
   CHECK(steps(root) == std::vector<std::int64_t>{5, 7, 8});
   CHECK(entries(root) == std::set<std::string>{"latest", "step-000005", "step-000007", "step-000008"});
@@ -312,24 +318,36 @@ TEST_CASE("checkpoint: names, `latest` and resume") {
 
   ScratchDir dir("ckpt-latest");
   const fs::path root = dir / "checkpoints";
-  CHECK_FALSE(resolve_resume(root, "auto").has_value());  // no directory yet: a fresh run
+  CHECK(resume_candidates(root, "auto").paths.empty());  // no directory yet: a fresh run
   FakeRun run({{"w", SafeDtype::f32, {4}}});
   save(root, run, 10);
   save(root, run, 20);
-  CHECK_FALSE(resolve_resume(root, "").has_value());
-  CHECK(*resolve_resume(root, "auto") == root / "step-000020");
-  CHECK(*resolve_resume(root, (root / "step-000010").string()) == root / "step-000010");
-  CHECK(error_of([&] { (void)resolve_resume(root, (dir / "nowhere").string()); }) ==
+  save(root, run, 30);
+  write_latest(root, 20);  // a user rolling back to step 20
+  CHECK(resume_candidates(root, "").paths.empty());
+  const auto candidates = resume_candidates(root, "auto");
+  CHECK(candidates.fall_back);
+  CHECK(candidates.notes.empty());
+  CHECK(candidates.paths ==
+        std::vector<fs::path>{root / "step-000020", root / "step-000030", root / "step-000010"});
+  const auto given = resume_candidates(root, (root / "step-000010").string());
+  CHECK_FALSE(given.fall_back);
+  CHECK(given.paths == std::vector<fs::path>{root / "step-000010"});
+  CHECK(error_of([&] { (void)resume_candidates(root, (dir / "nowhere").string()); }) ==
         "resume: '" + (dir / "nowhere").string() + "' is not a checkpoint directory (no state.json in it)");
 
   fs::remove(root / "latest");  // killed between the first publish and its `latest`: the newest complete one
-  CHECK(*resolve_resume(root, "auto") == root / "step-000020");
+  CHECK(resume_candidates(root, "auto").paths.front() == root / "step-000030");
   write_file_atomic(root / "latest", "garbage\n");
-  CHECK(error_of([&] { (void)resolve_resume(root, "auto"); }) ==
-        (root / "latest").string() + ": holds 'garbage', expected a checkpoint name such as step-000100");
-  write_file_atomic(root / "latest", "step-000030\n");
-  CHECK(error_of([&] { (void)resolve_resume(root, "auto"); }) ==
-        (root / "latest").string() + ": names step-000030, which does not exist in " + root.string());
+  auto broken = resume_candidates(root, "auto");
+  CHECK(broken.notes == std::vector<std::string>{(root / "latest").string() +
+                                                 ": holds 'garbage', expected a checkpoint name such as step-000100"});
+  CHECK(broken.paths.front() == root / "step-000030");
+  write_file_atomic(root / "latest", "step-000040\n");
+  broken = resume_candidates(root, "auto");
+  CHECK(broken.notes == std::vector<std::string>{(root / "latest").string() + ": names step-000040, which does not " +
+                                                 "exist in " + root.string()});
+  CHECK(broken.paths.size() == 3);
 }
 
 TEST_CASE("checkpoint: leftovers of killed saves are removed, everything else is kept") {
@@ -408,8 +426,8 @@ TEST_CASE("checkpoint: a process killed at any moment while saving leaves `lates
   // Milliseconds after the child's first complete save: kills land in different phases of the next saves.
   for (int delay_ms : {0, 3, 9, 21, 40, 75}) {
     CAPTURE(delay_ms);
-    const auto resume = resolve_resume(root, "auto");
-    const std::int64_t first_step = resume.has_value() ? load_checkpoint(*resume).state.step + 1 : 1;
+    const auto resume = resume_candidates(root, "auto").paths;
+    const std::int64_t first_step = resume.empty() ? 1 : load_checkpoint(resume.front()).state.step + 1;
     const pid_t child = ::fork();
     REQUIRE(child >= 0);
     if (child == 0) save_until_killed(root, first_step);
@@ -422,7 +440,7 @@ TEST_CASE("checkpoint: a process killed at any moment while saving leaves `lates
     REQUIRE(WIFSIGNALED(status));  // not an exit: the child never failed to save
 
     // What a restarted run sees before it cleans up: `latest` names a complete checkpoint that verifies.
-    const auto latest = resolve_resume(root, "auto");
+    const auto latest = read_latest(root);
     REQUIRE(latest.has_value());
     check_holds_step(load_checkpoint(*latest), run, *checkpoint_step(latest->filename().string()));
     // After cleaning up, only complete checkpoints remain, and every one of them verifies.

@@ -1,4 +1,5 @@
-// Tests for the optimizer step: the mean over micro-batches, clipping, weight decay per slice, zeroed gradients.
+// Tests for the optimizer step: the mean over micro-batches, clipping, weight decay per slice, zeroed or discarded
+// gradients.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -22,6 +23,14 @@ config::OptimConfig plain_optim() {
   return optim;
 }
 
+// reduce_gradients then update, as the trainer does for a finite step; returns the norm before clipping.
+double step_once(OptimizerStep& optimizer, Comm& comm, std::vector<float>& params, std::vector<float>& grads,
+                 std::int64_t micro_batches, double lr) {
+  const ReducedGradients reduced = OptimizerStep::reduce_gradients(comm, view(grads), micro_batches);
+  optimizer.update(view(params), view(grads), reduced, lr, 1);
+  return reduced.norm;
+}
+
 }  // namespace
 
 TEST_CASE("optimizer step: summed micro-batch gradients update like their mean, and come back zeroed") {
@@ -29,8 +38,8 @@ TEST_CASE("optimizer step: summed micro-batch gradients update like their mean, 
   std::vector<float> params_a{1.0f, -2.0f, 0.5f, 3.0f}, params_b = params_a;
   std::vector<float> summed{0.4f, -0.2f, 1.0f, 0.6f}, mean{0.2f, -0.1f, 0.5f, 0.3f};
   OptimizerStep a(plain_optim(), 4, 4), b(plain_optim(), 4, 4);
-  double norm_a = a.apply(*comm, view(params_a), view(summed), 2, 1e-2, 1);
-  double norm_b = b.apply(*comm, view(params_b), view(mean), 1, 1e-2, 1);
+  double norm_a = step_once(a, *comm, params_a, summed, 2, 1e-2);
+  double norm_b = step_once(b, *comm, params_b, mean, 1, 1e-2);
   CHECK(norm_a == doctest::Approx(std::sqrt(0.04 + 0.01 + 0.25 + 0.09)));
   CHECK(norm_a == doctest::Approx(norm_b));
   for (int i = 0; i < 4; ++i) CHECK(params_a[i] == doctest::Approx(params_b[i]).epsilon(1e-6));
@@ -46,7 +55,7 @@ TEST_CASE("optimizer step: clipping scales the mean gradient to grad_clip; the n
   optim.grad_clip = 1.0;
   std::vector<float> params(2, 0.0f), grads{3.0f, 4.0f};
   OptimizerStep step(optim, 2, 2);
-  CHECK(step.apply(*comm, view(params), view(grads), 1, 1e-3, 1) == doctest::Approx(5.0));
+  CHECK(step_once(step, *comm, params, grads, 1, 1e-3) == doctest::Approx(5.0));
   // The first moment after one step is (1 - beta1) * the clipped gradient (0.6, 0.8).
   CHECK(step.exp_avg().f32()[0] == doctest::Approx(0.1 * 0.6));
   CHECK(step.exp_avg().f32()[1] == doctest::Approx(0.1 * 0.8));
@@ -58,13 +67,29 @@ TEST_CASE("optimizer step: weight decay reaches the decayed slice only, unless n
   optim.weight_decay = 0.5;
   std::vector<float> params{1.0f, 1.0f}, grads{0.0f, 0.0f};
   OptimizerStep step(optim, 2, 1);
-  step.apply(*comm, view(params), view(grads), 1, 0.1, 1);
+  step_once(step, *comm, params, grads, 1, 0.1);
   CHECK(params[0] == doctest::Approx(1.0f - 0.1f * 0.5f));
   CHECK(params[1] == 1.0f);
 
   optim.no_decay = false;
   std::vector<float> all{1.0f, 1.0f};
   OptimizerStep decay_all(optim, 2, 1);
-  decay_all.apply(*comm, view(all), view(grads), 1, 0.1, 1);
+  step_once(decay_all, *comm, all, grads, 1, 0.1);
   CHECK(all[1] == doctest::Approx(1.0f - 0.1f * 0.5f));
+}
+
+TEST_CASE("optimizer step: discard zeroes the gradients and leaves parameters and moments as they were") {
+  auto comm = make_single_process_comm();
+  std::vector<float> params{1.0f, -2.0f}, grads{0.5f, 0.25f};
+  OptimizerStep step(plain_optim(), 2, 2);
+  step_once(step, *comm, params, grads, 1, 1e-2);
+  const std::vector<float> params_before = params;
+  const float m_before = step.exp_avg().f32()[0], v_before = step.exp_avg_sq().f32()[0];
+  grads = {std::nanf(""), 3.0f};
+  CHECK(std::isnan(OptimizerStep::reduce_gradients(*comm, view(grads), 1).norm));
+  OptimizerStep::discard(view(grads));
+  CHECK(grads == std::vector<float>(2, 0.0f));
+  CHECK(params == params_before);
+  CHECK(step.exp_avg().f32()[0] == m_before);
+  CHECK(step.exp_avg_sq().f32()[0] == v_before);
 }

@@ -131,3 +131,45 @@ TEST_CASE("trainer: the micro model learns the synthetic domains far below their
   CHECK(evals[0]["val_loss"]["count"].get<double>() < 1.5);
   CHECK(evals[0]["val_loss"]["pairs"].get<double>() < 2.8);
 }
+
+TEST_CASE("trainer: --resume auto passes over a damaged newest checkpoint or a broken `latest`, saying which") {
+  test::ScratchDir dir("trainer-fallback");
+  auto corpus = test::write_synthetic_corpus(dir / "corpus");
+  auto whole = train(micro_config(dir, corpus, "whole"));
+  auto config = micro_config(dir, corpus, "split");
+  train(config, {.stop_after = 8});  // checkpoints at 4 and 8
+  const fs::path root = dir / "split/checkpoints";
+  std::string bytes = read_file(root / "step-000008/model.safetensors");
+  bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x01);
+  write_file_atomic(root / "step-000008/model.safetensors", bytes);
+
+  // A checkpoint named on purpose is never swapped for another.
+  config.train.resume = (root / "step-000008").string();
+  CHECK_THROWS_WITH_AS(train(config), doctest::Contains("(file damaged or replaced)"), Error);
+
+  config.train.resume = "auto";
+  write_file_atomic(root / "latest", "step-000099\n");
+  config.save_resolved(dir / "split.json");
+  const auto cli = test::run_diverge("train --config " + (dir / "split.json").string() + " --stop-after 9");
+  REQUIRE_MESSAGE(cli.exit_code == 0, cli.output);
+  CHECK(cli.output.find("warning: resume: " + (root / "latest").string() + ": names step-000099") !=
+        std::string::npos);
+  CHECK(cli.output.find("warning: cannot resume from " + (root / "step-000008").string()) != std::string::npos);
+  CHECK(load_checkpoint(*read_latest(root)).state.step == 9);
+
+  auto rest = train(config);
+  CHECK(rest.step == kSteps);
+  CHECK(test::deterministic_records(rest.metrics) == test::deterministic_records(whole.metrics));
+  CHECK(final_model_hash(dir / "split") == final_model_hash(dir / "whole"));
+}
+
+TEST_CASE("trainer: when no checkpoint of the run loads, --resume auto is an error, never a fresh start") {
+  test::ScratchDir dir("trainer-no-fallback");
+  auto corpus = test::write_synthetic_corpus(dir / "corpus");
+  auto config = micro_config(dir, corpus, "run");
+  train(config, {.stop_after = 4});
+  fs::remove(dir / "run/checkpoints/step-000004/optimizer.safetensors");
+  config.train.resume = "auto";
+  CHECK_THROWS_WITH_AS(train(config), doctest::Contains("no checkpoint under"), Error);
+  CHECK(records_of_type(read_metrics(dir / "run/metrics.jsonl"), "train").size() == 4);
+}

@@ -42,6 +42,7 @@ TEST_CASE("train cli: a bad key, a wrong type, a negative size, a missing corpus
   check_one_line_error(test::run_diverge("train --config " + (dir / "missing.json").string()), "missing.json");
   check_one_line_error(test::run_diverge(base + " --resume " + (dir / "no-checkpoint").string()), "no-checkpoint");
   check_one_line_error(test::run_diverge(base + " --set train.device=cuda"), "train.device");
+  check_one_line_error(test::run_diverge(base + " --set loss.lb_scope=global"), "loss.lb_scope: 'global'");
   check_one_line_error(test::run_diverge(base + " --set edl.beta=0.1 --set edl.labels=topic"), "edl.labels");
 }
 
@@ -58,4 +59,48 @@ TEST_CASE("train cli: a short run prints the plan, step lines and where its outp
     CHECK_MESSAGE(result.output.find(text) != std::string::npos, text);
   CHECK(read_metrics(dir / "out/metrics.jsonl").size() == 5);
   CHECK(fs::exists(dir / "out/checkpoints/step-000004/model.safetensors"));
+}
+
+TEST_CASE("config check: runs train's checks against the corpus, and says what it could not check without one") {
+  test::ScratchDir dir("config-check-corpus");
+  auto corpus = test::write_synthetic_corpus(dir / "corpus");
+  auto config = dir / "micro.json";
+  test::write_micro_config(config, corpus, dir / "run", 4);
+  const std::string check = "config check --config " + config.string();
+
+  const auto ok = test::run_diverge(check);
+  REQUIRE_MESSAGE(ok.exit_code == 0, ok.output);
+  for (const std::string& text :
+       {std::string("ok\n"), "checked: corpus " + corpus.string() + ": vocabulary 64", std::string("checked: memory plan: ")})
+    CHECK_MESSAGE(ok.output.find(text) != std::string::npos, text);
+  CHECK(ok.output.find("not checked") == std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "run"));  // a check writes nothing
+
+  // Each of these passed `config check` before it ran train's checks; `train` refused them all.
+  check_one_line_error(test::run_diverge(check + " --set model.vocab_size=10"), "model.vocab_size: 10 is smaller");
+  check_one_line_error(test::run_diverge(check + " --set edl.labels=topic"), "edl.labels");
+  check_one_line_error(test::run_diverge(check + " --set data.val_label_system=topic"), "data.val_label_system");
+  check_one_line_error(test::run_diverge(check + " --set data.weights.coarse.nope=1"), "nope");
+  check_one_line_error(test::run_diverge(check + " --set loss.lb_scope=global"), "loss.lb_scope");
+  check_one_line_error(test::run_diverge(check + " --set data.micro_batch=4000000"), "memory plan: ");
+
+  const auto absent = test::run_diverge(check + " --set data.corpus=" + (dir / "nowhere").string());
+  REQUIRE_MESSAGE(absent.exit_code == 0, absent.output);
+  CHECK(absent.output.find("not checked: data.corpus '" + (dir / "nowhere").string() + "' does not exist") !=
+        std::string::npos);
+  CHECK(absent.output.find("not checked: the memory plan") != std::string::npos);
+}
+
+TEST_CASE("train cli: usage errors exit 2 with CLI11's message; bad numbers name the flag without a 300-digit range") {
+  for (const char* args : {"train --bogus", "train", "bogus-command", "train --config x.json --stop-after"}) {
+    CAPTURE(args);
+    CHECK(test::run_diverge(args).exit_code == 2);
+  }
+  const auto negative = test::run_diverge("train --config x.json --stop-after -1");
+  CHECK(negative.exit_code == 2);
+  CHECK_MESSAGE(negative.output.find("--stop-after: must be a whole number >= 0 (got -1)") != std::string::npos,
+                negative.output);
+  CHECK(negative.output.size() < 200);
+  CHECK(test::run_diverge("train --help").exit_code == 0);
+  CHECK(test::run_diverge("--version").exit_code == 0);
 }

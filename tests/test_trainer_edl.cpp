@@ -80,6 +80,7 @@ TEST_CASE("trainer edl: labels the corpus does not have are refused naming edl.l
   CHECK_THROWS_WITH_AS(train(config), doctest::Contains("edl.labels: the corpus has no label system 'topic'"), Error);
   for (const char* control : {"random", "sequence"}) {
     config.edl.labels = control;
+    config.train.out_dir = (dir / control).string();
     CHECK_NOTHROW(train(config));
   }
 }

@@ -136,18 +136,26 @@ void prune_checkpoints(const fs::path& root, int keep_last) {
       discard_directory(checkpoints[i].path);
 }
 
-std::optional<fs::path> resolve_resume(const fs::path& root, std::string_view resume) {
-  if (resume.empty()) return std::nullopt;
-  if (resume == "auto") {
-    if (auto latest = read_latest(root)) return latest;
-    const auto checkpoints = list_checkpoints(root);
-    if (checkpoints.empty()) return std::nullopt;
-    return checkpoints.back().path;
+ResumeCandidates resume_candidates(const fs::path& root, std::string_view resume) {
+  ResumeCandidates candidates;
+  if (resume.empty()) return candidates;
+  if (resume != "auto") {
+    const fs::path dir(resume);
+    check(fs::is_regular_file(dir / kStateFile), "resume",
+          "'" + dir.string() + "' is not a checkpoint directory (no " + std::string(kStateFile) + " in it)");
+    candidates.paths.push_back(dir);
+    return candidates;
   }
-  const fs::path dir(resume);
-  check(fs::is_regular_file(dir / kStateFile), "resume",
-        "'" + dir.string() + "' is not a checkpoint directory (no " + std::string(kStateFile) + " in it)");
-  return dir;
+  candidates.fall_back = true;
+  try {
+    if (auto latest = read_latest(root)) candidates.paths.push_back(*latest);
+  } catch (const Error& e) {
+    candidates.notes.push_back(e.what());
+  }
+  const auto checkpoints = list_checkpoints(root);
+  for (auto it = checkpoints.rbegin(); it != checkpoints.rend(); ++it)
+    if (candidates.paths.empty() || it->path != candidates.paths.front()) candidates.paths.push_back(it->path);
+  return candidates;
 }
 
 }  // namespace diverge

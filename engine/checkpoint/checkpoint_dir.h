@@ -52,8 +52,18 @@ std::size_t remove_stale_temporaries(const fs::path& root);
 // Deletes all but the keep_last newest checkpoints (0 keeps all); the one `latest` names is always kept.
 void prune_checkpoints(const fs::path& root, int keep_last);
 
-// The checkpoint to resume from: "" for none; "auto" for the one `latest` names, else the newest complete one,
-// else none (a fresh run); anything else is the path of a checkpoint directory, which must hold a state.json.
-std::optional<fs::path> resolve_resume(const fs::path& root, std::string_view resume);
+// The checkpoints a run may resume from, best first, and whether it may fall back along the list.
+struct ResumeCandidates {
+  std::vector<fs::path> paths;
+  // With "auto" the trainer takes the first candidate that loads, saying why it passed over the others, so a
+  // damaged newest checkpoint or a broken `latest` costs the steps since the one before it, never the run.
+  bool fall_back = false;
+  std::vector<std::string> notes;  // why `latest` was passed over, when it was
+};
+
+// "" -> none (a fresh run). "auto" -> the checkpoint `latest` names, then every complete checkpoint by descending
+// step; none when there are none (a fresh run). Any other value is the path of a checkpoint directory, which must
+// hold a state.json, and is the only candidate.
+ResumeCandidates resume_candidates(const fs::path& root, std::string_view resume);
 
 }  // namespace diverge

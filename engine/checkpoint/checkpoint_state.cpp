@@ -61,18 +61,26 @@ json state_to_json(const TrainingState& state, const CheckpointFiles& files) {
             {std::string(kOptimizerFile), file_to_json(files.optimizer)}}},
           {"loader", state.loader},
           {"rng", state.rng},
+          {"trainer", state.trainer},
           {"config", state.config}};
 }
 
 StateFile state_from_json(const json& j, std::string_view where) {
-  check_keys(j, {"format", "format_version", "step", "tokens_seen", "config_hash", "files", "loader", "rng", "config"},
-             where, "");
+  check(j.is_object() && j.contains("format_version"), where, "format_version: missing");
+  const auto version = non_negative(j["format_version"], where, "format_version");
+  check(version >= 1 && version <= kCheckpointFormatVersion, where,
+        "format_version: is " + std::to_string(version) + ", this build reads versions 1 to " +
+            std::to_string(kCheckpointFormatVersion));
+  if (version == 1)
+    check_keys(j, {"format", "format_version", "step", "tokens_seen", "config_hash", "files", "loader", "rng", "config"},
+               where, "");
+  else
+    check_keys(j,
+               {"format", "format_version", "step", "tokens_seen", "config_hash", "files", "loader", "rng", "trainer",
+                "config"},
+               where, "");
   check(j["format"] == std::string(kFormat), where,
         "format: is " + j["format"].dump() + ", expected \"" + std::string(kFormat) + "\"");
-  const auto version = non_negative(j["format_version"], where, "format_version");
-  check(version == kCheckpointFormatVersion, where,
-        "format_version: is " + std::to_string(version) + ", this build reads version " +
-            std::to_string(kCheckpointFormatVersion));
 
   StateFile out;
   out.state.step = non_negative(j["step"], where, "step");
@@ -82,6 +90,10 @@ StateFile state_from_json(const json& j, std::string_view where) {
   check(j["config"].is_object(), where, "config: is not a JSON object");
   out.state.loader = j["loader"];
   out.state.rng = j["rng"];
+  if (version >= 2) {
+    check(j["trainer"].is_object(), where, "trainer: is not a JSON object");
+    out.state.trainer = j["trainer"];
+  }
   out.state.config = j["config"];
 
   const json& files = j["files"];

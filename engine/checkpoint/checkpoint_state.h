@@ -15,8 +15,9 @@ inline constexpr std::string_view kModelFile = "model.safetensors";          // 
 inline constexpr std::string_view kOptimizerFile = "optimizer.safetensors";  // AdamW "<param>.exp_avg", ".exp_avg_sq"
 inline constexpr std::string_view kStateFile = "state.json";                 // TrainingState + file hashes
 
-// state.json's "format_version": a reader refuses versions it does not know rather than guess at them.
-inline constexpr int kCheckpointFormatVersion = 1;
+// state.json's "format_version": a reader refuses versions it does not know rather than guess at them. Version 2
+// added "trainer"; version 1 files still load, with an empty one.
+inline constexpr int kCheckpointFormatVersion = 2;
 
 // Everything besides tensors that a run needs to continue exactly where it stopped.
 struct TrainingState {
@@ -24,6 +25,7 @@ struct TrainingState {
   std::int64_t tokens_seen = 0;                      // training tokens consumed so far, all ranks together
   nlohmann::json loader = nlohmann::json::object();  // the loader's position (LoaderState::to_json())
   nlohmann::json rng = nlohmann::json::object();     // every RNG state the run draws from, in any JSON shape
+  nlohmann::json trainer = nlohmann::json::object();  // the training loop's own counters and metric windows
   std::string config_hash;                           // hash of the resolved config, compared on resume
   nlohmann::json config = nlohmann::json::object();  // the resolved config itself
 };

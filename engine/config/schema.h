@@ -96,6 +96,8 @@ void visit_fields(S& s, Field&& field) {
   field("keep_checkpoints", s.keep_checkpoints, at_least(0));
   field("resume", s.resume);
   field("device", s.device);
+  field("on_nonfinite", s.on_nonfinite);
+  field("max_consecutive_skips", s.max_consecutive_skips, at_least(1));
 }
 
 template <SectionOf<LogConfig> S, class Field>

@@ -17,6 +17,8 @@ enum class Schedule { kCosine, kWsd, kConstant };
 // Where a batch statistic is taken: over this rank's micro-batch, or all-reduced over the data-parallel group.
 enum class Scope { kMicroBatch, kGlobal };
 enum class Device { kCpu, kCuda };
+// What a step whose losses or gradient norm are NaN or infinite does: stop the run, or skip its update.
+enum class NonFinitePolicy { kStop, kSkip };
 
 // The JSON spelling of each enum value, indexed by the value: the config files and the resolved config use these.
 template <class E>
@@ -32,6 +34,10 @@ struct EnumNames<Scope> {
 template <>
 struct EnumNames<Device> {
   static constexpr std::array<std::string_view, 2> names{"cpu", "cuda"};
+};
+template <>
+struct EnumNames<NonFinitePolicy> {
+  static constexpr std::array<std::string_view, 2> names{"stop", "skip"};
 };
 
 template <class E>
@@ -147,6 +153,10 @@ struct TrainConfig {
   std::int64_t keep_checkpoints = 3;     // newest checkpoints kept, >= 0; 0 = keep all
   std::string resume;                    // checkpoint to resume from: a path, "auto" (newest in out_dir) or "" (none)
   Device device = Device::kCpu;
+  // A step with a NaN or infinite loss or gradient norm: "stop" exits (code 3) naming the step, the quantity and
+  // the first gradient tensor that holds one; "skip" drops that step's update (data and schedule move on).
+  NonFinitePolicy on_nonfinite = NonFinitePolicy::kStop;
+  std::int64_t max_consecutive_skips = 10;  // with "skip": this many skipped steps in a row stop the run, >= 1
 
   bool operator==(const TrainConfig&) const = default;
 };

@@ -1,0 +1,140 @@
+// Preflight: open the corpus against the config, build the data pipeline once, plan the memory, and report.
+#include "engine/run_preflight.h"
+
+#include <filesystem>
+
+#include "engine/error.h"
+#include "engine/evaluator.h"
+#include "engine/host_memory.h"
+#include "engine/metrics.h"
+#include "engine/progress.h"
+#include "model/edl_term.h"
+#include "model/param_layout.h"
+#include "model/step_buffers.h"
+
+namespace diverge {
+namespace {
+
+// M of the labels EDL groups sequences by: a corpus label system's label count; for the random control the coarsest
+// system's, so the control has as many groups as the real domains; unused for per-sequence labels.
+std::int64_t edl_label_count(const config::EdlConfig& edl, const TrainingData& data) {
+  if (edl.labels == model::kSequenceLabels) return 0;
+  if (edl.labels == model::kRandomLabels)
+    return static_cast<std::int64_t>(data.corpus.labels_of(data.val_label_system).size());
+  check(data.corpus.has_label_system(edl.labels), "edl.labels",
+        "the corpus has no label system '" + edl.labels + "' (it has: " +
+            data::comma_list(data.corpus.label_systems()) + "; or use random / sequence)");
+  return static_cast<std::int64_t>(data.corpus.labels_of(edl.labels).size());
+}
+
+std::size_t aligned_floats(std::int64_t elements) {
+  const auto bytes = static_cast<std::size_t>(elements) * sizeof(float);
+  return (bytes + Arena::kAlignment - 1) / Arena::kAlignment * Arena::kAlignment;
+}
+
+std::size_t total_bytes(const MemoryPlan& plan) {
+  return plan.params + plan.grads + plan.optimizer + plan.activations;
+}
+
+bool corpus_exists(const config::Config& config) {
+  std::error_code ec;
+  return !config.data.corpus.empty() && std::filesystem::exists(config.data.corpus, ec);
+}
+
+std::string describe_corpus(const RunInputs& inputs) {
+  std::string systems;
+  for (const auto& system : inputs.data.corpus.label_systems())
+    systems += (systems.empty() ? "" : ", ") + system + " (" +
+               std::to_string(inputs.data.corpus.labels_of(system).size()) + " labels)";
+  return "corpus " + inputs.data.manifest.file.string() + ": vocabulary " +
+         format_thousands(static_cast<double>(inputs.data.manifest.tokenizer.vocab_size)) + ", label systems " +
+         systems + "; data.weights, data.val_label_system '" + inputs.data.val_label_system + "' and edl.labels '" +
+         inputs.config.edl.labels + "' fit it; train and validation shards open";
+}
+
+}  // namespace
+
+void check_supported(const config::Config& config) {
+  check(config.train.device == config::Device::kCpu, "train.device",
+        "'cuda' training is not available yet; set train.device=cpu");
+  check(config.loss.lb_scope == config::Scope::kMicroBatch, "loss.lb_scope",
+        "'global' (the load-balance statistic all-reduced over the data-parallel ranks) is not built yet; set "
+        "loss.lb_scope=micro_batch");
+}
+
+RunInputs open_run_inputs(const config::Config& config) {
+  check_supported(config);
+  RunInputs inputs{.data = open_training_data(config), .config = config};
+  resolve_vocab_size(inputs.config.model, inputs.data.manifest);
+  inputs.config.validate("config");
+  inputs.edl_label_count = edl_label_count(inputs.config.edl, inputs.data);
+  inputs.metric_label_count =
+      static_cast<std::int64_t>(inputs.data.corpus.labels_of(inputs.data.val_label_system).size());
+  return inputs;
+}
+
+data::LoaderConfig loader_config(const config::Config& config, const Comm& comm) {
+  return {.batch_size = config.data.micro_batch,
+          .seq_len = config.data.seq_len,
+          .seed = config.train.seed,
+          .rank = comm.rank(),
+          .world = comm.size(),
+          .weights = config.data.weights};
+}
+
+MemoryPlan plan_memory(const config::Config& config) {
+  const model::ParamLayout layout(config.model);
+  const std::size_t block = aligned_floats(layout.block_elements());
+  return {.params = block,
+          .grads = block,
+          .optimizer = 2 * block,
+          .activations = model::activation_bytes(config.model, config.data.micro_batch, config.data.seq_len)};
+}
+
+void check_memory_plan(const MemoryPlan& plan, std::size_t limit) {
+  const std::size_t total = total_bytes(plan);
+  check(total <= limit, "memory plan",
+        format_bytes(static_cast<double>(total)) + " planned (params " + format_bytes(static_cast<double>(plan.params)) +
+            ", grads " + format_bytes(static_cast<double>(plan.grads)) + ", optimizer " +
+            format_bytes(static_cast<double>(plan.optimizer)) + ", activations " +
+            format_bytes(static_cast<double>(plan.activations)) + ") exceeds the " +
+            format_bytes(static_cast<double>(limit)) +
+            " this process may use; lower data.micro_batch or data.seq_len (activations) or the model's size");
+}
+
+PreflightReport preflight(const config::Config& config) {
+  PreflightReport report;
+  report.config = config;
+  report.memory_limit = host_memory_limit();
+  report.checked.push_back("config rules");
+  check_supported(config);
+  report.checked.push_back("supported by this build (train.device, loss.lb_scope)");
+  if (corpus_exists(config)) {
+    RunInputs inputs = open_run_inputs(config);
+    auto comm = make_single_process_comm();
+    [[maybe_unused]] const data::TrainLoader loader(inputs.data.corpus, loader_config(inputs.config, *comm));
+    if (inputs.config.data.val_every > 0) {
+      [[maybe_unused]] const Evaluator validation(inputs.data.corpus, inputs.data.val_label_system,
+                                                  inputs.config.data.micro_batch, inputs.config.data.seq_len,
+                                                  inputs.config.data.val_batches);
+    }
+    report.checked.push_back(describe_corpus(inputs));
+    report.config = std::move(inputs.config);
+  } else {
+    report.not_checked.push_back(
+        "data.corpus '" + config.data.corpus + "' does not exist, so the vocabulary, the label systems " +
+        "(data.weights, data.val_label_system, edl.labels) and the validation shards were not checked");
+  }
+  if (report.config.model.vocab_size > 0) {
+    report.memory = plan_memory(report.config);
+    check_memory_plan(*report.memory, report.memory_limit);
+    report.checked.push_back("memory plan: " + format_bytes(static_cast<double>(total_bytes(*report.memory))) +
+                             " of the " + format_bytes(static_cast<double>(report.memory_limit)) +
+                             " this process may use");
+  } else {
+    report.not_checked.push_back("the memory plan: model.vocab_size comes from the corpus");
+  }
+  return report;
+}
+
+}  // namespace diverge

@@ -1,0 +1,57 @@
+// The checks a training run makes before it allocates anything: the config against this build and the corpus, the
+// data pipeline, the memory plan. `diverge train` and `diverge config check` run the same ones.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/loader/train_loader.h"
+#include "engine/comm/comm.h"
+#include "engine/config/config.h"
+#include "engine/run_report.h"
+#include "engine/training_data.h"
+
+namespace diverge {
+
+// What a run takes from its corpus, checked against the config.
+struct RunInputs {
+  TrainingData data;
+  config::Config config;                // resolved: model.vocab_size from the corpus, validated again
+  std::int64_t edl_label_count = 0;     // M of edl.labels (model::EdlTerm)
+  std::int64_t metric_label_count = 0;  // M of the val label system: routing metrics and per-domain val loss
+};
+
+// Settings the config accepts that this build cannot honour yet are refused, not ignored: Error naming the key.
+void check_supported(const config::Config& config);
+
+// Opens config.data.corpus and resolves the config against it. Error naming the key for an unsupported setting, a
+// missing corpus (saying how to make one), a vocabulary the model cannot hold, or a label system of
+// data.val_label_system or edl.labels that the corpus lacks.
+RunInputs open_run_inputs(const config::Config& config);
+
+data::LoaderConfig loader_config(const config::Config& config, const Comm& comm);
+
+// The bytes of each arena of a run of config (model.vocab_size resolved), from the config alone.
+MemoryPlan plan_memory(const config::Config& config);
+
+// Error when the plan's total exceeds limit (host_memory_limit()), naming each arena and the knobs that shrink it.
+void check_memory_plan(const MemoryPlan& plan, std::size_t limit);
+
+// What `diverge config check` found: every check `train` makes before its first step that could be made.
+struct PreflightReport {
+  config::Config config;                   // resolved when the corpus was opened
+  std::optional<MemoryPlan> memory;        // when the vocabulary size is known
+  std::size_t memory_limit = 0;
+  std::vector<std::string> checked;        // "corpus runs/c/manifest.json: vocabulary 8,192, ...", ...
+  std::vector<std::string> not_checked;    // what could not be checked, and why
+};
+
+// Runs train's checks without training: the config rules (already passed by a loaded config), this build's
+// support, the corpus (vocabulary, label systems, blend weights, validation shards) and the memory plan. A missing
+// corpus is not an error here: the checks that need it are listed in not_checked. Any failed check is an Error.
+PreflightReport preflight(const config::Config& config);
+
+}  // namespace diverge
