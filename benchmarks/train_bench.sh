@@ -43,13 +43,14 @@ trap 'rm -rf "$scratch"' EXIT
 
 for threads in $threads_list; do
   for policy in passive active; do
-    line="$(OMP_WAIT_POLICY=$policy "$diverge" train --config "$repo/configs/tiny-cpu.json" --out "$scratch/run" \
+    line="$(OMP_WAIT_POLICY=$policy "$diverge" train --config "$repo/configs/tiny-cpu.json" \
+      --out "$scratch/run-$threads-$policy" \
       --set data.corpus="$corpus" --set train.steps="$steps" --set optim.warmup_steps=1 --set data.val_every=0 \
       --set train.checkpoint_every=0 --set log.every="$steps" --set train.threads="$threads" | grep '^done:')"
-    # "done: step 12, 12 steps in 7s | 3,320 tok/s | 35.33 GFLOP/s"
-    wall="$(sed -E 's/.* steps? in ([^ ]+) .*/\1/' <<<"$line")"
-    tokps="$(sed -E 's/.*\| ([0-9,]+) tok\/s.*/\1/' <<<"$line")"
-    gflops="$(sed -E 's/.*\| ([0-9.]+) GFLOP\/s.*/\1/' <<<"$line")"
+    # "done: step 12, 12 steps | training 7s, 3,320 tok/s, 35.33 GFLOP/s | wall 8s (eval 0s, checkpoints 1s)"
+    wall="$(sed -E 's/.*\| wall ([^ ]+) .*/\1/' <<<"$line")"
+    tokps="$(sed -E 's/.*, ([0-9,]+) tok\/s.*/\1/' <<<"$line")"
+    gflops="$(sed -E 's/.*, ([0-9.]+) GFLOP\/s.*/\1/' <<<"$line")"
     echo "| $threads | $policy | $tokps | $gflops | $wall |" >> "$out"
     echo "threads $threads, $policy: $tokps tok/s, $gflops GFLOP/s"
   done

@@ -10,6 +10,10 @@ build/diverge data verify "$corpus"
 build/diverge data inspect "$corpus"
 echo "corpus: $corpus (manifest.json + shards)"
 run=runs/tiny-cpu
-build/diverge train --config configs/tiny-cpu.json --set data.corpus="$corpus" --out "$run" "$@"
+# A demo run again replaces the last one (its logs move to $run/replaced-<time>/); flags given here go to train as
+# they are, e.g. --resume auto to continue it instead.
+start=(--overwrite)
+[ $# -gt 0 ] && start=()
+build/diverge train --config configs/tiny-cpu.json --set data.corpus="$corpus" --out "$run" "${start[@]}" "$@"
 echo "run: $run (config.json, metrics.jsonl, checkpoints/; continue it with: build/diverge train" \
   "--config configs/tiny-cpu.json --out $run --resume auto)"
