@@ -3,7 +3,6 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -77,9 +76,23 @@ std::vector<Example> readme_examples(const std::string& readme) {
   return examples;
 }
 
-// The command as the test runs it: optional "[--flag ...]" groups removed, training cut to a few steps.
+// The command without its optional " [--flag ...]" groups (brackets elsewhere, as in --ids '[1,2]', stay).
+std::string without_optional_flags(const std::string& command) {
+  std::string out;
+  for (std::size_t i = 0; i < command.size(); ++i) {
+    const std::size_t close = command.find(']', i);
+    if (command.compare(i, 4, " [--") == 0 && close != std::string::npos) {
+      i = close;
+      continue;
+    }
+    out += command[i];
+  }
+  return out;
+}
+
+// The command as the test runs it: optional flags removed, training cut to a few steps.
 std::string runnable(const std::string& command) {
-  std::string run = std::regex_replace(command, std::regex(R"( \[--[^\]]*\])"), "");
+  std::string run = without_optional_flags(command);
   if (starts_with(run, "build/diverge train ")) {
     const auto comment = run.find(" #");
     run = run.substr(0, comment) + kTinyTraining;
