@@ -9,9 +9,9 @@ namespace diverge::cpu {
 
 namespace {
 
-// Every tile packs its own panels of both operands, so each extra strip packs op(b) once more; strips of 512 rows
-// keep that near 2% of a product's time on one thread. Row strips go first: a strip of c is contiguous, and on
-// the LM head they measured faster than column strips of the same size.
+// Every tile packs its own panels of both operands, so each extra strip reads and packs op(b) once more; strips of
+// 512 rows keep that to a few percent of a product's time on one thread. Row strips go first: a strip of c is
+// contiguous, and on the LM head they measured faster than column strips.
 constexpr std::int64_t kStripRows = 512;
 // Small outputs (weight gradients, one expert's rows) are narrowed, rows first, down to kSmallestTile a side, until
 // there are kWantedTiles for the threads to share: a fixed count, not the thread count, so the partition is fixed.
