@@ -1,4 +1,4 @@
-// The CPU thread count of a run: one setting for OpenMP (elementwise ops) and OpenBLAS (GEMMs).
+// The CPU thread count of a run: one setting for OpenMP (the kernels' loops, GEMM tiles included) and OpenBLAS.
 #pragma once
 
 #include <cstdint>

@@ -1,8 +1,6 @@
 // Helpers for the model tests: tiny configs, seeded token batches, and host copies of tensors.
 #pragma once
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -13,6 +11,7 @@
 #include "engine/config/sections.h"
 #include "engine/tensor.h"
 #include "model/transformer.h"
+#include "tests/thread_count.h"
 
 namespace diverge::test {
 
@@ -49,18 +48,6 @@ inline config::LossConfig tiny_loss(double lb_coef, double z_coef) {
   l.z_coef = z_coef;
   return l;
 }
-
-// Sets the OpenMP thread count for its lifetime.
-class ThreadCount {
- public:
-  explicit ThreadCount(int threads) : saved_(omp_get_max_threads()) { omp_set_num_threads(threads); }
-  ~ThreadCount() { omp_set_num_threads(saved_); }
-  ThreadCount(const ThreadCount&) = delete;
-  ThreadCount& operator=(const ThreadCount&) = delete;
-
- private:
-  int saved_;
-};
 
 // Tokens (B, T + 1) as the loader gives them, uniform over the vocabulary, fixed by seed.
 class TokenBatch {

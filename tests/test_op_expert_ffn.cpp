@@ -1,5 +1,6 @@
 // Tests for the grouped expert FFN: forward against a per-row direct formula, backward for inputs and all three
-// weight blocks against finite differences, with an expert that receives no rows; offset and shape errors.
+// weight blocks against finite differences, with an expert that receives no rows; the same bits on any thread
+// count; offset and shape errors.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -7,6 +8,7 @@
 #include "kernels/cpu/expert_ffn.h"
 #include "kernels/ops.h"
 #include "tests/gradcheck.h"
+#include "tests/thread_count.h"
 
 using namespace diverge;
 using namespace diverge::test;
@@ -83,6 +85,33 @@ TEST_CASE("expert FFN backward matches finite differences; the empty expert's we
   CHECK(max_rel_error(dup, numeric_gradient(w.up, loss)) < 1e-6);
   CHECK(max_rel_error(ddown, numeric_gradient(w.down, loss)) < 1e-6);
   for (std::size_t i = kF * kC; i < 2 * kF * kC; ++i) CHECK(dgate[i] == 0.0);
+}
+
+TEST_CASE("expert FFN forward and backward are bitwise the same on 1, 2 and 3 threads") {
+  // Expert 1 gets no rows; experts 0 and 2 get enough to span several gemm tiles.
+  constexpr cpu::ExpertShape s{3, 400, 48, 40};
+  const std::vector<std::int32_t> offsets = {0, 150, 150, 400};
+  const auto size = [](std::int64_t rows, std::int64_t cols) { return static_cast<std::size_t>(rows * cols); };
+  const auto x = to_float(random_values(size(s.rows, s.dim), 21));
+  const auto dout = to_float(random_values(size(s.rows, s.dim), 22));
+  const auto gate = to_float(random_values(size(s.experts * s.hidden, s.dim), 23, -0.3, 0.3));
+  const auto up = to_float(random_values(size(s.experts * s.hidden, s.dim), 24, -0.3, 0.3));
+  const auto down = to_float(random_values(size(s.experts * s.dim, s.hidden), 25, -0.3, 0.3));
+  const cpu::ExpertWeightPtrs<const float> w{gate.data(), up.data(), down.data()};
+  const auto results = on_one_two_three_threads([&] {
+    std::vector<float> out(x.size()), dx(x.size()), saved_gate(size(s.rows, s.hidden));
+    std::vector<float> saved_up(saved_gate.size()), hidden(saved_gate.size());
+    std::vector<float> work_gate(saved_gate.size()), work_up(saved_gate.size());
+    std::vector<float> dgate(gate.size(), 0.0f), dup(up.size(), 0.0f), ddown(down.size(), 0.0f);
+    cpu::expert_ffn_forward<float>(s, offsets.data(), x.data(), w, {saved_gate.data(), saved_up.data(), hidden.data()},
+                                   out.data());
+    cpu::expert_ffn_backward<float>(s, offsets.data(), x.data(), w, {saved_gate.data(), saved_up.data(), hidden.data()},
+                                    dout.data(), dx.data(), {dgate.data(), dup.data(), ddown.data()},
+                                    work_gate.data(), work_up.data());
+    return std::vector<std::vector<float>>{out, dx, dgate, dup, ddown};
+  });
+  CHECK(results[1] == results[0]);
+  CHECK(results[2] == results[0]);
 }
 
 TEST_CASE("expert FFN op rejects inconsistent offsets and weights") {

@@ -1,9 +1,12 @@
-// Tests for the matmul op: forward against a triple loop, both backward products against finite differences.
+// Tests for the matmul op: forward against a triple loop, both backward products against finite differences, and
+// the same bits on any thread count.
 #include <doctest/doctest.h>
 
+#include "kernels/cpu/gemm_tiles.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/ops.h"
 #include "tests/gradcheck.h"
+#include "tests/thread_count.h"
 
 using namespace diverge;
 using namespace diverge::test;
@@ -25,13 +28,22 @@ std::vector<double> naive_product(const cpu::GemmShape& s, const std::vector<dou
   return c;
 }
 
-const cpu::GemmShape kLayouts[] = {
-    {5, 4, 3, false, false}, {5, 4, 3, true, false}, {5, 4, 3, false, true}, {5, 4, 3, true, true}};
+// One product's extents in every transpose layout.
+std::vector<cpu::GemmShape> every_layout(std::int64_t m, std::int64_t n, std::int64_t k) {
+  return {{m, n, k, false, false}, {m, n, k, true, false}, {m, n, k, false, true}, {m, n, k, true, true}};
+}
 
 }  // namespace
 
 TEST_CASE("gemm matches a triple loop in every transpose layout, and accumulates on request") {
-  for (const auto& s : kLayouts) {
+  // The second size spans several gemm tiles.
+  CHECK(cpu::gemm_tiles(100, 70).count() > 1);
+  std::vector<cpu::GemmShape> shapes = every_layout(5, 4, 3);
+  for (const auto& tiled : every_layout(100, 70, 9)) shapes.push_back(tiled);
+  for (const auto& s : shapes) {
+    CAPTURE(s.m);
+    CAPTURE(s.trans_a);
+    CAPTURE(s.trans_b);
     auto a = random_values(static_cast<std::size_t>(s.m * s.k), 1);
     auto b = random_values(static_cast<std::size_t>(s.k * s.n), 2);
     std::vector<double> c(static_cast<std::size_t>(s.m * s.n), 0.5);
@@ -46,7 +58,7 @@ TEST_CASE("gemm matches a triple loop in every transpose layout, and accumulates
 }
 
 TEST_CASE("gemm backward matches finite differences in every transpose layout") {
-  for (const auto& s : kLayouts) {
+  for (const auto& s : every_layout(5, 4, 3)) {
     CAPTURE(s.trans_a);
     CAPTURE(s.trans_b);
     auto a = random_values(static_cast<std::size_t>(s.m * s.k), 3);
@@ -57,6 +69,25 @@ TEST_CASE("gemm backward matches finite differences in every transpose layout") 
     cpu::gemm_backward(s, weights.data(), a.data(), b.data(), da.data(), false, db.data(), false);
     CHECK(max_rel_error(da, numeric_gradient(a, loss)) < 1e-6);
     CHECK(max_rel_error(db, numeric_gradient(b, loss)) < 1e-6);
+  }
+}
+
+TEST_CASE("gemm and its backward give bitwise the same products on 1, 2 and 3 threads") {
+  for (const auto& s : every_layout(300, 200, 70)) {
+    CAPTURE(s.trans_a);
+    CAPTURE(s.trans_b);
+    REQUIRE(cpu::gemm_tiles(s.m, s.n).count() > 3);
+    const auto a = to_float(random_values(static_cast<std::size_t>(s.m * s.k), 11));
+    const auto b = to_float(random_values(static_cast<std::size_t>(s.k * s.n), 12));
+    const auto dc = to_float(random_values(static_cast<std::size_t>(s.m * s.n), 13));
+    const auto results = on_one_two_three_threads([&] {
+      std::vector<float> c(dc.size(), 0.5f), da(a.size(), 0.5f), db(b.size(), 0.5f);
+      cpu::gemm(s, a.data(), b.data(), c.data(), true);
+      cpu::gemm_backward(s, dc.data(), a.data(), b.data(), da.data(), false, db.data(), true);
+      return std::vector<std::vector<float>>{c, da, db};
+    });
+    CHECK(results[1] == results[0]);
+    CHECK(results[2] == results[0]);
   }
 }
 

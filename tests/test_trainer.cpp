@@ -5,8 +5,6 @@
 #include "engine/checkpoint/checkpoint_io.h"
 #include "engine/config/config.h"
 #include "engine/error.h"
-#include "engine/files.h"
-#include "engine/hash.h"
 #include "engine/metrics.h"
 #include "engine/trainer.h"
 #include "tests/support.h"
@@ -31,13 +29,6 @@ std::vector<nlohmann::json> records_of_type(const std::vector<nlohmann::json>& r
   return out;
 }
 
-// The content hash of the parameters in a run's newest checkpoint: equal hashes mean bit-identical weights.
-std::string final_model_hash(const fs::path& run) {
-  auto latest = read_latest(run / "checkpoints");
-  REQUIRE(latest.has_value());
-  return content_hash(read_file(*latest / "model.safetensors"));
-}
-
 }  // namespace
 
 TEST_CASE("trainer: two runs with one seed log bit-identical losses, gradient norms and weights") {
@@ -52,7 +43,7 @@ TEST_CASE("trainer: two runs with one seed log bit-identical losses, gradient no
   CHECK(records_of_type(records_a, "train").size() == kSteps);
   CHECK(records_of_type(records_a, "eval").size() == kSteps / 4);
   CHECK(records_a == records_b);
-  CHECK(final_model_hash(dir / "a") == final_model_hash(dir / "b"));
+  CHECK(test::final_model_hash(dir / "a") == test::final_model_hash(dir / "b"));
 
   // Another seed is another run: the records differ.
   auto c_config = micro_config(dir, corpus, "c");
@@ -78,7 +69,7 @@ TEST_CASE("trainer: a run stopped at step k and resumed logs exactly what an uni
   CHECK(second.step == kSteps);
   CHECK(second.tokens == whole.tokens);
   CHECK(test::deterministic_records(second.metrics) == test::deterministic_records(whole.metrics));
-  CHECK(final_model_hash(dir / "split") == final_model_hash(dir / "whole"));
+  CHECK(test::final_model_hash(dir / "split") == test::final_model_hash(dir / "whole"));
 
   // Resuming a finished run runs nothing and keeps the log.
   auto again = train(config);

@@ -1,10 +1,12 @@
-// Helpers for the trainer tests: synthetic domain shards with a manifest, the micro config, log records.
+// Helpers for the trainer tests: synthetic domain shards with a manifest, the micro config, log records, weights.
 #include "tests/trainer_support.h"
 
 #include <random>
 
 #include "data/shard/indexed_dataset.h"
 #include "data/shard/manifest.h"
+#include "engine/checkpoint/checkpoint_dir.h"
+#include "engine/error.h"
 #include "engine/files.h"
 #include "engine/hash.h"
 #include "engine/metrics.h"
@@ -107,6 +109,12 @@ std::vector<nlohmann::json> deterministic_records(const fs::path& metrics) {
     record.erase("elapsed_s");
   }
   return records;
+}
+
+std::string final_model_hash(const fs::path& run) {
+  const auto latest = read_latest(run / "checkpoints");
+  check(latest.has_value(), "final_model_hash", run.string() + " has no checkpoint");
+  return content_hash(read_file(*latest / "model.safetensors"));
 }
 
 }  // namespace diverge::test

@@ -1,4 +1,4 @@
-// Helpers for the trainer tests: a small synthetic corpus on disk, a micro config, and reading a run's records.
+// Helpers for the trainer tests: a small synthetic corpus on disk, a micro config, reading a run's records and weights.
 #pragma once
 
 #include <cstdint>
@@ -23,5 +23,9 @@ void write_micro_config(const fs::path& file, const fs::path& corpus, const fs::
 // The records of a metrics log without their timing fields (tokens_per_s, elapsed_s): what must match exactly
 // between two runs of one config.
 std::vector<nlohmann::json> deterministic_records(const fs::path& metrics);
+
+// The content hash of the parameters in the newest checkpoint of a run directory: equal hashes mean bit-identical
+// weights. Error when the run has no checkpoint.
+std::string final_model_hash(const fs::path& run);
 
 }  // namespace diverge::test

@@ -51,8 +51,8 @@ T scale_of(const AttentionShape& s) {
 // scores (rows, keys) = q_tile k^T, unscaled.
 template <class T>
 void tile_scores(const AttentionShape& s, const Tile& tile, HeadView<const T> q, HeadView<const T> k, T* scores) {
-  gemm(GemmShape{tile.rows, tile.keys(), s.head_dim, false, true}, GemmStrides{q.stride, k.stride, tile.keys()},
-       q.row(tile.begin), k.base, scores, false);
+  serial_gemm(GemmShape{tile.rows, tile.keys(), s.head_dim, false, true}, GemmStrides{q.stride, k.stride, tile.keys()},
+              q.row(tile.begin), k.base, scores, false);
 }
 
 // Turns raw scores into causal probabilities in place and writes each row's logsumexp (of the scaled scores).
@@ -134,8 +134,9 @@ void attention_forward(const AttentionShape& s, const T* q, const T* k, const T*
           tile_scores(s, tile, q_h, k_g, scores.data());
           causal_softmax_rows(tile, scale, scores.data(), lse_h);
           // out_tile (rows, D) = p (rows, keys) @ v[0, keys) (keys, D)
-          gemm(GemmShape{tile.rows, s.head_dim, tile.keys(), false, false},
-               GemmStrides{tile.keys(), v_g.stride, out_h.stride}, scores.data(), v_g.base, out_h.row(begin), false);
+          serial_gemm(GemmShape{tile.rows, s.head_dim, tile.keys(), false, false},
+                      GemmStrides{tile.keys(), v_g.stride, out_h.stride}, scores.data(), v_g.base, out_h.row(begin),
+                      false);
         }
       }
     }
@@ -176,18 +177,18 @@ void attention_backward(const AttentionShape& s, const T* q, const T* k, const T
             tile_scores(s, tile, q_h, k_g, prob.data());
             probabilities_from_lse(tile, scale, lse_h, prob.data());
             // dv[0, keys) (keys, D) += p^T (keys, rows) @ dout_tile (rows, D)
-            gemm(GemmShape{keys, s.head_dim, tile.rows, true, false}, GemmStrides{keys, dout_h.stride, dv_g.stride},
-                 prob.data(), dout_h.row(begin), dv_g.base, true);
+            serial_gemm(GemmShape{keys, s.head_dim, tile.rows, true, false},
+                        GemmStrides{keys, dout_h.stride, dv_g.stride}, prob.data(), dout_h.row(begin), dv_g.base, true);
             // dprob (rows, keys) = dout_tile (rows, D) @ v[0, keys)^T
-            gemm(GemmShape{tile.rows, keys, s.head_dim, false, true}, GemmStrides{dout_h.stride, v_g.stride, keys},
-                 dout_h.row(begin), v_g.base, dprob.data(), false);
+            serial_gemm(GemmShape{tile.rows, keys, s.head_dim, false, true},
+                        GemmStrides{dout_h.stride, v_g.stride, keys}, dout_h.row(begin), v_g.base, dprob.data(), false);
             score_gradients(s, tile, scale, prob.data(), out_h, dout_h, dprob.data());
             // dq_tile (rows, D) = dscore (rows, keys) @ k[0, keys) (keys, D)
-            gemm(GemmShape{tile.rows, s.head_dim, keys, false, false}, GemmStrides{keys, k_g.stride, dq_h.stride},
-                 dprob.data(), k_g.base, dq_h.row(begin), false);
+            serial_gemm(GemmShape{tile.rows, s.head_dim, keys, false, false},
+                        GemmStrides{keys, k_g.stride, dq_h.stride}, dprob.data(), k_g.base, dq_h.row(begin), false);
             // dk[0, keys) (keys, D) += dscore^T (keys, rows) @ q_tile (rows, D)
-            gemm(GemmShape{keys, s.head_dim, tile.rows, true, false}, GemmStrides{keys, q_h.stride, dk_g.stride},
-                 dprob.data(), q_h.row(begin), dk_g.base, true);
+            serial_gemm(GemmShape{keys, s.head_dim, tile.rows, true, false}, GemmStrides{keys, q_h.stride, dk_g.stride},
+                        dprob.data(), q_h.row(begin), dk_g.base, true);
           }
         }
       }

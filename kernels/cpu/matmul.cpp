@@ -1,12 +1,14 @@
-// CPU matrix products through OpenBLAS (row-major cblas_?gemm), float and double.
+// CPU matrix products through OpenBLAS (row-major cblas_?gemm), float and double, parallel over fixed tiles.
 #include "kernels/cpu/matmul.h"
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <limits>
 #include <string>
 
 #include "engine/error.h"
+#include "kernels/cpu/gemm_tiles.h"
 
 namespace diverge::cpu {
 
@@ -16,6 +18,11 @@ blasint blas_extent(std::int64_t extent) {
   check(extent <= std::numeric_limits<blasint>::max(), "gemm",
         "extent " + std::to_string(extent) + " exceeds the BLAS integer range");
   return static_cast<blasint>(extent);
+}
+
+// Checked before a parallel region, where an exception could not leave its thread; the tiles are no larger.
+void check_blas_range(const GemmShape& s, const GemmStrides& ld) {
+  for (const std::int64_t extent : {s.m, s.n, s.k, ld.lda, ld.ldb, ld.ldc}) blas_extent(extent);
 }
 
 CBLAS_TRANSPOSE blas_trans(bool trans) { return trans ? CblasTrans : CblasNoTrans; }
@@ -33,7 +40,7 @@ void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m, blasint n, bla
 }  // namespace
 
 template <class T>
-void gemm(const GemmShape& s, const GemmStrides& ld, const T* a, const T* b, T* c, bool accumulate) {
+void serial_gemm(const GemmShape& s, const GemmStrides& ld, const T* a, const T* b, T* c, bool accumulate) {
   if (s.m == 0 || s.n == 0) return;
   if (s.k == 0) {
     // BLAS skips the product but still scales c by beta; spell out the empty sum instead of relying on it.
@@ -44,6 +51,26 @@ void gemm(const GemmShape& s, const GemmStrides& ld, const T* a, const T* b, T* 
   }
   blas_gemm(blas_trans(s.trans_a), blas_trans(s.trans_b), blas_extent(s.m), blas_extent(s.n), blas_extent(s.k), a,
             blas_extent(ld.lda), b, blas_extent(ld.ldb), accumulate ? T(1) : T(0), c, blas_extent(ld.ldc));
+}
+
+template <class T>
+void gemm(const GemmShape& s, const GemmStrides& ld, const T* a, const T* b, T* c, bool accumulate) {
+  if (s.m == 0 || s.n == 0) return;
+  check_blas_range(s, ld);
+  const GemmTiles tiles = gemm_tiles(s.m, s.n);
+  const SerialBlasScope serial_blas;
+  // Tiles take the same time only roughly (the last row and column are smaller, other work shares the cores), so
+  // threads take them one by one; which thread computes a tile does not change its bits.
+#pragma omp parallel for schedule(dynamic)
+  for (std::int64_t tile = 0; tile < tiles.count(); ++tile) {
+    const std::int64_t row = tile / tiles.across * tiles.rows;
+    const std::int64_t col = tile % tiles.across * tiles.cols;
+    const GemmShape part{std::min(tiles.rows, s.m - row), std::min(tiles.cols, s.n - col), s.k, s.trans_a, s.trans_b};
+    // op(a)'s rows [row, row + part.m) and op(b)'s columns [col, col + part.n), in their stored layouts.
+    const T* a_part = s.trans_a ? a + row : a + row * ld.lda;
+    const T* b_part = s.trans_b ? b + col * ld.ldb : b + col;
+    serial_gemm(part, ld, a_part, b_part, c + row * ld.ldc + col, accumulate);
+  }
 }
 
 template <class T>
@@ -88,6 +115,8 @@ template void gemm<float>(const GemmShape&, const float*, const float*, float*, 
 template void gemm<double>(const GemmShape&, const double*, const double*, double*, bool);
 template void gemm<float>(const GemmShape&, const GemmStrides&, const float*, const float*, float*, bool);
 template void gemm<double>(const GemmShape&, const GemmStrides&, const double*, const double*, double*, bool);
+template void serial_gemm<float>(const GemmShape&, const GemmStrides&, const float*, const float*, float*, bool);
+template void serial_gemm<double>(const GemmShape&, const GemmStrides&, const double*, const double*, double*, bool);
 template void gemm_backward<float>(const GemmShape&, const float*, const float*, const float*, float*, bool, float*,
                                    bool);
 template void gemm_backward<double>(const GemmShape&, const double*, const double*, const double*, double*, bool,

@@ -22,7 +22,9 @@ struct GemmStrides {
   std::int64_t ldc;
 };
 
-// c (m, n) = op(a) @ op(b), added to c when accumulate.
+// c (m, n) = op(a) @ op(b), added to c when accumulate. Runs in parallel over the fixed tiles of gemm_tiles, each
+// a serial BLAS product, so c is bitwise the same for any thread count (a threaded BLAS splits the work, and with
+// it the rounding, by its thread count).
 template <class T>
 void gemm(const GemmShape& s, const T* a, const T* b, T* c, bool accumulate);
 
@@ -30,8 +32,13 @@ void gemm(const GemmShape& s, const T* a, const T* b, T* c, bool accumulate);
 template <class T>
 void gemm(const GemmShape& s, const GemmStrides& ld, const T* a, const T* b, T* c, bool accumulate);
 
-// Keeps the BLAS on the calling thread while alive, for kernels that run many small products from inside their own
-// OpenMP threads: a threaded BLAS there would oversubscribe the cores. Restores the previous thread count on exit.
+// The same product on the calling thread alone, for kernels that run many small products from inside their own
+// OpenMP tasks; they hold a SerialBlasScope around their parallel region.
+template <class T>
+void serial_gemm(const GemmShape& s, const GemmStrides& ld, const T* a, const T* b, T* c, bool accumulate);
+
+// Keeps the BLAS on the calling thread while alive: a threaded BLAS inside our OpenMP threads would oversubscribe
+// the cores and split its products by thread count. Restores the previous thread count on exit.
 class SerialBlasScope {
  public:
   SerialBlasScope();
