@@ -62,7 +62,6 @@ class TrainingRun {
       : threads_(set_compute_threads(config.train.threads)),
         inputs_(open_run_inputs(config)),
         memory_(checked_memory_plan(config_)),
-        options_(options),
         run_dir_(config_, run_start(config_, options)),
         comm_(make_single_process_comm()),
         model_(config_.model, config_.loss, config_.data.micro_batch, config_.data.seq_len, config_.train.seed),
@@ -338,7 +337,6 @@ class TrainingRun {
   RunInputs inputs_;
   const config::Config& config_ = inputs_.config;
   MemoryPlan memory_;
-  TrainOptions options_;
   RunDirectory run_dir_;  // locked, and checked against an existing run, before the model is allocated
   std::unique_ptr<Comm> comm_;
   model::Transformer model_;
