@@ -151,7 +151,7 @@ TEST_CASE("trainer: --resume auto passes over a damaged newest checkpoint or a b
   auto rest = train(config);
   CHECK(rest.step == kSteps);
   CHECK(test::deterministic_records(rest.metrics) == test::deterministic_records(whole.metrics));
-  CHECK(final_model_hash(dir / "split") == final_model_hash(dir / "whole"));
+  CHECK(test::final_model_hash(dir / "split") == test::final_model_hash(dir / "whole"));
 }
 
 TEST_CASE("trainer: when no checkpoint of the run loads, --resume auto is an error, never a fresh start") {
