@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/error.h"
+
 #ifdef DIVERGE_CUDA_EMULATOR
 #include "tests/emulator/cuda_emulator.h"
 #else
@@ -24,6 +26,11 @@
 #endif
 
 namespace diverge::cuda {
+
+// Throws Error(where, "<what>: <CUDA's message>") unless error is cudaSuccess.
+inline void check_cuda(cudaError_t error, const char* where, const std::string& what) {
+  if (error != cudaSuccess) throw Error(where, what + ": " + cudaGetErrorString(error));
+}
 
 // "kernel 'k' at f.cu:12: <what>", the wording of every launch failure.
 inline std::string launch_failure(const char* kernel, const char* file, int line, const std::string& what) {
