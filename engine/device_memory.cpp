@@ -1,4 +1,4 @@
-// Host memory through aligned allocation; CUDA memory is refused until the CUDA backend provides it.
+// Host memory through aligned allocation, CUDA memory through the CUDA backend (refused when it is not built).
 #include "engine/device_memory.h"
 
 #include <cstdlib>
@@ -6,13 +6,35 @@
 #include <string>
 
 #include "engine/error.h"
+#include "kernels/cuda/memory.h"
 
 namespace diverge {
 
 namespace {
 
-[[noreturn]] void no_cuda_memory(const char* owner) {
-  throw Error(owner, "CUDA arenas need the CUDA backend (the CPU backend allocates host memory only)");
+#ifndef DIVERGE_WITH_CUDA
+[[noreturn]] void no_cuda_backend(const char* owner) {
+  throw Error(owner, "CUDA arenas need the CUDA backend, which this build does not have (configure with nvcc "
+                     "available, or -DDIVERGE_CUDA_EMULATOR=ON)");
+}
+#endif
+
+void* allocate_cuda(std::size_t bytes, const char* owner) {
+#ifdef DIVERGE_WITH_CUDA
+  return cuda::allocate(bytes, owner);
+#else
+  no_cuda_backend(owner);
+#endif
+}
+
+void zero_cuda(void* ptr, std::size_t bytes) {
+#ifdef DIVERGE_WITH_CUDA
+  cuda::zero(ptr, bytes);
+#else
+  (void)ptr;
+  (void)bytes;
+  no_cuda_backend("device_zero");
+#endif
 }
 
 std::size_t round_up(std::size_t bytes, std::size_t alignment) {
@@ -22,21 +44,25 @@ std::size_t round_up(std::size_t bytes, std::size_t alignment) {
 }  // namespace
 
 void* device_allocate(Device device, std::size_t bytes, std::size_t alignment, const char* owner) {
-  if (device == Device::cuda) no_cuda_memory(owner);
   // aligned_alloc wants a non-zero multiple of the alignment; an empty arena still owns one block.
   const std::size_t rounded = round_up(bytes == 0 ? 1 : bytes, alignment);
+  if (device == Device::cuda) return allocate_cuda(rounded, owner);
   void* ptr = std::aligned_alloc(alignment, rounded);
   check(ptr != nullptr, owner, "out of host memory allocating " + std::to_string(rounded) + " bytes");
   return ptr;
 }
 
 void device_free(Device device, void* ptr) {
+#ifdef DIVERGE_WITH_CUDA
+  if (device == Device::cuda) return cuda::release(ptr);
+#endif
   if (device == Device::cpu) std::free(ptr);
 }
 
 void device_zero(Device device, void* ptr, std::size_t bytes) {
-  if (device == Device::cuda) no_cuda_memory("device_zero");
-  if (bytes > 0) std::memset(ptr, 0, bytes);
+  if (bytes == 0) return;
+  if (device == Device::cuda) return zero_cuda(ptr, bytes);
+  std::memset(ptr, 0, bytes);
 }
 
 }  // namespace diverge

@@ -1,9 +1,9 @@
 // CUDA backend presence and device discovery (the first CUDA translation unit; it proves the toolchain links).
 #include "kernels/cuda/device_info.h"
 
-#include <cuda_runtime.h>
-
 #include <string>
+
+#include "kernels/cuda/cuda_source.h"
 
 namespace diverge::cuda {
 
@@ -26,7 +26,12 @@ int device_count() {
 }
 
 std::string describe_backend() {
-  std::string line = "CUDA backend: built with CUDA " + std::to_string(CUDART_VERSION / 1000) + "." +
+#ifdef DIVERGE_CUDA_EMULATOR
+  const char* kind = "on the CUDA emulator (host fibers), headers of CUDA ";
+#else
+  const char* kind = "built with CUDA ";
+#endif
+  std::string line = std::string("CUDA backend: ") + kind + std::to_string(CUDART_VERSION / 1000) + "." +
                      std::to_string((CUDART_VERSION % 1000) / 10);
   int n = device_count();
   if (n == 0) return line + "; no device visible";
@@ -35,7 +40,7 @@ std::string describe_backend() {
   int* flag = nullptr;
   int host_flag = 0;
   if (cudaMalloc(&flag, sizeof(int)) == cudaSuccess) {
-    probe_kernel<<<1, 1>>>(flag);
+    DIVERGE_LAUNCH(probe_kernel, dim3(1), dim3(1), 0, nullptr, flag);
     cudaMemcpy(&host_flag, flag, sizeof(int), cudaMemcpyDeviceToHost);
     cudaFree(flag);
   }

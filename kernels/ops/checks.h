@@ -26,6 +26,14 @@ Device common_device(const char* op, std::span<const Arg> args);
 Device common_device(const char* op, std::initializer_list<Arg> args);
 // The answer of a backend-neutral op whose tensors live on a device without a kernel for it yet.
 [[noreturn]] void no_cuda_kernel(const char* op);
+// In an op's `case Device::cuda:` — returns the CUDA kernel's call where the backend is built, and reports that it
+// is not elsewhere (the kernels/cuda declarations have no definitions then).
+#ifdef DIVERGE_WITH_CUDA
+#define DIVERGE_CUDA_OP(op, call) return call
+#else
+#define DIVERGE_CUDA_OP(op, call) ::diverge::ops::no_cuda_kernel(op)
+#endif
+
 // Rows when the tensor is seen as a matrix whose last dimension is the row length.
 std::int64_t leading_rows(const Tensor& t);
 

@@ -1,9 +1,11 @@
 // Optimizer ops: checks hyper-parameters and the flat blocks, then dispatches AdamW and gradient-norm work.
+#include <cmath>
 #include <string>
 
 #include "engine/error.h"
 #include "kernels/cpu/adamw.h"
 #include "kernels/cpu/grad_norm.h"
+#include "kernels/cuda/optimizer.h"
 #include "kernels/ops.h"
 #include "kernels/ops/checks.h"
 
@@ -34,7 +36,21 @@ void adamw_step(const Tensor& params, const Tensor& grads, const Tensor& m, cons
     case Device::cpu:
       return cpu::adamw_step(cpu::AdamWHyper<float>{h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step, h.grad_scale},
                              params.numel(), params.f32(), grads.f32(), m.f32(), v.f32());
-    case Device::cuda: no_cuda_kernel(kOp);
+    case Device::cuda: {
+      // The bias corrections as the CPU reference computes them, in float.
+      const auto step = static_cast<float>(h.step);
+      const cuda::AdamWStep s{h.lr,
+                              h.beta1,
+                              h.beta2,
+                              h.eps,
+                              1.0f - h.lr * h.weight_decay,
+                              1.0f - std::pow(h.beta1, step),
+                              1.0f - std::pow(h.beta2, step),
+                              h.grad_scale};
+      DIVERGE_CUDA_OP(kOp, cuda::adamw_step(s, params.numel(), static_cast<float*>(params.data),
+                                            static_cast<const float*>(grads.data), static_cast<float*>(m.data),
+                                            static_cast<float*>(v.data)));
+    }
   }
 }
 
@@ -43,7 +59,8 @@ double sum_of_squares(const Tensor& grads) {
   check_arg(kOp, {"grads", grads}, DType::f32, -1);
   switch (common_device(kOp, {{"grads", grads}})) {
     case Device::cpu: return cpu::sum_of_squares(grads.f32(), grads.numel());
-    case Device::cuda: break;
+    case Device::cuda:
+      DIVERGE_CUDA_OP(kOp, cuda::sum_of_squares(static_cast<const float*>(grads.data), grads.numel()));
   }
   no_cuda_kernel(kOp);
 }

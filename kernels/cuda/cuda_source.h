@@ -1,0 +1,62 @@
+// What every kernel file includes: the CUDA runtime (or, in emulator builds, the CUDA emulator), the one launch
+// wrapper kernels go through, and the dynamic shared memory macro.
+#pragma once
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+#include "engine/error.h"
+
+#ifdef DIVERGE_CUDA_EMULATOR
+#include "tests/emulator/cuda_emulator.h"
+#else
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#endif
+
+// The block's dynamic shared memory as a `type*` named `name`. The emulator hands out a per-block buffer filled with
+// 0xff bytes, so a kernel that reads shared memory before writing it sees NaN instead of stale luck.
+#ifdef DIVERGE_CUDA_EMULATOR
+#define DIVERGE_DYNAMIC_SHARED(type, name) type* name = reinterpret_cast<type*>(::diverge::emu::dynamic_shared())
+#else
+#define DIVERGE_DYNAMIC_SHARED(type, name)            \
+  extern __shared__ __align__(16) unsigned char name##_bytes[]; \
+  type* name = reinterpret_cast<type*>(name##_bytes)
+#endif
+
+namespace diverge::cuda {
+
+// Throws Error(where, "<what>: <CUDA's message>") unless error is cudaSuccess.
+inline void check_cuda(cudaError_t error, const char* where, const std::string& what) {
+  if (error != cudaSuccess) throw Error(where, what + ": " + cudaGetErrorString(error));
+}
+
+// "kernel 'k' at f.cu:12: <what>", the wording of every launch failure.
+inline std::string launch_failure(const char* kernel, const char* file, int line, const std::string& what) {
+  return std::string("kernel '") + kernel + "' launched at " + file + ":" + std::to_string(line) + ": " + what;
+}
+
+// kernel<<<grid, block, shared_bytes, stream>>>(args...), or the same grid on the emulator. Throws
+// std::runtime_error naming the kernel and the launch site when the launch fails (on the emulator: when the kernel
+// misuses a barrier or a warp collective).
+template <class... Params, class... Args>
+void launch_kernel(const char* name, const char* file, int line, void (*kernel)(Params...), dim3 grid, dim3 block,
+                   std::size_t shared_bytes, cudaStream_t stream, const Args&... args) {
+#ifdef DIVERGE_CUDA_EMULATOR
+  (void)stream;
+  const emu::LaunchInfo info{name, file, line, grid, block, shared_bytes};
+  emu::launch(info, [&] { kernel(static_cast<Params>(args)...); });
+#else
+  kernel<<<grid, block, shared_bytes, stream>>>(static_cast<Params>(args)...);
+  const cudaError_t error = cudaGetLastError();
+  if (error != cudaSuccess) throw std::runtime_error(launch_failure(name, file, line, cudaGetErrorString(error)));
+#endif
+}
+
+}  // namespace diverge::cuda
+
+// The only way kernel files launch: DIVERGE_LAUNCH(kernel, grid, block, shared_bytes, stream, args...). A kernel
+// template goes through an alias, since the macro splits template arguments at their commas.
+#define DIVERGE_LAUNCH(kernel, grid, block, shared_bytes, stream, ...) \
+  ::diverge::cuda::launch_kernel(#kernel, __FILE__, __LINE__, kernel, grid, block, shared_bytes, stream, __VA_ARGS__)
