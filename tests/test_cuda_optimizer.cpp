@@ -2,41 +2,25 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <random>
 
 #include "kernels/ops.h"
 #include "tests/cuda_support.h"
 
 using namespace diverge;
 
-namespace {
-
-std::vector<float> random_values(std::size_t n, std::uint32_t seed, float scale) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, scale);
-  std::vector<float> values(n);
-  for (float& v : values) v = normal(rng);
-  return values;
-}
-
-Tensor host_view(std::vector<float>& values) {
-  return make_view(values.data(), DType::f32, Device::cpu, {static_cast<std::int64_t>(values.size())});
-}
-
-}  // namespace
 
 TEST_CASE("cuda adamw: an update matches the CPU within the rounding of its sums" * doctest::test_suite("cuda")) {
   if (!test::cuda_available()) return;
   const std::int64_t n = 100'003;  // not a multiple of any block size
   const auto size = static_cast<std::size_t>(n);
-  auto params = random_values(size, 1, 0.02f), m = random_values(size, 2, 0.01f), v = random_values(size, 3, 1e-3f);
+  auto params = test::normal_values(size, 1, 0.02f), m = test::normal_values(size, 2, 0.01f), v = test::normal_values(size, 3, 1e-3f);
   for (float& x : v) x = x * x;
   Arena arena = test::device_arena(4 * size * sizeof(float) + 4 * Arena::kAlignment);
   const Tensor d_params = arena.alloc(DType::f32, {n}), d_m = arena.alloc(DType::f32, {n}),
                d_v = arena.alloc(DType::f32, {n}), d_grads = arena.alloc(DType::f32, {n});
   for (std::int64_t step = 1; step <= 3; ++step) {
     CAPTURE(step);
-    const auto grads = random_values(size, static_cast<std::uint32_t>(10 + step), 1.0f);
+    const auto grads = test::normal_values(size, static_cast<std::uint32_t>(10 + step), 1.0f);
     const ops::AdamWHyper h{.lr = 1e-2f, .weight_decay = step == 2 ? 0.0f : 0.1f, .step = step,
                             .grad_scale = step == 3 ? 0.25f : 1.0f};
     // Both start from the CPU's state, so each step is compared on its own rounding.
@@ -45,7 +29,7 @@ TEST_CASE("cuda adamw: an update matches the CPU within the rounding of its sums
       test::copy_into(device, *host);
     const auto p0 = params, m0 = m, v0 = v;
     auto g = grads;
-    ops::adamw_step(host_view(params), host_view(g), host_view(m), host_view(v), h);
+    ops::adamw_step(test::host_tensor(params, {n}), test::host_tensor(g, {n}), test::host_tensor(m, {n}), test::host_tensor(v, {n}), h);
     ops::adamw_step(d_params, d_grads, d_m, d_v, h);
     const auto got_p = test::to_host(d_params), got_m = test::to_host(d_m), got_v = test::to_host(d_v);
     // m and v are sums of two rounded terms, which a fused multiply-add may round differently: a few epsilon of the
@@ -73,10 +57,10 @@ TEST_CASE("cuda sum_of_squares: matches the CPU's double sum and gives the same 
   for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{16'383}, std::size_t{16'384}, std::size_t{16'385},
                         std::size_t{1'000'007}}) {
     CAPTURE(n);
-    auto values = random_values(n, 7, 3.0f);
+    auto values = test::normal_values(n, 7, 3.0f);
     Arena arena = test::device_arena(n * sizeof(float) + Arena::kAlignment);
     const Tensor device = test::to_device(arena, values, {static_cast<std::int64_t>(n)});
-    const double expected = ops::sum_of_squares(host_view(values));
+    const double expected = ops::sum_of_squares(test::host_tensor(values, {static_cast<std::int64_t>(n)}));
     const double got = ops::sum_of_squares(device);
     // Both sum the same squares in double, in different orders: each addition rounds by at most 2^-53 relative.
     CHECK(std::fabs(got - expected) <= static_cast<double>(n + 1) * 0x1p-53 * expected);

@@ -3,6 +3,7 @@
 
 #include "kernels/cuda/cuda_source.h"
 #include "kernels/cuda/memory.h"
+#include "kernels/cuda/scratch.h"
 
 namespace diverge::cuda {
 namespace {
@@ -60,23 +61,6 @@ __global__ void ordered_total_kernel(const double* partial, std::int64_t chunks,
   if (threadIdx.x == 0) *total = sums[0];
 }
 
-// Device scratch for the partials, kept between calls so that a training step allocates nothing.
-class Scratch {
- public:
-  double* get(std::size_t doubles) {
-    if (doubles > capacity_) {
-      release(data_);
-      data_ = static_cast<double*>(allocate(doubles * sizeof(double), "sum_of_squares scratch"));
-      capacity_ = doubles;
-    }
-    return data_;
-  }
-
- private:
-  double* data_ = nullptr;
-  std::size_t capacity_ = 0;
-};
-
 unsigned blocks_for(std::int64_t n) {
   const std::int64_t blocks = (n + kThreads - 1) / kThreads;
   return static_cast<unsigned>(blocks < 65535 ? (blocks > 0 ? blocks : 1) : 65535);
@@ -91,9 +75,9 @@ void adamw_step(const AdamWStep& h, std::int64_t n, float* params, const float* 
 
 double sum_of_squares(const float* x, std::int64_t n) {
   if (n == 0) return 0.0;
-  static Scratch scratch;
+  static Scratch scratch("sum_of_squares scratch");
   const std::int64_t chunks = (n + kChunk - 1) / kChunk;
-  double* partial = scratch.get(static_cast<std::size_t>(chunks) + 1);
+  double* partial = scratch.get<double>(static_cast<std::size_t>(chunks) + 1);
   double* total = partial + chunks;
   DIVERGE_LAUNCH(chunk_squares_kernel, dim3(static_cast<unsigned>(chunks)), dim3(kThreads), 0, nullptr, x, n,
                  partial);

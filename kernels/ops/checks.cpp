@@ -54,6 +54,8 @@ Device common_device(const char* op, std::span<const Arg> args) {
   return first.tensor.device;
 }
 
+DType activation_dtype(Device device) { return device == Device::cuda ? DType::bf16 : DType::f32; }
+
 void no_cuda_kernel(const char* op) {
   throw Error(op, cuda::compiled_in() ? "no CUDA kernel yet; run this op on CPU tensors"
                                       : "tensors are on cuda but this build has no CUDA backend");

@@ -21,6 +21,10 @@ void check_arg(const char* op, Arg arg, DType dtype, int ndim);
 void check_extent(const char* op, Arg arg, int dim, std::int64_t expected, const char* meaning);
 // Checks that arg has the dtype and shape of reference (a gradient against its value, an output against its input).
 void check_like(const char* op, Arg arg, Arg reference);
+// The dtype of activations and of the weights the forward reads on a device: f32 on the CPU (the reference), bf16
+// on CUDA, where statistics, losses and gradients of parameters stay f32 (KERNELS.md, "Precision on CUDA").
+DType activation_dtype(Device device);
+
 // Checks that every tensor lives on one device and returns it: the backend the op dispatches to.
 Device common_device(const char* op, std::span<const Arg> args);
 Device common_device(const char* op, std::initializer_list<Arg> args);
@@ -33,6 +37,12 @@ Device common_device(const char* op, std::initializer_list<Arg> args);
 #else
 #define DIVERGE_CUDA_OP(op, call) ::diverge::ops::no_cuda_kernel(op)
 #endif
+
+// A tensor's memory as T* for a backend call, once its dtype has been checked (device memory has no Tensor::f32()).
+template <class T>
+T* data_of(const Tensor& t) {
+  return static_cast<T*>(t.data);
+}
 
 // Rows when the tensor is seen as a matrix whose last dimension is the row length.
 std::int64_t leading_rows(const Tensor& t);

@@ -47,9 +47,8 @@ void adamw_step(const Tensor& params, const Tensor& grads, const Tensor& m, cons
                               1.0f - std::pow(h.beta1, step),
                               1.0f - std::pow(h.beta2, step),
                               h.grad_scale};
-      DIVERGE_CUDA_OP(kOp, cuda::adamw_step(s, params.numel(), static_cast<float*>(params.data),
-                                            static_cast<const float*>(grads.data), static_cast<float*>(m.data),
-                                            static_cast<float*>(v.data)));
+      DIVERGE_CUDA_OP(kOp, cuda::adamw_step(s, params.numel(), data_of<float>(params), data_of<float>(grads),
+                                            data_of<float>(m), data_of<float>(v)));
     }
   }
 }
@@ -60,7 +59,7 @@ double sum_of_squares(const Tensor& grads) {
   switch (common_device(kOp, {{"grads", grads}})) {
     case Device::cpu: return cpu::sum_of_squares(grads.f32(), grads.numel());
     case Device::cuda:
-      DIVERGE_CUDA_OP(kOp, cuda::sum_of_squares(static_cast<const float*>(grads.data), grads.numel()));
+      DIVERGE_CUDA_OP(kOp, cuda::sum_of_squares(data_of<float>(grads), grads.numel()));
   }
   no_cuda_kernel(kOp);
 }
