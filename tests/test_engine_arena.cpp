@@ -7,6 +7,7 @@
 #include "engine/arena.h"
 #include "engine/error.h"
 #include "engine/tensor.h"
+#include "kernels/cuda/device_info.h"
 
 using namespace diverge;
 
@@ -62,8 +63,19 @@ TEST_CASE("arena overflow names the arena, the request and the hint") {
   CHECK(arena.used() == 800);
 }
 
-TEST_CASE("a CUDA arena is refused clearly without the CUDA backend") {
+TEST_CASE("a CUDA arena works with a device, and is a clear error without a backend or a device") {
+#ifdef DIVERGE_WITH_CUDA
+  if (cuda::device_count() > 0) {
+    Arena arena("params", Device::cuda, 1024);
+    const Tensor t = arena.alloc(DType::f32, {16});
+    CHECK(t.device == Device::cuda);
+    CHECK(arena.used() == 64);
+  } else {
+    CHECK(contains(error_of([] { Arena("params", Device::cuda, 1024); }), "arena 'params': cannot allocate"));
+  }
+#else
   CHECK(contains(error_of([] { Arena("params", Device::cuda, 1024); }), "CUDA arenas need the CUDA backend"));
+#endif
 }
 
 TEST_CASE("arena moves hand over the block") {
