@@ -8,6 +8,8 @@
 #include "engine/config/json_value.h"
 #include "engine/config/schema.h"
 #include "engine/error.h"
+#include "engine/json/json_quote.h"
+#include "engine/json/json_reader.h"
 
 namespace diverge::config {
 
@@ -26,9 +28,14 @@ std::vector<std::string> split_path(std::string_view path, std::string_view wher
   }
 }
 
-Json parse_value(std::string_view text) {
-  Json value = Json::parse(std::string(text), nullptr, /*allow_exceptions=*/false);
-  return value.is_discarded() ? Json(std::string(text)) : value;
+// Text that is not JSON at all is a plain string; JSON that breaks a rule of the reader (a number out of range, a
+// duplicate key) is an error, not a string that the type check would then misreport.
+Json parse_value(std::string_view text, std::string_view where) {
+  try {
+    return parse_ordered_json(text, where);
+  } catch (const JsonSyntaxError&) {
+    return Json(std::string(text));
+  }
 }
 
 // The schema key a path starts with; the rest of the path may only reach into a JSON-valued key.
@@ -68,7 +75,7 @@ void apply_override(Json& doc, std::string_view assignment) {
           "cannot set inside " + describe_prefix(parts, depth) + ": it holds " + quote_json(*node));
     node = &(*node)[parts[depth]];
   }
-  *node = parse_value(assignment.substr(eq + 1));
+  *node = parse_value(assignment.substr(eq + 1), where);
 }
 
 }  // namespace diverge::config
