@@ -119,6 +119,11 @@ TEST_CASE("an unknown key names its path and the nearest known key") {
   CHECK(parse_error({{"modle", Json::object()}}) == "config t.json: modle: unknown section (did you mean 'model'?)");
   CHECK(parse_error({{"optimizer", Json::object()}}) ==
         "config t.json: optimizer: unknown section (sections: model, data, optim, loss, edl, train, log)");
+  // A key from the file is escaped and cut in the message, which stays one line.
+  CHECK(parse_error({{"model", {{"n_\nexperts", 8}}}}).starts_with("config t.json: model.n_\\nexperts: unknown key"));
+  CHECK(parse_error({{std::string(100000, 's'), Json::object()}}) ==
+        "config t.json: " + std::string(60, 's') + "...: unknown section (sections: model, data, optim, loss, edl, "
+        "train, log)");
 }
 
 TEST_CASE("a value of the wrong type names its path and the expected type") {

@@ -66,6 +66,9 @@ TEST_CASE("json reader: malformed text names the line and column; a one-line tex
   CHECK(parse_error("{\"a\": tru}").starts_with("f.json: malformed JSON at column 10: syntax error"));
   CHECK(parse_error("{} x").starts_with("f.json: malformed JSON at column 4: "));
   CHECK_THROWS_AS(parse_json("{\"a\":", "f.json"), JsonSyntaxError);
+  // nlohmann alone stops at a NUL byte and accepts {} here, ignoring the rest.
+  CHECK(parse_error(std::string("{}\0{\"a\": 1}", 12)) ==
+        "f.json: malformed JSON at column 3: a NUL byte (JSON text has none)");
   CHECK_THROWS_AS(parse_json("", "f.json"), JsonSyntaxError);
 }
 

@@ -112,7 +112,8 @@ LabelledCorpus written_to_disk(const LabelledCorpus& corpus, const fs::path& dir
       writer.add_document(doc);
     }
     writer.finish();
-    shards.push_back({shard.name, shard.labels, shard.split, std::make_shared<IndexedSource>(dir / shard.name, kVocabSize)});
+    shards.push_back(
+        {shard.name, shard.labels, shard.split, std::make_shared<IndexedSource>(dir / shard.name, kVocabSize)});
   }
   return LabelledCorpus(std::move(shards));
 }

@@ -24,7 +24,9 @@ std::optional<std::int32_t> read_encoder(const std::string& text, const std::str
   nlohmann::json encoder = parse_json(text, where);
   check(encoder.is_object(), where, "expected an object of token -> id, found " + json_kind(encoder));
   std::optional<std::int32_t> end_of_text;
-  for (const auto& [token, value] : encoder.items()) {
+  for (const auto& item : encoder.items()) {
+    const std::string& token = item.key();  // a reference, not a binding: the lambda below captures it
+    const nlohmann::json& value = item.value();
     // Messages are built only on failure: this loop runs once per token.
     auto fail = [&](const std::string& what) { throw Error(where, "token '" + brief_text(token) + "': " + what); };
     if (!value.is_number_integer() || value.get<std::int64_t>() < 0 || value.get<std::int64_t>() > kMaxTokenId) {

@@ -56,7 +56,9 @@ void reject_unsupported(bool unsupported, const std::string& where, const std::s
 }
 
 void read_vocab(const HuggingFaceJson& file, const std::string& where, BpeVocab& vocab) {
-  for (const auto& [token, value] : file.vocab) {
+  for (const auto& entry : file.vocab) {
+    const std::string& token = entry.first;  // a reference, not a binding: the lambda below captures it
+    const std::int64_t value = entry.second;
     // Messages are built only on failure: this loop runs 150k times for a large vocabulary.
     auto fail = [&](const std::string& what) {
       throw Error(where, "model.vocab['" + brief_text(token) + "']: " + what);

@@ -20,11 +20,11 @@ void reject_unknown_keys(const Json& doc, std::string_view where) {
   const auto sections = section_names();
   for (const auto& [section, fields] : doc.items()) {
     if (std::find(sections.begin(), sections.end(), section) == sections.end())
-      throw Error(where, section + ": " + unknown_section_message(section));
+      throw Error(where, brief_text(section) + ": " + unknown_section_message(section));
     if (!fields.is_object()) throw Error(where, section + ": expected an object, got " + quote_json(fields));
     for (const auto& item : fields.items())
       if (find_key(section, item.key()) == nullptr)
-        throw Error(where, section + "." + item.key() + ": " + unknown_key_message(section, item.key()));
+        throw Error(where, section + "." + brief_text(item.key()) + ": " + unknown_key_message(section, item.key()));
   }
 }
 

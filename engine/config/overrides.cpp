@@ -15,13 +15,16 @@ namespace diverge::config {
 
 namespace {
 
+// An assignment longer than this is cut where messages name it (a --set value may be a large JSON object).
+constexpr std::size_t kShownAssignment = 100;
+
 std::vector<std::string> split_path(std::string_view path, std::string_view where) {
   std::vector<std::string> parts;
   std::size_t start = 0;
   while (true) {
     const std::size_t dot = path.find('.', start);
     const auto part = path.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    check(!part.empty(), where, "empty element in path '" + std::string(path) + "'");
+    check(!part.empty(), where, "empty element in path '" + brief_text(path) + "'");
     parts.emplace_back(part);
     if (dot == std::string_view::npos) return parts;
     start = dot + 1;
@@ -42,13 +45,14 @@ Json parse_value(std::string_view text, std::string_view where) {
 void check_path(const std::vector<std::string>& parts, std::string_view path, std::string_view where) {
   const auto sections = section_names();
   if (std::find(sections.begin(), sections.end(), parts[0]) == sections.end())
-    throw Error(where, parts[0] + ": " + unknown_section_message(parts[0]));
+    throw Error(where, brief_text(parts[0]) + ": " + unknown_section_message(parts[0]));
   check(parts.size() > 1, where,
         "'" + parts[0] + "' is a section: set one of its keys (" + parts[0] + ".<key>=<value>)");
   const KeyInfo* key = find_key(parts[0], parts[1]);
-  if (key == nullptr) throw Error(where, parts[0] + "." + parts[1] + ": " + unknown_key_message(parts[0], parts[1]));
+  if (key == nullptr)
+    throw Error(where, parts[0] + "." + brief_text(parts[1]) + ": " + unknown_key_message(parts[0], parts[1]));
   check(parts.size() == 2 || key->holds_json, where,
-        "unknown path '" + std::string(path) + "': " + parts[0] + "." + parts[1] + " holds no keys");
+        "unknown path '" + brief_text(path) + "': " + parts[0] + "." + parts[1] + " holds no keys");
 }
 
 // "the config" or "'data.weights'": the first `depth` path elements, as an error names them.
@@ -56,13 +60,13 @@ std::string describe_prefix(const std::vector<std::string>& parts, std::size_t d
   if (depth == 0) return "the config";
   std::string prefix = parts[0];
   for (std::size_t i = 1; i < depth; ++i) prefix += "." + parts[i];
-  return "'" + prefix + "'";
+  return "'" + brief_text(prefix) + "'";
 }
 
 }  // namespace
 
 void apply_override(Json& doc, std::string_view assignment) {
-  const std::string where = "--set " + std::string(assignment);
+  const std::string where = "--set " + brief_text(assignment, kShownAssignment);
   const std::size_t eq = assignment.find('=');
   check(eq != std::string_view::npos && eq > 0, where, "expected <section>.<key>=<value>, e.g. model.d_model=512");
   const auto path = assignment.substr(0, eq);

@@ -64,6 +64,13 @@ void JsonPath::fail_duplicate_key() const {
   throw Error(where_, place("duplicate key (a key may appear once per object)"));
 }
 
+void JsonPath::check_no_nul() const {
+  const auto nul = text_.find('\0');
+  if (nul != std::string_view::npos)
+    throw JsonSyntaxError(where_,
+                          "malformed JSON at " + line_and_column(nul + 1) + ": a NUL byte (JSON text has none)");
+}
+
 std::string JsonPath::line_and_column(std::size_t byte) const {
   const std::size_t at = std::min(byte == 0 ? 0 : byte - 1, text_.size());
   const std::string_view before = text_.substr(0, at);

@@ -40,6 +40,9 @@ class JsonPath {
   std::string describe() const;
 
   [[noreturn]] void fail_duplicate_key() const;
+  // nlohmann's parser takes a NUL byte for the end of the text and ignores whatever follows it; JSON text never
+  // holds one, so the reader refuses it as malformed.
+  void check_no_nul() const;
   // The parser's own errors: a number beyond double ("<path>: number 1e400 is out of range ...") or malformed
   // text ("malformed JSON at line 3, column 7: ..."). byte is the parser's count of bytes read.
   [[noreturn]] void fail_parse(std::size_t byte, std::string_view token, int id, std::string_view message);

@@ -22,7 +22,9 @@ class StrictEvents {
   using binary_t = typename BasicJson::binary_t;
 
   StrictEvents(std::string_view text, std::string_view where, Consumer& consumer)
-      : path_(text, where), consumer_(consumer) {}
+      : path_(text, where), consumer_(consumer) {
+    path_.check_no_nul();
+  }
 
   bool null() { return scalar([&] { consumer_.null(); }); }
   bool boolean(bool v) { return scalar([&] { consumer_.boolean(v); }); }
