@@ -164,6 +164,8 @@ TEST_CASE("a name outside an enum's set lists the set and the nearest name") {
         "config t.json: edl.scope: expected one of micro_batch, global, got 1");
   CHECK(parse_error({{"train", {{"device", "gpu"}}}}) ==
         "config t.json: train.device: 'gpu' is not one of cpu, cuda");
+  CHECK(parse_error({{"train", {{"device", "g\npu"}}}}) ==
+        "config t.json: train.device: 'g\\npu' is not one of cpu, cuda");
 }
 
 TEST_CASE("rules between keys name the key and the rule") {

@@ -91,7 +91,8 @@ std::size_t read_choice(const Json& value, const JsonPlace& at, std::span<const 
   for (std::size_t i = 0; i < choices.size(); ++i)
     if (choices[i] == name) return i;
   const std::string nearest = closest_match(name, std::vector<std::string>(choices.begin(), choices.end()));
-  at.fail("'" + name + "' is not one of " + listed + (nearest.empty() ? "" : " (did you mean '" + nearest + "'?)"));
+  at.fail("'" + brief_text(name) + "' is not one of " + listed +
+          (nearest.empty() ? "" : " (did you mean '" + nearest + "'?)"));
 }
 
 Json write_value(const LayerSelection& layers) {

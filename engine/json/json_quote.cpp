@@ -37,8 +37,6 @@ class BoundedText {
  public:
   explicit BoundedText(std::size_t limit) : limit_(limit) {}
 
-  bool full() const { return cut_; }
-
   bool put(std::string_view piece) {
     if (cut_ || out_.size() + piece.size() > limit_) {
       cut_ = true;
