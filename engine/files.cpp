@@ -27,14 +27,14 @@ std::string read_file(const fs::path& path) {
 
 namespace {
 
-void write_all(int fd, std::string_view contents, const fs::path& tmp) {
+void write_all(int fd, std::string_view contents, const fs::path& path) {
   const char* p = contents.data();
   std::size_t left = contents.size();
   while (left > 0) {
     ssize_t n = ::write(fd, p, left);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw Error(tmp.string(), std::string("write failed: ") + std::strerror(errno));
+      throw Error(path.string(), std::string("write failed: ") + std::strerror(errno));
     }
     p += n;
     left -= static_cast<std::size_t>(n);
@@ -48,10 +48,11 @@ void write_file_atomic(const fs::path& path, std::string_view contents) {
   fs::path tmp = path;
   tmp += ".tmp-" + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(tmp.string(), std::string("cannot create: ") + std::strerror(errno));
+  // Errors name path, the file the caller writes: the temporary beside it is an implementation detail.
+  if (fd < 0) throw Error(path.string(), std::string("cannot create: ") + std::strerror(errno));
   try {
-    write_all(fd, contents, tmp);
-    if (::fsync(fd) != 0) throw Error(tmp.string(), std::string("fsync failed: ") + std::strerror(errno));
+    write_all(fd, contents, path);
+    if (::fsync(fd) != 0) throw Error(path.string(), std::string("fsync failed: ") + std::strerror(errno));
   } catch (...) {
     ::close(fd);
     ::unlink(tmp.c_str());

@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 std::string read_file(const fs::path& path);
 
 // Writes to "<path>.tmp-<pid>", fsyncs, then renames over path: a crash or kill leaves either the old file or the
-// new one, never a torn mix.
+// new one, never a torn mix. Errors name path, never the temporary.
 void write_file_atomic(const fs::path& path, std::string_view contents);
 
 // A read-only memory map of a whole file. Empty files map to an empty view.

@@ -8,6 +8,7 @@
 
 #include "engine/error.h"
 #include "engine/files.h"
+#include "engine/json/json_reader.h"
 #include "engine/progress.h"
 
 namespace diverge {
@@ -58,8 +59,8 @@ std::vector<nlohmann::json> parse_records(const fs::path& path, std::string_view
     std::string_view line = text.substr(start, end - start);
     start = end + 1;
     if (line.empty()) continue;
-    auto record = nlohmann::json::parse(line, nullptr, false);
     std::string where = path.string() + ":" + std::to_string(line_number);
+    auto record = parse_json(line, where);
     check(record.is_object(), where, "not a JSON object; a metrics log holds one JSON object per line");
     check(record.contains("step") && record["step"].is_number_integer(), where, "no integer \"step\" in the record");
     records.push_back(std::move(record));

@@ -96,7 +96,8 @@ ResumedCheckpoint load_training_checkpoint(const fs::path& dir, const config::Co
   ResumedCheckpoint resumed;
   resumed.progress.step = checkpoint.state.step;
   resumed.progress.tokens = checkpoint.state.tokens_seen;
-  resumed.progress.loader = data::LoaderState::from_json(checkpoint.state.loader, checkpoint.label() + ": loader");
+  resumed.progress.loader =
+      data::LoaderState::from_json(checkpoint.state.loader, (checkpoint.dir / kStateFile).string(), "loader");
   resumed.progress.trainer = checkpoint.state.trainer;
   collect_changes(checkpoint.state.config, plain_json(current.to_json()), "", resumed.changed_keys);
   return resumed;

@@ -6,6 +6,7 @@
 
 #include "engine/error.h"
 #include "engine/files.h"
+#include "engine/json/json_reader.h"
 #include "kernels/cpu/edl.h"
 #include "kernels/cpu/routing_metrics.h"
 #include "kernels/cpu/softmax.h"
@@ -94,13 +95,7 @@ json evaluate(const EdlInput& in) {
 }
 
 void run_edl(const EdlArgs& args) {
-  json input;
-  try {
-    input = json::parse(read_file(args.input));
-  } catch (const json::parse_error& e) {
-    throw Error(args.input, std::string("not valid JSON: ") + e.what());
-  }
-  const std::string report = evaluate(parse_edl_input(input, args.input)).dump(1) + "\n";
+  const std::string report = evaluate(parse_edl_input(read_json_file(args.input), args.input)).dump(1) + "\n";
   if (args.output.empty()) {
     std::fputs(report.c_str(), stdout);
   } else {

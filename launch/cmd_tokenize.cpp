@@ -14,6 +14,8 @@
 #include "data/tokenizer/tokenizer.h"
 #include "engine/error.h"
 #include "engine/files.h"
+#include "engine/json/json_quote.h"
+#include "engine/json/json_reader.h"
 #include "engine/progress.h"
 #include "launch/command.h"
 
@@ -57,12 +59,7 @@ void append_ids_json(const std::vector<std::int32_t>& ids, std::string& out) {
 
 // The text of one JSONL line: a JSON string, or an object with a "text" string.
 std::string jsonl_text(std::string_view line, const std::string& where) {
-  nlohmann::json value;
-  try {
-    value = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(where, std::string("malformed JSON: ") + e.what());
-  }
+  const nlohmann::json value = parse_json(line, where);
   if (value.is_string()) return value.get<std::string>();
   check(value.is_object() && value.contains("text") && value["text"].is_string(), where,
         "expected a JSON string or an object with a \"text\" string");
@@ -70,18 +67,13 @@ std::string jsonl_text(std::string_view line, const std::string& where) {
 }
 
 std::vector<std::int32_t> parse_ids(std::string_view text, const std::string& where) {
-  nlohmann::json value;
-  try {
-    value = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(where, std::string("malformed JSON: ") + e.what());
-  }
+  const nlohmann::json value = parse_json(text, where);
   check(value.is_array(), where, "expected a JSON array of token ids");
   std::vector<std::int32_t> ids;
   ids.reserve(value.size());
   for (const auto& id : value) {
     check(id.is_number_integer() && id.get<std::int64_t>() >= INT32_MIN && id.get<std::int64_t>() <= INT32_MAX,
-          where, "expected integer token ids, found " + id.dump());
+          where, "expected integer token ids, found " + quote_json(id));
     ids.push_back(id.get<std::int32_t>());
   }
   return ids;

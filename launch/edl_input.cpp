@@ -6,6 +6,7 @@
 #include <set>
 
 #include "engine/error.h"
+#include "engine/json/json_quote.h"
 
 namespace diverge::cli {
 
@@ -88,7 +89,7 @@ void read_mask(const json& value, const std::string& source, EdlInput& in) {
     const double v = mask.values()[i];
     const std::string where = "mask[" + std::to_string(i / static_cast<std::size_t>(in.tokens)) + "][" +
                               std::to_string(i % static_cast<std::size_t>(in.tokens)) + "]";
-    check(v == 0.0 || v == 1.0, source, where + ": is " + json(v).dump() + ", expected 0 or 1");
+    check(v == 0.0 || v == 1.0, source, where + ": is " + quote_json(json(v)) + ", expected 0 or 1");
     in.mask.push_back(static_cast<std::int32_t>(v));
   }
   for (std::int64_t s = 0; s < in.sequences; ++s) {
@@ -107,7 +108,7 @@ void read_domains(const json& value, const std::string& source, EdlInput& in) {
   const bool strings = value.front().is_string();
   for (std::size_t s = 0; s < value.size(); ++s) {
     const bool ok = strings ? value[s].is_string() : value[s].is_number_integer();
-    check(ok, source, "domains[" + std::to_string(s) + "]: is " + value[s].dump() + ", expected " +
+    check(ok, source, "domains[" + std::to_string(s) + "]: is " + quote_json(value[s]) + ", expected " +
                           (strings ? "a string" : "an integer") + " (domains are all strings or all integers)");
   }
   std::vector<json> distinct(value.begin(), value.end());
@@ -124,7 +125,7 @@ void read_layers(const json& value, const std::string& source, EdlInput& in) {
   for (std::size_t i = 0; i < value.size(); ++i) {
     const json& v = value[i];
     check(v.is_number_integer() && v.get<std::int64_t>() >= 0 && v.get<std::int64_t>() < in.layers, source,
-          "layers[" + std::to_string(i) + "]: is " + v.dump() + ", expected a layer index in [0, " +
+          "layers[" + std::to_string(i) + "]: is " + quote_json(v) + ", expected a layer index in [0, " +
               std::to_string(in.layers) + ")");
     in.chosen.push_back(v.get<std::int64_t>());
   }
@@ -139,7 +140,7 @@ EdlInput parse_edl_input(const json& input, const std::string& source) {
   check(input.is_object(), source, "expected a JSON object with logits, domains and optionally mask, eps, layers");
   for (const auto& item : input.items())
     check(kKeys.contains(item.key()), source,
-          "unknown key \"" + item.key() + "\" (expected logits, mask, domains, eps, layers)");
+          "unknown key \"" + brief_text(item.key()) + "\" (expected logits, mask, domains, eps, layers)");
   EdlInput in;
   read_logits(required(input, "logits", source), source, in);
   read_domains(required(input, "domains", source), source, in);
@@ -147,7 +148,7 @@ EdlInput parse_edl_input(const json& input, const std::string& source) {
   if (input.contains("eps")) {
     const json& eps = input.at("eps");
     check(eps.is_number() && eps.get<double>() > 0.0 && std::isfinite(eps.get<double>()), source,
-          "eps: is " + eps.dump() + ", expected a number > 0");
+          "eps: is " + quote_json(eps) + ", expected a number > 0");
     in.eps = eps.get<double>();
   }
   if (input.contains("layers")) {

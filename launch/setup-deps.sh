@@ -8,6 +8,7 @@ packages=(
   libpcre2-dev libutf8proc-dev libxxhash-dev liblzma-dev libopenblas-openmp-dev
   libopenmpi-dev openmpi-bin
   python3 python3-numpy xz-utils groff-base
+  clang libclang-rt-14-dev llvm  # launch/fuzz.sh: libFuzzer, the sanitizers, llvm-symbolizer for their traces
 )
 
 missing=()

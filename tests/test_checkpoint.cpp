@@ -251,7 +251,7 @@ TEST_CASE("checkpoint: damaged, missing or inconsistent files are errors naming 
   SUBCASE("state.json is not JSON") {
     const fs::path path = save(root, run, 100);
     write_file_atomic(path / "state.json", "{\"step\": 1");
-    contains(load_error(path), (path / "state.json").string() + ": not valid JSON");
+    contains(load_error(path), (path / "state.json").string() + ": malformed JSON at column 11: ");
   }
   SUBCASE("state.json problems") {
     const fs::path path = save(root, run, 100);

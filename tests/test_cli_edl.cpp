@@ -172,5 +172,9 @@ TEST_CASE("edl rejects bad input with a message naming the key") {
   write_file_atomic(dir / "broken.json", "{\"logits\": [");
   const CommandResult broken = run_diverge("edl --input '" + (dir / "broken.json").string() + "'");
   CHECK(broken.exit_code == 1);
-  CHECK(contains(broken.output, "broken.json: not valid JSON"));
+  CHECK(contains(broken.output, "broken.json: malformed JSON at column 13: syntax error"));
+  write_file_atomic(dir / "twice.json", R"({"logits": [[[1, 2]]], "domains": ["a"], "eps": 1, "eps": 2})");
+  const CommandResult twice = run_diverge("edl --input '" + (dir / "twice.json").string() + "'");
+  CHECK(twice.exit_code == 1);
+  CHECK(contains(twice.output, "twice.json: eps: duplicate key"));
 }

@@ -119,6 +119,11 @@ TEST_CASE("an unknown key names its path and the nearest known key") {
   CHECK(parse_error({{"modle", Json::object()}}) == "config t.json: modle: unknown section (did you mean 'model'?)");
   CHECK(parse_error({{"optimizer", Json::object()}}) ==
         "config t.json: optimizer: unknown section (sections: model, data, optim, loss, edl, train, log)");
+  // A key from the file is escaped and cut in the message, which stays one line.
+  CHECK(parse_error({{"model", {{"n_\nexperts", 8}}}}).starts_with("config t.json: model.n_\\nexperts: unknown key"));
+  CHECK(parse_error({{std::string(100000, 's'), Json::object()}}) ==
+        "config t.json: " + std::string(60, 's') + "...: unknown section (sections: model, data, optim, loss, edl, "
+        "train, log)");
 }
 
 TEST_CASE("a value of the wrong type names its path and the expected type") {
@@ -159,6 +164,8 @@ TEST_CASE("a name outside an enum's set lists the set and the nearest name") {
         "config t.json: edl.scope: expected one of micro_batch, global, got 1");
   CHECK(parse_error({{"train", {{"device", "gpu"}}}}) ==
         "config t.json: train.device: 'gpu' is not one of cpu, cuda");
+  CHECK(parse_error({{"train", {{"device", "g\npu"}}}}) ==
+        "config t.json: train.device: 'g\\npu' is not one of cpu, cuda");
 }
 
 TEST_CASE("rules between keys name the key and the rule") {
@@ -267,9 +274,64 @@ TEST_CASE("load reads a file, applies overrides in order and names the file in e
     Config::load(dir / "bad.json");
     FAIL("malformed JSON was accepted");
   } catch (const Error& e) {
-    CHECK(std::string(e.what()).rfind("config " + (dir / "bad.json").string() + ": malformed JSON: ", 0) == 0);
+    CHECK(std::string(e.what()).rfind("config " + (dir / "bad.json").string() + ": malformed JSON at column 26: ", 0) ==
+          0);
   }
   CHECK_THROWS_AS(Config::load(dir / "missing.json"), Error);
+}
+
+TEST_CASE("a number beyond double is one line naming the file and the key, in the file and in --set") {
+  ScratchDir dir("config-range");
+  write_file_atomic(dir / "x.json", "{\"optim\": {\"lr\": 1e400}}");
+  CHECK_THROWS_WITH_AS(Config::load(dir / "x.json"),
+                       ("config " + (dir / "x.json").string() +
+                        ": optim.lr: number 1e400 is out of range (a JSON number must fit a double, magnitude below "
+                        "1.8e308)")
+                           .c_str(),
+                       Error);
+  write_file_atomic(dir / "ok.json", "{}");
+  CHECK_THROWS_WITH_AS(Config::load(dir / "ok.json", {"optim.lr=-1e999"}),
+                       doctest::Contains("--set optim.lr=-1e999: number -1e999 is out of range"), Error);
+  write_file_atomic(dir / "lines.json", "{\n  \"optim\": {\n    \"lr\": 1e-3,\n  }\n}\n");
+  CHECK_THROWS_WITH_AS(Config::load(dir / "lines.json"),
+                       doctest::Contains(": malformed JSON at line 4, column 3: syntax error"), Error);
+}
+
+TEST_CASE("a key given twice in a config file or a --set value is refused, naming the key's path") {
+  ScratchDir dir("config-duplicates");
+  write_file_atomic(dir / "d.json", R"({"optim": {"lr": 1e-3, "warmup_steps": 2, "lr": 5}})");
+  CHECK_THROWS_WITH_AS(Config::load(dir / "d.json"),
+                       ("config " + (dir / "d.json").string() +
+                        ": optim.lr: duplicate key (a key may appear once per object)")
+                           .c_str(),
+                       Error);
+  write_file_atomic(dir / "s.json", R"({"optim": {}, "optim": {"lr": 5}})");
+  CHECK_THROWS_WITH_AS(Config::load(dir / "s.json"), doctest::Contains(": optim: duplicate key"), Error);
+  write_file_atomic(dir / "ok.json", "{}");
+  CHECK_THROWS_WITH_AS(Config::load(dir / "ok.json", {R"(data.weights={"coarse": {"a": 1, "a": 2}})"}),
+                       doctest::Contains(": coarse.a: duplicate key"), Error);
+}
+
+TEST_CASE("a deeply nested config is an error naming the file, not a crash") {
+  ScratchDir dir("config-deep");
+  write_file_atomic(dir / "deep.json", std::string(100000, '[') + std::string(100000, ']'));
+  const auto deep = run_diverge("config check --config " + (dir / "deep.json").string());
+  CHECK(deep.exit_code == 1);
+  CHECK(deep.output.rfind("error: config " + (dir / "deep.json").string() + ": [0][0]", 0) == 0);
+  CHECK(deep.output.find("nest deeper than 128 levels") != std::string::npos);
+  CHECK(deep.output.size() < 300);
+  write_file_atomic(dir / "ok.json", "{}");
+  const auto set = run_diverge("config check --config " + (dir / "ok.json").string() + " --set 'data.weights=" +
+                               std::string(100000, '[') + "'");
+  CHECK(set.exit_code == 1);
+  CHECK(set.output.find("nest deeper than 128 levels") != std::string::npos);
+}
+
+TEST_CASE("a bad value is quoted by its first bytes without writing out the rest of it") {
+  // dump() of this value throws at the invalid UTF-8 past the quoted prefix; the message never gets that far.
+  const Json doc = {{"model", {{"d_model", Json::array({std::string(200, 'a'), std::string("\xff")})}}}};
+  CHECK(parse_error(doc) == std::string(kWhere) + ": model.d_model: expected an integer, got [\"" +
+                                std::string(58, 'a') + "...");
 }
 
 TEST_CASE("save_resolved writes the config that load reads back") {

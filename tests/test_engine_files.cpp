@@ -1,12 +1,20 @@
 // Tests for the engine's file helpers (atomic writes, memory maps), content hashes and the CLI's basic contract.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <functional>
+#include <vector>
+
+#include "engine/checkpoint/durable_file.h"
 #include "engine/error.h"
 #include "engine/files.h"
 #include "engine/hash.h"
+#include "tests/checkpoint_support.h"
 #include "tests/support.h"
 
 using namespace diverge;
+using diverge::test::error_of;
 using diverge::test::ScratchDir;
 
 TEST_CASE("atomic write replaces the file whole and leaves no temp file") {
@@ -18,6 +26,20 @@ TEST_CASE("atomic write replaces the file whole and leaves no temp file") {
   int entries = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir.path())) ++entries;
   CHECK(entries == 1);
+}
+
+TEST_CASE("atomic and durable writes name the file they write in errors, never its temporary") {
+  ScratchDir dir("files-temporary");
+  const std::vector<std::function<void(const fs::path&)>> writers = {
+      [](const fs::path& path) { write_file_atomic(path, "x"); },
+      [](const fs::path& path) { write_durably(path, "x"); }};
+  for (std::size_t i = 0; i < writers.size(); ++i) {
+    const fs::path path = dir / ("file-" + std::to_string(i));
+    fs::path temporary = path;
+    temporary += ".tmp-" + std::to_string(::getpid());
+    fs::create_directories(temporary);  // the temporary cannot be created as a file, even by root
+    CHECK(error_of([&] { writers[i](path); }) == path.string() + ": cannot create: Is a directory");
+  }
 }
 
 TEST_CASE("reading a missing file names the path") {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -57,6 +58,7 @@ const std::vector<std::string> kFineLabels = {"code.c",          "code.python", 
 // where it came from.
 std::int32_t token_of(int domain, int document, int position) { return domain * 8192 + document * 64 + position; }
 int domain_of(std::int32_t token) { return token / 8192; }
+constexpr std::uint64_t kVocabSize = 65536;  // every token_of is below it
 int document_of(std::int32_t token) { return token / 64 % 128; }
 int position_of(std::int32_t token) { return token % 64; }
 
@@ -110,7 +112,8 @@ LabelledCorpus written_to_disk(const LabelledCorpus& corpus, const fs::path& dir
       writer.add_document(doc);
     }
     writer.finish();
-    shards.push_back({shard.name, shard.labels, shard.split, std::make_shared<IndexedSource>(dir / shard.name)});
+    shards.push_back(
+        {shard.name, shard.labels, shard.split, std::make_shared<IndexedSource>(dir / shard.name, kVocabSize)});
   }
   return LabelledCorpus(std::move(shards));
 }
@@ -119,7 +122,7 @@ LabelledCorpus written_to_disk(const LabelledCorpus& corpus, const fs::path& dir
 Manifest manifest_for(const LabelledCorpus& corpus, const fs::path& dir) {
   Manifest m;
   m.dir = dir;
-  m.tokenizer = {"test-tokens", content_hash("test-tokens"), 65536, 0};
+  m.tokenizer = {"test-tokens", content_hash("test-tokens"), kVocabSize, 0};
   m.label_systems = {"coarse", "fine"};
   for (const auto& shard : corpus.shards()) {
     ShardEntry entry = describe_shard(dir, shard.name);
@@ -385,10 +388,10 @@ TEST_CASE("state save -> JSON -> restore gives the identical next 20 batches, al
   const std::string saved = original.state().to_json().dump();
 
   TrainLoader resumed(corpus, config(8, 16, 5));
-  resumed.restore(LoaderState::from_json(nlohmann::json::parse(saved), "state.json"));
+  resumed.restore(LoaderState::from_json(nlohmann::json::parse(saved), "state.json", "loader"));
   std::vector<TrainLoader> halves;
   for (int r = 0; r < 2; ++r) halves.emplace_back(corpus, config(4, 16, 5, r, 2));
-  for (auto& half : halves) half.restore(LoaderState::from_json(nlohmann::json::parse(saved), "state.json"));
+  for (auto& half : halves) half.restore(LoaderState::from_json(nlohmann::json::parse(saved), "state.json", "loader"));
 
   for (int step = 0; step < 20; ++step) {
     Batch expected = original.next_batch();
@@ -424,15 +427,25 @@ TEST_CASE("restoring a state saved for another seed, sequence length or corpus i
 
   auto j = state.to_json();
   j.erase("global_sample");
-  CHECK(contains(error_of([&] { LoaderState::from_json(j, "ckpt/loader.json"); }),
-                 "ckpt/loader.json: missing key 'global_sample'"));
+  CHECK(contains(error_of([&] { LoaderState::from_json(j, "ckpt/state.json", "loader"); }),
+                 "ckpt/state.json: loader: missing key 'global_sample'"));
   j = state.to_json();
   j["streams"][1]["taken"] = -3;
-  CHECK(contains(error_of([&] { LoaderState::from_json(j, "ckpt/loader.json"); }),
-                 "ckpt/loader.json: streams[1]: taken: expected a non-negative integer"));
-  j = state.to_json();
+  CHECK(contains(error_of([&] { LoaderState::from_json(j, "ckpt/state.json", "loader"); }),
+                 "ckpt/state.json: loader.streams[1].taken: expected a non-negative integer, got -3"));
+}
+
+TEST_CASE("a loader state whose taken counts do not sum to its cursor is refused naming the file and the key") {
+  auto corpus = make_corpus();
+  TrainLoader saved_from(corpus, config(2, 16, 5));
+  saved_from.next_batch();
+  auto j = saved_from.state().to_json();
   j["streams"][0]["taken"] = j["streams"][0]["taken"].get<std::uint64_t>() + 1;
-  CHECK(contains(error_of([&] { saved_from.restore(LoaderState::from_json(j, "ckpt")); }), "taken counts sum to"));
+  CHECK(contains(error_of([&] { LoaderState::from_json(j, "ckpt/state.json", "loader"); }),
+                 "ckpt/state.json: loader.global_sample: is 2 but the streams' taken counts do not sum to it"));
+  j["streams"][0]["taken"] = std::numeric_limits<std::uint64_t>::max();
+  CHECK(contains(error_of([&] { LoaderState::from_json(j, "ckpt/state.json", "loader"); }),
+                 "do not sum to it"));
 }
 
 TEST_CASE("the validation reader walks a domain's val samples in stored order, B at a time, then ends") {
@@ -597,4 +610,33 @@ TEST_CASE("a loader built from a corpus manifest reads the manifest's shards wit
   Manifest missing = manifest;
   missing.shards[0].prefix = "no-such-shard";
   CHECK(contains(error_of([&] { TrainLoader{missing, config(4, 32)}; }), "no-such-shard"));
+}
+
+TEST_CASE("a token id outside the manifest's vocabulary is refused where it is read, naming the shard and document") {
+  ScratchDir dir("loader-vocab");
+  auto memory = make_corpus();
+  auto disk = written_to_disk(memory, dir.path());
+  Manifest manifest = manifest_for(memory, dir.path());
+  // Domains 0-4 (every train stream) stay below 5 * 8192; the val domains 5-7 do not.
+  manifest.tokenizer.vocab_size = 5 * 8192;
+  TrainLoader train(manifest, config(4, 32, 11));
+  for (int step = 0; step < 25; ++step) train.next_batch();
+
+  const auto math_cas = std::find_if(manifest.shards.begin(), manifest.shards.end(),
+                                     [](const ShardEntry& s) { return s.labels.at("fine") == "math.cas"; });
+  REQUIRE(math_cas != manifest.shards.end());
+  ValReader val(open_corpus(manifest), "fine", "math.cas", 3, 8);
+  CHECK(error_of([&] { val.next(); }) == (dir / math_cas->prefix).string() +
+                                            ".bin: document 0, token 0: id " + std::to_string(token_of(6, 0, 0)) +
+                                            " is outside the vocabulary [0, 40960) (a damaged shard, or one "
+                                            "prepared with another tokenizer)");
+
+  manifest.tokenizer.vocab_size = 8192;
+  TrainLoader narrow(manifest, config(4, 32, 11));
+  const std::string e = error_of([&] {
+    for (int step = 0; step < 25; ++step) narrow.next_batch();
+  });
+  CHECK(contains(e, dir.path().string()));
+  CHECK(contains(e, ".bin: document "));
+  CHECK(contains(e, "is outside the vocabulary [0, 8192)"));
 }

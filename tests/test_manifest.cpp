@@ -159,7 +159,9 @@ TEST_CASE("manifest: save -> load round trip keeps everything") {
 TEST_CASE("manifest: bad documents are refused naming the file and the JSON path") {
   ScratchDir dir("manifest");
   auto m = base_manifest();
-  SUBCASE("malformed JSON") { check_message(load_error(dir, std::string("{\"format\": ")), "not valid JSON"); }
+  SUBCASE("malformed JSON") {
+    check_message(load_error(dir, std::string("{\"format\": ")), "malformed JSON at column 12: ");
+  }
   SUBCASE("not an object") { check_message(load_error(dir, json::array()), "top level: must be an object"); }
   SUBCASE("missing top-level key") {
     m.erase("label_systems");
@@ -239,6 +241,41 @@ TEST_CASE("manifest: bad documents are refused naming the file and the JSON path
     m["tokenizer"]["eod_id"] = 300;
     check_message(load_error(dir, m), "tokenizer.eod_id: is 300");
   }
+}
+
+TEST_CASE("manifest: a key given twice is refused, naming its path") {
+  ScratchDir dir("manifest-duplicates");
+  std::string text = base_manifest().dump();
+  text.replace(text.find("\"split\":\"train\""), 15, "\"split\":\"val\",\"split\":\"train\"");
+  check_message(load_error(dir, text), "m.json: shards[0].split: duplicate key (a key may appear once per object)");
+  text = base_manifest().dump();
+  text.insert(1, "\"version\":1,");
+  check_message(load_error(dir, text), "m.json: version: duplicate key");
+}
+
+TEST_CASE("manifest: a bad value is quoted by a short prefix, however large it is") {
+  ScratchDir dir("manifest-quote");
+  auto m = base_manifest();
+  m["version"] = json::array();
+  for (int i = 0; i < 100000; ++i) m["version"].push_back(i);
+  const std::string message = load_error(dir, m);
+  check_message(message, "version: must be a non-negative integer, got [0,1,2,3,");
+  CHECK(message.size() < 200);
+  m = base_manifest();
+  m["shards"][0]["tokens"] = std::string(100000, 'x');
+  check_message(load_error(dir, m), "shards[0].tokens: must be a non-negative integer, got \"xxxxxxxx");
+  CHECK(load_error(dir, m).size() < 200);
+}
+
+TEST_CASE("manifest: nesting beyond the reader's limit is an error naming the file, not a crash") {
+  ScratchDir dir("manifest-deep");
+  check_message(load_error(dir, std::string(100000, '[') + std::string(100000, ']')), "nest deeper than 128 levels");
+  std::string text = base_manifest().dump();
+  text.replace(text.find("\"version\":1"), 11, "\"version\":" + std::string(100000, '[') + std::string(100000, ']'));
+  write_file_atomic(dir / "manifest.json", text);
+  auto r = run_diverge("data inspect " + dir.path().string());
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.rfind("error: " + (dir / "manifest.json").string() + ": version[0][0]", 0) == 0);
 }
 
 TEST_CASE("manifest: a missing file is named") {

@@ -72,7 +72,11 @@ TEST_CASE("metrics: a torn last line is dropped, a bad line elsewhere is an erro
   CHECK(read_file(path) == "{\"step\":1}\n{\"step\":2}\n");
 
   write_file_atomic(path, "{\"step\":1}\nnot json\n{\"step\":3}\n");
+  CHECK_THROWS_WITH_AS(MetricsLog(path, 10), doctest::Contains("metrics.jsonl:2: malformed JSON at column 2: "), Error);
+  write_file_atomic(path, "{\"step\":1}\n[1]\n{\"step\":3}\n");
   CHECK_THROWS_WITH_AS(MetricsLog(path, 10), doctest::Contains("metrics.jsonl:2: not a JSON object"), Error);
+  write_file_atomic(path, "{\"step\":1}\n{\"step\":2,\"step\":9}\n");
+  CHECK_THROWS_WITH_AS(MetricsLog(path, 10), doctest::Contains("metrics.jsonl:2: step: duplicate key"), Error);
   write_file_atomic(path, "{\"loss\":1}\n");
   CHECK_THROWS_WITH_AS(read_metrics(path), doctest::Contains("metrics.jsonl:1: no integer \"step\""), Error);
 }

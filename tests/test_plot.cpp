@@ -454,7 +454,19 @@ TEST_CASE("diverge plot names the problem: missing file, unknown key, empty or b
   write_file_atomic(dir / "broken.jsonl", "{\"step\":1,\"loss\":2}\n{\"step\":2,\"loss\n{\"step\":3}\n");
   auto broken = run_diverge("plot --metrics " + quoted(dir / "broken.jsonl") + " -o " + quoted(out));
   CHECK(broken.exit_code != 0);
-  CHECK(broken.output.find("broken.jsonl:2: not valid JSON") != std::string::npos);
+  CHECK(broken.output.find("broken.jsonl:2: malformed JSON at column 16: ") != std::string::npos);
+
+  const std::string deep_record = "{\"step\":2,\"x\":" + std::string(30000, '[') + std::string(30000, ']') + "}";
+  write_file_atomic(dir / "deep.jsonl", "{\"step\":1,\"loss\":2}\n" + deep_record + "\n");
+  auto deep = run_diverge("plot --metrics " + quoted(dir / "deep.jsonl") + " -o " + quoted(out));
+  CHECK(deep.exit_code == 1);
+  CHECK(deep.output.find("deep.jsonl:2: x[0][0]") != std::string::npos);
+  CHECK(deep.output.find("nest deeper than 128 levels") != std::string::npos);
+
+  write_file_atomic(dir / "twice.jsonl", "{\"step\":1,\"loss\":2,\"loss\":3}\n");
+  auto twice = run_diverge("plot --metrics " + quoted(dir / "twice.jsonl") + " -o " + quoted(out));
+  CHECK(twice.exit_code == 1);
+  CHECK(twice.output.find("twice.jsonl:1: loss: duplicate key") != std::string::npos);
 
   // A live run's last line, cut mid-write, is not an error.
   write_file_atomic(dir / "live.jsonl", "{\"step\":1,\"loss\":2}\n{\"step\":2,\"lo");

@@ -138,7 +138,11 @@ TEST_CASE("prepare names the file and line of bad input") {
   auto o = options_for(dir, "corpus", 1);
 
   write_file_atomic(dir / "in/train.jsonl", jsonl_line(kTrainDocs[0]) + "{not json\n");
-  CHECK(error_of(o).find("train.jsonl:2: not valid JSON") != std::string::npos);
+  CHECK(error_of(o).find("train.jsonl:2: malformed JSON at column 3: ") != std::string::npos);
+
+  write_file_atomic(dir / "in/train.jsonl",
+                    "{\"text\": \"x\", \"text\": \"y\", \"coarse\": \"a\", \"fine\": \"a.b\"}\n");
+  CHECK(error_of(o).find("train.jsonl:1: text: duplicate key") != std::string::npos);
 
   write_file_atomic(dir / "in/train.jsonl", "{\"text\": \"x\", \"coarse\": \"code\"}\n");
   CHECK(error_of(o).find("train.jsonl:1: missing string label 'fine'") != std::string::npos);

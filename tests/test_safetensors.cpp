@@ -221,8 +221,8 @@ TEST_CASE("safetensors reader: every malformed file is a one-line error naming t
       {"length over the limit", safetensors_bytes("{}", "", 200'000'000), "exceeds the format's limit of 100000000"},
       {"empty header", safetensors_bytes("", ""), "header does not start with '{'"},
       {"not an object", safetensors_bytes("[]", ""), "header does not start with '{'"},
-      {"invalid JSON", safetensors_bytes("{\"w\":{\"dtype\":", ""), "header is not valid JSON"},
-      {"invalid UTF-8", safetensors_bytes("{\"\xff\":{}}", ""), "header is not valid JSON"},
+      {"invalid JSON", safetensors_bytes("{\"w\":{\"dtype\":", ""), "header: malformed JSON at column 15: "},
+      {"invalid UTF-8", safetensors_bytes("{\"\xff\":{}}", ""), "header: malformed JSON at column 3: "},
       {"unknown dtype", safetensors_bytes("{\"w\":{\"dtype\":\"F17\",\"shape\":[1],\"data_offsets\":[0,4]}}", four),
        "tensor 'w': dtype \"F17\" is not a safetensors dtype"},
       {"lower-case dtype", safetensors_bytes("{\"w\":{\"dtype\":\"f32\",\"shape\":[1],\"data_offsets\":[0,4]}}", four),
@@ -255,10 +255,10 @@ TEST_CASE("safetensors reader: every malformed file is a one-line error naming t
        "data bytes [4,8) belong to no tensor (gap before tensor 'b')"},
       {"uncovered tail", safetensors_bytes("{" + w4 + "}", eight),
        "the last 4 bytes of the data section belong to no tensor"},
-      {"duplicate tensor", safetensors_bytes("{" + w4 + "," + w4 + "}", four), "header: tensor 'w' appears twice"},
+      {"duplicate tensor", safetensors_bytes("{" + w4 + "," + w4 + "}", four), "header: w: duplicate key"},
       {"duplicate field",
        safetensors_bytes("{\"w\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", four),
-       "header: duplicate key 'dtype'"},
+       "header: w.dtype: duplicate key"},
       {"missing field", safetensors_bytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[1]}}", four),
        "tensor 'w': missing 'data_offsets'"},
       {"unknown field",
@@ -270,6 +270,13 @@ TEST_CASE("safetensors reader: every malformed file is a one-line error naming t
        "__metadata__ is \"pt\", expected an object of strings"},
       {"metadata value not a string", safetensors_bytes("{\"__metadata__\":{\"format\":1}}", ""),
        "__metadata__.format is 1, expected a string"},
+      {"nested too deep",
+       safetensors_bytes("{\"w\":" + std::string(100000, '[') + std::string(100000, ']') + "}", ""),
+       "header: w[0][0][0]"},
+      {"number beyond double", safetensors_bytes("{" + f32_entry("w", "[1]", "[0,4e999]") + "}", four),
+       "header: w.data_offsets[1]: number 4e999 is out of range"},
+      {"huge name", safetensors_bytes("{" + f32_entry(std::string(1 << 20, 'n'), "[2]", "[0,4]") + "}", four),
+       "tensor '" + std::string(60, 'n') + "...': shape [2] of F32 is 8 bytes"},
   };
   const std::string prefix = (dir / "bad.safetensors").string() + ": ";
   for (const auto& c : cases) {
@@ -279,6 +286,7 @@ TEST_CASE("safetensors reader: every malformed file is a one-line error naming t
     CHECK(message.starts_with(prefix));
     CHECK(message.find(c.fragment) != std::string::npos);
     CHECK(message.find('\n') == std::string::npos);
+    CHECK(message.size() < prefix.size() + 200);
   }
 }
 

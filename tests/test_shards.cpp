@@ -1,5 +1,6 @@
 // Tests for Megatron-compatible indexed datasets: round trips, Megatron's own layout, and every damaged-index error.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -291,6 +292,35 @@ TEST_CASE("indexed dataset: int64 tokens that do not fit int32 are refused when 
   IndexedDataset ds(prefix);
   std::vector<std::int32_t> out(2);
   CHECK_THROWS_WITH_AS(ds.read_document(0, 0, 2, out.data()), doctest::Contains("does not fit int32"), Error);
+}
+
+TEST_CASE("indexed dataset: with a vocabulary size, a read refuses an id outside it, naming the .bin and document") {
+  ScratchDir dir("shards-vocab");
+  write_dataset(dir / "u16", TokenDtype::uint16, {{1, 2}, {3, 299, 300, 4}});
+  IndexedDataset ds(dir / "u16", 300);
+  CHECK(read_whole(ds, 0) == std::vector<std::int32_t>{1, 2});
+  std::vector<std::int32_t> out(4);
+  ds.read_document(1, 0, 2, out.data());
+  CHECK_THROWS_WITH_AS(ds.read_document(1, 1, 3, out.data()),
+                       (bin_path(dir / "u16").string() +
+                        ": document 1, token 2: id 300 is outside the vocabulary [0, 300) (a damaged shard, or one "
+                        "prepared with another tokenizer)")
+                           .c_str(),
+                       Error);
+  write_dataset(dir / "i16", TokenDtype::int16, {{5, -1}});
+  CHECK_THROWS_WITH_AS(read_whole(IndexedDataset(dir / "i16", 300), 0),
+                       doctest::Contains("i16.bin: document 0, token 1: id -1 is outside the vocabulary"), Error);
+  write_dataset(dir / "u8", TokenDtype::uint8, {{255, 0}});
+  CHECK(read_whole(IndexedDataset(dir / "u8", 300), 0) == std::vector<std::int32_t>{255, 0});
+}
+
+TEST_CASE("indexed dataset writer: errors name the shard's files, never their temporaries") {
+  ScratchDir dir("shards-temporary");
+  fs::path temporary = bin_path(dir / "p");
+  temporary += ".tmp-" + std::to_string(::getpid());
+  fs::create_directories(temporary);  // the temporary cannot be created as a file, even by root
+  CHECK_THROWS_WITH_AS(IndexedDatasetWriter(dir / "p", TokenDtype::uint16),
+                       (bin_path(dir / "p").string() + ": cannot create: Is a directory").c_str(), Error);
 }
 
 TEST_CASE("dtype names and the vocabulary rule") {

@@ -313,3 +313,53 @@ TEST_CASE("a Hugging Face file without <|endoftext|> takes its end-of-document t
   CHECK(with_config.eod_id() == 50256);
   CHECK(with_config.content_hash() != without_config.content_hash());
 }
+
+TEST_CASE("a key given twice in any tokenizer file is refused, naming the file and the key") {
+  ScratchDir dir("tok-duplicates");
+  auto with_duplicate = [](std::string text, const std::string& at, const std::string& inserted) {
+    REQUIRE(text.find(at) != std::string::npos);
+    return text.insert(text.find(at), inserted);
+  };
+  const auto path = dir / "tokenizer.json";
+  const std::string hugging_face = toy_hugging_face(true, false).dump();
+  write_file_atomic(path, with_duplicate(hugging_face, "\"ab\":256", "\"ab\":256,"));
+  check_refused(path, "model.vocab['ab']: duplicate key");
+  write_file_atomic(path, with_duplicate(hugging_face, "\"ab\":256", "\"ab\":300,"));
+  check_refused(path, "model.vocab['ab']: duplicate key (ids 300 and 256)");
+  write_file_atomic(path, with_duplicate(hugging_face, "\"decoder\":", "\"decoder\":null,"));
+  check_refused(path, "decoder: duplicate key");
+  write_file_atomic(path, with_duplicate(hugging_face, "\"merges\":", "\"vocab\":{},"));
+  check_refused(path, "model.vocab: duplicate key");
+  write_file_atomic(path, with_duplicate(hugging_face, "\"type\":\"BPE\"", "\"type\":\"BPE\","));
+  check_refused(path, "model.type: duplicate key");
+
+  write_gpt2(dir / "gpt2", toy_merges_text());
+  const std::string encoder = read_file(dir / "gpt2" / "encoder.json");
+  write_file_atomic(dir / "gpt2" / "encoder.json", with_duplicate(encoder, "\"abc\":", "\"abc\":1,"));
+  check_refused(dir / "gpt2" / "encoder.json", "abc: duplicate key");
+
+  json config = toy_hugging_face(true, false);
+  config["added_tokens"][0]["content"] = "<|im_end|>";
+  write_json(dir / "eos" / "tokenizer.json", config);
+  write_file_atomic(dir / "eos" / "tokenizer_config.json", R"({"eos_token": "a", "eos_token": "<|im_end|>"})");
+  check_refused(dir / "eos" / "tokenizer.json", "eos_token: duplicate key", dir / "eos" / "tokenizer_config.json");
+}
+
+TEST_CASE("a tokenizer file nested beyond the reader's limit or holding a huge number is refused, not a crash") {
+  ScratchDir dir("tok-deep");
+  const auto path = dir / "tokenizer.json";
+  json config = toy_hugging_face(true, false);
+  std::string text = config.dump();
+  text.insert(text.find("\"decoder\":"), "\"x\":" + std::string(100000, '[') + std::string(100000, ']') + ",");
+  write_file_atomic(path, text);
+  check_refused(path, "x[0][0][0]");
+  check_refused(path, "nest deeper than 128 levels");
+  text = config.dump();
+  text.replace(text.find("\"ab\":256"), 8, "\"ab\":1e999");
+  write_file_atomic(path, text);
+  check_refused(path, "model.vocab.ab: number 1e999 is out of range");
+  fs::create_directories(dir / "gpt2");
+  write_file_atomic(dir / "gpt2" / "encoder.json", "{\"a\":" + std::string(100000, '[') + std::string(100000, ']'));
+  write_file_atomic(dir / "gpt2" / "vocab.bpe", toy_merges_text());
+  check_refused(dir / "gpt2" / "encoder.json", "a[0][0][0]");
+}

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/json/json_quote.h"
 
 namespace diverge::data {
 namespace {
@@ -29,13 +30,13 @@ std::vector<double> normalised(std::vector<double> weights, const std::string& w
 // label -> weight, each checked to be a known label and a finite non-negative number.
 std::map<std::string, double> label_weights(const json& entries, const std::string& system,
                                             const LabelledCorpus& corpus, const std::string& where) {
-  check(entries.is_object(), where, "expected an object {label: weight}, got " + entries.dump());
+  check(entries.is_object(), where, "expected an object {label: weight}, got " + quote_json(entries));
   std::map<std::string, double> out;
   for (const auto& [label, value] : entries.items()) {
     const std::string key = where + "." + label;
     check(corpus.has_label(system, label), key, "unknown label (labels: " + comma_list(corpus.labels_of(system)) + ")");
     check(value.is_number() && std::isfinite(value.get<double>()) && value.get<double>() >= 0, key,
-          "expected a non-negative number, got " + value.dump());
+          "expected a non-negative number, got " + quote_json(value));
     out[label] = value.get<double>();
   }
   return out;
@@ -47,7 +48,7 @@ std::vector<double> blend_weights(const json& weights, const LabelledCorpus& cor
                                   const std::vector<Stream>& train_streams) {
   if (weights.is_null()) return normalised(token_weights(train_streams), "weights");
   check(weights.is_object(), "weights",
-        "expected null or {\"<label system>\": {\"<label>\": weight}}, got " + weights.dump());
+        "expected null or {\"<label system>\": {\"<label>\": weight}}, got " + quote_json(weights));
   check(weights.size() == 1, "weights",
         "give weights for exactly one label system, got " + std::to_string(weights.size()));
   const std::string system = weights.begin().key();

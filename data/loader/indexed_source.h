@@ -10,8 +10,9 @@ namespace diverge::data {
 
 class IndexedSource : public DocumentSource {
  public:
-  // Maps and validates the dataset; throws Error naming the file when it is missing or malformed.
-  explicit IndexedSource(const std::filesystem::path& prefix) : dataset_(prefix) {}
+  // Maps and validates the dataset; throws Error naming the file when it is missing or malformed. Reads refuse
+  // token ids outside [0, vocab_size), naming the .bin file and the document.
+  IndexedSource(const std::filesystem::path& prefix, std::uint64_t vocab_size) : dataset_(prefix, vocab_size) {}
 
   std::size_t num_documents() const override { return dataset_.num_documents(); }
   std::uint64_t document_length(std::size_t d) const override { return dataset_.document_length(d); }

@@ -4,24 +4,49 @@
 #include <utility>
 
 #include "engine/error.h"
+#include "engine/json/json_quote.h"
 
 namespace diverge::data {
 namespace {
 
 using nlohmann::json;
 
-const json& member(const json& j, const std::string& key, const std::string& where) {
-  check(j.is_object(), where, "expected an object, got " + j.dump());
+// Where a value sits: the file and the JSON path of the loader state inside it, e.g. "loader.streams[1].taken".
+struct Place {
+  std::string_view where;
+  std::string path;
+
+  Place at(std::string_view key) const { return {where, path + "." + std::string(key)}; }
+  Place element(std::size_t i) const { return {where, path + "[" + std::to_string(i) + "]"}; }
+  [[noreturn]] void fail(const std::string& what) const { throw Error(where, path + ": " + what); }
+};
+
+const json& member(const json& j, const std::string& key, const Place& place) {
+  if (!j.is_object()) place.fail("expected an object, got " + quote_json(j));
   const auto it = j.find(key);
-  check(it != j.end(), where, "missing key '" + key + "'");
+  if (it == j.end()) place.fail("missing key '" + key + "'");
   return *it;
 }
 
-std::uint64_t unsigned_member(const json& j, const std::string& key, const std::string& where) {
-  const json& v = member(j, key, where);
-  check(v.is_number_unsigned() || (v.is_number_integer() && v.get<std::int64_t>() >= 0), where + ": " + key,
-        "expected a non-negative integer, got " + v.dump());
+std::uint64_t unsigned_member(const json& j, const std::string& key, const Place& place) {
+  const json& v = member(j, key, place);
+  if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<std::int64_t>() < 0))
+    place.at(key).fail("expected a non-negative integer, got " + quote_json(v));
   return v.get<std::uint64_t>();
+}
+
+// The blender's invariant: every global sample was taken from exactly one stream.
+void check_taken_sum(const LoaderState& state, const Place& place) {
+  std::uint64_t total = 0;  // stays <= global_sample, so the subtraction below cannot wrap
+  bool sums = true;
+  for (const std::uint64_t taken : state.taken) {
+    sums = taken <= state.global_sample - total;
+    if (!sums) break;
+    total += taken;
+  }
+  if (!sums || total != state.global_sample)
+    place.at("global_sample")
+        .fail("is " + std::to_string(state.global_sample) + " but the streams' taken counts do not sum to it");
 }
 
 std::string describe_streams(const std::vector<StreamFingerprint>& saved, const std::vector<StreamFingerprint>& now) {
@@ -58,24 +83,27 @@ json LoaderState::to_json() const {
           {"streams", streams_json}};
 }
 
-LoaderState LoaderState::from_json(const json& j, const std::string& where) {
-  const std::uint64_t version = unsigned_member(j, "format_version", where);
-  check(version == kFormatVersion, where + ": format_version",
-        "is " + std::to_string(version) + ", this build reads " + std::to_string(kFormatVersion));
+LoaderState LoaderState::from_json(const json& j, std::string_view where, const std::string& path) {
+  const Place place{where, path};
+  const std::uint64_t version = unsigned_member(j, "format_version", place);
+  if (version != kFormatVersion)
+    place.at("format_version")
+        .fail("is " + std::to_string(version) + ", this build reads " + std::to_string(kFormatVersion));
   LoaderState state;
-  state.global_sample = unsigned_member(j, "global_sample", where);
-  state.seed = unsigned_member(j, "seed", where);
-  state.seq_len = static_cast<std::int64_t>(unsigned_member(j, "seq_len", where));
-  const json& streams = member(j, "streams", where);
-  check(streams.is_array(), where + ": streams", "expected an array, got " + streams.dump());
+  state.global_sample = unsigned_member(j, "global_sample", place);
+  state.seed = unsigned_member(j, "seed", place);
+  state.seq_len = static_cast<std::int64_t>(unsigned_member(j, "seq_len", place));
+  const json& streams = member(j, "streams", place);
+  if (!streams.is_array()) place.at("streams").fail("expected an array, got " + quote_json(streams));
   for (std::size_t s = 0; s < streams.size(); ++s) {
-    const std::string at = where + ": streams[" + std::to_string(s) + "]";
+    const Place at = place.at("streams").element(s);
     const json& name = member(streams[s], "name", at);
-    check(name.is_string(), at + ": name", "expected a string, got " + name.dump());
+    if (!name.is_string()) at.at("name").fail("expected a string, got " + quote_json(name));
     state.streams.push_back({name.get<std::string>(), unsigned_member(streams[s], "tokens", at),
                              unsigned_member(streams[s], "documents", at)});
     state.taken.push_back(unsigned_member(streams[s], "taken", at));
   }
+  check_taken_sum(state, place);
   return state;
 }
 

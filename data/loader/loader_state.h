@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace diverge::data {
@@ -28,8 +29,10 @@ struct LoaderState {
   std::vector<StreamFingerprint> streams;  // (streams)
 
   nlohmann::json to_json() const;
-  // Parses and validates types and sizes; errors read "<where>: <key>: <problem>".
-  static LoaderState from_json(const nlohmann::json& j, const std::string& where);
+  // Parses and validates types, sizes and that the taken counts sum to the cursor. `where` names the file and
+  // `path` the state's place in it; errors read "<where>: <path>.<key>: <problem>", e.g.
+  // "ckpt/state.json: loader.streams[1].taken: expected a non-negative integer, got -3".
+  static LoaderState from_json(const nlohmann::json& j, std::string_view where, const std::string& path);
 };
 
 // Empty when `saved` was taken on the same streams, seed and T as `current`; otherwise what differs, e.g.

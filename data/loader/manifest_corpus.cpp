@@ -17,7 +17,7 @@ LabelledCorpus open_corpus(const Manifest& manifest) {
     const ShardEntry& entry = manifest.shards[i];
     const std::string where = (manifest.file.empty() ? std::string("manifest") : manifest.file.string()) + ": shards[" +
                               std::to_string(i) + "] (" + entry.prefix + ")";
-    auto source = std::make_shared<IndexedSource>(manifest.shard_path(entry));
+    auto source = std::make_shared<IndexedSource>(manifest.shard_path(entry), manifest.tokenizer.vocab_size);
     const IndexedDataset& dataset = source->dataset();
     check(dataset.num_documents() == entry.documents, where,
           std::to_string(dataset.num_documents()) + " documents on disk, the manifest says " +

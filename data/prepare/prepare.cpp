@@ -17,6 +17,7 @@
 #include "data/shard/manifest.h"
 #include "data/tokenizer/tokenizer.h"
 #include "engine/error.h"
+#include "engine/json/json_reader.h"
 #include "engine/progress.h"
 
 namespace diverge::data {
@@ -76,12 +77,7 @@ void check_label(const std::string& label, const std::string& where) {
 
 Document parse_document(const std::string& line, const std::string& where, const std::vector<std::string>& systems,
                         const std::string& file_split) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(where, std::string("not valid JSON: ") + e.what());
-  }
+  const nlohmann::json j = parse_json(line, where);
   check(j.is_object(), where, "expected a JSON object per line");
   auto text = j.find("text");
   check(text != j.end() && text->is_string(), where, "missing string field 'text'");

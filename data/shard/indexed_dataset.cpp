@@ -8,8 +8,10 @@
 #include <bit>
 #include <cerrno>
 #include <limits>
+#include <optional>
 
 #include "engine/error.h"
+#include "engine/json/json_quote.h"
 
 namespace diverge::data {
 
@@ -48,12 +50,13 @@ T read_at(const std::uint8_t* base, std::size_t offset) {
 }
 
 // Forces a closed file's data to disk, so that the rename that follows never publishes a name for lost bytes.
-void sync_to_disk(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(str(path), std::string("cannot reopen to sync: ") + std::strerror(errno));
+// Errors name the file the temporary becomes.
+void sync_to_disk(const std::filesystem::path& tmp, const std::filesystem::path& final_path) {
+  int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(str(final_path), std::string("cannot reopen to sync: ") + std::strerror(errno));
   int rc = ::fsync(fd);
   ::close(fd);
-  if (rc != 0) throw Error(str(path), std::string("fsync failed: ") + std::strerror(errno));
+  if (rc != 0) throw Error(str(final_path), std::string("fsync failed: ") + std::strerror(errno));
 }
 
 void rename_into_place(const std::filesystem::path& from, const std::filesystem::path& to) {
@@ -86,20 +89,56 @@ void encode_tokens(std::span<const std::int32_t> tokens, std::vector<unsigned ch
   }
 }
 
-// Widens stored tokens to int32; only int64 data can hold a value that does not fit.
+// The ids a stored token may hold: int32's range, or [0, vocab_size) when the vocabulary is known.
+struct IdRange {
+  std::int64_t lo = std::numeric_limits<std::int32_t>::min();
+  std::int64_t hi = std::numeric_limits<std::int32_t>::max();
+  std::optional<std::uint64_t> vocab_size;
+
+  explicit IdRange(std::optional<std::uint64_t> vocab) : vocab_size(vocab) {
+    if (!vocab.has_value()) return;
+    lo = 0;
+    hi = static_cast<std::int64_t>(std::min<std::uint64_t>(*vocab, std::uint64_t{1} << 31) - 1);
+  }
+  // True when every value of T is an id here, so that reading T needs no check at all.
+  template <typename T>
+  bool holds_every() const {
+    return static_cast<std::int64_t>(std::numeric_limits<T>::min()) >= lo &&
+           static_cast<std::int64_t>(std::numeric_limits<T>::max()) <= hi;
+  }
+  std::string refusal(std::int64_t id) const {
+    const bool in_vocabulary = vocab_size.has_value() && id >= 0 && static_cast<std::uint64_t>(id) < *vocab_size;
+    if (!vocab_size.has_value() || in_vocabulary) return "id " + std::to_string(id) + " does not fit int32";
+    return "id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(*vocab_size) +
+           ") (a damaged shard, or one prepared with another tokenizer)";
+  }
+};
+
+// A token of a document read that holds no id: its place in the read and its value.
+struct BadToken {
+  std::uint64_t index;
+  std::int64_t id;
+};
+
+// Widens stored tokens to int32, checking each against the id range: one comparison folded into the copy, and
+// none for a dtype whose every value is an id. The offending token is searched for only once one is known.
 template <typename T>
-void decode_tokens(const std::uint8_t* src, std::uint64_t count, std::int32_t* out, const std::filesystem::path& bin,
-                   std::size_t document) {
-  // The reader checked that every sequence starts at a multiple of sizeof(T) and the map is page-aligned.
-  const T* tokens = reinterpret_cast<const T*>(src);
+std::optional<BadToken> decode_tokens(const T* tokens, std::uint64_t count, std::int32_t* out, const IdRange& ids) {
+  if (ids.holds_every<T>()) {
+    for (std::uint64_t i = 0; i < count; ++i) out[i] = static_cast<std::int32_t>(tokens[i]);
+    return std::nullopt;
+  }
+  bool outside = false;
   for (std::uint64_t i = 0; i < count; ++i) {
-    if constexpr (sizeof(T) > sizeof(std::int32_t)) {
-      if (tokens[i] < std::numeric_limits<std::int32_t>::min() || tokens[i] > std::numeric_limits<std::int32_t>::max())
-        throw Error(str(bin), "document " + std::to_string(document) + " holds token " + std::to_string(tokens[i]) +
-                                  ", which does not fit int32");
-    }
+    const auto id = static_cast<std::int64_t>(tokens[i]);
+    outside |= id < ids.lo || id > ids.hi;
     out[i] = static_cast<std::int32_t>(tokens[i]);
   }
+  for (std::uint64_t i = 0; outside && i < count; ++i) {
+    const auto id = static_cast<std::int64_t>(tokens[i]);
+    if (id < ids.lo || id > ids.hi) return BadToken{i, id};
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -137,7 +176,7 @@ TokenDtype dtype_from_name(const std::string& name, const std::string& where) {
     auto dtype = static_cast<TokenDtype>(code);
     if (dtype_name(dtype) == name) return dtype;
   }
-  throw Error(where, "unknown dtype '" + name +
+  throw Error(where, "unknown dtype '" + brief_text(name) +
                          "' (expected uint8, int8, int16, uint16, int32, int64, float32 or "
                          "float64)");
 }
@@ -161,7 +200,7 @@ IndexedDatasetWriter::IndexedDatasetWriter(const std::filesystem::path& prefix, 
         "cannot write tokens as " + dtype_name(dtype) + " (float dtypes cannot hold token ids)");
   if (prefix.has_parent_path()) std::filesystem::create_directories(prefix.parent_path());
   bin_.open(bin_tmp_, std::ios::binary | std::ios::trunc);
-  if (!bin_) throw Error(str(bin_tmp_), std::string("cannot create: ") + std::strerror(errno));
+  if (!bin_) throw Error(str(bin_file_), std::string("cannot create: ") + std::strerror(errno));
 }
 
 IndexedDatasetWriter::~IndexedDatasetWriter() {
@@ -182,7 +221,7 @@ void IndexedDatasetWriter::add_document(std::span<const std::int32_t> tokens) {
   visit_token_type(dtype_, bin_file_,
                    [&](auto type) { encode_tokens<decltype(type)>(tokens, scratch_, dtype_, document, bin_file_); });
   bin_.write(reinterpret_cast<const char*>(scratch_.data()), static_cast<std::streamsize>(scratch_.size()));
-  if (!bin_) throw Error(str(bin_tmp_), std::string("write failed: ") + std::strerror(errno));
+  if (!bin_) throw Error(str(bin_file_), std::string("write failed: ") + std::strerror(errno));
   lengths_.push_back(static_cast<std::int32_t>(tokens.size()));
   tokens_ += tokens.size();
 }
@@ -190,8 +229,8 @@ void IndexedDatasetWriter::add_document(std::span<const std::int32_t> tokens) {
 void IndexedDatasetWriter::finish() {
   check(!finished_, str(idx_path(prefix_)), "finish() called twice");
   bin_.close();
-  if (!bin_) throw Error(str(bin_tmp_), std::string("close failed: ") + std::strerror(errno));
-  sync_to_disk(bin_tmp_);
+  if (!bin_) throw Error(str(bin_file_), std::string("close failed: ") + std::strerror(errno));
+  sync_to_disk(bin_tmp_, bin_file_);
 
   const std::uint64_t n = lengths_.size();
   std::vector<unsigned char> header;
@@ -201,7 +240,7 @@ void IndexedDatasetWriter::finish() {
   append_raw(header, n);      // sequences: one per document
   append_raw(header, n + 1);  // document indices: Megatron's leading 0 plus one end per document
   std::ofstream idx(idx_tmp_, std::ios::binary | std::ios::trunc);
-  if (!idx) throw Error(str(idx_tmp_), std::string("cannot create: ") + std::strerror(errno));
+  if (!idx) throw Error(str(idx_path(prefix_)), std::string("cannot create: ") + std::strerror(errno));
   idx.write(reinterpret_cast<const char*>(header.data()), static_cast<std::streamsize>(header.size()));
   idx.write(reinterpret_cast<const char*>(lengths_.data()), static_cast<std::streamsize>(n * kLengthBytes));
   std::vector<std::int64_t> column;  // (n) pointers, then (n + 1) document indices
@@ -216,8 +255,8 @@ void IndexedDatasetWriter::finish() {
   for (std::uint64_t i = 0; i <= n; ++i) column.push_back(static_cast<std::int64_t>(i));
   idx.write(reinterpret_cast<const char*>(column.data()), static_cast<std::streamsize>((n + 1) * kDocIndexBytes));
   idx.close();
-  if (!idx) throw Error(str(idx_tmp_), std::string("write failed: ") + std::strerror(errno));
-  sync_to_disk(idx_tmp_);
+  if (!idx) throw Error(str(idx_path(prefix_)), std::string("write failed: ") + std::strerror(errno));
+  sync_to_disk(idx_tmp_, idx_path(prefix_));
 
   // The .idx is published last and any older one is removed first: a prefix whose .idx exists is always whole.
   std::error_code ec;
@@ -229,8 +268,8 @@ void IndexedDatasetWriter::finish() {
 
 // ---- reader ----
 
-IndexedDataset::IndexedDataset(const std::filesystem::path& prefix)
-    : prefix_(prefix), idx_(idx_path(prefix)), bin_(bin_path(prefix)) {
+IndexedDataset::IndexedDataset(const std::filesystem::path& prefix, std::optional<std::uint64_t> vocab_size)
+    : prefix_(prefix), idx_(idx_path(prefix)), bin_(bin_path(prefix)), vocab_size_(vocab_size) {
   read_header();
   check_index_size();
   const std::uint8_t* base = idx_.data() + kHeaderBytes;
@@ -365,8 +404,14 @@ void IndexedDataset::read_document(std::size_t d, std::uint64_t offset, std::uin
   const std::size_t token_bytes = dtype_size(dtype_);
   const std::uint8_t* src = bin_.data() + static_cast<std::size_t>(pointers_[first_sequence]) +
                             static_cast<std::size_t>(offset) * token_bytes;
-  visit_token_type(dtype_, bin_.path(),
-                   [&](auto type) { decode_tokens<decltype(type)>(src, count, out, bin_.path(), d); });
+  const IdRange ids(vocab_size_);
+  // The reader checked that every sequence starts at a multiple of the token size and the map is page-aligned.
+  const auto bad = visit_token_type(dtype_, bin_.path(), [&](auto type) {
+    return decode_tokens(reinterpret_cast<const decltype(type)*>(src), count, out, ids);
+  });
+  if (bad.has_value())
+    throw Error(str(bin_.path()), "document " + std::to_string(d) + ", token " + std::to_string(offset + bad->index) +
+                                      ": " + ids.refusal(bad->id));
 }
 
 }  // namespace diverge::data

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -105,9 +106,11 @@ class UnalignedArray {
 // A read-only, memory-mapped indexed dataset. The constructor validates the whole index (magic, version, dtype,
 // counts, pointers inside the .bin, monotone document indices) and throws Error naming the file and the problem.
 // A Megatron "document" may span several consecutive sequences; documents are what the loader consumes.
+// Token ids are checked as they are read (the .bin is never scanned up front): against [0, vocab_size) when the
+// vocabulary is given, else against int32.
 class IndexedDataset {
  public:
-  explicit IndexedDataset(const std::filesystem::path& prefix);
+  explicit IndexedDataset(const std::filesystem::path& prefix, std::optional<std::uint64_t> vocab_size = std::nullopt);
 
   TokenDtype dtype() const { return dtype_; }
   std::size_t num_sequences() const { return lengths_.size(); }
@@ -117,7 +120,8 @@ class IndexedDataset {
   // Tokens of document d (all its sequences, which are contiguous in the .bin).
   std::uint64_t document_length(std::size_t d) const;
   // Copies `count` tokens of document d starting at token `offset` into out, widened to int32. Throws Error when the
-  // range lies outside the document or (int64 data only) a token does not fit int32.
+  // range lies outside the document, or naming the .bin, the document and the token when a token id is out of range
+  // (see the class comment).
   void read_document(std::size_t d, std::uint64_t offset, std::uint64_t count, std::int32_t* out) const;
 
   const std::filesystem::path& prefix() const { return prefix_; }
@@ -142,6 +146,7 @@ class IndexedDataset {
   UnalignedArray<std::int64_t> doc_index_;  // (num_documents + 1) first sequence of each document, then the end
   std::vector<std::uint64_t> doc_tokens_;   // (num_documents) tokens per document
   std::uint64_t total_tokens_ = 0;
+  std::optional<std::uint64_t> vocab_size_;
 };
 
 }  // namespace diverge::data

@@ -10,6 +10,8 @@
 #include "data/shard/indexed_dataset.h"
 #include "engine/error.h"
 #include "engine/files.h"
+#include "engine/json/json_quote.h"
+#include "engine/json/json_reader.h"
 
 namespace diverge::data {
 
@@ -30,7 +32,7 @@ class ManifestParser {
     expect_keys(root, "", {"format", "version", "tokenizer", "label_systems", "shards"});
     const auto format = get_string(root, "", "format");
     if (format != Manifest::kFormatName)
-      fail("format", "is '" + format + "', expected '" + Manifest::kFormatName + "'");
+      fail("format", "is '" + brief_text(format) + "', expected '" + Manifest::kFormatName + "'");
     const auto version = get_unsigned(root, "", "version");
     if (version != Manifest::kFormatVersion)
       fail("version",
@@ -45,7 +47,7 @@ class ManifestParser {
       const std::string path = "shards[" + std::to_string(i) + "]";
       m.shards.push_back(parse_shard(shards[i], path, m.label_systems));
       if (!prefixes.insert(m.shards.back().prefix).second)
-        fail(path + ".prefix", "'" + m.shards.back().prefix + "' is listed twice");
+        fail(path + ".prefix", "'" + brief_text(m.shards.back().prefix) + "' is listed twice");
     }
     return m;
   }
@@ -70,7 +72,7 @@ class ManifestParser {
     }
     for (const auto& item : obj.items()) {
       const bool known = std::any_of(keys.begin(), keys.end(), [&](const char* k) { return item.key() == k; });
-      if (!known) fail(path, "unknown key '" + item.key() + "' (expected " + expected + ")");
+      if (!known) fail(path, "unknown key '" + brief_text(item.key()) + "' (expected " + expected + ")");
     }
   }
 
@@ -88,7 +90,7 @@ class ManifestParser {
 
   std::uint64_t get_unsigned(const json& obj, const std::string& path, const char* key) const {
     const auto& v = obj.at(key);
-    if (!v.is_number_unsigned()) fail(join(path, key), "must be a non-negative integer, got " + v.dump());
+    if (!v.is_number_unsigned()) fail(join(path, key), "must be a non-negative integer, got " + quote_json(v));
     return v.get<std::uint64_t>();
   }
 
@@ -104,7 +106,7 @@ class ManifestParser {
                      std::all_of(s.begin() + static_cast<std::ptrdiff_t>(scheme.size()), s.end(),
                                  [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
     if (s.rfind(scheme, 0) != 0 || !hex)
-      fail(path, "'" + s + "' is not a content hash (" + scheme + " and 32 lowercase hex digits)");
+      fail(path, "'" + brief_text(s) + "' is not a content hash (" + scheme + " and 32 lowercase hex digits)");
     return s;
   }
 
@@ -120,7 +122,7 @@ class ManifestParser {
                         eod.get<std::int64_t>() <= std::numeric_limits<std::int32_t>::max() &&
                         static_cast<std::uint64_t>(eod.get<std::int64_t>() + 1) <= t.vocab_size;
     if (!eod_ok)
-      fail(join(path, "eod_id"), "is " + eod.dump() + ", expected a token id below vocab_size " +
+      fail(join(path, "eod_id"), "is " + quote_json(eod) + ", expected a token id below vocab_size " +
                                      std::to_string(t.vocab_size) + " or -1 for none");
     t.eod_id = eod.get<std::int32_t>();
     return t;
@@ -134,7 +136,7 @@ class ManifestParser {
       if (!arr[i].is_string() || arr[i].get<std::string>().empty()) fail(item, "must be a non-empty string");
       const auto name = arr[i].get<std::string>();
       if (std::find(systems.begin(), systems.end(), name) != systems.end())
-        fail(item, "'" + name + "' is listed twice");
+        fail(item, "'" + brief_text(name) + "' is listed twice");
       systems.push_back(name);
     }
     return systems;
@@ -146,7 +148,7 @@ class ManifestParser {
     std::map<std::string, std::string> labels;
     for (const auto& item : obj.items()) {
       if (std::find(systems.begin(), systems.end(), item.key()) == systems.end())
-        fail(path, "unknown label system '" + item.key() + "' (not in label_systems)");
+        fail(path, "unknown label system '" + brief_text(item.key()) + "' (not in label_systems)");
       if (!item.value().is_string() || item.value().get<std::string>().empty())
         fail(path + "." + item.key(), "must be a non-empty string");
       labels[item.key()] = item.value().get<std::string>();
@@ -164,11 +166,11 @@ class ManifestParser {
     s.prefix = get_nonempty_string(obj, path, "prefix");
     const auto extension = std::filesystem::path(s.prefix).extension();
     if (extension == ".bin" || extension == ".idx")
-      fail(join(path, "prefix"), "'" + s.prefix + "' must not end in .bin or .idx (it names both files)");
+      fail(join(path, "prefix"), "'" + brief_text(s.prefix) + "' must not end in .bin or .idx (it names both files)");
     s.labels = parse_labels(obj.at("labels"), join(path, "labels"), systems);
     s.split = get_string(obj, path, "split");
     if (s.split != "train" && s.split != "val")
-      fail(join(path, "split"), "is '" + s.split + "', expected train or val");
+      fail(join(path, "split"), "is '" + brief_text(s.split) + "', expected train or val");
     s.documents = get_unsigned(obj, path, "documents");
     s.tokens = get_unsigned(obj, path, "tokens");
     s.dtype = get_string(obj, path, "dtype");
@@ -236,14 +238,7 @@ std::string where_of(const Manifest& m) { return m.file.empty() ? std::string("m
 }  // namespace
 
 Manifest Manifest::load(const std::filesystem::path& file) {
-  const std::string text = read_file(file);
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw Error(file.string(), std::string("not valid JSON: ") + e.what());
-  }
-  Manifest m = ManifestParser(file.string()).parse(root);
+  Manifest m = ManifestParser(file.string()).parse(read_json_file(file));
   m.file = file;
   m.dir = file.parent_path();
   return m;

@@ -1,7 +1,13 @@
-// A SAX handler for tokenizer.json that streams model.vocab / model.merges and builds a tree of everything else.
+// A strict-reader consumer for tokenizer.json that streams model.vocab / model.merges into vectors and builds a tree
+// of everything else.
 #include "data/tokenizer/hugging_face_json.h"
 
+#include <utility>
+
 #include "engine/error.h"
+#include "engine/json/json_quote.h"
+#include "engine/json/json_tree.h"
+#include "engine/json/strict_events.h"
 
 namespace diverge::data {
 
@@ -9,139 +15,116 @@ namespace {
 
 using nlohmann::json;
 
-class Reader : public nlohmann::json_sax<json> {
+class Reader {
  public:
   Reader(HuggingFaceJson& out, std::string_view where) : out_(out), where_(where) {}
 
-  bool null() override { return value(nullptr); }
-  bool boolean(bool v) override { return value(v); }
-  bool number_integer(number_integer_t v) override {
+  void null() { tree_value().null(); }
+  void boolean(bool v) { tree_value().boolean(v); }
+  void number_integer(json::number_integer_t v) {
     if (mode_ == Mode::vocab) return vocab_id(v);
-    return value(v);
+    tree_value().number_integer(v);
   }
-  bool number_unsigned(number_unsigned_t v) override {
+  void number_unsigned(json::number_unsigned_t v) {
     // Ids beyond int64 are out of range anyway; saturate and let the loader's range check report it.
     if (mode_ == Mode::vocab) return vocab_id(v > INT64_MAX ? INT64_MAX : static_cast<std::int64_t>(v));
-    return value(v);
+    tree_value().number_unsigned(v);
   }
-  bool number_float(number_float_t v, const string_t&) override { return value(v); }
-  bool binary(binary_t& v) override { return value(std::move(v)); }
-  bool string(string_t& v) override {
+  void number_float(json::number_float_t v) { tree_value().number_float(v); }
+  void string(json::string_t& v) {
     if (mode_ == Mode::merges) return merge_string(v);
     if (mode_ == Mode::merge_pair) {
       if (pair_.size() == 2) bad_merge();
       pair_.push_back(std::move(v));
-      return true;
+      return;
     }
-    return value(std::move(v));
+    tree_value().string(v);
   }
 
-  bool start_object(std::size_t) override {
-    if (pending_ == Mode::vocab) {
-      pending_ = Mode::tree;
+  void start_object() {
+    if (std::exchange(pending_, Mode::tree) == Mode::vocab) {
       mode_ = Mode::vocab;
       out_.has_vocab = true;
-      return true;
+      return;
     }
-    return open(json::object());
+    tree_value().start_object();
+    if (depth_ == 1 && key_is_model_) model_open_ = true;
+    ++depth_;
   }
-  bool key(string_t& k) override {
+  // Keys of a streamed vocab are tokens; two equal tokens are refused by the loader, which names them. Every other
+  // key enters the tree, model.vocab and model.merges too (as null when streamed), so the tree refuses duplicates.
+  bool key(json::string_t& k) {
     if (mode_ == Mode::vocab) {
       token_ = std::move(k);
       return true;
     }
-    if (model_ != nullptr && stack_.back() == model_ && (k == "vocab" || k == "merges")) {
-      // Decided by the next event: stream an object/array, else keep the key and value in the tree.
+    if (depth_ == 1) key_is_model_ = k == "model";
+    // Decided by the next event: stream an object/array, else keep the key and value in the tree.
+    if (depth_ == 2 && model_open_ && (k == "vocab" || k == "merges"))
       pending_ = k == "vocab" ? Mode::vocab : Mode::merges;
-    }
-    key_ = std::move(k);
-    return true;
+    return tree_.key(k);
   }
-  bool end_object() override {
+  void end_object() {
     if (mode_ == Mode::vocab) {
       mode_ = Mode::tree;
-      return true;
+      return;
     }
-    stack_.pop_back();
-    return true;
+    close_container();
+    tree_.end_object();
   }
-  bool start_array(std::size_t) override {
+  void start_array() {
     if (mode_ == Mode::merges) {
       mode_ = Mode::merge_pair;
       pair_.clear();
-      return true;
+      return;
     }
-    if (pending_ == Mode::merges) {
-      pending_ = Mode::tree;
+    if (std::exchange(pending_, Mode::tree) == Mode::merges) {
       mode_ = Mode::merges;
       out_.has_merges = true;
-      return true;
+      return;
     }
-    return open(json::array());
+    tree_value().start_array();
+    ++depth_;
   }
-  bool end_array() override {
+  void end_array() {
     if (mode_ == Mode::merge_pair) {
       if (pair_.size() != 2) bad_merge();
       out_.merges.emplace_back(std::move(pair_[0]), std::move(pair_[1]));
       mode_ = Mode::merges;
-      return true;
+      return;
     }
     if (mode_ == Mode::merges) {
       mode_ = Mode::tree;
-      return true;
+      return;
     }
-    stack_.pop_back();
-    return true;
+    close_container();
+    tree_.end_array();
   }
-  bool parse_error(std::size_t, const std::string&, const json::exception& e) override {
-    throw Error(where_, std::string("malformed JSON: ") + e.what());
-  }
+
+  void finish() { out_.rest = std::move(tree_).take(); }
 
  private:
   enum class Mode { tree, vocab, merges, merge_pair };
 
-  // Any event other than the expected ones inside a streamed section is a malformed entry.
-  bool value(json v) {
+  // The tree, for an event outside the streamed sections; inside them any other event is a malformed entry.
+  JsonTree<json>& tree_value() {
     if (mode_ == Mode::vocab) bad_vocab_id();
     if (mode_ != Mode::tree) bad_merge();
     pending_ = Mode::tree;
-    add(std::move(v));
-    return true;
+    return tree_;
   }
-  bool open(json container) {
-    if (mode_ == Mode::vocab) bad_vocab_id();
-    if (mode_ != Mode::tree) bad_merge();
-    bool is_model = stack_.size() == 1 && key_ == "model" && container.is_object();
-    pending_ = Mode::tree;
-    json* slot = add(std::move(container));
-    if (is_model) model_ = slot;
-    stack_.push_back(slot);
-    return true;
+  void close_container() {
+    --depth_;
+    if (depth_ == 1) model_open_ = false;
   }
-  // Places v in the current container (or as the root); returns where it now lives. Open containers are never moved:
-  // a parent only grows after its open child has closed.
-  json* add(json v) {
-    if (stack_.empty()) {
-      out_.rest = std::move(v);
-      return &out_.rest;
-    }
-    json& parent = *stack_.back();
-    if (parent.is_object()) return &(parent[key_] = std::move(v));
-    parent.push_back(std::move(v));
-    return &parent.back();
-  }
-  bool vocab_id(std::int64_t id) {
-    out_.vocab.emplace_back(std::move(token_), id);
-    return true;
-  }
-  bool merge_string(const std::string& text) {
+  void vocab_id(std::int64_t id) { out_.vocab.emplace_back(std::move(token_), id); }
+  void merge_string(const std::string& text) {
     std::size_t space = text.find(' ');
     if (space == std::string::npos || text.find(' ', space + 1) != std::string::npos) bad_merge();
     out_.merges.emplace_back(text.substr(0, space), text.substr(space + 1));
-    return true;
   }
   [[noreturn]] void bad_vocab_id() {
-    throw Error(where_, "model.vocab['" + token_ + "']: id is not an integer");
+    throw Error(where_, "model.vocab['" + brief_text(token_) + "']: id is not an integer");
   }
   [[noreturn]] void bad_merge() {
     throw Error(where_, "model.merges[" + std::to_string(out_.merges.size()) +
@@ -150,9 +133,10 @@ class Reader : public nlohmann::json_sax<json> {
 
   HuggingFaceJson& out_;
   std::string where_;
-  std::vector<json*> stack_;  // open containers of the tree, outermost first
-  json* model_ = nullptr;     // the tree's model object, once opened
-  std::string key_;
+  JsonTree<json> tree_;
+  std::size_t depth_ = 0;      // open containers of the tree
+  bool key_is_model_ = false;  // the top-level object's current key is "model"
+  bool model_open_ = false;    // the top-level "model" object is open
   std::string token_;
   std::vector<std::string> pair_;
   Mode mode_ = Mode::tree;
@@ -164,7 +148,8 @@ class Reader : public nlohmann::json_sax<json> {
 HuggingFaceJson read_hugging_face_json(const std::string& text, std::string_view where) {
   HuggingFaceJson out;
   Reader reader(out, where);
-  json::sax_parse(text, &reader);
+  parse_strictly<json>(text, where, reader);
+  reader.finish();
   return out;
 }
 

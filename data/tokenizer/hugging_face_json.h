@@ -20,8 +20,9 @@ struct HuggingFaceJson {
   std::vector<std::pair<std::string, std::string>> merges;   // halves of each merge, priority order
 };
 
-// Parses text (a tokenizer.json). Malformed JSON, a vocabulary id that is not an integer, or a merge that is neither
-// "a b" nor ["a", "b"] throws Error(where, ...) naming the key. Building the full JSON tree instead takes several
+// Parses text (a tokenizer.json) under the strict reader's rules (engine/json/json_reader.h). Those errors, a
+// vocabulary id that is not an integer, or a merge that is neither "a b" nor ["a", "b"] throw Error(where, ...)
+// naming the key. Building the full JSON tree instead takes several
 // times longer for a 150k-token vocabulary (a map node per token, a small array per merge).
 HuggingFaceJson read_hugging_face_json(const std::string& text, std::string_view where);
 

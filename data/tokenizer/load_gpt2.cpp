@@ -8,6 +8,8 @@
 #include "data/tokenizer/tokenizer_spec.h"
 #include "engine/error.h"
 #include "engine/files.h"
+#include "engine/json/json_quote.h"
+#include "engine/json/json_reader.h"
 #include "engine/hash.h"
 
 namespace diverge::data {
@@ -19,12 +21,14 @@ constexpr std::int32_t kEndOfTextId = 50256;
 
 // Reads encoder.json into vocab; returns the id it gives <|endoftext|>, if it lists it.
 std::optional<std::int32_t> read_encoder(const std::string& text, const std::string& where, BpeVocab& vocab) {
-  nlohmann::json encoder = parse_json_text(text, where);
+  nlohmann::json encoder = parse_json(text, where);
   check(encoder.is_object(), where, "expected an object of token -> id, found " + json_kind(encoder));
   std::optional<std::int32_t> end_of_text;
-  for (const auto& [token, value] : encoder.items()) {
+  for (const auto& item : encoder.items()) {
+    const std::string& token = item.key();  // a reference, not a binding: the lambda below captures it
+    const nlohmann::json& value = item.value();
     // Messages are built only on failure: this loop runs once per token.
-    auto fail = [&](const std::string& what) { throw Error(where, "token '" + token + "': " + what); };
+    auto fail = [&](const std::string& what) { throw Error(where, "token '" + brief_text(token) + "': " + what); };
     if (!value.is_number_integer() || value.get<std::int64_t>() < 0 || value.get<std::int64_t>() > kMaxTokenId) {
       fail("id is not an integer in 0.." + std::to_string(kMaxTokenId));
     }
@@ -56,7 +60,7 @@ void read_merges(std::string_view text, const std::string& where, BpeVocab& voca
     auto token = [&](std::string_view symbol) {
       auto bytes = byte_level_to_bytes(symbol);
       std::optional<std::int32_t> id = bytes ? vocab.find(*bytes) : std::nullopt;
-      if (!id) fail("merge names unknown token '" + std::string(symbol) + "'");
+      if (!id) fail("merge names unknown token '" + brief_text(symbol) + "'");
       return *id;
     };
     std::string_view left = line.substr(0, space);

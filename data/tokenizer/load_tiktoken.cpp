@@ -9,6 +9,7 @@
 #include "engine/error.h"
 #include "engine/files.h"
 #include "engine/hash.h"
+#include "engine/json/json_quote.h"
 
 namespace diverge::data {
 
@@ -30,10 +31,10 @@ void read_ranks(std::string_view text, const std::string& where, BpeVocab& vocab
     std::size_t space = line.find(' ');
     if (space == std::string_view::npos) fail("expected 'base64 rank'");
     auto bytes = decode_base64(line.substr(0, space));
-    if (!bytes) fail("bad base64 '" + std::string(line.substr(0, space)) + "'");
+    if (!bytes) fail("bad base64 '" + brief_text(line.substr(0, space)) + "'");
     std::int32_t rank = parse_rank(line.substr(space + 1));
     if (rank < 0) {
-      fail("rank '" + std::string(line.substr(space + 1)) + "' is not an integer in 0.." + std::to_string(kMaxTokenId));
+      fail("rank '" + brief_text(line.substr(space + 1)) + "' is not an integer in 0.." + std::to_string(kMaxTokenId));
     }
     if (vocab.tokens().has(rank)) fail("duplicate rank " + std::to_string(rank));
     vocab.add_mergeable(rank, *bytes);

@@ -14,6 +14,7 @@
 #include "engine/error.h"
 #include "data/prepare/input_file.h"
 #include "engine/files.h"
+#include "engine/json/json_reader.h"
 #include "engine/progress.h"
 
 namespace diverge::data {
@@ -172,12 +173,7 @@ class ChunkCounter {
  private:
   std::string document_text(std::string_view line, const fs::path& path, std::uint64_t line_number) {
     const std::string where = path.string() + ":" + std::to_string(line_number);
-    nlohmann::json doc;
-    try {
-      doc = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw Error(where, std::string("not valid JSON: ") + e.what());
-    }
+    const nlohmann::json doc = parse_json(line, where);
     auto text = doc.is_object() ? doc.find("text") : doc.end();
     if (!doc.is_object() || text == doc.end() || !text->is_string()) {
       throw Error(where, "expected a JSON object with a string field \"text\"");

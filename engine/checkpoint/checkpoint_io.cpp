@@ -8,7 +8,7 @@
 #include "engine/checkpoint/safetensors_writer.h"
 #include "engine/checkpoint/tensor_match.h"
 #include "engine/error.h"
-#include "engine/files.h"
+#include "engine/json/json_reader.h"
 
 namespace diverge {
 namespace {
@@ -31,13 +31,16 @@ void create_root(const fs::path& root) {
 fs::path write_staged(const fs::path& root, const TrainingState& state, std::span<const NamedTensor> params,
                       std::span<const NamedTensor> optimizer) {
   const fs::path staging = staging_path(root, state.step);
+  // Errors name each file where it will be published, not in the staging directory no reader ever opens.
+  const auto published = [&](std::string_view file) { return (root / checkpoint_name(state.step) / file).string(); };
   fs::remove_all(staging);
   fs::create_directory(staging);
   try {
     CheckpointFiles files;
-    files.model = write_safetensors(staging / kModelFile, params, kTensorMetadata);
-    files.optimizer = write_safetensors(staging / kOptimizerFile, optimizer, kTensorMetadata);
-    write_durably(staging / kStateFile, state_to_json(state, files).dump(1) + "\n");
+    files.model = write_safetensors(staging / kModelFile, params, kTensorMetadata, published(kModelFile));
+    files.optimizer =
+        write_safetensors(staging / kOptimizerFile, optimizer, kTensorMetadata, published(kOptimizerFile));
+    write_durably(staging / kStateFile, state_to_json(state, files).dump(1) + "\n", published(kStateFile));
   } catch (...) {
     std::error_code ignored;
     fs::remove_all(staging, ignored);
@@ -58,13 +61,7 @@ SafetensorsFile open_recorded(const fs::path& path, const WrittenFile& record) {
 StateFile read_state(const fs::path& dir) {
   const fs::path path = dir / kStateFile;
   check(fs::is_regular_file(path), dir.string(), "not a checkpoint directory (no " + std::string(kStateFile) + ")");
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(path.string(), std::string("not valid JSON: ") + e.what());
-  }
-  StateFile state = state_from_json(json, path.string());
+  StateFile state = state_from_json(read_json_file(path), path.string());
   const auto named_step = checkpoint_step(dir.filename().string());
   check(!named_step.has_value() || *named_step == state.state.step, path.string(),
         "step is " + std::to_string(state.state.step) + " but the directory is " + dir.filename().string());

@@ -4,6 +4,7 @@
 #include <initializer_list>
 
 #include "engine/error.h"
+#include "engine/json/json_quote.h"
 
 namespace diverge {
 namespace {
@@ -26,19 +27,19 @@ void check_keys(const json& object, std::initializer_list<std::string_view> allo
   for (const auto& [key, value] : object.items()) {
     bool known = false;
     for (auto name : allowed) known = known || key == name;
-    check(known, where, key_path(at, key) + ": unknown key");
+    check(known, where, key_path(at, brief_text(key)) + ": unknown key");
   }
   for (auto name : allowed) check(object.contains(name), where, key_path(at, name) + ": missing");
 }
 
 std::int64_t non_negative(const json& value, std::string_view where, const std::string& at) {
   check(value.is_number_integer() && value.get<std::int64_t>() >= 0, where,
-        at + ": is " + value.dump() + ", expected a non-negative integer");
+        at + ": is " + quote_json(value) + ", expected a non-negative integer");
   return value.get<std::int64_t>();
 }
 
 std::string string_field(const json& value, std::string_view where, const std::string& at) {
-  check(value.is_string(), where, at + ": is " + value.dump() + ", expected a string");
+  check(value.is_string(), where, at + ": is " + quote_json(value) + ", expected a string");
   return value.get<std::string>();
 }
 
@@ -80,7 +81,7 @@ StateFile state_from_json(const json& j, std::string_view where) {
                 "config"},
                where, "");
   check(j["format"] == std::string(kFormat), where,
-        "format: is " + j["format"].dump() + ", expected \"" + std::string(kFormat) + "\"");
+        "format: is " + quote_json(j["format"]) + ", expected \"" + std::string(kFormat) + "\"");
 
   StateFile out;
   out.state.step = non_negative(j["step"], where, "step");

@@ -17,11 +17,12 @@ std::string errno_text() { return std::strerror(errno); }
 
 }  // namespace
 
-DurableFile::DurableFile(fs::path path) : path_(std::move(path)) {
+DurableFile::DurableFile(fs::path path, std::string where)
+    : path_(std::move(path)), where_(where.empty() ? path_.string() : std::move(where)) {
   tmp_ = path_;
   tmp_ += ".tmp-" + std::to_string(::getpid());
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw Error(tmp_.string(), "cannot create: " + errno_text());
+  if (fd_ < 0) throw Error(where_, "cannot create: " + errno_text());
 }
 
 DurableFile::~DurableFile() {
@@ -38,7 +39,7 @@ void DurableFile::write(const void* data, std::size_t size) {
   while (size > 0) {
     const ssize_t n = ::write(fd_, p, size);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw Error(tmp_.string(), "write failed: " + errno_text());
+    if (n < 0) throw Error(where_, "write failed: " + errno_text());
     p += n;
     size -= static_cast<std::size_t>(n);
     bytes_ += static_cast<std::uint64_t>(n);
@@ -46,23 +47,23 @@ void DurableFile::write(const void* data, std::size_t size) {
 }
 
 WrittenFile DurableFile::commit() {
-  if (::fsync(fd_) != 0) throw Error(tmp_.string(), "fsync failed: " + errno_text());
+  if (::fsync(fd_) != 0) throw Error(where_, "fsync failed: " + errno_text());
   const int fd = std::exchange(fd_, -1);
   if (::close(fd) != 0) {
     ::unlink(tmp_.c_str());
-    throw Error(tmp_.string(), "close failed: " + errno_text());
+    throw Error(where_, "close failed: " + errno_text());
   }
   if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     const std::string reason = errno_text();
     ::unlink(tmp_.c_str());
-    throw Error(path_.string(), "rename from " + tmp_.filename().string() + " failed: " + reason);
+    throw Error(where_, "rename from " + tmp_.filename().string() + " failed: " + reason);
   }
   sync_parent_directory(path_);
   return {hasher_.finish(), bytes_};
 }
 
-WrittenFile write_durably(const fs::path& path, std::string_view contents) {
-  DurableFile file(path);
+WrittenFile write_durably(const fs::path& path, std::string_view contents, std::string where) {
+  DurableFile file(path, std::move(where));
   file.write(contents);
   return file.commit();
 }

@@ -21,10 +21,12 @@ struct WrittenFile {
 
 // Streams to "<path>.tmp-<pid>" so that files larger than memory never exist twice; commit() makes the file and
 // its directory entry durable. A kill before commit() leaves only the temporary (and any old file at path
-// untouched); destruction without commit() removes the temporary.
+// untouched); destruction without commit() removes the temporary. Errors name `where`, or path when it is empty,
+// never the temporary: a checkpoint's files are staged in a directory of their own and named by where they will be
+// published.
 class DurableFile {
  public:
-  explicit DurableFile(fs::path path);
+  explicit DurableFile(fs::path path, std::string where = {});
   ~DurableFile();
   DurableFile(const DurableFile&) = delete;
   DurableFile& operator=(const DurableFile&) = delete;
@@ -36,14 +38,15 @@ class DurableFile {
 
  private:
   fs::path path_;
+  std::string where_;
   fs::path tmp_;
   int fd_ = -1;
   ContentHasher hasher_;
   std::uint64_t bytes_ = 0;
 };
 
-// Writes a whole small file durably (state files, pointers).
-WrittenFile write_durably(const fs::path& path, std::string_view contents);
+// Writes a whole small file durably (state files, pointers); errors name `where` as DurableFile's do.
+WrittenFile write_durably(const fs::path& path, std::string_view contents, std::string where = {});
 
 // fsync of a directory, so that the entries created or renamed in it survive a power cut.
 void sync_directory(const fs::path& dir);

@@ -4,10 +4,11 @@
 #include <algorithm>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <tuple>
 
 #include "engine/error.h"
+#include "engine/json/json_quote.h"
+#include "engine/json/json_reader.h"
 
 namespace diverge {
 namespace {
@@ -16,55 +17,26 @@ using json = nlohmann::json;
 
 constexpr std::string_view kMetadataKey = "__metadata__";
 
-std::string tensor_label(std::string_view name) { return "tensor '" + std::string(name) + "'"; }
-
-// A JSON value as it appears in a message: short values whole, long ones cut so the message stays one line.
-std::string brief(const json& value) {
-  constexpr std::size_t kMaxChars = 60;
-  std::string text = value.dump();
-  return text.size() <= kMaxChars ? text : text.substr(0, kMaxChars) + "...";
-}
+std::string tensor_label(std::string_view name) { return "tensor '" + brief_text(name) + "'"; }
 
 std::string span_text(std::uint64_t begin, std::uint64_t end) {
   return "[" + std::to_string(begin) + "," + std::to_string(end) + ")";
 }
 
-// nlohmann keeps the last of two equal keys without a word. Two entries for one tensor name would leave it
-// ambiguous which bytes the name means, so the parse callback refuses duplicates in every object.
-json parse_rejecting_duplicates(std::string_view text, std::string_view where) {
-  std::vector<std::set<std::string>> open_objects;  // keys seen so far, one set per object being parsed
-  auto guard = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) open_objects.emplace_back();
-    if (event == json::parse_event_t::object_end) open_objects.pop_back();
-    if (event == json::parse_event_t::key) {
-      const auto& key = parsed.get_ref<const std::string&>();
-      if (!open_objects.back().insert(key).second)
-        throw Error(where, depth == 1 ? "header: " + tensor_label(key) + " appears twice"
-                                      : "header: duplicate key '" + key + "'");
-    }
-    return true;
-  };
-  try {
-    return json::parse(text.begin(), text.end(), guard);
-  } catch (const json::parse_error& e) {
-    throw Error(where, std::string("header is not valid JSON: ") + e.what());
-  }
-}
-
 std::uint64_t non_negative_integer(const json& value, std::string_view where, const std::string& what) {
-  check(value.is_number_unsigned(), where, what + " is " + brief(value) + ", expected a non-negative integer");
+  check(value.is_number_unsigned(), where, what + " is " + quote_json(value) + ", expected a non-negative integer");
   return value.get<std::uint64_t>();
 }
 
 SafeDtype parse_dtype(const json& value, std::string_view where, const std::string& at) {
-  check(value.is_string(), where, at + ": dtype is " + brief(value) + ", expected a string such as \"F32\"");
+  check(value.is_string(), where, at + ": dtype is " + quote_json(value) + ", expected a string such as \"F32\"");
   const auto dtype = parse_safe_dtype(value.get_ref<const std::string&>());
-  check(dtype.has_value(), where, at + ": dtype " + brief(value) + " is not a safetensors dtype");
+  check(dtype.has_value(), where, at + ": dtype " + quote_json(value) + " is not a safetensors dtype");
   return *dtype;
 }
 
 std::vector<std::int64_t> parse_shape(const json& value, std::string_view where, const std::string& at) {
-  check(value.is_array(), where, at + ": shape is " + brief(value) + ", expected an array of integers");
+  check(value.is_array(), where, at + ": shape is " + quote_json(value) + ", expected an array of integers");
   std::vector<std::int64_t> shape;
   for (std::size_t i = 0; i < value.size(); ++i) {
     const auto dim = non_negative_integer(value[i], where, at + ": shape[" + std::to_string(i) + "]");
@@ -78,9 +50,11 @@ std::vector<std::int64_t> parse_shape(const json& value, std::string_view where,
 TensorEntry parse_entry(const std::string& name, const json& value, std::string_view where) {
   const std::string at = "header: " + tensor_label(name);
   check(!name.empty(), where, "header: a tensor has an empty name");
-  check(value.is_object(), where, at + " is " + brief(value) + ", expected {\"dtype\", \"shape\", \"data_offsets\"}");
+  check(value.is_object(), where,
+        at + " is " + quote_json(value) + ", expected {\"dtype\", \"shape\", \"data_offsets\"}");
   for (const auto& [key, field] : value.items())
-    check(key == "dtype" || key == "shape" || key == "data_offsets", where, at + ": unknown key '" + key + "'");
+    check(key == "dtype" || key == "shape" || key == "data_offsets", where,
+          at + ": unknown key '" + brief_text(key) + "'");
   for (const char* key : {"dtype", "shape", "data_offsets"})
     check(value.contains(key), where, at + ": missing '" + key + "'");
 
@@ -90,24 +64,26 @@ TensorEntry parse_entry(const std::string& name, const json& value, std::string_
   entry.shape = parse_shape(value["shape"], where, at);
   const json& offsets = value["data_offsets"];
   check(offsets.is_array() && offsets.size() == 2, where,
-        at + ": data_offsets is " + brief(offsets) + ", expected [begin, end]");
+        at + ": data_offsets is " + quote_json(offsets) + ", expected [begin, end]");
   entry.begin = non_negative_integer(offsets[0], where, at + ": data_offsets[0]");
   entry.end = non_negative_integer(offsets[1], where, at + ": data_offsets[1]");
-  check(entry.begin <= entry.end, where, at + ": data_offsets " + brief(offsets) + " end before they begin");
+  check(entry.begin <= entry.end, where, at + ": data_offsets " + quote_json(offsets) + " end before they begin");
 
   const std::uint64_t bytes = tensor_byte_size(entry, where);
   check(entry.end - entry.begin == bytes, where,
         at + ": shape " + shape_text(entry.shape) + " of " + std::string(safe_dtype_name(entry.dtype)) + " is " +
-            std::to_string(bytes) + " bytes but data_offsets " + brief(offsets) + " span " +
+            std::to_string(bytes) + " bytes but data_offsets " + quote_json(offsets) + " span " +
             std::to_string(entry.end - entry.begin));
   return entry;
 }
 
 std::map<std::string, std::string> parse_metadata(const json& value, std::string_view where) {
-  check(value.is_object(), where, "header: __metadata__ is " + brief(value) + ", expected an object of strings");
+  check(value.is_object(), where,
+        "header: __metadata__ is " + quote_json(value) + ", expected an object of strings");
   std::map<std::string, std::string> metadata;
   for (const auto& [key, text] : value.items()) {
-    check(text.is_string(), where, "header: __metadata__." + key + " is " + brief(text) + ", expected a string");
+    check(text.is_string(), where,
+          "header: __metadata__." + brief_text(key) + " is " + quote_json(text) + ", expected a string");
     metadata.emplace(key, text.get<std::string>());
   }
   return metadata;
@@ -156,7 +132,9 @@ std::string encode_header(const SafetensorsHeader& header, std::string_view wher
 
 SafetensorsHeader decode_header(std::string_view text, std::uint64_t data_bytes, std::string_view where) {
   check(!text.empty() && text.front() == '{', where, "header does not start with '{'");
-  const json index = parse_rejecting_duplicates(text, where);
+  // Duplicate keys are refused by the reader: two entries for one tensor name would leave it ambiguous which bytes
+  // the name means.
+  const json index = parse_json(text, std::string(where) + ": header");
   SafetensorsHeader header;
   for (const auto& [key, value] : index.items()) {
     if (key == kMetadataKey)

@@ -65,8 +65,8 @@ std::array<unsigned char, 8> little_endian_u64(std::uint64_t value) {
 }  // namespace
 
 WrittenFile write_safetensors(const fs::path& path, std::span<const NamedTensor> tensors,
-                              const std::map<std::string, std::string>& metadata) {
-  const std::string where = path.string();
+                              const std::map<std::string, std::string>& metadata, std::string where) {
+  if (where.empty()) where = path.string();
   check_names(tensors, where);
   const auto order = file_order(tensors);
   const SafetensorsHeader header = layout(tensors, order, metadata, where);
@@ -75,7 +75,7 @@ WrittenFile write_safetensors(const fs::path& path, std::span<const NamedTensor>
         "header of " + std::to_string(header_text.size()) + " bytes exceeds the format's limit of " +
             std::to_string(kMaxHeaderBytes));
 
-  DurableFile file(path);
+  DurableFile file(path, where);
   const auto length = little_endian_u64(header_text.size());
   file.write(length.data(), length.size());
   file.write(header_text);

@@ -29,6 +29,9 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
   std::string best;
   std::size_t best_distance = limit + 1;
   for (const auto& candidate : candidates) {
+    // Lengths further apart than the limit cannot be within it; skipping them keeps a huge word from costing
+    // its length times each candidate's.
+    if (word.size() > candidate.size() + limit || candidate.size() > word.size() + limit) continue;
     const std::size_t d = edit_distance(word, candidate);
     if (d < best_distance) {
       best = candidate;

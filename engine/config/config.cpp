@@ -8,6 +8,8 @@
 #include "engine/config/schema.h"
 #include "engine/error.h"
 #include "engine/files.h"
+#include "engine/json/json_quote.h"
+#include "engine/json/json_reader.h"
 
 namespace diverge::config {
 
@@ -18,19 +20,11 @@ void reject_unknown_keys(const Json& doc, std::string_view where) {
   const auto sections = section_names();
   for (const auto& [section, fields] : doc.items()) {
     if (std::find(sections.begin(), sections.end(), section) == sections.end())
-      throw Error(where, section + ": " + unknown_section_message(section));
+      throw Error(where, brief_text(section) + ": " + unknown_section_message(section));
     if (!fields.is_object()) throw Error(where, section + ": expected an object, got " + quote_json(fields));
     for (const auto& item : fields.items())
       if (find_key(section, item.key()) == nullptr)
-        throw Error(where, section + "." + item.key() + ": " + unknown_key_message(section, item.key()));
-  }
-}
-
-Json parse_file(const std::filesystem::path& file, std::string_view where) {
-  try {
-    return Json::parse(read_file(file));
-  } catch (const Json::parse_error& e) {
-    throw Error(where, std::string("malformed JSON: ") + e.what());
+        throw Error(where, section + "." + brief_text(item.key()) + ": " + unknown_key_message(section, item.key()));
   }
 }
 
@@ -60,7 +54,7 @@ Config Config::from_json(const Json& doc, std::string_view where) {
 
 Config Config::load(const std::filesystem::path& file, const std::vector<std::string>& overrides) {
   const std::string where = "config " + file.string();
-  Json doc = parse_file(file, where);
+  Json doc = parse_ordered_json(read_file(file), where);
   check_is_object_of_sections(doc, where);
   for (const auto& assignment : overrides) apply_override(doc, assignment);
   return from_json(doc, where);

@@ -7,12 +7,12 @@
 
 #include "engine/config/closest_match.h"
 #include "engine/error.h"
+#include "engine/json/json_quote.h"
 
 namespace diverge::config {
 
 namespace {
 
-constexpr std::size_t kQuoteLimit = 60;
 // 2^63: doubles below it in magnitude convert to int64 exactly when whole.
 constexpr double kTwoPow63 = 9223372036854775808.0;
 
@@ -25,12 +25,6 @@ bool is_whole(double d) { return std::isfinite(d) && std::floor(d) == d; }
 }  // namespace
 
 void JsonPlace::fail(std::string_view what) const { throw Error(where, path + ": " + std::string(what)); }
-
-std::string quote_json(const Json& value) {
-  std::string text = value.dump();
-  if (text.size() > kQuoteLimit) text = text.substr(0, kQuoteLimit) + "...";
-  return text;
-}
 
 void read_value(const Json& value, const JsonPlace& at, std::int64_t& out) {
   if (value.is_number_unsigned()) {
@@ -97,7 +91,8 @@ std::size_t read_choice(const Json& value, const JsonPlace& at, std::span<const 
   for (std::size_t i = 0; i < choices.size(); ++i)
     if (choices[i] == name) return i;
   const std::string nearest = closest_match(name, std::vector<std::string>(choices.begin(), choices.end()));
-  at.fail("'" + name + "' is not one of " + listed + (nearest.empty() ? "" : " (did you mean '" + nearest + "'?)"));
+  at.fail("'" + brief_text(name) + "' is not one of " + listed +
+          (nearest.empty() ? "" : " (did you mean '" + nearest + "'?)"));
 }
 
 Json write_value(const LayerSelection& layers) {

@@ -50,7 +50,4 @@ Json write_value(const T& value) {
     return Json(value);
 }
 
-// A value as messages quote it: its JSON text, shortened when long.
-std::string quote_json(const Json& value);
-
 }  // namespace diverge::config

@@ -6,10 +6,12 @@
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <unordered_map>
 
 #include "engine/error.h"
 #include "engine/files.h"
+#include "engine/json/json_reader.h"
 
 namespace diverge::plot {
 namespace {
@@ -67,6 +69,16 @@ std::string nonfinite_literals_to_null(std::string_view line) {
     if (!replaced) out += c;
   }
   return out;
+}
+
+// One line's JSON; nullopt for the last line of a live run's log, cut mid-write (no newline yet, not JSON yet).
+std::optional<json> parse_record(std::string_view line, const std::string& where, bool complete) {
+  try {
+    return parse_ordered_json(nonfinite_literals_to_null(line), where);
+  } catch (const JsonSyntaxError&) {
+    if (complete) throw;
+    return std::nullopt;
+  }
 }
 
 class LogBuilder {
@@ -135,11 +147,9 @@ RunLog read_run_log(const fs::path& path) {
     ++line_number;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     const std::string where = path.string() + ":" + std::to_string(line_number);
-    json object = json::parse(nonfinite_literals_to_null(line), nullptr, false);
-    if (object.is_discarded()) {
-      if (!complete) break;
-      throw Error(where, "not valid JSON");
-    }
+    const auto record = parse_record(line, where, complete);
+    if (!record.has_value()) break;
+    const json& object = *record;
     check(object.is_object(), where, "expected a JSON object per line, got " + std::string(object.type_name()));
     builder.add(object, is_eval_record(object));
   }
