@@ -73,7 +73,7 @@ TEST_CASE("emulator: shuffles follow the PTX segment rules for every mode and wi
     }
 }
 
-TEST_CASE("emulator: ballot, any, all, match and two half-warps shuffling under their own masks" *
+TEST_CASE("emulator: ballot, any, all, match, and collectives of different masks pending at once" *
           doctest::test_suite("cuda")) {
   if (!has_device()) return;
   const auto got = emu_test::warp_votes();
@@ -81,7 +81,7 @@ TEST_CASE("emulator: ballot, any, all, match and two half-warps shuffling under 
   for (unsigned lane = 0; lane < 32; lane += 3) every_third |= 1u << lane;
   for (unsigned lane = 0; lane < 32; ++lane) {
     CAPTURE(lane);
-    const unsigned* mine = got.data() + 6 * lane;
+    const unsigned* mine = got.data() + 7 * lane;
     CHECK(mine[0] == every_third);
     CHECK(mine[1] == 1);
     CHECK(mine[2] == 1);
@@ -90,6 +90,8 @@ TEST_CASE("emulator: ballot, any, all, match and two half-warps shuffling under 
     // A shuffle-down tree over 16 lanes leaves the segment's sum in its first lane.
     if (lane == 0) CHECK(mine[5] == 120);
     if (lane == 16) CHECK(mine[5] == 376);
+    const unsigned group = lane < 16 ? 0xffu << (lane / 8 * 8) : 0x000f0000u;
+    CHECK(mine[6] == (lane < 20 ? group : 0u));
   }
 }
 

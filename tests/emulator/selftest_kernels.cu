@@ -62,7 +62,7 @@ __global__ void shuffle_kernel(const int* cases, int* out) {
 
 __global__ void votes_kernel(unsigned* out) {
   const unsigned lane = threadIdx.x;
-  unsigned* mine = out + 6 * lane;
+  unsigned* mine = out + 7 * lane;
   mine[0] = __ballot_sync(0xffffffffu, lane % 3 == 0);
   mine[1] = static_cast<unsigned>(__any_sync(0xffffffffu, lane == 7));
   mine[2] = static_cast<unsigned>(__all_sync(0xffffffffu, lane < 32));
@@ -77,6 +77,11 @@ __global__ void votes_kernel(unsigned* out) {
     for (unsigned offset = 8; offset > 0; offset /= 2) sum += __shfl_down_sync(half_mask, sum, offset, 16);
   }
   mine[5] = sum;
+  // Lanes below 20 match among themselves while the others already wait at the full-warp __syncwarp below: a
+  // collective of a smaller mask may complete while one of the whole warp is pending.
+  mine[6] = 0;
+  if (lane < 20) mine[6] = __match_any_sync(0x000fffffu, lane / 8);
+  __syncwarp();
 }
 
 __global__ void neighbour_kernel(int* seen, bool with_barrier) {
@@ -161,7 +166,7 @@ std::vector<int> warp_shuffles(const std::vector<ShuffleCase>& cases) {
 }
 
 std::vector<unsigned> warp_votes() {
-  DeviceArray<unsigned> out(6 * 32);
+  DeviceArray<unsigned> out(7 * 32);
   DIVERGE_LAUNCH(votes_kernel, dim3(1), dim3(32), 0, nullptr, out.get());
   return out.to_host();
 }

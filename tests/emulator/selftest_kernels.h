@@ -21,7 +21,8 @@ std::vector<int> warp_shuffles(const std::vector<ShuffleCase>& cases);
 
 // Per lane of one warp: __ballot_sync(lane % 3 == 0), __any_sync(lane == 7), __all_sync(lane < 32),
 // __all_sync(lane < 31), __match_any_sync(lane / 4), and a shuffle-down sum over the lower half-warp (mask
-// 0x0000ffff) while the upper half does the same with its own mask.
+// 0x0000ffff) while the upper half does the same with its own mask, then __match_any_sync(lane / 8) over lanes 0-19
+// while lanes 20-31 wait at a full-warp __syncwarp (0 there).
 std::vector<unsigned> warp_votes();
 
 // Every thread writes its index to shared memory and reads its right neighbour's slot, with or without a

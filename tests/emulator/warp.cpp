@@ -22,10 +22,12 @@ WarpRound& join_round(Block& block, unsigned mask, const char* name, std::source
   auto fault = [&](const std::string& what) { block.fault(std::string(name) + " at " + site(where) + ": " + what); };
   if ((mask & bit) == 0) fault("mask " + hex_mask(mask) + " does not include the calling lane " + std::to_string(lane));
   if ((mask & ~existing_lanes(block, warp)) != 0) fault("mask " + hex_mask(mask) + " names lanes this warp lacks");
+  // Lanes may wait at collectives of different masks at once (a full-warp __syncwarp while the active lanes of a
+  // branch shuffle among themselves): PTX matches a collective by its mask. Only one mask met at two different
+  // collectives is misuse; a true cycle of waits is left to the deadlock report.
   for (const auto& round : block.rounds()) {
-    if (round->warp != warp || round->complete || (round->mask & bit) == 0) continue;
-    if (round->mask != mask || std::strcmp(round->name, name) != 0 || !same_site(round->where, where) ||
-        round->width != width)
+    if (round->warp != warp || round->complete || round->mask != mask) continue;
+    if (std::strcmp(round->name, name) != 0 || !same_site(round->where, where) || round->width != width)
       fault("with mask " + hex_mask(mask) + ", while lanes " + hex_mask(round->arrived) + " wait at " + round->name +
             " at " + site(round->where) + " with mask " + hex_mask(round->mask) +
             ": the lanes of one mask must meet at the same collective");
