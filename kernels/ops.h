@@ -8,7 +8,8 @@
 
 // Conventions for every op here:
 // - Arguments are validated (dtype, rank, extents, one device) and a mismatch throws diverge::Error naming the op and
-//   the argument. The CPU backend computes in f32; CUDA tensors are refused until the CUDA kernels exist.
+//   the argument. The CPU backend computes in f32; on CUDA activations are bf16 and statistics, losses and parameter
+//   gradients f32 (KERNELS.md, "Precision on CUDA"); an op without a CUDA kernel yet refuses CUDA tensors.
 // - Outputs are written by the op, never allocated by it: callers take them from an arena.
 // - Backward passes overwrite the gradients of activations and add to the gradients of parameters (these
 //   accumulate over micro-batches and are zeroed by the optimizer step), unless a Write argument says otherwise.
@@ -23,6 +24,7 @@ enum class Write : std::uint8_t { overwrite, accumulate };
 //   a    (M, K) or (..., K) flattened to rows; with trans_a stored (K, M)
 //   b    (K, N); with trans_b stored (N, K) (a linear layer's weight (out, in) is used with trans_b)
 //   out  (M, N) or (..., N) flattened to rows
+// On CUDA a and b are bf16 and out bf16 or f32; the gradients may be either, dout too (an f32 dout is rounded).
 void matmul(const Tensor& a, const Tensor& b, const Tensor& out, bool trans_a, bool trans_b,
             Write write = Write::overwrite);
 // Gradients of matmul: da like a, db like b, from dout like out. Either may be empty (not wanted).

@@ -42,6 +42,14 @@ Tensor to_device(Arena& arena, const std::vector<float>& host, std::initializer_
   return tensor;
 }
 
+Tensor to_device_i32(Arena& arena, const std::vector<std::int32_t>& values) {
+  Tensor tensor = arena.alloc(DType::i32, {static_cast<std::int64_t>(values.size())});
+#ifdef DIVERGE_WITH_CUDA
+  cuda::copy_to_device(tensor.data, values.data(), tensor.bytes());
+#endif
+  return tensor;
+}
+
 void copy_into(const Tensor& device, const std::vector<float>& host) {
   REQUIRE(static_cast<std::size_t>(device.numel()) == host.size());
 #ifdef DIVERGE_WITH_CUDA

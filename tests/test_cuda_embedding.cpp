@@ -23,14 +23,6 @@ std::vector<std::int32_t> random_ids(std::size_t n, std::int32_t range, std::uin
   return ids;
 }
 
-Tensor ids_on_device(Arena& arena, const std::vector<std::int32_t>& ids) {
-  Tensor t = arena.alloc(DType::i32, {static_cast<std::int64_t>(ids.size())});
-#ifdef DIVERGE_WITH_CUDA
-  cuda::copy_to_device(t.data, ids.data(), t.bytes());
-#endif
-  return t;
-}
-
 std::vector<std::int32_t> ints_to_host(const std::int32_t* device, std::size_t n) {
   std::vector<std::int32_t> host(n);
 #ifdef DIVERGE_WITH_CUDA
@@ -58,7 +50,7 @@ TEST_CASE("cuda stable sort: positions by key, ties in order, and each key's sta
     std::partial_sum(expected_starts.begin(), expected_starts.end(), expected_starts.begin());
 
     Arena arena = test::device_arena((2 * n + key_count + 1) * sizeof(std::int32_t) + 4 * Arena::kAlignment);
-    const Tensor d_keys = ids_on_device(arena, keys);
+    const Tensor d_keys = test::to_device_i32(arena, keys);
     const Tensor d_order = arena.alloc(DType::i32, {static_cast<std::int64_t>(n)});
     const Tensor d_starts = arena.alloc(DType::i32, {static_cast<std::int64_t>(key_count) + 1});
     cuda::stable_sort_by_key(static_cast<const std::int32_t*>(d_keys.data), static_cast<std::int64_t>(n), key_count,
@@ -87,7 +79,7 @@ TEST_CASE("cuda embedding: the gather is exact, and the backward equals the CPU'
 
     Arena arena = test::device_arena(static_cast<std::size_t>(4 * (n + 2 * vocab) * dim + n) * 4 +
                                      8 * Arena::kAlignment);
-    const Tensor d_ids = ids_on_device(arena, ids), d_table = test::to_device_bf16(arena, table, {vocab, dim}),
+    const Tensor d_ids = test::to_device_i32(arena, ids), d_table = test::to_device_bf16(arena, table, {vocab, dim}),
                  d_out = arena.alloc(DType::bf16, {n, dim}), d_dout = test::to_device_bf16(arena, dout, {n, dim}),
                  d_dtable = test::to_device(arena, dtable, {vocab, dim});
     ops::embedding(d_ids, d_table, d_out);
@@ -105,7 +97,7 @@ TEST_CASE("cuda embedding: an id outside the vocabulary gives a NaN row, never a
   const std::int64_t vocab = 10, dim = 8;
   const std::vector<std::int32_t> ids{3, 10, -1, 3};
   Arena arena = test::device_arena(4096 + 8 * Arena::kAlignment);
-  const Tensor d_ids = ids_on_device(arena, ids),
+  const Tensor d_ids = test::to_device_i32(arena, ids),
                d_table = test::to_device_bf16(arena, std::vector<float>(vocab * dim, 1.0f), {vocab, dim}),
                d_out = arena.alloc(DType::bf16, {4, dim}),
                d_dout = test::to_device_bf16(arena, std::vector<float>(4 * dim, 2.0f), {4, dim}),

@@ -2,30 +2,15 @@
 // the GEMMs); experts with no rows are skipped.
 #include "kernels/cpu/expert_ffn.h"
 
-#include <string>
-
-#include "engine/error.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/swiglu.h"
 
 namespace diverge::cpu {
 
-namespace {
-
-void check_offsets(const ExpertShape& s, const std::int32_t* offsets) {
-  check(offsets[0] == 0 && offsets[s.experts] == s.rows, "expert_ffn",
-        "offsets run from " + std::to_string(offsets[0]) + " to " + std::to_string(offsets[s.experts]) +
-            ", expected 0 to the " + std::to_string(s.rows) + " grouped rows");
-  for (std::int64_t e = 0; e < s.experts; ++e)
-    check(offsets[e] <= offsets[e + 1], "expert_ffn", "offsets decrease at expert " + std::to_string(e));
-}
-
-}  // namespace
-
 template <class T>
 void expert_ffn_forward(const ExpertShape& s, const std::int32_t* offsets, const T* x, ExpertWeightPtrs<const T> w,
                         ExpertSavedPtrs<T> saved, T* out) {
-  check_offsets(s, offsets);
+  check_expert_offsets(s, offsets);
   const std::int64_t C = s.dim, F = s.hidden;
   for (std::int64_t e = 0; e < s.experts; ++e) {
     const std::int64_t begin = offsets[e], count = offsets[e + 1] - offsets[e];
@@ -42,7 +27,7 @@ template <class T>
 void expert_ffn_backward(const ExpertShape& s, const std::int32_t* offsets, const T* x, ExpertWeightPtrs<const T> w,
                          ExpertSavedPtrs<const T> saved, const T* dout, T* dx, ExpertWeightPtrs<T> dw, T* dgate_work,
                          T* dup_work) {
-  check_offsets(s, offsets);
+  check_expert_offsets(s, offsets);
   const std::int64_t C = s.dim, F = s.hidden;
   for (std::int64_t e = 0; e < s.experts; ++e) {
     const std::int64_t begin = offsets[e], count = offsets[e + 1] - offsets[e];

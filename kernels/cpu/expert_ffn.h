@@ -3,30 +3,13 @@
 
 #include <cstdint>
 
+#include "kernels/expert_shape.h"
+
 namespace diverge::cpu {
 
-struct ExpertShape {
-  std::int64_t experts;
-  std::int64_t rows;    // R, all experts' rows together
-  std::int64_t dim;     // C, model width
-  std::int64_t hidden;  // F, expert hidden width
-};
-
-// The three weight blocks of all experts; P is T or const T.
-template <class P>
-struct ExpertWeightPtrs {
-  P* gate;  // (experts, hidden, dim)
-  P* up;    // (experts, hidden, dim)
-  P* down;  // (experts, dim, hidden)
-};
-
-// Activations kept from the forward pass for the backward pass, each (rows, hidden).
-template <class P>
-struct ExpertSavedPtrs {
-  P* gate;    // x W_gate^T
-  P* up;      // x W_up^T
-  P* hidden;  // silu(gate) * up
-};
+using diverge::ExpertSavedPtrs;
+using diverge::ExpertShape;
+using diverge::ExpertWeightPtrs;
 
 // For expert e, rows [offsets[e], offsets[e + 1]) of x (rows, dim):
 //   out = (silu(x W_gate[e]^T) * (x W_up[e]^T)) W_down[e]^T

@@ -94,20 +94,12 @@ template <class T>
 void gemm_backward(const GemmShape& s, const T* dc, const T* a, const T* b, T* da, bool accumulate_da, T* db,
                    bool accumulate_db) {
   if (da != nullptr) {
-    // d op(a) (m, k) = dc (m, n) @ op(b)^T; stored transposed: da (k, m) = op(b) (k, n) @ dc^T.
-    if (!s.trans_a) {
-      gemm(GemmShape{s.m, s.k, s.n, false, !s.trans_b}, dc, b, da, accumulate_da);
-    } else {
-      gemm(GemmShape{s.k, s.m, s.n, s.trans_b, true}, b, dc, da, accumulate_da);
-    }
+    const GradientProduct p = gradient_of_a(s);
+    gemm(p.shape, p.dc_first ? dc : b, p.dc_first ? b : dc, da, accumulate_da);
   }
   if (db != nullptr) {
-    // d op(b) (k, n) = op(a)^T (k, m) @ dc (m, n); stored transposed: db (n, k) = dc^T @ op(a).
-    if (!s.trans_b) {
-      gemm(GemmShape{s.k, s.n, s.m, !s.trans_a, false}, a, dc, db, accumulate_db);
-    } else {
-      gemm(GemmShape{s.n, s.k, s.m, true, s.trans_a}, dc, a, db, accumulate_db);
-    }
+    const GradientProduct p = gradient_of_b(s);
+    gemm(p.shape, p.dc_first ? dc : a, p.dc_first ? a : dc, db, accumulate_db);
   }
 }
 

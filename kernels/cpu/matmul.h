@@ -3,17 +3,11 @@
 
 #include <cstdint>
 
+#include "kernels/gemm_shape.h"
+
 namespace diverge::cpu {
 
-// Extents and layout of c (m, n) = op(a) (m, k) @ op(b) (k, n); a is stored (m, k), or (k, m) when trans_a;
-// b is stored (k, n), or (n, k) when trans_b.
-struct GemmShape {
-  std::int64_t m;
-  std::int64_t n;
-  std::int64_t k;
-  bool trans_a;
-  bool trans_b;
-};
+using diverge::GemmShape;
 
 // Row strides (elements) of the stored a, b and c, for products on sub-blocks of larger row-major arrays.
 struct GemmStrides {

@@ -32,12 +32,22 @@ void check_extent(const char* op, Arg arg, int dim, std::int64_t expected, const
 }
 
 void check_like(const char* op, Arg arg, Arg reference) {
-  bool same = arg.tensor.dtype == reference.tensor.dtype && arg.tensor.ndim == reference.tensor.ndim;
+  check(arg.tensor.dtype == reference.tensor.dtype, where(op, arg),
+        arg.tensor.describe() + " differs from " + reference.name + " " + reference.tensor.describe());
+  check_shape_like(op, arg, reference);
+}
+
+void check_shape_like(const char* op, Arg arg, Arg reference) {
+  bool same = arg.tensor.ndim == reference.tensor.ndim;
   for (int i = 0; same && i < arg.tensor.ndim; ++i) same = arg.tensor.dim(i) == reference.tensor.dim(i);
   check(same, where(op, arg),
         arg.tensor.describe() + " differs from " + reference.name + " " + reference.tensor.describe());
   check(arg.tensor.numel() == 0 || !arg.tensor.empty(), where(op, arg),
         "has no memory behind it: " + arg.tensor.describe());
+}
+
+void check_result_dtype(const char* op, Arg arg, Device device) {
+  if (device == Device::cpu || arg.tensor.dtype != DType::bf16) check_arg(op, arg, DType::f32, -1);
 }
 
 Device common_device(const char* op, std::initializer_list<Arg> args) {
@@ -62,8 +72,9 @@ void no_cuda_kernel(const char* op) {
 }
 
 std::int64_t leading_rows(const Tensor& t) {
-  const std::int64_t row = t.ndim == 0 ? 1 : t.dim(-1);
-  return row == 0 ? 0 : t.numel() / row;
+  std::int64_t rows = 1;
+  for (int i = 0; i + 1 < t.ndim; ++i) rows *= t.dim(i);
+  return rows;
 }
 
 }  // namespace diverge::ops

@@ -1,8 +1,11 @@
 // expert_ffn op: checks grouped rows, offsets, expert weights and saved activations agree, then dispatches.
+#include <utility>
 #include <vector>
 
 #include "engine/error.h"
 #include "kernels/cpu/expert_ffn.h"
+#include "kernels/cuda/expert_ffn.h"
+#include "kernels/cuda/memory.h"
 #include "kernels/ops.h"
 #include "kernels/ops/checks.h"
 
@@ -10,21 +13,23 @@ namespace diverge::ops {
 
 namespace {
 
-cpu::ExpertShape checked_shape(const char* op, const Tensor& x, const Tensor& offsets, const ExpertWeights& w,
-                               const ExpertActivations& saved) {
-  check_arg(op, {"x", x}, DType::f32, 2);
-  check_arg(op, {"w.gate", w.gate}, DType::f32, 3);
-  const cpu::ExpertShape s{w.gate.dim(0), x.dim(0), x.dim(1), w.gate.dim(1)};
+// x, the weights and the saved activations are the device's activation dtype (bf16 on CUDA).
+ExpertShape checked_shape(const char* op, Device device, const Tensor& x, const Tensor& offsets,
+                          const ExpertWeights& w, const ExpertActivations& saved) {
+  const DType dtype = activation_dtype(device);
+  check_arg(op, {"x", x}, dtype, 2);
+  check_arg(op, {"w.gate", w.gate}, dtype, 3);
+  const ExpertShape s{w.gate.dim(0), x.dim(0), x.dim(1), w.gate.dim(1)};
   check_extent(op, {"w.gate", w.gate}, 2, s.dim, "C, the width of x");
   check_like(op, {"w.up", w.up}, {"w.gate", w.gate});
-  check_arg(op, {"w.down", w.down}, DType::f32, 3);
+  check_arg(op, {"w.down", w.down}, dtype, 3);
   check_extent(op, {"w.down", w.down}, 0, s.experts, "E, the experts of w.gate");
   check_extent(op, {"w.down", w.down}, 1, s.dim, "C, the width of x");
   check_extent(op, {"w.down", w.down}, 2, s.hidden, "F, the hidden width of w.gate");
   check_arg(op, {"offsets", offsets}, DType::i32, 1);
   check_extent(op, {"offsets", offsets}, 0, s.experts + 1, "E + 1");
   for (Arg arg : {Arg{"saved.gate", saved.gate}, Arg{"saved.up", saved.up}, Arg{"saved.hidden", saved.hidden}}) {
-    check_arg(op, arg, DType::f32, 2);
+    check_arg(op, arg, dtype, 2);
     check_extent(op, arg, 0, s.rows, "R, the rows of x");
     check_extent(op, arg, 1, s.hidden, "F, the hidden width of w.gate");
   }
@@ -38,20 +43,44 @@ std::vector<Arg> shared_args(const Tensor& x, const Tensor& offsets, const Exper
           {"w.down", w.down}, {"saved.gate", saved.gate}, {"saved.up", saved.up}, {"saved.hidden", saved.hidden}};
 }
 
+// Each expert's product needs its row count on the host: one copy of E + 1 offsets per call.
+std::vector<std::int32_t> offsets_on_host(const Tensor& offsets) {
+  std::vector<std::int32_t> host(static_cast<std::size_t>(offsets.numel()));
+#ifdef DIVERGE_WITH_CUDA
+  cuda::copy_to_host(host.data(), offsets.data, host.size() * sizeof(std::int32_t));
+#endif
+  return host;
+}
+
+template <class P>
+ExpertWeightPtrs<P> weight_ptrs(const ExpertWeights& w) {
+  return {data_of<P>(w.gate), data_of<P>(w.up), data_of<P>(w.down)};
+}
+
+template <class P>
+ExpertSavedPtrs<P> saved_ptrs(const ExpertActivations& saved) {
+  return {data_of<P>(saved.gate), data_of<P>(saved.up), data_of<P>(saved.hidden)};
+}
+
 }  // namespace
 
 void expert_ffn(const Tensor& x, const Tensor& offsets, const ExpertWeights& w, const ExpertActivations& saved,
                 const Tensor& out) {
   constexpr const char* kOp = "expert_ffn";
-  const cpu::ExpertShape s = checked_shape(kOp, x, offsets, w, saved);
-  check_like(kOp, {"out", out}, {"x", x});
   std::vector<Arg> args = shared_args(x, offsets, w, saved);
   args.push_back({"out", out});
-  switch (common_device(kOp, args)) {
+  const Device device = common_device(kOp, args);
+  const ExpertShape s = checked_shape(kOp, device, x, offsets, w, saved);
+  check_like(kOp, {"out", out}, {"x", x});
+  switch (device) {
     case Device::cpu:
-      return cpu::expert_ffn_forward<float>(s, offsets.i32(), x.f32(), {w.gate.f32(), w.up.f32(), w.down.f32()},
-                                            {saved.gate.f32(), saved.up.f32(), saved.hidden.f32()}, out.f32());
-    case Device::cuda: no_cuda_kernel(kOp);
+      return cpu::expert_ffn_forward<float>(s, offsets.i32(), x.f32(), weight_ptrs<const float>(w),
+                                            saved_ptrs<float>(saved), out.f32());
+    case Device::cuda:
+      DIVERGE_CUDA_OP(kOp, cuda::expert_ffn_forward(s, offsets_on_host(offsets).data(),
+                                                    data_of<const cuda::bf16_bits>(x),
+                                                    weight_ptrs<const cuda::bf16_bits>(w),
+                                                    saved_ptrs<cuda::bf16_bits>(saved), data_of<cuda::bf16_bits>(out)));
   }
 }
 
@@ -59,25 +88,37 @@ void expert_ffn_backward(const Tensor& dout, const Tensor& x, const Tensor& offs
                          const ExpertActivations& saved, const Tensor& dx, const ExpertWeights& dw,
                          const Tensor& dgate_work, const Tensor& dup_work) {
   constexpr const char* kOp = "expert_ffn_backward";
-  const cpu::ExpertShape s = checked_shape(kOp, x, offsets, w, saved);
-  check_like(kOp, {"dout", dout}, {"x", x});
-  check_like(kOp, {"dx", dx}, {"x", x});
-  check_like(kOp, {"dw.gate", dw.gate}, {"w.gate", w.gate});
-  check_like(kOp, {"dw.up", dw.up}, {"w.up", w.up});
-  check_like(kOp, {"dw.down", dw.down}, {"w.down", w.down});
-  check_like(kOp, {"dgate_work", dgate_work}, {"saved.gate", saved.gate});
-  check_like(kOp, {"dup_work", dup_work}, {"saved.gate", saved.gate});
   std::vector<Arg> args = shared_args(x, offsets, w, saved);
   for (Arg arg : {Arg{"dout", dout}, Arg{"dx", dx}, Arg{"dw.gate", dw.gate}, Arg{"dw.up", dw.up},
                   Arg{"dw.down", dw.down}, Arg{"dgate_work", dgate_work}, Arg{"dup_work", dup_work}})
     args.push_back(arg);
-  switch (common_device(kOp, args)) {
+  const Device device = common_device(kOp, args);
+  const ExpertShape s = checked_shape(kOp, device, x, offsets, w, saved);
+  check_like(kOp, {"dout", dout}, {"x", x});
+  check_like(kOp, {"dx", dx}, {"x", x});
+  // Parameter gradients are f32 on every device.
+  for (const auto& [gradient, weight] : {std::pair{Arg{"dw.gate", dw.gate}, Arg{"w.gate", w.gate}},
+                                         std::pair{Arg{"dw.up", dw.up}, Arg{"w.up", w.up}},
+                                         std::pair{Arg{"dw.down", dw.down}, Arg{"w.down", w.down}}}) {
+    check_arg(kOp, gradient, DType::f32, 3);
+    check_shape_like(kOp, gradient, weight);
+  }
+  check_like(kOp, {"dgate_work", dgate_work}, {"saved.gate", saved.gate});
+  check_like(kOp, {"dup_work", dup_work}, {"saved.gate", saved.gate});
+  switch (device) {
     case Device::cpu:
-      return cpu::expert_ffn_backward<float>(s, offsets.i32(), x.f32(), {w.gate.f32(), w.up.f32(), w.down.f32()},
-                                             {saved.gate.f32(), saved.up.f32(), saved.hidden.f32()}, dout.f32(),
-                                             dx.f32(), {dw.gate.f32(), dw.up.f32(), dw.down.f32()}, dgate_work.f32(),
-                                             dup_work.f32());
-    case Device::cuda: no_cuda_kernel(kOp);
+      return cpu::expert_ffn_backward<float>(s, offsets.i32(), x.f32(), weight_ptrs<const float>(w),
+                                             saved_ptrs<const float>(saved), dout.f32(), dx.f32(),
+                                             weight_ptrs<float>(dw), dgate_work.f32(), dup_work.f32());
+    case Device::cuda:
+      DIVERGE_CUDA_OP(kOp, cuda::expert_ffn_backward(s, offsets_on_host(offsets).data(),
+                                                     data_of<const cuda::bf16_bits>(x),
+                                                     weight_ptrs<const cuda::bf16_bits>(w),
+                                                     saved_ptrs<const cuda::bf16_bits>(saved),
+                                                     data_of<const cuda::bf16_bits>(dout),
+                                                     data_of<cuda::bf16_bits>(dx), weight_ptrs<float>(dw),
+                                                     data_of<cuda::bf16_bits>(dgate_work),
+                                                     data_of<cuda::bf16_bits>(dup_work)));
   }
 }
 
