@@ -31,6 +31,12 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& out, bool trans_a, b
 void matmul_backward(const Tensor& dout, const Tensor& a, const Tensor& b, const Tensor& da, const Tensor& db,
                      bool trans_a, bool trans_b, Write write_da, Write write_db);
 
+// ---- elementwise -----------------------------------------------------------------------------------------------
+// out = a + b, all one shape in the device's activation dtype; out may be a or b (the residual stream's add).
+void add(const Tensor& a, const Tensor& b, const Tensor& out);
+// dst = src, one shape and dtype.
+void copy(const Tensor& src, const Tensor& dst);
+
 // ---- embedding -------------------------------------------------------------------------------------------------
 //   ids    (N) or (B, T), i32 in [0, V)
 //   table  (V, C)

@@ -87,20 +87,20 @@ AttentionScratch allocate_attention_scratch(Buffers& buffers, const Dims& d, boo
 }
 
 void attention_forward(const AttentionSettings& s, const AttentionWeights& w, const Tensor& x_in,
-                       const AttentionActs& acts, const Residual& residual, const Tensor& x_out) {
+                       const AttentionActs& acts, const Tensor& x_out) {
   norm_forward(x_in, w.input_norm, s.rms_eps, acts.norm);
   const Tensor& h = acts.norm.out;
   project_heads(h, query(w, acts), s);
   project_heads(h, key(w, acts), s);
   ops::matmul(h, w.v, as_rows(acts.v), false, true);
   ops::attention(acts.q, acts.k, acts.v, acts.out, acts.lse);
-  residual.copy(x_in, x_out);
+  ops::copy(x_in, x_out);
   ops::matmul(as_rows(acts.out), w.o, x_out, false, true, Write::accumulate);
 }
 
 void attention_backward(const AttentionSettings& s, const AttentionWeights& w, const AttentionWeights& dw,
                         const Tensor& x_in, const AttentionActs& acts, const AttentionScratch& scratch,
-                        const SublayerScratch& sublayer, const Residual& residual, const Tensor& stream_grad) {
+                        const SublayerScratch& sublayer, const Tensor& stream_grad) {
   ops::matmul_backward(stream_grad, as_rows(acts.out), w.o, as_rows(scratch.dout), dw.o, false, true, Write::overwrite,
                        Write::accumulate);
   ops::attention_backward(acts.q, acts.k, acts.v, acts.out, acts.lse, scratch.dout, scratch.dq, scratch.dk, scratch.dv);
@@ -111,7 +111,7 @@ void attention_backward(const AttentionSettings& s, const AttentionWeights& w, c
                          Write::accumulate, s);
   ops::matmul_backward(as_rows(scratch.dv), h, w.v, sublayer.dnormed, dw.v, false, true, Write::accumulate,
                        Write::accumulate);
-  norm_backward_into_stream(x_in, w.input_norm, acts.norm, dw.input_norm, sublayer, residual, stream_grad);
+  norm_backward_into_stream(x_in, w.input_norm, acts.norm, dw.input_norm, sublayer, stream_grad);
 }
 
 }  // namespace diverge::model

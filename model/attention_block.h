@@ -43,10 +43,10 @@ AttentionScratch allocate_attention_scratch(Buffers& buffers, const Dims& d, boo
 
 // x_out (N, C) = x_in + attention(rmsnorm(x_in)).
 void attention_forward(const AttentionSettings& s, const AttentionWeights& w, const Tensor& x_in,
-                       const AttentionActs& acts, const Residual& residual, const Tensor& x_out);
+                       const AttentionActs& acts, const Tensor& x_out);
 // stream_grad (N, C) holds d loss / d x_out on entry and d loss / d x_in on return; dw is added to.
 void attention_backward(const AttentionSettings& s, const AttentionWeights& w, const AttentionWeights& dw,
                         const Tensor& x_in, const AttentionActs& acts, const AttentionScratch& scratch,
-                        const SublayerScratch& sublayer, const Residual& residual, const Tensor& stream_grad);
+                        const SublayerScratch& sublayer, const Tensor& stream_grad);
 
 }  // namespace diverge::model

@@ -23,12 +23,12 @@ MoeScratch allocate_moe_scratch(Buffers& buffers, const Dims& d) {
 }
 
 AuxLosses moe_forward(const MoeSettings& s, const MoeWeights& w, const Tensor& h, const MoeActs& acts,
-                      const Residual& residual, const Tensor& out, const LogitBias& bias) {
+                      const Tensor& out, const LogitBias& bias) {
   router_forward(h, w.router, s.renorm_topk, acts.router, bias);
   dispatch_forward(h, acts.router.topk, acts.dispatch);
   experts_forward(acts.dispatch.grouped, acts.dispatch.plan.offsets, w.experts, acts.experts);
   combine_forward(acts.experts.out, acts.router.gates, acts.dispatch, acts.routed);
-  residual.add(acts.routed, out);
+  ops::add(out, acts.routed, out);
   if (w.shared.present()) ffn_forward(h, w.shared, acts.shared, out);
   return router_aux_losses(acts.router, acts.dispatch.plan.counts);
 }

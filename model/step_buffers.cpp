@@ -7,7 +7,6 @@ ForwardActs allocate_forward(Buffers& buffers, const Dims& d, bool qk_norm) {
   ForwardActs a;
   a.inputs = buffers.i32({d.batch, d.seq});
   a.targets = buffers.i32({d.batch, d.seq});
-  a.identity = buffers.i32({d.tokens});
   a.embedded = buffers.f32({d.tokens, d.model});
   for (std::int64_t l = 0; l < d.layers; ++l) {
     LayerActs& layer = a.layers.emplace_back();

@@ -28,7 +28,6 @@ struct LayerActs {
 struct ForwardActs {
   Tensor inputs;    // (B, T) i32: token columns 0..T-1
   Tensor targets;   // (B, T) i32: token columns 1..T
-  Tensor identity;  // (N) i32: 0..N-1, for residual copies and adds
   Tensor embedded;  // (N, C): the stream entering layer 0
   std::vector<LayerActs> layers;
   NormActs final_norm;  // model.norm

@@ -61,14 +61,12 @@ void Transformer::stage_tokens(const Tensor& tokens) const {
   const std::int32_t* src = tokens.i32();
   std::int32_t* inputs = acts_.inputs.i32();
   std::int32_t* targets = acts_.targets.i32();
-  std::int32_t* identity = acts_.identity.i32();
   const std::int64_t row = dims_.seq + 1;
   for (std::int64_t b = 0; b < dims_.batch; ++b)
     for (std::int64_t t = 0; t < dims_.seq; ++t) {
       inputs[b * dims_.seq + t] = src[b * row + t];
       targets[b * dims_.seq + t] = src[b * row + t + 1];
     }
-  for (std::int64_t i = 0; i < dims_.tokens; ++i) identity[i] = static_cast<std::int32_t>(i);
 }
 
 Losses Transformer::run_forward(const Tensor& tokens) {
@@ -85,7 +83,6 @@ Losses Transformer::run_forward(const Tensor& tokens) {
   acts_ = allocate_forward(buffers, dims_, model_.qk_norm);
   stage_tokens(tokens);
 
-  const Residual residual(acts_.identity);
   const AttentionSettings attention = attention_settings(model_);
   const MoeSettings moe = moe_settings(model_, loss_, dims_);
   ops::embedding(acts_.inputs.reshape({dims_.tokens}), weights_.embed, acts_.embedded);
@@ -94,12 +91,12 @@ Losses Transformer::run_forward(const Tensor& tokens) {
   for (std::int64_t l = 0; l < dims_.layers; ++l) {
     const LayerActs& la = acts_.layers[static_cast<std::size_t>(l)];
     const LayerWeights& w = weights_.layers[static_cast<std::size_t>(l)];
-    attention_forward(attention, w.attention, x, la.attention, residual, la.x_mid);
+    attention_forward(attention, w.attention, x, la.attention, la.x_mid);
     norm_forward(la.x_mid, w.post_norm, attention.rms_eps, la.mlp_norm);
-    residual.copy(la.x_mid, la.x_out);
+    ops::copy(la.x_mid, la.x_out);
     if (dims_.is_moe(l)) {
       const AuxLosses aux =
-          moe_forward(moe, w.moe, la.mlp_norm.out, la.moe, residual, la.x_out, router_bias(l));
+          moe_forward(moe, w.moe, la.mlp_norm.out, la.moe, la.x_out, router_bias(l));
       lb_sum += aux.load_balance;
       z_sum += aux.z;
     } else {
@@ -133,7 +130,6 @@ void Transformer::backward(const RouterLogitHook& hook) {
   backward_ready_ = false;
   Buffers buffers(activations_);
   const BackwardScratch scratch = allocate_backward(buffers, dims_, model_.qk_norm);
-  const Residual residual(acts_.identity);
   const AttentionSettings attention = attention_settings(model_);
   const MoeSettings moe = moe_settings(model_, loss_, dims_);
   const Tensor& grad = scratch.stream_grad;
@@ -155,10 +151,10 @@ void Transformer::backward(const RouterLogitHook& hook) {
       ffn_backward(grad, la.mlp_norm.out, w.dense, dw.dense, la.dense, scratch.dense, scratch.sublayer.dnormed,
                    ops::Write::overwrite);
     }
-    norm_backward_into_stream(la.x_mid, w.post_norm, la.mlp_norm, dw.post_norm, scratch.sublayer, residual, grad);
+    norm_backward_into_stream(la.x_mid, w.post_norm, la.mlp_norm, dw.post_norm, scratch.sublayer, grad);
     const Tensor& x_in = l == 0 ? acts_.embedded : acts_.layers[index - 1].x_out;
     attention_backward(attention, w.attention, dw.attention, x_in, la.attention, scratch.attention, scratch.sublayer,
-                       residual, grad);
+                       grad);
   }
   ops::embedding_backward(acts_.inputs.reshape({dims_.tokens}), grad, weight_grads_.embed);
 }

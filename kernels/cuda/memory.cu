@@ -34,4 +34,8 @@ void copy_to_host(void* host, const void* device, std::size_t bytes) {
   check_cuda(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost), "cuda::copy_to_host", "cudaMemcpy");
 }
 
+void copy_on_device(void* to, const void* from, std::size_t bytes) {
+  check_cuda(cudaMemcpy(to, from, bytes, cudaMemcpyDeviceToDevice), "cuda::copy_on_device", "cudaMemcpy");
+}
+
 }  // namespace diverge::cuda

@@ -13,5 +13,6 @@ void release(void* pointer);
 void zero(void* pointer, std::size_t bytes);
 void copy_to_device(void* device, const void* host, std::size_t bytes);
 void copy_to_host(void* host, const void* device, std::size_t bytes);
+void copy_on_device(void* to, const void* from, std::size_t bytes);
 
 }  // namespace diverge::cuda
