@@ -5,6 +5,7 @@
 #include "tests/gradcheck.h"
 
 using namespace diverge;
+using namespace diverge::test;
 
 TEST_CASE("op add and copy: exact on the CPU, in place, and shape mismatches named") {
   std::vector<float> a{1.5f, -2.0f, 0.25f, 8.0f, 3.0f, 1e-8f}, b{0.5f, 2.0f, 0.5f, -1.0f, 1e8f, 1.0f};
