@@ -94,8 +94,9 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
 
 // ---- MoE router -------------------------------------------------------------------------------------------------
 // probs = softmax(logits) over all E experts (dense, for the auxiliary losses); topk = the k most probable experts
-// per token, most probable first, ties to the lower expert index; gates = their probabilities, divided by their
-// sum when renormalize (config router.renorm_topk).
+// per token, most probable first, ties to the lower expert index, chosen on the logits (the same choice on every
+// device, where rounded probabilities could tie); gates = their probabilities, divided by their sum when renormalize
+// (config router.renorm_topk).
 //   logits  (N, E)
 //   probs   (N, E)
 //   topk    (N, k) i32, 1 <= k <= E

@@ -42,6 +42,20 @@ TEST_CASE("router picks the most probable experts in order, ties to the lower in
   CHECK(r.gates[3] == doctest::Approx(0.2).epsilon(1e-14));
 }
 
+TEST_CASE("router chooses on the logits: distinct logits whose probabilities round equal pick the larger") {
+  // exp(0.3 - next(0.3)) = exp(-3e-8) rounds to 1 in float: both probabilities are 1/2 to the bit, yet expert 1's
+  // logit is the larger, and the choice must not depend on how a backend rounds its probabilities.
+  std::vector<float> logits = {0.3f, std::nextafter(0.3f, 1.0f)}, probs(2), gates(1);
+  std::vector<std::int32_t> topk(1);
+  ops::router(make_view(logits.data(), DType::f32, Device::cpu, {1, 2}),
+              make_view(probs.data(), DType::f32, Device::cpu, {1, 2}),
+              make_view(topk.data(), DType::i32, Device::cpu, {1, 1}),
+              make_view(gates.data(), DType::f32, Device::cpu, {1, 1}), false);
+  CHECK(probs[0] == probs[1]);
+  CHECK(topk[0] == 1);
+  CHECK(gates[0] == probs[1]);
+}
+
 TEST_CASE("router renormalisation makes each token's gates sum to one, keeping their ratios") {
   const cpu::RouterShape plain{4, 6, 2, false}, renorm{4, 6, 2, true};
   const auto logits = random_values(24, 1, -2.0, 2.0);

@@ -1,4 +1,4 @@
-// CPU router: one token per iteration, in parallel; top-k by repeated arg-max so ties resolve to the lower index.
+// CPU router: one token per iteration, in parallel; top-k by repeated arg-max over the logits, ties to the lower index.
 #include "kernels/cpu/router.h"
 
 #include <algorithm>
@@ -10,16 +10,18 @@ namespace diverge::cpu {
 
 namespace {
 
-// Writes the top_k most probable experts, most probable first; among equal probabilities the lower index wins
-// because only a strictly greater probability displaces the current best.
+// Writes the top_k most probable experts, most probable first, chosen on the logits: the softmax is increasing in
+// the logit, and unlike the rounded probabilities (exp(-3e-8) rounds to 1, so distinct logits can tie) the logits
+// are the same bits on every backend, so the CUDA kernel makes exactly this choice. Among equal logits the lower
+// index wins because only a strictly greater logit displaces the current best.
 template <class T>
-void choose_top_k(const T* probs, std::int64_t experts, std::int64_t top_k, std::vector<char>& taken,
+void choose_top_k(const T* logits, std::int64_t experts, std::int64_t top_k, std::vector<char>& taken,
                   std::int32_t* chosen) {
   std::fill(taken.begin(), taken.end(), char(0));
   for (std::int64_t slot = 0; slot < top_k; ++slot) {
     std::int64_t best = -1;
     for (std::int64_t e = 0; e < experts; ++e)
-      if (!taken[e] && (best < 0 || probs[e] > probs[best])) best = e;
+      if (!taken[e] && (best < 0 || logits[e] > logits[best])) best = e;
     taken[best] = 1;
     chosen[slot] = static_cast<std::int32_t>(best);
   }
@@ -54,7 +56,7 @@ void router_forward(const RouterShape& s, const T* logits, T* probs, std::int32_
     for (std::int64_t t = 0; t < s.tokens; ++t) {
       const T* p = probs + t * s.experts;
       std::int32_t* chosen = topk + t * s.top_k;
-      choose_top_k(p, s.experts, s.top_k, taken, chosen);
+      choose_top_k(logits + t * s.experts, s.experts, s.top_k, taken, chosen);
       T chosen_sum = 0;
       for (std::int64_t i = 0; i < s.top_k; ++i) chosen_sum += p[chosen[i]];
       const T divisor = s.renormalize ? chosen_sum : T(1);

@@ -1,5 +1,7 @@
 // load_balance_loss op: checks probabilities against expert counts and dispatches the loss and its gradient.
 #include "kernels/cpu/load_balance.h"
+#include "kernels/cuda/device_loss.h"
+#include "kernels/cuda/load_balance.h"
 #include "kernels/ops.h"
 #include "kernels/ops/checks.h"
 
@@ -20,7 +22,11 @@ float load_balance_loss(const Tensor& probs, const Tensor& counts) {
   check_load_balance(kOp, probs, counts);
   switch (common_device(kOp, {{"probs", probs}, {"counts", counts}})) {
     case Device::cpu: return cpu::load_balance_loss(probs.f32(), counts.i32(), probs.dim(0), probs.dim(1));
-    case Device::cuda: break;
+    case Device::cuda:
+      DIVERGE_CUDA_OP(kOp, cuda::loss_to_host([&](float* loss) {
+                        cuda::load_balance_loss(data_of<float>(probs), data_of<std::int32_t>(counts), probs.dim(0),
+                                                probs.dim(1), loss);
+                      }));
   }
   no_cuda_kernel(kOp);
 }
@@ -33,7 +39,10 @@ void load_balance_loss_backward(const Tensor& probs, const Tensor& counts, float
     case Device::cpu:
       return cpu::load_balance_loss_backward(probs.f32(), counts.i32(), probs.dim(0), probs.dim(1), dloss,
                                              dlogits.f32());
-    case Device::cuda: no_cuda_kernel(kOp);
+    case Device::cuda:
+      DIVERGE_CUDA_OP(kOp, cuda::load_balance_loss_backward(data_of<float>(probs), data_of<std::int32_t>(counts),
+                                                            probs.dim(0), probs.dim(1), dloss,
+                                                            data_of<float>(dlogits)));
   }
 }
 

@@ -4,6 +4,7 @@
 #include "engine/error.h"
 #include "kernels/cpu/indices.h"
 #include "kernels/cpu/router.h"
+#include "kernels/cuda/router.h"
 #include "kernels/ops.h"
 #include "kernels/ops/checks.h"
 
@@ -32,7 +33,10 @@ void router(const Tensor& logits, const Tensor& probs, const Tensor& topk, const
   check_like(kOp, {"probs", probs}, {"logits", logits});
   switch (common_device(kOp, {{"logits", logits}, {"probs", probs}, {"topk", topk}, {"gates", gates}})) {
     case Device::cpu: return cpu::router_forward(s, logits.f32(), probs.f32(), topk.i32(), gates.f32());
-    case Device::cuda: no_cuda_kernel(kOp);
+    case Device::cuda:
+      DIVERGE_CUDA_OP(kOp, cuda::router_forward(data_of<float>(logits), s.tokens, s.experts, s.top_k, renormalize,
+                                                data_of<float>(probs), data_of<std::int32_t>(topk),
+                                                data_of<float>(gates)));
   }
 }
 
@@ -49,7 +53,12 @@ void router_backward(const Tensor& probs, const Tensor& topk, const Tensor& gate
       cpu::check_indices(kOp, "expert", topk.i32(), topk.numel(), s.experts);
       return cpu::router_backward(s, probs.f32(), topk.i32(), gates.f32(), dgates.f32(),
                                   dprobs.empty() ? nullptr : dprobs.f32(), dlogits.f32(), write == Write::accumulate);
-    case Device::cuda: no_cuda_kernel(kOp);
+    case Device::cuda:
+      DIVERGE_CUDA_OP(kOp, cuda::router_backward(data_of<float>(probs), data_of<std::int32_t>(topk),
+                                                 data_of<float>(gates), data_of<float>(dgates),
+                                                 dprobs.empty() ? nullptr : data_of<float>(dprobs), s.tokens,
+                                                 s.experts, s.top_k, renormalize, write == Write::accumulate,
+                                                 data_of<float>(dlogits)));
   }
 }
 

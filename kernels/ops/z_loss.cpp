@@ -1,5 +1,7 @@
 // router_z_loss op: checks the router logits and dispatches the loss and its gradient.
 #include "kernels/cpu/z_loss.h"
+#include "kernels/cuda/device_loss.h"
+#include "kernels/cuda/z_loss.h"
 #include "kernels/ops.h"
 #include "kernels/ops/checks.h"
 
@@ -10,7 +12,10 @@ float router_z_loss(const Tensor& logits) {
   check_arg(kOp, {"logits", logits}, DType::f32, 2);
   switch (common_device(kOp, {{"logits", logits}})) {
     case Device::cpu: return cpu::router_z_loss(logits.f32(), logits.dim(0), logits.dim(1));
-    case Device::cuda: break;
+    case Device::cuda:
+      DIVERGE_CUDA_OP(kOp, cuda::loss_to_host([&](float* loss) {
+                        cuda::router_z_loss(data_of<float>(logits), logits.dim(0), logits.dim(1), loss);
+                      }));
   }
   no_cuda_kernel(kOp);
 }
@@ -22,7 +27,9 @@ void router_z_loss_backward(const Tensor& logits, float dloss, const Tensor& dlo
   switch (common_device(kOp, {{"logits", logits}, {"dlogits", dlogits}})) {
     case Device::cpu:
       return cpu::router_z_loss_backward(logits.f32(), logits.dim(0), logits.dim(1), dloss, dlogits.f32());
-    case Device::cuda: no_cuda_kernel(kOp);
+    case Device::cuda:
+      DIVERGE_CUDA_OP(kOp, cuda::router_z_loss_backward(data_of<float>(logits), logits.dim(0), logits.dim(1), dloss,
+                                                        data_of<float>(dlogits)));
   }
 }
 

@@ -1,0 +1,18 @@
+// CUDA load-balance loss (Switch form) in fp32 and its gradient into the router logits, in orders fixed by the shape.
+#pragma once
+
+#include <cstdint>
+
+namespace diverge::cuda {
+
+// *loss (one device float) = E * sum_e f_e P_e, with f_e = counts (experts, i32) [e] / sum(counts) and P_e the mean
+// over rows of probs (rows, experts). NaN when no assignment was counted: the CPU reference refuses that, which the
+// device cannot without copying the counts back.
+void load_balance_loss(const float* probs, const std::int32_t* counts, std::int64_t rows, std::int64_t experts,
+                       float* loss);
+
+// dlogits (rows, experts) += dloss * d loss / d logits, through the router's softmax.
+void load_balance_loss_backward(const float* probs, const std::int32_t* counts, std::int64_t rows,
+                                std::int64_t experts, float dloss, float* dlogits);
+
+}  // namespace diverge::cuda

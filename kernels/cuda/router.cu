@@ -1,0 +1,135 @@
+// CUDA router: a warp per token; top-k by k rounds of a warp arg-max over unique integer keys made from the logits.
+#include "kernels/cuda/router.h"
+
+#include "kernels/cuda/softmax_rows.h"
+
+namespace diverge::cuda {
+namespace {
+
+// The experts are chosen on the logits, never on the rounded probabilities. The CPU reference does the same, and
+// nothing else would let two devices agree to the bit: distinct logits can round to one probability (exp(-3e-8)
+// rounds to 1), and where they do, the tie-break of equal probabilities would pick by rounding, which depends on
+// the exp, on whether its polynomial was contracted into fused multiply-adds, and on the order of the row's sum.
+// Both orders agree wherever the probabilities differ, since the softmax is increasing in the logit.
+//
+// One unique, nonzero key per expert orders them as the choice does: larger logits first, equal logits to the lower
+// index. The logit's bits become an unsigned that orders as the floats do (-0 is made +0 first: the CPU compares
+// them equal); the low half holds experts - index. A NaN logit orders by its bits, so the choice still names
+// distinct experts (the row's probabilities are NaN on either device).
+__device__ __forceinline__ unsigned long long choice_key(float logit, int expert, int experts) {
+  const unsigned bits = __float_as_uint(logit + 0.0f);
+  const unsigned ordered = (bits & 0x80000000u) != 0 ? ~bits : bits | 0x80000000u;
+  return (static_cast<unsigned long long>(ordered) << 32) | static_cast<unsigned>(experts - expert);
+}
+
+__device__ __forceinline__ int expert_of_key(unsigned long long key, int experts) {
+  return experts - static_cast<int>(key & 0xffffffffu);
+}
+
+__device__ __forceinline__ unsigned long long warp_max_key(unsigned long long key) {
+  for (int offset = 16; offset > 0; offset /= 2) {
+    const unsigned long long other = __shfl_xor_sync(kFullWarp, key, offset);
+    key = other > key ? other : key;
+  }
+  return key;
+}
+
+__global__ void router_forward_kernel(const float* logits, std::int64_t rows, int experts, int top_k,
+                                      bool renormalize, float* probs, std::int32_t* topk, float* gates) {
+  const int lane = lane_id();
+  for (std::int64_t row = first_row(); row < rows; row += row_stride()) {
+    const float* z = logits + row * experts;
+    float* p = probs + row * experts;
+    const float max_logit = row_max(z, experts, lane);
+    float sum = 0.0f;
+    for (int c = lane; c < experts; c += 32) {
+      p[c] = expf(z[c] - max_logit);
+      sum += p[c];
+    }
+    sum = warp_sum(sum);
+    for (int c = lane; c < experts; c += 32) p[c] /= sum;
+    __syncwarp();  // the gates read probabilities other lanes wrote
+    std::int32_t* chosen = topk + row * top_k;
+    float* g = gates + row * top_k;
+    // Round `slot` takes the largest key below the previous round's: the repeated arg-max of the CPU, without
+    // marking the taken experts.
+    unsigned long long previous = ~0ull;
+    float chosen_sum = 0.0f;  // in slot order, as the CPU sums it
+    for (int slot = 0; slot < top_k; ++slot) {
+      unsigned long long best = 0;
+      for (int c = lane; c < experts; c += 32) {
+        const unsigned long long key = choice_key(z[c], c, experts);
+        if (key < previous && key > best) best = key;
+      }
+      best = warp_max_key(best);
+      const int expert = expert_of_key(best, experts);
+      chosen_sum += p[expert];
+      if (slot % 32 == lane) {
+        chosen[slot] = expert;
+        g[slot] = p[expert];
+      }
+      previous = best;
+    }
+    if (renormalize)
+      for (int slot = lane; slot < top_k; slot += 32) g[slot] /= chosen_sum;  // the slots this lane wrote
+  }
+}
+
+// With renormalisation g_i = p_i / S, so d p_i = (dg_i - <dg, g>) / S, as the CPU reference; else d p_i = dg_i.
+// These sparse terms join the dense dprobs: first the softmax backward of the dense part with the sparse terms'
+// share of <dp, p>, then each chosen expert's p_i * d p_i on top.
+__global__ void router_backward_kernel(const float* probs, const std::int32_t* topk, const float* gates,
+                                       const float* dgates, const float* dprobs, std::int64_t rows, int experts,
+                                       int top_k, bool renormalize, bool accumulate, float* dlogits) {
+  const int lane = lane_id();
+  for (std::int64_t row = first_row(); row < rows; row += row_stride()) {
+    const float* p = probs + row * experts;
+    const std::int32_t* chosen = topk + row * top_k;
+    const float* g = gates + row * top_k;
+    const float* dg = dgates + row * top_k;
+    float* dl = dlogits + row * experts;
+    bool invalid = false;
+    float chosen_sum = 0.0f;
+    float gate_projection = 0.0f;
+    for (int slot = lane; slot < top_k; slot += 32) {
+      const int expert = chosen[slot];
+      invalid = invalid || expert < 0 || expert >= experts;
+      chosen_sum += invalid ? 0.0f : p[expert];
+      gate_projection += dg[slot] * g[slot];
+    }
+    if (__any_sync(kFullWarp, invalid)) {
+      for (int c = lane; c < experts; c += 32) dl[c] = __uint_as_float(0x7fc00000u);
+      continue;
+    }
+    chosen_sum = warp_sum(chosen_sum);
+    gate_projection = warp_sum(gate_projection);
+    auto sparse_grad = [&](int slot) { return renormalize ? (dg[slot] - gate_projection) / chosen_sum : dg[slot]; };
+    float sparse_projection = 0.0f;
+    for (int slot = lane; slot < top_k; slot += 32) sparse_projection += sparse_grad(slot) * p[chosen[slot]];
+    const float* dense = dprobs == nullptr ? nullptr : dprobs + row * experts;
+    softmax_backward_row(
+        p, [&](int c) { return dense == nullptr ? 0.0f : dense[c]; }, warp_sum(sparse_projection), experts, lane,
+        accumulate, dl);
+    __syncwarp();  // the sparse terms add to values other lanes wrote
+    for (int slot = lane; slot < top_k; slot += 32) dl[chosen[slot]] += p[chosen[slot]] * sparse_grad(slot);
+  }
+}
+
+}  // namespace
+
+void router_forward(const float* logits, std::int64_t rows, std::int64_t experts, std::int64_t top_k,
+                    bool renormalize, float* probs, std::int32_t* topk, float* gates) {
+  if (rows == 0) return;
+  DIVERGE_LAUNCH(router_forward_kernel, row_grid(rows), row_block(), 0, nullptr, logits, rows,
+                 static_cast<int>(experts), static_cast<int>(top_k), renormalize, probs, topk, gates);
+}
+
+void router_backward(const float* probs, const std::int32_t* topk, const float* gates, const float* dgates,
+                     const float* dprobs, std::int64_t rows, std::int64_t experts, std::int64_t top_k,
+                     bool renormalize, bool accumulate, float* dlogits) {
+  if (rows == 0) return;
+  DIVERGE_LAUNCH(router_backward_kernel, row_grid(rows), row_block(), 0, nullptr, probs, topk, gates, dgates, dprobs,
+                 rows, static_cast<int>(experts), static_cast<int>(top_k), renormalize, accumulate, dlogits);
+}
+
+}  // namespace diverge::cuda

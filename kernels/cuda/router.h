@@ -1,0 +1,21 @@
+// CUDA MoE router in fp32: softmax over the experts, top-k choice on the logits, gates, and the backward into logits.
+#pragma once
+
+#include <cstdint>
+
+namespace diverge::cuda {
+
+// probs (rows, experts) = softmax(logits (rows, experts)); topk (rows, top_k) = the top_k largest logits, largest
+// first, equal logits to the lower index (the most probable experts, chosen exactly as the CPU reference chooses
+// them); gates (rows, top_k) = their probabilities, divided by their sum when renormalize.
+void router_forward(const float* logits, std::int64_t rows, std::int64_t experts, std::int64_t top_k,
+                    bool renormalize, float* probs, std::int32_t* topk, float* gates);
+
+// dlogits (rows, experts) from dgates (rows, top_k) and, unless null, dprobs (rows, experts); overwritten, or added
+// to when accumulate. A row's experts in topk are distinct, as router_forward writes them; a row naming an expert
+// outside [0, experts) gets NaN gradients, which the training step's non-finite check stops on.
+void router_backward(const float* probs, const std::int32_t* topk, const float* gates, const float* dgates,
+                     const float* dprobs, std::int64_t rows, std::int64_t experts, std::int64_t top_k,
+                     bool renormalize, bool accumulate, float* dlogits);
+
+}  // namespace diverge::cuda
