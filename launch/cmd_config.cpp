@@ -6,7 +6,7 @@
 
 #include "engine/config/config.h"
 #include "engine/config/model_size.h"
-#include "engine/run_preflight.h"
+#include "engine/training/run_preflight.h"
 #include "launch/command.h"
 
 namespace diverge::cli {

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "engine/config/config.h"
-#include "engine/trainer.h"
+#include "engine/training/trainer.h"
 #include "launch/command.h"
 #include "launch/exit_codes.h"
 

@@ -10,7 +10,7 @@
 #include "engine/config/config.h"
 #include "engine/error.h"
 #include "engine/files.h"
-#include "engine/trainer.h"
+#include "engine/training/trainer.h"
 #include "tests/support.h"
 #include "tests/model_support.h"
 #include "tests/trainer_support.h"

@@ -3,7 +3,7 @@
 
 #include "engine/error.h"
 #include "engine/files.h"
-#include "engine/metrics.h"
+#include "engine/training/metrics.h"
 #include "tests/support.h"
 
 using namespace diverge;

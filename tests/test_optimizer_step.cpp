@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "engine/comm/comm.h"
-#include "engine/optimizer_step.h"
+#include "engine/training/optimizer_step.h"
 
 using namespace diverge;
 

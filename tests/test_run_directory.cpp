@@ -9,9 +9,9 @@
 #include "engine/config/config.h"
 #include "engine/error.h"
 #include "engine/files.h"
-#include "engine/metrics.h"
-#include "engine/run_directory.h"
-#include "engine/trainer.h"
+#include "engine/training/metrics.h"
+#include "engine/training/run_directory.h"
+#include "engine/training/trainer.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
 

@@ -2,8 +2,8 @@
 // and the end line that keeps training throughput apart from wall time.
 #include <doctest/doctest.h>
 
-#include "engine/run_report.h"
-#include "engine/run_timing.h"
+#include "engine/training/run_report.h"
+#include "engine/training/run_timing.h"
 
 using namespace diverge;
 

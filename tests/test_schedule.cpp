@@ -5,7 +5,7 @@
 #include <numbers>
 
 #include "engine/error.h"
-#include "engine/schedule.h"
+#include "engine/training/schedule.h"
 
 using namespace diverge;
 

@@ -5,8 +5,8 @@
 #include "engine/checkpoint/checkpoint_io.h"
 #include "engine/config/config.h"
 #include "engine/error.h"
-#include "engine/metrics.h"
-#include "engine/trainer.h"
+#include "engine/training/metrics.h"
+#include "engine/training/trainer.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
 

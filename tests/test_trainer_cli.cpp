@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "engine/metrics.h"
+#include "engine/training/metrics.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
 

@@ -4,8 +4,8 @@
 
 #include "engine/config/config.h"
 #include "engine/error.h"
-#include "engine/metrics.h"
-#include "engine/trainer.h"
+#include "engine/training/metrics.h"
+#include "engine/training/trainer.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
 

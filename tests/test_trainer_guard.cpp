@@ -11,9 +11,9 @@
 #include "engine/config/config.h"
 #include "engine/error.h"
 #include "engine/files.h"
-#include "engine/metrics.h"
-#include "engine/nonfinite_guard.h"
-#include "engine/trainer.h"
+#include "engine/training/metrics.h"
+#include "engine/training/nonfinite_guard.h"
+#include "engine/training/trainer.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
 

@@ -14,9 +14,9 @@
 #include "engine/checkpoint/checkpoint_dir.h"
 #include "engine/checkpoint/checkpoint_io.h"
 #include "engine/config/config.h"
-#include "engine/metrics.h"
-#include "engine/stop_signals.h"
-#include "engine/trainer.h"
+#include "engine/training/metrics.h"
+#include "engine/training/stop_signals.h"
+#include "engine/training/trainer.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
 

@@ -7,8 +7,8 @@
 #include "data/shard/indexed_dataset.h"
 #include "data/shard/manifest.h"
 #include "engine/config/config.h"
-#include "engine/metrics.h"
-#include "engine/trainer.h"
+#include "engine/training/metrics.h"
+#include "engine/training/trainer.h"
 #include "tests/support.h"
 
 using namespace diverge;

@@ -3,7 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "engine/config/config.h"
-#include "engine/trainer.h"
+#include "engine/training/trainer.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
 

@@ -9,7 +9,7 @@
 #include "engine/error.h"
 #include "engine/files.h"
 #include "engine/hash.h"
-#include "engine/metrics.h"
+#include "engine/training/metrics.h"
 
 namespace diverge::test {
 

@@ -4,7 +4,7 @@
 #include "engine/checkpoint/checkpoint_dir.h"
 #include "engine/checkpoint/checkpoint_io.h"
 #include "engine/error.h"
-#include "engine/train_checkpoint.h"
+#include "engine/training/train_checkpoint.h"
 
 namespace diverge::analysis {
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "engine/config/config.h"
-#include "engine/training_data.h"
+#include "engine/training/training_data.h"
 #include "model/transformer.h"
 
 namespace diverge::analysis {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "engine/config/config.h"
-#include "engine/metrics.h"
+#include "engine/training/metrics.h"
 
 namespace diverge {
 

@@ -1,5 +1,5 @@
 // Run directory protection: the "holds a run" test, the directory lock, and archiving a replaced run.
-#include "engine/run_directory.h"
+#include "engine/training/run_directory.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -13,8 +13,8 @@
 #include "engine/checkpoint/checkpoint_dir.h"
 #include "engine/error.h"
 #include "engine/files.h"
-#include "engine/metrics.h"
-#include "engine/train_checkpoint.h"
+#include "engine/training/metrics.h"
+#include "engine/training/train_checkpoint.h"
 
 namespace diverge {
 namespace {

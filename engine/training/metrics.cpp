@@ -1,5 +1,5 @@
 // The training metrics: JSON records, the append-only JSONL log with resume truncation, human step lines.
-#include "engine/metrics.h"
+#include "engine/training/metrics.h"
 
 #include <cerrno>
 #include <cmath>

@@ -1,5 +1,5 @@
 // The per-step agreement: two flags, all-reduced with max.
-#include "engine/step_agreement.h"
+#include "engine/training/step_agreement.h"
 
 namespace diverge {
 

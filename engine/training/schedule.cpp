@@ -1,5 +1,5 @@
 // Learning-rate schedules: warmup, then cosine, warmup-stable-decay or constant, as closed forms of the step.
-#include "engine/schedule.h"
+#include "engine/training/schedule.h"
 
 #include <cmath>
 #include <numbers>

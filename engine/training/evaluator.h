@@ -8,7 +8,7 @@
 
 #include "data/loader/labelled_corpus.h"
 #include "data/loader/val_reader.h"
-#include "engine/metrics.h"
+#include "engine/training/metrics.h"
 #include "model/transformer.h"
 
 namespace diverge {

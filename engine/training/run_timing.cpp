@@ -1,5 +1,5 @@
 // Counting the evaluations and checkpoints a run still has ahead.
-#include "engine/run_timing.h"
+#include "engine/training/run_timing.h"
 
 namespace diverge {
 

@@ -1,5 +1,5 @@
 // Opening the training corpus named by the config, with errors that say how to make a missing one.
-#include "engine/training_data.h"
+#include "engine/training/training_data.h"
 
 #include <filesystem>
 #include <limits>

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "engine/config/sections.h"
-#include "engine/metrics.h"
+#include "engine/training/metrics.h"
 #include "engine/tensor.h"
 #include "model/param_layout.h"
 

@@ -1,5 +1,5 @@
 // The optimizer step over flat blocks: gradient all-reduce and norm, mean and clip folded into AdamW's read, zeroing.
-#include "engine/optimizer_step.h"
+#include "engine/training/optimizer_step.h"
 
 #include <cmath>
 #include <cstring>

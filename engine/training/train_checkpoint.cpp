@@ -1,5 +1,5 @@
 // Training checkpoints: the model and optimizer blocks seen as named tensors, plus counters and the config.
-#include "engine/train_checkpoint.h"
+#include "engine/training/train_checkpoint.h"
 
 #include <nlohmann/json.hpp>
 

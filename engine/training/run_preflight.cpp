@@ -1,12 +1,12 @@
 // Preflight: open the corpus against the config, build the data pipeline once, plan the memory, and report.
-#include "engine/run_preflight.h"
+#include "engine/training/run_preflight.h"
 
 #include <filesystem>
 
 #include "engine/error.h"
-#include "engine/evaluator.h"
+#include "engine/training/evaluator.h"
 #include "engine/host_memory.h"
-#include "engine/metrics.h"
+#include "engine/training/metrics.h"
 #include "engine/progress.h"
 #include "model/edl_term.h"
 #include "model/param_layout.h"

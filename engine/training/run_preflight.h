@@ -11,8 +11,8 @@
 #include "data/loader/train_loader.h"
 #include "engine/comm/comm.h"
 #include "engine/config/config.h"
-#include "engine/run_report.h"
-#include "engine/training_data.h"
+#include "engine/training/run_report.h"
+#include "engine/training/training_data.h"
 
 namespace diverge {
 

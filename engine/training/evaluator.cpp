@@ -1,5 +1,5 @@
 // Validation loss per domain: every labelled val reader rewound and read for a fixed number of batches.
-#include "engine/evaluator.h"
+#include "engine/training/evaluator.h"
 
 #include <set>
 

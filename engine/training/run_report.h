@@ -8,7 +8,7 @@
 #include <string>
 
 #include "engine/config/config.h"
-#include "engine/run_timing.h"
+#include "engine/training/run_timing.h"
 
 namespace diverge {
 

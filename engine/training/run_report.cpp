@@ -1,9 +1,9 @@
 // The plan a training run prints before its first step and the summary it prints after its last.
-#include "engine/run_report.h"
+#include "engine/training/run_report.h"
 
 #include <cstdio>
 
-#include "engine/metrics.h"
+#include "engine/training/metrics.h"
 #include "engine/progress.h"
 
 namespace diverge {

@@ -1,6 +1,6 @@
 // The training loop: one optimizer step over grad_accum micro-batches, the non-finite guard, logging, evals,
 // checkpoints, preemption, resume.
-#include "engine/trainer.h"
+#include "engine/training/trainer.h"
 
 #include <chrono>
 #include <cmath>
@@ -13,18 +13,18 @@
 #include "engine/compute_threads.h"
 #include "engine/config/model_size.h"
 #include "engine/error.h"
-#include "engine/evaluator.h"
+#include "engine/training/evaluator.h"
 #include "engine/host_memory.h"
-#include "engine/nonfinite_guard.h"
-#include "engine/optimizer_step.h"
-#include "engine/run_directory.h"
-#include "engine/run_preflight.h"
-#include "engine/run_report.h"
-#include "engine/run_timing.h"
-#include "engine/schedule.h"
-#include "engine/step_agreement.h"
-#include "engine/stop_signals.h"
-#include "engine/train_checkpoint.h"
+#include "engine/training/nonfinite_guard.h"
+#include "engine/training/optimizer_step.h"
+#include "engine/training/run_directory.h"
+#include "engine/training/run_preflight.h"
+#include "engine/training/run_report.h"
+#include "engine/training/run_timing.h"
+#include "engine/training/schedule.h"
+#include "engine/training/step_agreement.h"
+#include "engine/training/stop_signals.h"
+#include "engine/training/train_checkpoint.h"
 #include "model/edl_term.h"
 #include "model/routing_monitor.h"
 #include "model/transformer.h"

@@ -1,5 +1,5 @@
 // The stop-signal handlers: record the first signal, exit on the second, restore the previous handlers after.
-#include "engine/stop_signals.h"
+#include "engine/training/stop_signals.h"
 
 #include <unistd.h>
 

@@ -9,7 +9,7 @@
 
 #include "data/loader/loader_state.h"
 #include "engine/config/config.h"
-#include "engine/optimizer_step.h"
+#include "engine/training/optimizer_step.h"
 #include "model/param_layout.h"
 
 namespace diverge {

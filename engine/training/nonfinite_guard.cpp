@@ -1,5 +1,5 @@
 // The non-finite guard: which quantity or tensor went NaN or infinite first, and the skip-or-stop policy.
-#include "engine/nonfinite_guard.h"
+#include "engine/training/nonfinite_guard.h"
 
 #include <cmath>
 #include <cstdio>
