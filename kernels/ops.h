@@ -115,7 +115,8 @@ struct RoutePlan {
   Tensor row_of_copy;  // (N, k) i32: the grouped row holding token t's j-th copy
   Tensor copy_of_row;  // (N * k) i32: the copy each grouped row holds
 };
-// Stable counting sort of the copies in topk (N, k) i32 into plan; E = plan.counts' length.
+// Stable counting sort of the copies in topk (N, k) i32 into plan; E = plan.counts' length. An expert outside [0, E)
+// throws Error on every device (on CUDA after reading a flag back: the one wait for the device among these ops).
 void route_plan(const Tensor& topk, const RoutePlan& plan);
 // grouped (N * k, C): each row a copy of its token's row of x (N, C).
 void dispatch(const Tensor& x, const RoutePlan& plan, const Tensor& grouped);
