@@ -13,6 +13,8 @@ namespace {
 
 constexpr const char* kOp = "routing_sums_add";
 
+}  // namespace
+
 // Checked before anything is added, so a bad micro-batch leaves the window's sums as they were. The message is
 // built only on failure: this loop sees every routed copy.
 void check_topk(const SequenceShape& s, const std::int32_t* topk, std::int64_t top_k) {
@@ -22,6 +24,8 @@ void check_topk(const SequenceShape& s, const std::int32_t* topk, std::int64_t t
                          ", expected an expert in [0, " + std::to_string(s.experts) + ")");
   }
 }
+
+namespace {
 
 void add_assignments(const SequenceShape& s, const std::int32_t* domains, const std::int32_t* topk,
                      std::int64_t top_k, const RoutingSumsRef& out) {

@@ -17,6 +17,9 @@ struct RoutingSumsRef {
   double* assignments;  // (M, E)
 };
 
+// Throws Error naming routing_sums_add when an expert id of topk (S * T, top_k) lies outside [0, E).
+void check_topk(const SequenceShape& s, const std::int32_t* topk, std::int64_t top_k);
+
 // probs (S * T, E); mask (S, T) 0/1 or null; domains (S); topk (S * T, top_k) expert ids, or null (then tokens and
 // assignments are left alone). Throws Error on a bad mask value, domain id or expert id.
 template <class T>

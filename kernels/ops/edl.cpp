@@ -1,5 +1,6 @@
 // Expert Divergence Loss ops: derive (S, T, E, M) from the tensors, check every argument, dispatch the three steps.
 #include "kernels/cpu/edl.h"
+#include "kernels/cuda/edl.h"
 #include "kernels/ops.h"
 #include "kernels/ops/checks.h"
 #include "kernels/ops/sequence_args.h"
@@ -27,7 +28,10 @@ void edl_domain_sums(const Tensor& probs, const Tensor& mask, const Tensor& doma
   switch (common_device(kOp, {{"probs", probs}, {"domains", domains}, {"sums", sums}, {"counts", counts}})) {
     case Device::cpu:
       return cpu::edl_domain_sums(s, probs.f32(), mask_data(mask), domains.i32(), sums.f32(), counts.f32());
-    case Device::cuda: no_cuda_kernel(kOp);
+    case Device::cuda:
+      DIVERGE_CUDA_OP(kOp, cuda::edl_domain_sums(s, data_of<float>(probs), mask_data(mask),
+                                                 data_of<std::int32_t>(domains), data_of<float>(sums),
+                                                 data_of<float>(counts)));
   }
 }
 
@@ -52,7 +56,11 @@ float edl_loss_from_sums(const Tensor& sums, const Tensor& counts, float eps, co
       return cpu::edl_loss_from_sums(sums.f32(), counts.f32(), labels, sums.dim(1), static_cast<double>(eps),
                                      jsd.f32(), present.empty() ? nullptr : present.i32(),
                                      dsums.empty() ? nullptr : dsums.f32());
-    case Device::cuda: break;
+    case Device::cuda:
+      DIVERGE_CUDA_OP(kOp, cuda::edl_loss_from_sums_to_host(
+                               data_of<float>(sums), data_of<float>(counts), labels, sums.dim(1), eps,
+                               data_of<float>(jsd), present.empty() ? nullptr : data_of<std::int32_t>(present),
+                               dsums.empty() ? nullptr : data_of<float>(dsums)));
   }
   no_cuda_kernel(kOp);
 }
@@ -68,7 +76,9 @@ void edl_backward(const Tensor& probs, const Tensor& mask, const Tensor& domains
   switch (common_device(kOp, {{"probs", probs}, {"domains", domains}, {"dsums", dsums}, {"dlogits", dlogits}})) {
     case Device::cpu:
       return cpu::edl_backward(s, probs.f32(), mask_data(mask), domains.i32(), dsums.f32(), coef, dlogits.f32());
-    case Device::cuda: no_cuda_kernel(kOp);
+    case Device::cuda:
+      DIVERGE_CUDA_OP(kOp, cuda::edl_backward(s, data_of<float>(probs), mask_data(mask), data_of<std::int32_t>(domains),
+                                              data_of<float>(dsums), coef, data_of<float>(dlogits)));
   }
 }
 

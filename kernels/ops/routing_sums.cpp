@@ -3,6 +3,7 @@
 
 #include "engine/error.h"
 #include "kernels/cpu/routing_metrics.h"
+#include "kernels/cuda/routing_sums.h"
 #include "kernels/ops.h"
 #include "kernels/ops/checks.h"
 #include "kernels/ops/sequence_args.h"
@@ -54,7 +55,11 @@ void routing_sums_add(const Tensor& probs, const Tensor& mask, const Tensor& dom
     case Device::cpu:
       return cpu::routing_sums_add(s, probs.f32(), mask_data(mask), domains.i32(),
                                    topk.empty() ? nullptr : topk.i32(), topk.empty() ? 0 : topk.dim(1), out);
-    case Device::cuda: no_cuda_kernel(kOp);
+    case Device::cuda:
+      DIVERGE_CUDA_OP(kOp, cuda::routing_sums_add(s, data_of<float>(probs), mask_data(mask),
+                                                  data_of<std::int32_t>(domains),
+                                                  topk.empty() ? nullptr : data_of<std::int32_t>(topk),
+                                                  topk.empty() ? 0 : topk.dim(1), out));
   }
 }
 

@@ -28,7 +28,7 @@ cpu::SequenceShape sequence_shape(const char* op, const Tensor& probs, const Ten
   return {sequences, tokens, probs.dim(1), labels};
 }
 
-const std::int32_t* mask_data(const Tensor& mask) { return mask.empty() ? nullptr : mask.i32(); }
+const std::int32_t* mask_data(const Tensor& mask) { return mask.empty() ? nullptr : data_of<std::int32_t>(mask); }
 
 void check_optional_device(const char* op, Arg required, Arg optional) {
   if (!optional.tensor.empty()) common_device(op, {required, optional});

@@ -13,7 +13,8 @@ namespace diverge::ops {
 // multiple of S; returns (S, T, E, labels).
 cpu::SequenceShape sequence_shape(const char* op, const Tensor& probs, const Tensor& mask, const Tensor& domains,
                                   std::int64_t labels);
-// The mask's values, or null for an empty mask (every token counts).
+// The mask's values on its device (its dtype checked by sequence_shape), or null for an empty mask (every token
+// counts).
 const std::int32_t* mask_data(const Tensor& mask);
 // An optional argument, when given, must live where the op's required tensors do.
 void check_optional_device(const char* op, Arg required, Arg optional);
