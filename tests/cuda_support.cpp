@@ -43,11 +43,24 @@ Tensor to_device(Arena& arena, const std::vector<float>& host, std::initializer_
 }
 
 Tensor to_device_i32(Arena& arena, const std::vector<std::int32_t>& values) {
-  Tensor tensor = arena.alloc(DType::i32, {static_cast<std::int64_t>(values.size())});
+  return to_device_i32(arena, values, {static_cast<std::int64_t>(values.size())});
+}
+
+Tensor to_device_i32(Arena& arena, const std::vector<std::int32_t>& values, std::initializer_list<std::int64_t> shape) {
+  Tensor tensor = arena.alloc(DType::i32, shape);
+  REQUIRE(static_cast<std::size_t>(tensor.numel()) == values.size());
 #ifdef DIVERGE_WITH_CUDA
   cuda::copy_to_device(tensor.data, values.data(), tensor.bytes());
 #endif
   return tensor;
+}
+
+std::vector<std::int32_t> i32_to_host(const Tensor& device) {
+  std::vector<std::int32_t> host(static_cast<std::size_t>(device.numel()));
+#ifdef DIVERGE_WITH_CUDA
+  cuda::copy_to_host(host.data(), device.data, device.bytes());
+#endif
+  return host;
 }
 
 void copy_into(const Tensor& device, const std::vector<float>& host) {

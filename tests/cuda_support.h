@@ -23,8 +23,10 @@ Arena device_arena(std::size_t bytes);
 
 // A device tensor of shape holding host (row-major, numel(shape) values).
 Tensor to_device(Arena& arena, const std::vector<float>& host, std::initializer_list<std::int64_t> shape);
-// A device i32 tensor (n) holding values.
+// A device i32 tensor of shape (by default (n)) holding values, and an i32 device tensor read back.
 Tensor to_device_i32(Arena& arena, const std::vector<std::int32_t>& values);
+Tensor to_device_i32(Arena& arena, const std::vector<std::int32_t>& values, std::initializer_list<std::int64_t> shape);
+std::vector<std::int32_t> i32_to_host(const Tensor& device);
 // Overwrites a device tensor with host (as many values).
 void copy_into(const Tensor& device, const std::vector<float>& host);
 std::vector<float> to_host(const Tensor& device);

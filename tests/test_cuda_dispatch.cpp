@@ -6,7 +6,6 @@
 #include <cmath>
 #include <random>
 
-#include "kernels/cuda/memory.h"
 #include "kernels/ops.h"
 #include "tests/cuda_support.h"
 #include "tests/gradcheck.h"
@@ -42,23 +41,6 @@ std::vector<std::int32_t> random_topk(const Route& route, std::uint32_t seed) {
     topk.insert(topk.end(), choosable.begin(), choosable.begin() + route.top_k);
   }
   return topk;
-}
-
-Tensor ints_to_device(Arena& arena, const std::vector<std::int32_t>& host, std::initializer_list<std::int64_t> shape) {
-  Tensor tensor = arena.alloc(DType::i32, shape);
-  REQUIRE(static_cast<std::size_t>(tensor.numel()) == host.size());
-#ifdef DIVERGE_WITH_CUDA
-  cuda::copy_to_device(tensor.data, host.data(), tensor.bytes());
-#endif
-  return tensor;
-}
-
-std::vector<std::int32_t> ints_to_host(const Tensor& device) {
-  std::vector<std::int32_t> host(static_cast<std::size_t>(device.numel()));
-#ifdef DIVERGE_WITH_CUDA
-  cuda::copy_to_host(host.data(), device.data, device.bytes());
-#endif
-  return host;
 }
 
 // A routing plan with its storage: on the host, or in a device arena.
@@ -121,7 +103,7 @@ TEST_CASE("cuda dispatch: the plan is the CPU's, gathers are exact, sums within 
     Arena arena = test::device_arena(plan_bytes(tokens, top_k, experts) + 2 * (4 * r + 4 * n + copies) * 4 +
                                      16 * Arena::kAlignment);
     const ops::RoutePlan plan = device_plan(arena, tokens, top_k, experts);
-    const Tensor d_topk = ints_to_device(arena, topk, {tokens, top_k}),
+    const Tensor d_topk = test::to_device_i32(arena, topk, {tokens, top_k}),
                  d_x = test::to_device_bf16(arena, x, {tokens, dim}),
                  d_dgrouped = test::to_device_bf16(arena, dgrouped, {copies, dim}),
                  d_expert_out = test::to_device_bf16(arena, expert_out, {copies, dim}),
@@ -132,10 +114,10 @@ TEST_CASE("cuda dispatch: the plan is the CPU's, gathers are exact, sums within 
                  d_dexpert_out = arena.alloc(DType::bf16, {copies, dim}),
                  d_dgates = arena.alloc(DType::f32, {tokens, top_k});
     ops::route_plan(d_topk, plan);
-    CHECK(ints_to_host(plan.counts) == host.counts);
-    CHECK(ints_to_host(plan.offsets) == host.offsets);
-    CHECK(ints_to_host(plan.row_of_copy) == host.row_of_copy);
-    CHECK(ints_to_host(plan.copy_of_row) == host.copy_of_row);
+    CHECK(test::i32_to_host(plan.counts) == host.counts);
+    CHECK(test::i32_to_host(plan.offsets) == host.offsets);
+    CHECK(test::i32_to_host(plan.row_of_copy) == host.row_of_copy);
+    CHECK(test::i32_to_host(plan.copy_of_row) == host.copy_of_row);
 
     ops::dispatch(d_x, plan, d_grouped);
     ops::dispatch_backward(d_dgrouped, plan, d_dx);
@@ -189,7 +171,7 @@ TEST_CASE("cuda dispatch: the plan and every sum are the same bits on every run"
   Arena arena = test::device_arena(plan_bytes(tokens, top_k, experts) + (4 * r + 4 * n + 2 * copies) * 4 +
                                    16 * Arena::kAlignment);
   const ops::RoutePlan plan = device_plan(arena, tokens, top_k, experts);
-  const Tensor topk = ints_to_device(arena, random_topk(route, 9), {tokens, top_k}),
+  const Tensor topk = test::to_device_i32(arena, random_topk(route, 9), {tokens, top_k}),
                expert_out = test::to_device_bf16(arena, test::normal_values(r, 6, 1.0f), {copies, dim}),
                dout = test::to_device_bf16(arena, test::normal_values(n, 7, 1.0f), {tokens, dim}),
                gates = test::to_device(arena, test::normal_values(static_cast<std::size_t>(copies), 8, 0.5f),
@@ -203,7 +185,7 @@ TEST_CASE("cuda dispatch: the plan and every sum are the same bits on every run"
     ops::combine(expert_out, gates, plan, out);
     ops::dispatch_backward(expert_out, plan, dx);
     ops::combine_backward(dout, expert_out, gates, plan, dexpert_out, dgates);
-    rows[run] = ints_to_host(plan.row_of_copy);
+    rows[run] = test::i32_to_host(plan.row_of_copy);
     runs[0].push_back(test::bf16_to_host(out));
     runs[1].push_back(test::bf16_to_host(dx));
     runs[2].push_back(test::bf16_to_host(dexpert_out));
@@ -227,8 +209,8 @@ TEST_CASE("cuda dispatch: an expert id outside [0, E) is refused as on the CPU, 
 
   Arena arena = test::device_arena(plan_bytes(tokens, top_k, experts) + topk.size() * 4 + 4 * Arena::kAlignment);
   const ops::RoutePlan plan = device_plan(arena, tokens, top_k, experts);
-  const Tensor d_topk = ints_to_device(arena, topk, {tokens, top_k});
+  const Tensor d_topk = test::to_device_i32(arena, topk, {tokens, top_k});
   CHECK(test::error_message([&] { ops::route_plan(d_topk, plan); }) == cpu_error);
-  const auto untouched = ints_to_host(plan.copy_of_row);
+  const auto untouched = test::i32_to_host(plan.copy_of_row);
   CHECK(std::all_of(untouched.begin(), untouched.end(), [](std::int32_t v) { return v == 0; }));
 }

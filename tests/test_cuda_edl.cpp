@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <random>
 #include <string>
 
@@ -80,21 +79,9 @@ Tensor host_ints(std::vector<std::int32_t>& values, std::initializer_list<std::i
   return values.empty() ? Tensor{} : make_view(values.data(), DType::i32, Device::cpu, shape);
 }
 
-// i32 tensors travel through the f32 copy helpers as their bit patterns: a copy moves bytes.
+// An empty list is the op's "no mask": an empty tensor.
 Tensor device_ints(Arena& arena, const std::vector<std::int32_t>& values, std::initializer_list<std::int64_t> shape) {
-  if (values.empty()) return Tensor{};
-  Tensor tensor = arena.alloc(DType::i32, shape);
-  std::vector<float> bits(values.size());
-  std::memcpy(bits.data(), values.data(), values.size() * sizeof(std::int32_t));
-  test::copy_into(tensor, bits);
-  return tensor;
-}
-
-std::vector<std::int32_t> ints_to_host(const Tensor& device) {
-  const std::vector<float> bits = test::to_host(device);
-  std::vector<std::int32_t> values(bits.size());
-  std::memcpy(values.data(), bits.data(), bits.size() * sizeof(std::int32_t));
-  return values;
+  return values.empty() ? Tensor{} : test::to_device_i32(arena, values, shape);
 }
 
 // The CPU's three steps.
@@ -222,7 +209,7 @@ void check_edl_case(const Case& c) {
   const StepBBounds bounds = step_b_bounds(cpu, M, E);
   CHECK(rounded_alike(loss, cpu.loss, bounds.loss));
   CHECK(std::isfinite(loss));
-  CHECK(ints_to_host(present) == cpu.present);
+  CHECK(test::i32_to_host(present) == cpu.present);
   const std::vector<float> got_jsd = test::to_host(jsd), got_dsums = test::to_host(dsums);
   for (std::size_t i = 0; i < got_jsd.size(); ++i)
     outside += rounded_alike(got_jsd[i], cpu.jsd[i], bounds.jsd[i]) ? 0 : 1;
@@ -292,7 +279,7 @@ TEST_CASE("cuda edl: one domain gives loss 0, a zero JSD matrix and zero dsums, 
   CHECK(loss == 0.0f);
   CHECK(test::to_host(buffers.jsd) == std::vector<float>(static_cast<std::size_t>(M * M), 0.0f));
   CHECK(test::to_host(buffers.dsums) == std::vector<float>(static_cast<std::size_t>(M * E), 0.0f));
-  CHECK(ints_to_host(buffers.present) == std::vector<std::int32_t>{0, 0, 1});
+  CHECK(test::i32_to_host(buffers.present) == std::vector<std::int32_t>{0, 0, 1});
   CHECK(test::to_host(dlogits) == start);
 }
 

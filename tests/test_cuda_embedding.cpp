@@ -7,7 +7,6 @@
 #include <numeric>
 #include <random>
 
-#include "kernels/cuda/memory.h"
 #include "kernels/cuda/stable_sort.h"
 #include "kernels/ops.h"
 #include "tests/cuda_support.h"
@@ -21,14 +20,6 @@ std::vector<std::int32_t> random_ids(std::size_t n, std::int32_t range, std::uin
   std::vector<std::int32_t> ids(n);
   for (auto& id : ids) id = static_cast<std::int32_t>(rng() % static_cast<std::uint32_t>(range));
   return ids;
-}
-
-std::vector<std::int32_t> ints_to_host(const std::int32_t* device, std::size_t n) {
-  std::vector<std::int32_t> host(n);
-#ifdef DIVERGE_WITH_CUDA
-  cuda::copy_to_host(host.data(), device, n * sizeof(std::int32_t));
-#endif
-  return host;
 }
 
 }  // namespace
@@ -55,8 +46,8 @@ TEST_CASE("cuda stable sort: positions by key, ties in order, and each key's sta
     const Tensor d_starts = arena.alloc(DType::i32, {static_cast<std::int64_t>(key_count) + 1});
     cuda::stable_sort_by_key(static_cast<const std::int32_t*>(d_keys.data), static_cast<std::int64_t>(n), key_count,
                              static_cast<std::int32_t*>(d_order.data), static_cast<std::int32_t*>(d_starts.data));
-    CHECK(ints_to_host(static_cast<const std::int32_t*>(d_order.data), n) == expected);
-    CHECK(ints_to_host(static_cast<const std::int32_t*>(d_starts.data), expected_starts.size()) == expected_starts);
+    CHECK(test::i32_to_host(d_order) == expected);
+    CHECK(test::i32_to_host(d_starts) == expected_starts);
   }
 }
 #endif

@@ -7,7 +7,6 @@
 #include <cmath>
 #include <random>
 
-#include "kernels/cuda/memory.h"
 #include "kernels/ops.h"
 #include "tests/cuda_support.h"
 
@@ -52,23 +51,6 @@ std::vector<float> router_logits(const Shape& s, std::uint32_t seed) {
     }
   }
   return logits;
-}
-
-Tensor ints_to_device(Arena& arena, const std::vector<std::int32_t>& host, std::initializer_list<std::int64_t> shape) {
-  Tensor tensor = arena.alloc(DType::i32, shape);
-  REQUIRE(static_cast<std::size_t>(tensor.numel()) == host.size());
-#ifdef DIVERGE_WITH_CUDA
-  cuda::copy_to_device(tensor.data, host.data(), tensor.bytes());
-#endif
-  return tensor;
-}
-
-std::vector<std::int32_t> ints_to_host(const Tensor& device) {
-  std::vector<std::int32_t> host(static_cast<std::size_t>(device.numel()));
-#ifdef DIVERGE_WITH_CUDA
-  cuda::copy_to_host(host.data(), device.data, device.bytes());
-#endif
-  return host;
 }
 
 Tensor int_view(std::vector<std::int32_t>& values, std::initializer_list<std::int64_t> shape) {
@@ -170,7 +152,7 @@ TEST_CASE("cuda router: the CPU's expert choice to the bit, probabilities, gates
                    d_topk = arena.alloc(DType::i32, {s.tokens, s.top_k}),
                    d_gates = arena.alloc(DType::f32, {s.tokens, s.top_k});
       ops::router(d_logits, d_probs, d_topk, d_gates, renormalize);
-      CHECK(ints_to_host(d_topk) == want.topk);
+      CHECK(test::i32_to_host(d_topk) == want.topk);
       const auto probs = test::to_host(d_probs), gates = test::to_host(d_gates);
 
       // Probabilities: each side's exp within 2 ulp of the true value (4 eps apart), the row sum of E positive terms
@@ -190,7 +172,7 @@ TEST_CASE("cuda router: the CPU's expert choice to the bit, probabilities, gates
       auto dgates = test::normal_values(sparse, 11, 1.0f);
       auto dprobs = test::normal_values(dense, 12, 1.0f);
       const Tensor b_probs = test::to_device(arena, want.probs, {s.tokens, s.experts}),
-                   b_topk = ints_to_device(arena, want.topk, {s.tokens, s.top_k}),
+                   b_topk = test::to_device_i32(arena, want.topk, {s.tokens, s.top_k}),
                    b_gates = test::to_device(arena, want.gates, {s.tokens, s.top_k}),
                    b_dgates = test::to_device(arena, dgates, {s.tokens, s.top_k}),
                    b_dprobs = test::to_device(arena, dprobs, {s.tokens, s.experts}),
@@ -252,7 +234,7 @@ TEST_CASE("cuda router: near ties the probabilities round equal still choose the
   const Tensor d_topk = arena.alloc(DType::i32, {s.tokens, s.top_k});
   ops::router(test::to_device(arena, logits, {s.tokens, s.experts}), arena.alloc(DType::f32, {s.tokens, s.experts}),
               d_topk, arena.alloc(DType::f32, {s.tokens, s.top_k}), false);
-  CHECK(ints_to_host(d_topk) == want.topk);
+  CHECK(test::i32_to_host(d_topk) == want.topk);
 }
 
 TEST_CASE("cuda load balance and z-loss: losses and gradients match the CPU within fp32 bounds" *
@@ -272,7 +254,7 @@ TEST_CASE("cuda load balance and z-loss: losses and gradients match the CPU with
     Arena arena = arena_for(s);
     const Tensor d_logits = test::to_device(arena, logits, {s.tokens, s.experts}),
                  d_probs = test::to_device(arena, routed.probs, {s.tokens, s.experts}),
-                 d_counts = ints_to_device(arena, counts, {s.experts});
+                 d_counts = test::to_device_i32(arena, counts, {s.experts});
     const Tensor cpu_probs = test::host_tensor(routed.probs, {s.tokens, s.experts}),
                  cpu_logits = test::host_tensor(logits, {s.tokens, s.experts});
 
@@ -350,11 +332,11 @@ TEST_CASE("cuda router and auxiliary losses: the same bits on every run" * docte
   std::vector<Run> runs;
   for (int run = 0; run < 2; ++run) {
     ops::router(logits, probs, topk, gates, true);
-    const Tensor counts = ints_to_device(arena, counts_of(ints_to_host(topk), s.experts), {s.experts});
+    const Tensor counts = test::to_device_i32(arena, counts_of(test::i32_to_host(topk), s.experts), {s.experts});
     ops::router_backward(probs, topk, gates, dgates, dprobs, dlogits, true, ops::Write::overwrite);
     ops::load_balance_loss_backward(probs, counts, 0.5f, dlogits);
     ops::router_z_loss_backward(logits, 0.25f, dlogits);
-    runs.push_back({test::to_host(probs), test::to_host(gates), test::to_host(dlogits), ints_to_host(topk),
+    runs.push_back({test::to_host(probs), test::to_host(gates), test::to_host(dlogits), test::i32_to_host(topk),
                     ops::load_balance_loss(probs, counts), ops::router_z_loss(logits)});
   }
   CHECK(runs[0].probs == runs[1].probs);

@@ -16,15 +16,15 @@ using namespace diverge::test;
 
 namespace {
 
-std::size_t q_size(const cpu::AttentionShape& s) {
+std::size_t q_size(const AttentionShape& s) {
   return static_cast<std::size_t>(s.batch * s.seq * s.heads * s.head_dim);
 }
-std::size_t kv_size(const cpu::AttentionShape& s) {
+std::size_t kv_size(const AttentionShape& s) {
   return static_cast<std::size_t>(s.batch * s.seq * s.kv_heads * s.head_dim);
 }
 
 // Builds the (T, T) score matrix with -inf above the diagonal, softmaxes each row and multiplies by V.
-std::vector<double> explicit_attention(const cpu::AttentionShape& s, const std::vector<double>& q,
+std::vector<double> explicit_attention(const AttentionShape& s, const std::vector<double>& q,
                                        const std::vector<double>& k, const std::vector<double>& v) {
   const auto T = static_cast<std::size_t>(s.seq), D = static_cast<std::size_t>(s.head_dim);
   const auto H = static_cast<std::size_t>(s.heads), G = static_cast<std::size_t>(s.kv_heads);
@@ -64,7 +64,7 @@ TEST_CASE("attention forward matches explicit softmax(QK^T / sqrt(D)) V for MHA,
     for (std::int64_t kv_heads : {4, 2, 1}) {
       CAPTURE(seq);
       CAPTURE(kv_heads);
-      const cpu::AttentionShape s{2, seq, 4, kv_heads, 5};
+      const AttentionShape s{2, seq, 4, kv_heads, 5};
       const auto q = random_values(q_size(s), 1, -2.0, 2.0);
       const auto k = random_values(kv_size(s), 2, -2.0, 2.0);
       const auto v = random_values(kv_size(s), 3);
@@ -79,7 +79,7 @@ TEST_CASE("attention backward matches finite differences for q, k and v with gro
   // 5 positions: one query tile; 70: a full tile of 64 and a partial one, so key gradients sum over tiles.
   for (std::int64_t seq : {5, 70}) {
     CAPTURE(seq);
-    const cpu::AttentionShape s{2, seq, 4, 2, 3};
+    const AttentionShape s{2, seq, 4, 2, 3};
     auto q = random_values(q_size(s), 4, -2.0, 2.0);
     auto k = random_values(kv_size(s), 5, -2.0, 2.0);
     auto v = random_values(kv_size(s), 6);
@@ -97,7 +97,7 @@ TEST_CASE("attention backward matches finite differences for q, k and v with gro
 }
 
 TEST_CASE("attention forward and backward are bitwise the same for any thread count") {
-  const cpu::AttentionShape s{3, 130, 4, 2, 8};
+  const AttentionShape s{3, 130, 4, 2, 8};
   auto to_float = [](const std::vector<double>& x) { return std::vector<float>(x.begin(), x.end()); };
   const auto q = to_float(random_values(q_size(s), 11, -2.0, 2.0));
   const auto k = to_float(random_values(kv_size(s), 12, -2.0, 2.0));

@@ -3,17 +3,11 @@
 
 #include <cstdint>
 
+#include "kernels/attention_shape.h"
+
 namespace diverge::cpu {
 
-// q, out (batch, seq, heads, head_dim); k, v (batch, seq, kv_heads, head_dim). Query head h reads KV head
-// h / (heads / kv_heads), as HF's repeat_kv does.
-struct AttentionShape {
-  std::int64_t batch;
-  std::int64_t seq;
-  std::int64_t heads;
-  std::int64_t kv_heads;
-  std::int64_t head_dim;
-};
+using diverge::AttentionShape;
 
 // out = causal softmax(q k^T * scale) v with scale = 1/sqrt(head_dim); lse (batch, heads, seq) keeps the
 // logsumexp of each score row so the backward pass recomputes probabilities without storing them.

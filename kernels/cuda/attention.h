@@ -3,19 +3,13 @@
 
 #include <cstdint>
 
+#include "kernels/attention_shape.h"
+
 #include "kernels/cuda/bf16_bits.h"
 
 namespace diverge::cuda {
 
-// q, out (batch, seq, heads, head_dim); k, v (batch, seq, kv_heads, head_dim); query head h reads KV head
-// h / (heads / kv_heads).
-struct AttentionShape {
-  std::int64_t batch;
-  std::int64_t seq;
-  std::int64_t heads;
-  std::int64_t kv_heads;
-  std::int64_t head_dim;
-};
+using diverge::AttentionShape;
 
 // The head dims the kernels are compiled for (every config's d_model / n_heads is 32); the op refuses others.
 inline constexpr int kAttentionHeadDims[] = {16, 32, 64, 128};

@@ -18,11 +18,11 @@ void check_cuda_head_dim(const char* op, std::int64_t head_dim) {
         "head dim D = " + std::to_string(head_dim) + " has no CUDA kernel (supported: " + supported + ")");
 }
 
-cpu::AttentionShape checked_shape(const char* op, Device device, const Tensor& q, const Tensor& k, const Tensor& v,
+AttentionShape checked_shape(const char* op, Device device, const Tensor& q, const Tensor& k, const Tensor& v,
                                   const Tensor& out, const Tensor& lse) {
   check_arg(op, {"q", q}, activation_dtype(device), 4);
   check_arg(op, {"k", k}, activation_dtype(device), 4);
-  const cpu::AttentionShape s{q.dim(0), q.dim(1), q.dim(2), k.dim(2), q.dim(3)};
+  const AttentionShape s{q.dim(0), q.dim(1), q.dim(2), k.dim(2), q.dim(3)};
   check_extent(op, {"k", k}, 0, s.batch, "B, the batch of q");
   check_extent(op, {"k", k}, 1, s.seq, "T, the sequence length of q");
   check_extent(op, {"k", k}, 3, s.head_dim, "D, the head dim of q");
@@ -39,21 +39,16 @@ cpu::AttentionShape checked_shape(const char* op, Device device, const Tensor& q
   return s;
 }
 
-// Unused where the CUDA backend is not built (DIVERGE_CUDA_OP drops the call).
-[[maybe_unused]] cuda::AttentionShape cuda_shape(const cpu::AttentionShape& s) {
-  return {s.batch, s.seq, s.heads, s.kv_heads, s.head_dim};
-}
-
 }  // namespace
 
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse) {
   constexpr const char* kOp = "attention";
   const Device device = common_device(kOp, {{"q", q}, {"k", k}, {"v", v}, {"out", out}, {"lse", lse}});
-  const cpu::AttentionShape s = checked_shape(kOp, device, q, k, v, out, lse);
+  const AttentionShape s = checked_shape(kOp, device, q, k, v, out, lse);
   switch (device) {
     case Device::cpu: return cpu::attention_forward(s, q.f32(), k.f32(), v.f32(), out.f32(), lse.f32());
     case Device::cuda:
-      DIVERGE_CUDA_OP(kOp, cuda::attention_forward(cuda_shape(s), data_of<cuda::bf16_bits>(q),
+      DIVERGE_CUDA_OP(kOp, cuda::attention_forward(s, data_of<cuda::bf16_bits>(q),
                                                    data_of<cuda::bf16_bits>(k), data_of<cuda::bf16_bits>(v),
                                                    data_of<cuda::bf16_bits>(out), data_of<float>(lse)));
   }
@@ -65,7 +60,7 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
   const Device device = common_device(
       kOp,
       {{"q", q}, {"k", k}, {"v", v}, {"out", out}, {"lse", lse}, {"dout", dout}, {"dq", dq}, {"dk", dk}, {"dv", dv}});
-  const cpu::AttentionShape s = checked_shape(kOp, device, q, k, v, out, lse);
+  const AttentionShape s = checked_shape(kOp, device, q, k, v, out, lse);
   check_like(kOp, {"dout", dout}, {"q", q});
   check_like(kOp, {"dq", dq}, {"q", q});
   check_like(kOp, {"dk", dk}, {"k", k});
@@ -76,7 +71,7 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
                                      dv.f32());
     case Device::cuda:
       DIVERGE_CUDA_OP(kOp, cuda::attention_backward(
-                               cuda_shape(s), data_of<cuda::bf16_bits>(q), data_of<cuda::bf16_bits>(k),
+                               s, data_of<cuda::bf16_bits>(q), data_of<cuda::bf16_bits>(k),
                                data_of<cuda::bf16_bits>(v), data_of<cuda::bf16_bits>(out), data_of<float>(lse),
                                data_of<cuda::bf16_bits>(dout), data_of<cuda::bf16_bits>(dq),
                                data_of<cuda::bf16_bits>(dk), data_of<cuda::bf16_bits>(dv)));
