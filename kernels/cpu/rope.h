@@ -3,15 +3,11 @@
 
 #include <cstdint>
 
+#include "kernels/rope_shape.h"
+
 namespace diverge::cpu {
 
-// Extents of a (batch, seq, heads, head_dim) tensor rotated by position t = its index along seq.
-struct RopeShape {
-  std::int64_t batch;
-  std::int64_t seq;
-  std::int64_t heads;
-  std::int64_t head_dim;  // even
-};
+using diverge::RopeShape;
 
 // For i < head_dim/2, angle = t * theta^(-2i/head_dim):
 //   out[i] = x[i] cos - x[i + half] sin,   out[i + half] = x[i + half] cos + x[i] sin.

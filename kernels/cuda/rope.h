@@ -4,15 +4,11 @@
 #include <cstdint>
 
 #include "kernels/cuda/bf16_bits.h"
+#include "kernels/rope_shape.h"
 
 namespace diverge::cuda {
 
-struct RopeShape {
-  std::int64_t batch;
-  std::int64_t seq;
-  std::int64_t heads;
-  std::int64_t head_dim;  // even
-};
+using diverge::RopeShape;
 
 // out = x rotated by +angle (direction 1) or -angle (direction -1, the backward), the angles of kernels/cpu/rope.h;
 // out may alias x. The tables are computed on the host exactly as the CPU computes them and uploaded once for each

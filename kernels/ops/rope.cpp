@@ -11,7 +11,7 @@ namespace diverge::ops {
 
 namespace {
 
-cpu::RopeShape checked_shape(const char* op, Device device, Arg in, Arg out, float theta) {
+RopeShape checked_shape(const char* op, Device device, Arg in, Arg out, float theta) {
   check_arg(op, in, activation_dtype(device), 4);
   check_like(op, out, in);
   check(in.tensor.dim(3) % 2 == 0, op,
@@ -20,18 +20,16 @@ cpu::RopeShape checked_shape(const char* op, Device device, Arg in, Arg out, flo
   return {in.tensor.dim(0), in.tensor.dim(1), in.tensor.dim(2), in.tensor.dim(3)};
 }
 
-cuda::RopeShape cuda_shape(const cpu::RopeShape& s) { return {s.batch, s.seq, s.heads, s.head_dim}; }
-
 }  // namespace
 
 void rope(const Tensor& x, const Tensor& out, float theta) {
   constexpr const char* kOp = "rope";
   const Device device = common_device(kOp, {{"x", x}, {"out", out}});
-  const cpu::RopeShape s = checked_shape(kOp, device, {"x", x}, {"out", out}, theta);
+  const RopeShape s = checked_shape(kOp, device, {"x", x}, {"out", out}, theta);
   switch (device) {
     case Device::cpu: return cpu::rope_forward(s, x.f32(), theta, out.f32());
     case Device::cuda:
-      DIVERGE_CUDA_OP(kOp, cuda::rope_rotate(cuda_shape(s), data_of<cuda::bf16_bits>(x), theta, 1.0f,
+      DIVERGE_CUDA_OP(kOp, cuda::rope_rotate(s, data_of<cuda::bf16_bits>(x), theta, 1.0f,
                                              data_of<cuda::bf16_bits>(out)));
   }
 }
@@ -39,11 +37,11 @@ void rope(const Tensor& x, const Tensor& out, float theta) {
 void rope_backward(const Tensor& dout, const Tensor& dx, float theta) {
   constexpr const char* kOp = "rope_backward";
   const Device device = common_device(kOp, {{"dout", dout}, {"dx", dx}});
-  const cpu::RopeShape s = checked_shape(kOp, device, {"dout", dout}, {"dx", dx}, theta);
+  const RopeShape s = checked_shape(kOp, device, {"dout", dout}, {"dx", dx}, theta);
   switch (device) {
     case Device::cpu: return cpu::rope_backward(s, dout.f32(), theta, dx.f32());
     case Device::cuda:
-      DIVERGE_CUDA_OP(kOp, cuda::rope_rotate(cuda_shape(s), data_of<cuda::bf16_bits>(dout), theta, -1.0f,
+      DIVERGE_CUDA_OP(kOp, cuda::rope_rotate(s, data_of<cuda::bf16_bits>(dout), theta, -1.0f,
                                              data_of<cuda::bf16_bits>(dx)));
   }
 }
