@@ -10,6 +10,7 @@
 
 #include "kernels/cuda/bf16.h"
 #include "kernels/cuda/scratch.h"
+#include "kernels/cuda/warp_reduce.h"
 
 namespace diverge::cuda {
 namespace {
@@ -42,16 +43,6 @@ __device__ __forceinline__ void for_each_index(const F& f, std::integer_sequence
 template <int N, class F>
 __device__ __forceinline__ void for_each_index(const F& f) {
   for_each_index(f, std::make_integer_sequence<int, N>{});
-}
-
-__device__ __forceinline__ float warp_sum(float value) {
-  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
-  return value;
-}
-
-__device__ __forceinline__ float warp_max(float value) {
-  for (int offset = 16; offset > 0; offset /= 2) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
-  return value;
 }
 
 // Row t of one head of a (B, T, heads, D) tensor is at base + t * stride.

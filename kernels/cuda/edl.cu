@@ -11,6 +11,7 @@
 #include "kernels/cuda/memory.h"
 #include "kernels/cuda/scratch.h"
 #include "kernels/cuda/sequence_means.h"
+#include "kernels/cuda/warp_reduce.h"
 
 namespace diverge::cuda {
 namespace {
@@ -22,12 +23,6 @@ constexpr unsigned kMaxBlocks = 65535;
 
 // What the CPU accepts as a sequence count: finite and >= 0 (NaN fails both comparisons).
 __host__ __device__ inline bool is_count(float count) { return count >= 0.0f && count <= FLT_MAX; }
-
-template <class T>
-__device__ __forceinline__ T warp_sum(T value) {
-  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
-  return value;
-}
 
 __device__ __forceinline__ bool is_present(const float* counts, std::int64_t j) { return counts[j] > 0.0f; }
 

@@ -3,6 +3,7 @@
 #include "kernels/cuda/embedding.h"
 
 #include "kernels/cuda/bf16.h"
+#include "kernels/cuda/grid.h"
 #include "kernels/cuda/scratch.h"
 #include "kernels/cuda/stable_sort.h"
 
@@ -49,9 +50,8 @@ void embedding_forward(const std::int32_t* ids, std::int64_t n, const bf16_bits*
                        std::int64_t dim, bf16_bits* out) {
   const std::int64_t total = n * dim;
   if (total == 0) return;
-  const std::int64_t blocks = (total + kThreads - 1) / kThreads;
-  DIVERGE_LAUNCH(gather_kernel, dim3(static_cast<unsigned>(blocks < 65535 ? blocks : 65535)), dim3(kThreads), 0,
-                 nullptr, ids, n, table, vocab, dim, out);
+  DIVERGE_LAUNCH(gather_kernel, grid_stride_blocks(total, kThreads), dim3(kThreads), 0, nullptr, ids, n, table,
+                 vocab, dim, out);
 }
 
 void embedding_backward(const std::int32_t* ids, std::int64_t n, const bf16_bits* dout, std::int64_t vocab,
@@ -61,9 +61,7 @@ void embedding_backward(const std::int32_t* ids, std::int64_t n, const bf16_bits
   auto* keys = scratch.get<std::int32_t>(static_cast<std::size_t>(2 * n + vocab + 2));
   std::int32_t* order = keys + n;
   std::int32_t* starts = order + n;
-  const std::int64_t blocks = (n + kThreads - 1) / kThreads;
-  DIVERGE_LAUNCH(sort_keys_kernel, dim3(static_cast<unsigned>(blocks < 65535 ? blocks : 65535)), dim3(kThreads), 0,
-                 nullptr, ids, n, vocab, keys);
+  DIVERGE_LAUNCH(sort_keys_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, nullptr, ids, n, vocab, keys);
   // Key `vocab` collects the invalid ids; its run is never summed (the forward pass made their rows NaN already).
   stable_sort_by_key(keys, n, static_cast<std::int32_t>(vocab + 1), order, starts);
   DIVERGE_LAUNCH(row_sums_kernel, dim3(static_cast<unsigned>(vocab)), dim3(kThreads), 0, nullptr, order, starts, dout,

@@ -2,6 +2,7 @@
 #include "kernels/cuda/optimizer.h"
 
 #include "kernels/cuda/cuda_source.h"
+#include "kernels/cuda/grid.h"
 #include "kernels/cuda/memory.h"
 #include "kernels/cuda/scratch.h"
 
@@ -61,16 +62,11 @@ __global__ void ordered_total_kernel(const double* partial, std::int64_t chunks,
   if (threadIdx.x == 0) *total = sums[0];
 }
 
-unsigned blocks_for(std::int64_t n) {
-  const std::int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < 65535 ? (blocks > 0 ? blocks : 1) : 65535);
-}
-
 }  // namespace
 
 void adamw_step(const AdamWStep& h, std::int64_t n, float* params, const float* grads, float* m, float* v) {
   if (n == 0) return;
-  DIVERGE_LAUNCH(adamw_kernel, dim3(blocks_for(n)), dim3(kThreads), 0, nullptr, h, n, params, grads, m, v);
+  DIVERGE_LAUNCH(adamw_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, nullptr, h, n, params, grads, m, v);
 }
 
 double sum_of_squares(const float* x, std::int64_t n) {

@@ -3,6 +3,7 @@
 
 #include "kernels/cuda/bf16.h"
 #include "kernels/cuda/scratch.h"
+#include "kernels/cuda/warp_reduce.h"
 
 namespace diverge::cuda {
 namespace {
@@ -10,11 +11,6 @@ namespace {
 constexpr int kWarpsPerBlock = 8;
 constexpr int kRowChunk = 128;  // rows per partial of the weight gradient: the summation order depends on rows alone
 constexpr int kColumnThreads = 128;
-
-__device__ __forceinline__ float warp_sum(float value) {
-  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
-  return value;
-}
 
 __global__ void rmsnorm_forward_kernel(const bf16_bits* x, const bf16_bits* weight, std::int64_t rows, int cols,
                                        float eps, bf16_bits* y, float* rstd) {

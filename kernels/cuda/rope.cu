@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/cuda/bf16.h"
+#include "kernels/cuda/grid.h"
 #include "kernels/cuda/memory.h"
 
 namespace diverge::cuda {
@@ -75,9 +76,8 @@ void rope_rotate(const RopeShape& s, const bf16_bits* x, float theta, float dire
   static RopeTables tables;
   const float* cos_table = tables.get(theta, s.head_dim, s.seq);
   const float* sin_table = cos_table + tables.seq() * (s.head_dim / 2);
-  const std::int64_t blocks = (pairs + kThreads - 1) / kThreads;
-  DIVERGE_LAUNCH(rope_kernel, dim3(static_cast<unsigned>(blocks < 65535 ? blocks : 65535)), dim3(kThreads), 0,
-                 nullptr, s, cos_table, sin_table, x, direction, out);
+  DIVERGE_LAUNCH(rope_kernel, grid_stride_blocks(pairs, kThreads), dim3(kThreads), 0, nullptr, s, cos_table,
+                 sin_table, x, direction, out);
 }
 
 }  // namespace diverge::cuda

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/cuda_source.h"
+#include "kernels/cuda/warp_reduce.h"
 
 namespace diverge::cuda {
 
@@ -12,19 +13,6 @@ constexpr unsigned kFullWarp = 0xffffffffu;
 constexpr int kRowWarps = 8;                 // rows (one warp each) per block of the row kernels
 constexpr int kSumThreads = 256;             // threads of the one block that sums a loss
 constexpr std::int64_t kMaxGridBlocks = 65535;  // row and chunk grids stride beyond this
-
-// Butterfly reductions: both lanes of a pair add (or compare) the same two partials, and fp32 addition is
-// commutative, so every lane ends with the same bits, in an order fixed by the lane count.
-template <class T>
-__device__ __forceinline__ T warp_sum(T value) {
-  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(kFullWarp, value, offset);
-  return value;
-}
-
-__device__ __forceinline__ float warp_max(float value) {
-  for (int offset = 16; offset > 0; offset /= 2) value = fmaxf(value, __shfl_xor_sync(kFullWarp, value, offset));
-  return value;
-}
 
 __device__ __forceinline__ int lane_id() { return static_cast<int>(threadIdx.x % 32); }
 

@@ -3,6 +3,7 @@
 #include "kernels/cuda/stable_sort.h"
 
 #include "kernels/cuda/cuda_source.h"
+#include "kernels/cuda/grid.h"
 #include "kernels/cuda/scratch.h"
 
 namespace diverge::cuda {
@@ -92,11 +93,6 @@ __global__ void key_histogram_kernel(const std::int32_t* keys, std::int64_t n, s
     atomicAdd(&counts[keys[i]], 1);
 }
 
-dim3 grid_for(std::int64_t n) {
-  const std::int64_t blocks = (n + 255) / 256;
-  return dim3(static_cast<unsigned>(blocks < 65535 ? (blocks > 0 ? blocks : 1) : 65535));
-}
-
 int digit_passes(std::int32_t key_count) {
   int passes = 1;
   while (passes < 3 && (static_cast<std::int64_t>(key_count) - 1) >> (8 * passes) > 0) ++passes;
@@ -119,7 +115,7 @@ void stable_sort_by_key(const std::int32_t* keys, std::int64_t n, std::int32_t k
   check_cuda(cudaMemcpy(key_buffers[0], keys, static_cast<std::size_t>(n) * sizeof(std::int32_t),
                         cudaMemcpyDeviceToDevice),
              "stable_sort_by_key", "copying the keys");
-  if (n > 0) DIVERGE_LAUNCH(iota_kernel, grid_for(n), dim3(256), 0, nullptr, order_buffers[0], n);
+  if (n > 0) DIVERGE_LAUNCH(iota_kernel, grid_stride_blocks(n, 256), dim3(256), 0, nullptr, order_buffers[0], n);
   for (int pass = 0; pass < passes && n > 0; ++pass) {
     const int from = pass % 2, to = 1 - from, shift = 8 * pass;
     DIVERGE_LAUNCH(count_digits_kernel, dim3(static_cast<unsigned>(tiles)), dim3(256), 0, nullptr, key_buffers[from],
@@ -130,7 +126,7 @@ void stable_sort_by_key(const std::int32_t* keys, std::int64_t n, std::int32_t k
   }
   check_cuda(cudaMemset(starts, 0, static_cast<std::size_t>(key_count + 1) * sizeof(std::int32_t)),
              "stable_sort_by_key", "clearing the starts");
-  if (n > 0) DIVERGE_LAUNCH(key_histogram_kernel, grid_for(n), dim3(256), 0, nullptr, keys, n, starts);
+  if (n > 0) DIVERGE_LAUNCH(key_histogram_kernel, grid_stride_blocks(n, 256), dim3(256), 0, nullptr, keys, n, starts);
   DIVERGE_LAUNCH(exclusive_scan_kernel, dim3(1), dim3(kScanThreads), 0, nullptr, starts,
                  static_cast<std::int64_t>(key_count) + 1);
 }

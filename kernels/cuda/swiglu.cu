@@ -2,6 +2,7 @@
 #include "kernels/cuda/swiglu.h"
 
 #include "kernels/cuda/bf16.h"
+#include "kernels/cuda/grid.h"
 
 namespace diverge::cuda {
 namespace {
@@ -30,22 +31,17 @@ __global__ void swiglu_backward_kernel(const bf16_bits* dout, const bf16_bits* g
   }
 }
 
-dim3 blocks_for(std::int64_t n) {
-  const std::int64_t blocks = (n + kThreads - 1) / kThreads;
-  return dim3(static_cast<unsigned>(blocks < 65535 ? blocks : 65535));
-}
-
 }  // namespace
 
 void swiglu_forward(const bf16_bits* gate, const bf16_bits* up, std::int64_t n, bf16_bits* out) {
   if (n == 0) return;
-  DIVERGE_LAUNCH(swiglu_forward_kernel, blocks_for(n), dim3(kThreads), 0, nullptr, gate, up, n, out);
+  DIVERGE_LAUNCH(swiglu_forward_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, nullptr, gate, up, n, out);
 }
 
 void swiglu_backward(const bf16_bits* dout, const bf16_bits* gate, const bf16_bits* up, std::int64_t n,
                      bf16_bits* dgate, bf16_bits* dup) {
   if (n == 0) return;
-  DIVERGE_LAUNCH(swiglu_backward_kernel, blocks_for(n), dim3(kThreads), 0, nullptr, dout, gate, up, n, dgate, dup);
+  DIVERGE_LAUNCH(swiglu_backward_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, nullptr, dout, gate, up, n, dgate, dup);
 }
 
 }  // namespace diverge::cuda
