@@ -1,10 +1,9 @@
-// EdlTerm: label choice, the per-layer three EDL steps over the last forward pass, and the router-logit hook.
+// EdlTerm: the per-layer three EDL steps over the last forward pass, and the router-logit hook.
 #include "model/edl_term.h"
 
 #include <algorithm>
 #include <string>
 
-#include "data/loader/splitmix.h"
 #include "engine/error.h"
 
 namespace diverge::model {
@@ -19,43 +18,6 @@ std::vector<std::int64_t> chosen_layers(const config::EdlConfig& edl, const conf
   }
   check(!layers.empty(), "edl.layers", "selects no MoE layer of the model");
   return layers;
-}
-
-std::string system_names(const data::Batch& batch) {
-  std::string names;
-  for (const auto& [name, ids] : batch.domain) names += (names.empty() ? "" : ", ") + name;
-  return names.empty() ? "none" : names;
-}
-
-std::vector<std::int32_t> named_labels(const data::Batch& batch, const std::string& system, std::int64_t label_count) {
-  const auto found = batch.domain.find(system);
-  check(found != batch.domain.end(), "edl.labels",
-        "label system '" + system + "' is not in the batch (systems: " + system_names(batch) + ")");
-  for (const std::int32_t id : found->second) {
-    check(id >= 0 && id < label_count, "edl.labels",
-          "label id " + std::to_string(id) + " of system '" + system + "' is outside [0, " +
-              std::to_string(label_count) + ")");
-  }
-  return found->second;
-}
-
-std::vector<std::int32_t> random_labels(const data::Batch& batch, std::uint64_t seed, std::int64_t groups) {
-  const auto rows = static_cast<std::size_t>(batch.rows);
-  check(batch.stream.size() == rows && batch.stream_sample.size() == rows, "edl.labels",
-        "'random' needs the stream and sample index of every batch row");
-  std::vector<std::int32_t> labels(rows);
-  for (std::size_t r = 0; r < rows; ++r) {
-    const std::uint64_t key =
-        data::hash_words({seed, static_cast<std::uint64_t>(batch.stream[r]), batch.stream_sample[r]});
-    labels[r] = static_cast<std::int32_t>(key % static_cast<std::uint64_t>(groups));
-  }
-  return labels;
-}
-
-std::vector<std::int32_t> row_labels(std::int64_t rows) {
-  std::vector<std::int32_t> labels(static_cast<std::size_t>(rows));
-  for (std::size_t r = 0; r < labels.size(); ++r) labels[r] = static_cast<std::int32_t>(r);
-  return labels;
 }
 
 // Bytes of the step's buffers: domains (B) and per layer sums, counts, jsd, present, dsums; one alignment each.
@@ -76,12 +38,6 @@ EdlTerm::EdlTerm(const config::EdlConfig& edl, const config::ModelConfig& model,
   const bool per_sequence = edl.labels == kSequenceLabels;
   check(per_sequence || label_count >= 1, "edl.labels",
         "label system '" + edl.labels + "' needs a label count >= 1, got " + std::to_string(label_count));
-}
-
-std::vector<std::int32_t> EdlTerm::labels(const data::Batch& batch) const {
-  if (edl_.labels == kSequenceLabels) return row_labels(batch.rows);
-  if (edl_.labels == kRandomLabels) return random_labels(batch, edl_.random_seed, label_count_);
-  return named_labels(batch, edl_.labels, label_count_);
 }
 
 std::int64_t EdlTerm::step_label_count(std::int64_t rows, const Comm& comm) const {

@@ -6,7 +6,6 @@
 #include <string_view>
 #include <vector>
 
-#include "data/loader/batch.h"
 #include "engine/arena.h"
 #include "engine/comm/comm.h"
 #include "engine/config/sections.h"
@@ -23,7 +22,7 @@ inline constexpr std::string_view kSequenceLabels = "sequence";  // every sequen
 // One micro-batch of the trainer's step (EDL.md "Scope: three steps"):
 //
 //   EdlTerm edl(cfg.edl, cfg.model, label_count);                  // once per run
-//   std::vector<std::int32_t> labels = edl.labels(batch);          // (B), before or after forward
+//   std::vector<std::int32_t> labels = edl_labels(cfg.edl, label_count, batch);  // (B), engine/training
 //   StepResult step = model.forward(tokens);
 //   float l_edl = edl.forward(model, labels, comm);                // collective when edl.scope == global
 //   float total = step.losses.total + edl.weighted(l_edl);
@@ -40,13 +39,6 @@ class EdlTerm {
   bool active() const { return beta_ > 0.0; }
   // The model layer indices L_EDL averages over: edl.layers, or every MoE layer.
   const std::vector<std::int64_t>& layers() const { return layers_; }
-
-  // The EDL domain id of each row of batch (rows), in [0, M):
-  // - a label system: batch.domain[edl.labels], checked to lie in [0, label_count);
-  // - "random": hash(edl.random_seed, stream, stream_sample) mod label_count: the same sample always gets the same
-  //   group, whatever the batch, rank or restart, so it is a fixed random partition of the corpus's samples;
-  // - "sequence": the row index.
-  std::vector<std::int32_t> labels(const data::Batch& batch) const;
 
   // After model.forward(): L_EDL, the mean over layers() of the per-layer loss of the last forward pass, with the
   // sequences labelled by labels (B). Keeps what the hook needs. With scope global, all-reduces each layer's

@@ -11,8 +11,8 @@
 #include "engine/error.h"
 #include "engine/files.h"
 #include "engine/training/trainer.h"
-#include "tests/support.h"
 #include "tests/model_support.h"
+#include "tests/support.h"
 #include "tests/trainer_support.h"
 #include "tests/xml_check.h"
 

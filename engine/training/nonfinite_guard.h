@@ -6,8 +6,8 @@
 #include <string>
 
 #include "engine/config/sections.h"
-#include "engine/training/metrics.h"
 #include "engine/tensor.h"
+#include "engine/training/metrics.h"
 #include "model/param_layout.h"
 
 namespace diverge {

@@ -4,10 +4,10 @@
 #include <filesystem>
 
 #include "engine/error.h"
-#include "engine/training/evaluator.h"
 #include "engine/host_memory.h"
-#include "engine/training/metrics.h"
 #include "engine/progress.h"
+#include "engine/training/evaluator.h"
+#include "engine/training/metrics.h"
 #include "model/edl_term.h"
 #include "model/param_layout.h"
 #include "model/step_buffers.h"

@@ -3,8 +3,8 @@
 
 #include <cstdio>
 
-#include "engine/training/metrics.h"
 #include "engine/progress.h"
+#include "engine/training/metrics.h"
 
 namespace diverge {
 

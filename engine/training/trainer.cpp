@@ -13,8 +13,9 @@
 #include "engine/compute_threads.h"
 #include "engine/config/model_size.h"
 #include "engine/error.h"
-#include "engine/training/evaluator.h"
 #include "engine/host_memory.h"
+#include "engine/training/edl_labels.h"
+#include "engine/training/evaluator.h"
 #include "engine/training/nonfinite_guard.h"
 #include "engine/training/optimizer_step.h"
 #include "engine/training/run_directory.h"
@@ -163,7 +164,7 @@ class TrainingRun {
       data::Batch batch = loader_.next_batch();
       Tensor tokens = make_view(batch.tokens.data(), DType::i32, Device::cpu, {batch.rows, batch.row_len});
       model::Losses losses = model_.forward(tokens).losses;
-      const double l_edl = edl_.forward(model_, edl_.labels(batch), *comm_);
+      const double l_edl = edl_.forward(model_, edl_labels(config_.edl, inputs_.edl_label_count, batch), *comm_);
       monitor_.add(model_, batch.domain.at(inputs_.data.val_label_system));
       monitor_.record_edl(edl_);
       model_.backward(edl_.hook());
