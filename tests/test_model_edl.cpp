@@ -14,6 +14,7 @@
 #include "data/loader/batch.h"
 #include "engine/comm/comm.h"
 #include "engine/error.h"
+#include "engine/training/edl_labels.h"
 #include "kernels/ops.h"
 #include "model/edl_term.h"
 #include "model/routing_monitor.h"
@@ -86,7 +87,7 @@ TEST_CASE("EdlTerm: total loss = model loss + beta * L_EDL of the model's dense 
       model::EdlTerm edl(e, tiny_model(), 3);
       CHECK(edl.layers() == chosen);
       const model::StepResult step = m.forward(tokens.tensor());
-      const float l_edl = edl.forward(m, edl.labels(labelled_batch(coarse)), *comm);
+      const float l_edl = edl.forward(m, edl_labels(e, 3, labelled_batch(coarse)), *comm);
       const double want = independent_edl(m, chosen, coarse, 3, e.eps);
       CHECK(l_edl > 0.0f);
       CHECK(std::abs(l_edl - want) <= 1e-6 * std::abs(want));
@@ -187,7 +188,7 @@ TEST_CASE("EdlTerm: gradient of the total loss with EDL against finite differenc
   model::Transformer m(mc, tiny_loss(1e-2, 1e-3), kBatch, kSeq, 11);
   TokenBatch tokens(kBatch, kSeq, mc.vocab_size, 12);
   model::EdlTerm edl(edl_config(0.5, "coarse"), mc, 3);
-  const std::vector<std::int32_t> labels = edl.labels(labelled_batch({0, 1, 2, 1}));
+  const std::vector<std::int32_t> labels = edl_labels(edl_config(0.5, "coarse"), 3, labelled_batch({0, 1, 2, 1}));
   auto total_loss = [&] {
     const float lm = m.forward(tokens.tensor()).losses.total;
     return static_cast<double>(lm) + edl.weighted(edl.forward(m, labels, *comm));
@@ -254,7 +255,7 @@ TEST_CASE("EdlTerm: beta = 0 leaves losses and gradients bit-identical to a step
   const model::StepResult a = plain.forward(tokens.tensor());
   plain.backward();
   const model::StepResult b = with_edl.forward(tokens.tensor());
-  const float l_edl = edl.forward(with_edl, edl.labels(labelled_batch({0, 1, 2, 0})), *comm);
+  const float l_edl = edl.forward(with_edl, edl_labels(edl_config(0.0, "coarse"), 3, labelled_batch({0, 1, 2, 0})), *comm);
   CHECK(l_edl > 0.0f);  // still computed, for the metrics log
   CHECK_FALSE(static_cast<bool>(edl.hook()));
   with_edl.backward(edl.hook());
@@ -266,13 +267,12 @@ TEST_CASE("EdlTerm: beta = 0 leaves losses and gradients bit-identical to a step
 }
 
 TEST_CASE("EdlTerm: labels from a named system, with errors naming the key") {
-  model::EdlTerm edl(edl_config(1.0, "coarse"), tiny_model(), 3);
-  CHECK(edl.labels(labelled_batch({2, 0, 1, 1})) == std::vector<std::int32_t>{2, 0, 1, 1});
-  const std::string out_of_range = error_message([&] { edl.labels(labelled_batch({0, 3, 1, 1})); });
+  CHECK(edl_labels(edl_config(1.0, "coarse"), 3, labelled_batch({2, 0, 1, 1})) == std::vector<std::int32_t>{2, 0, 1, 1});
+  const std::string out_of_range =
+      error_message([&] { edl_labels(edl_config(1.0, "coarse"), 3, labelled_batch({0, 3, 1, 1})); });
   CHECK(contains(out_of_range, "edl.labels"));
   CHECK(contains(out_of_range, "outside [0, 3)"));
-  model::EdlTerm fine(edl_config(1.0, "fine"), tiny_model(), 3);
-  const std::string missing = error_message([&] { fine.labels(labelled_batch({0, 1, 2, 0})); });
+  const std::string missing = error_message([] { edl_labels(edl_config(1.0, "fine"), 3, labelled_batch({0, 1, 2, 0})); });
   CHECK(contains(missing, "edl.labels: label system 'fine' is not in the batch (systems: coarse)"));
   CHECK(contains(error_message([] { model::EdlTerm(edl_config(1.0, "coarse"), tiny_model(), 0); }), "edl.labels"));
   config::EdlConfig dense_only = edl_config(1.0, "coarse");
@@ -283,7 +283,8 @@ TEST_CASE("EdlTerm: labels from a named system, with errors naming the key") {
 TEST_CASE("EdlTerm: 'sequence' labels every row as its own domain") {
   const std::unique_ptr<Comm> comm = make_single_process_comm();
   model::EdlTerm edl(edl_config(1.0, std::string(model::kSequenceLabels)), tiny_model(), 0);
-  const std::vector<std::int32_t> labels = edl.labels(labelled_batch({0, 0, 0, 0}));
+  const std::vector<std::int32_t> labels =
+      edl_labels(edl_config(1.0, std::string(model::kSequenceLabels)), 0, labelled_batch({0, 0, 0, 0}));
   CHECK(labels == std::vector<std::int32_t>{0, 1, 2, 3});
   model::Transformer m(tiny_model(), tiny_loss(0.0, 0.0), kBatch, kSeq, 31);
   TokenBatch tokens(kBatch, kSeq, tiny_model().vocab_size, 32);
@@ -296,10 +297,9 @@ TEST_CASE("EdlTerm: 'random' labels are a fixed seeded partition of the samples 
   constexpr std::int64_t kRows = 60, kGroups = 3;
   config::EdlConfig e = edl_config(1.0, std::string(model::kRandomLabels));
   e.random_seed = 7;
-  model::EdlTerm edl(e, tiny_model(), kGroups);
   data::Batch batch = labelled_batch(std::vector<std::int32_t>(kRows, 0));
-  const std::vector<std::int32_t> labels = edl.labels(batch);
-  CHECK(labels == edl.labels(batch));
+  const std::vector<std::int32_t> labels = edl_labels(e, kGroups, batch);
+  CHECK(labels == edl_labels(e, kGroups, batch));
   std::vector<int> per_group(kGroups, 0);
   for (const std::int32_t id : labels) {
     REQUIRE((id >= 0 && id < kGroups));
@@ -312,10 +312,10 @@ TEST_CASE("EdlTerm: 'random' labels are a fixed seeded partition of the samples 
   std::reverse(reversed.stream.begin(), reversed.stream.end());
   std::reverse(reversed.stream_sample.begin(), reversed.stream_sample.end());
   std::vector<std::int32_t> want(labels.rbegin(), labels.rend());
-  CHECK(edl.labels(reversed) == want);
+  CHECK(edl_labels(e, kGroups, reversed) == want);
 
   e.random_seed = 8;
-  CHECK(model::EdlTerm(e, tiny_model(), kGroups).labels(batch) != labels);
+  CHECK(edl_labels(e, kGroups, batch) != labels);
 }
 
 TEST_CASE("EdlTerm: a batch of one domain gives zero loss, a zero EDL gradient and no NaN") {
@@ -327,7 +327,7 @@ TEST_CASE("EdlTerm: a batch of one domain gives zero loss, a zero EDL gradient a
   plain.forward(tokens.tensor());
   plain.backward();
   with_edl.forward(tokens.tensor());
-  const float l_edl = edl.forward(with_edl, edl.labels(labelled_batch({1, 1, 1, 1})), *comm);
+  const float l_edl = edl.forward(with_edl, edl_labels(edl_config(1.0, "coarse"), 3, labelled_batch({1, 1, 1, 1})), *comm);
   CHECK(l_edl == 0.0f);
   with_edl.backward(edl.hook());
   const std::vector<float> ga = host_copy(plain.grads()), gb = host_copy(with_edl.grads());
