@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# The fuzz seed corpora of tests/fuzz/seeds/, written from real files of the repository.
 """Writes the fuzz seed corpora of tests/fuzz/seeds/ from real files of the repository, cut down where a file is
 too large for a fuzzer to mutate usefully (a vocabulary keeps its 256 byte tokens and its first merges).
 
