@@ -1,10 +1,11 @@
 // cuBLASLt behind cuda::gemm: row-major products mapped onto its column-major layouts, one handle and workspace for
-// the process, and the algorithm chosen once per shape so that a shape always runs the same kernel.
+// the process, and each problem's descriptors and algorithm built once and kept.
 #include "kernels/cuda/gemm.h"
 
 #include <cublasLt.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -66,25 +67,16 @@ struct Alignments {
   std::uint32_t out;
 };
 
-class Library {
- public:
-  Library() { check_cublas(cublasLtCreate(&handle_), "cublasLtCreate"); }
-  ~Library() { cublasLtDestroy(handle_); }
-  Library(const Library&) = delete;
-  Library& operator=(const Library&) = delete;
-
-  cublasLtHandle_t handle() const { return handle_; }
-  void* workspace() { return workspace_.get<unsigned char>(kWorkspaceBytes); }
-
-  // The fastest algorithm by the library's heuristic for this problem and these pointer alignments (an expert's
-  // rows may start anywhere in a buffer), asked once and kept.
-  const cublasLtMatmulAlgo_t& algorithm(const GemmShape& s, Result c_type, const Alignments& aligned,
-                                        const Operation& op, const Layout& first, const Layout& second,
-                                        const Layout& out) {
-    const auto key = std::make_tuple(s.m, s.n, s.k, s.trans_a, s.trans_b, c_type, aligned.first, aligned.second,
-                                     aligned.out);
-    const auto found = algorithms_.find(key);
-    if (found != algorithms_.end()) return found->second;
+// Everything cuBLASLt needs for one problem: its descriptors and the algorithm the library's heuristic picks for it
+// and its pointer alignments (an expert's rows may start anywhere in a buffer). Built once per problem and kept, so
+// a training step creates no descriptor and a shape always runs the same kernel.
+struct Plan {
+  // Row-major c = op(a) op(b) is column-major c^T = op(b)^T op(a)^T: cuBLASLt's first operand is b.
+  Plan(cublasLtHandle_t handle, const GemmShape& s, Result c_type, const Alignments& aligned)
+      : first(CUDA_R_16BF, s.trans_b ? s.n : s.k, s.trans_b ? s.k : s.n),
+        second(CUDA_R_16BF, s.trans_a ? s.k : s.m, s.trans_a ? s.m : s.k),
+        out(data_type(c_type), s.m, s.n),
+        op(s.trans_b, s.trans_a) {
     cublasLtMatmulPreference_t preference = nullptr;
     check_cublas(cublasLtMatmulPreferenceCreate(&preference), "cublasLtMatmulPreferenceCreate");
     const std::size_t bytes = kWorkspaceBytes;
@@ -96,7 +88,7 @@ class Library {
       cublasLtMatmulPreferenceSetAttribute(preference, attribute, &value, sizeof value);
     cublasLtMatmulHeuristicResult_t result{};
     int returned = 0;
-    const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle_, op.handle, first.handle, second.handle,
+    const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle, op.handle, first.handle, second.handle,
                                                                  out.handle, out.handle, preference, 1, &result,
                                                                  &returned);
     cublasLtMatmulPreferenceDestroy(preference);
@@ -104,7 +96,35 @@ class Library {
     if (returned == 0)
       throw Error("cuda::gemm", "cuBLASLt has no algorithm for a " + std::to_string(s.m) + "x" + std::to_string(s.n) +
                                     "x" + std::to_string(s.k) + " product");
-    return algorithms_.emplace(key, result.algo).first->second;
+    algorithm = result.algo;
+  }
+
+  Layout first;
+  Layout second;
+  Layout out;
+  Operation op;
+  cublasLtMatmulAlgo_t algorithm{};
+};
+
+class Library {
+ public:
+  Library() { check_cublas(cublasLtCreate(&handle_), "cublasLtCreate"); }
+  ~Library() {
+    plans_.clear();
+    cublasLtDestroy(handle_);
+  }
+  Library(const Library&) = delete;
+  Library& operator=(const Library&) = delete;
+
+  cublasLtHandle_t handle() const { return handle_; }
+  void* workspace() { return workspace_.get<unsigned char>(kWorkspaceBytes); }
+
+  const Plan& plan(const GemmShape& s, Result c_type, const Alignments& aligned) {
+    const auto key = std::make_tuple(s.m, s.n, s.k, s.trans_a, s.trans_b, c_type, aligned.first, aligned.second,
+                                     aligned.out);
+    auto& slot = plans_[key];
+    if (!slot) slot = std::make_unique<Plan>(handle_, s, c_type, aligned);
+    return *slot;
   }
 
  private:
@@ -112,8 +132,8 @@ class Library {
   Scratch workspace_{"cuBLASLt workspace"};
   std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, bool, bool, Result, std::uint32_t, std::uint32_t,
                       std::uint32_t>,
-           cublasLtMatmulAlgo_t>
-      algorithms_;
+           std::unique_ptr<Plan>>
+      plans_;
 };
 
 Library& library() {
@@ -132,17 +152,12 @@ void gemm(const GemmShape& s, const bf16_bits* a, const bf16_bits* b, void* c, R
                  "cuda::gemm", "clearing an empty product");
     return;
   }
-  // Row-major c = op(a) op(b) is column-major c^T = op(b)^T op(a)^T: cuBLASLt's first operand is b.
-  const Layout first(CUDA_R_16BF, s.trans_b ? s.n : s.k, s.trans_b ? s.k : s.n);
-  const Layout second(CUDA_R_16BF, s.trans_a ? s.k : s.m, s.trans_a ? s.m : s.k);
-  const Layout out(data_type(c_type), s.m, s.n);
-  const Operation op(s.trans_b, s.trans_a);
   Library& lib = library();
-  const Alignments aligned{alignment_of(b), alignment_of(a), alignment_of(c)};
+  const Plan& plan = lib.plan(s, c_type, {alignment_of(b), alignment_of(a), alignment_of(c)});
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-  check_cublas(cublasLtMatmul(lib.handle(), op.handle, &alpha, b, first.handle, a, second.handle, &beta, c, out.handle,
-                              c, out.handle, &lib.algorithm(s, c_type, aligned, op, first, second, out),
-                              lib.workspace(), kWorkspaceBytes, nullptr),
+  check_cublas(cublasLtMatmul(lib.handle(), plan.op.handle, &alpha, b, plan.first.handle, a, plan.second.handle, &beta,
+                              c, plan.out.handle, c, plan.out.handle, &plan.algorithm, lib.workspace(),
+                              kWorkspaceBytes, nullptr),
                "cublasLtMatmul");
 }
 
