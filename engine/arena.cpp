@@ -1,4 +1,4 @@
-// Arena: bump allocation from one aligned block, zero-initialised, with peak tracking and explanatory overflow errors.
+// Arena: bump allocation from one aligned block, with peak tracking and explanatory overflow errors.
 #include "engine/arena.h"
 
 #include <utility>
@@ -64,9 +64,14 @@ Tensor Arena::alloc(DType dtype, std::initializer_list<std::int64_t> shape) {
     throw Error("arena '" + name_ + "'", what);
   }
   t.data = static_cast<char*>(base_) + offset;
-  device_zero(device_, t.data, bytes);
   used_ = offset + bytes;
   if (used_ > peak_) peak_ = used_;
+  return t;
+}
+
+Tensor Arena::alloc_zeroed(DType dtype, std::initializer_list<std::int64_t> shape) {
+  Tensor t = alloc(dtype, shape);
+  device_zero(device_, t.data, t.bytes());
   return t;
 }
 

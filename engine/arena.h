@@ -24,8 +24,10 @@ class Arena {
   Arena(Arena&& other) noexcept;
   Arena& operator=(Arena&& other) noexcept;
 
-  // Zero-initialised on allocation: a zero-token expert's buffers read as zeros, never garbage.
+  // Uninitialised: every op overwrites its outputs, and clearing each activation buffer would cost a memset per
+  // allocation on a GPU for nothing. alloc_zeroed() for what is accumulated into (gradients, moments).
   Tensor alloc(DType dtype, std::initializer_list<std::int64_t> shape);
+  Tensor alloc_zeroed(DType dtype, std::initializer_list<std::int64_t> shape);
   // Frees everything allocated since construction (activations between steps); keeps the peak.
   void reset();
 

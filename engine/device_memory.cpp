@@ -27,6 +27,21 @@ void* allocate_cuda(std::size_t bytes, const char* owner) {
 #endif
 }
 
+void copy_cuda(Device to_device, void* to, Device from_device, const void* from, std::size_t bytes) {
+#ifdef DIVERGE_WITH_CUDA
+  if (to_device == Device::cuda && from_device == Device::cuda) return cuda::copy_on_device(to, from, bytes);
+  if (to_device == Device::cuda) return cuda::copy_to_device(to, from, bytes);
+  cuda::copy_to_host(to, from, bytes);
+#else
+  (void)to_device;
+  (void)to;
+  (void)from_device;
+  (void)from;
+  (void)bytes;
+  no_cuda_backend("copy_tensor");
+#endif
+}
+
 void zero_cuda(void* ptr, std::size_t bytes) {
 #ifdef DIVERGE_WITH_CUDA
   cuda::zero(ptr, bytes);
@@ -63,6 +78,17 @@ void device_zero(Device device, void* ptr, std::size_t bytes) {
   if (bytes == 0) return;
   if (device == Device::cuda) return zero_cuda(ptr, bytes);
   std::memset(ptr, 0, bytes);
+}
+
+void copy_tensor(const Tensor& from, const Tensor& to) {
+  check(from.dtype == to.dtype && from.numel() == to.numel(), "copy_tensor",
+        "needs one dtype and element count, got " + from.describe() + " and " + to.describe());
+  if (from.bytes() == 0 || from.data == to.data) return;
+  if (from.device == Device::cpu && to.device == Device::cpu) {
+    std::memcpy(to.data, from.data, from.bytes());
+    return;
+  }
+  copy_cuda(to.device, to.data, from.device, from.data, from.bytes());
 }
 
 }  // namespace diverge

@@ -11,5 +11,7 @@ namespace diverge {
 void* device_allocate(Device device, std::size_t bytes, std::size_t alignment, const char* owner);
 void device_free(Device device, void* ptr);
 void device_zero(Device device, void* ptr, std::size_t bytes);
+// to = from, between any two devices (host <-> GPU included): one dtype, one element count; Error otherwise.
+void copy_tensor(const Tensor& from, const Tensor& to);
 
 }  // namespace diverge

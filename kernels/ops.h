@@ -16,6 +16,10 @@
 // - Optional gradient outputs are skipped when passed an empty Tensor{}.
 namespace diverge::ops {
 
+// The dtype of activations and of the weights the forward reads on a device: f32 on the CPU (the reference), bf16
+// on CUDA, where statistics, losses and gradients of parameters stay f32 (KERNELS.md, "Precision on CUDA").
+DType activation_dtype(Device device);
+
 // Whether an op overwrites its output or adds to what is there.
 enum class Write : std::uint8_t { overwrite, accumulate };
 
@@ -36,6 +40,9 @@ void matmul_backward(const Tensor& dout, const Tensor& a, const Tensor& b, const
 void add(const Tensor& a, const Tensor& b, const Tensor& out);
 // dst = src, one shape and dtype.
 void copy(const Tensor& src, const Tensor& dst);
+// dst (activation dtype) = src (f32) of one shape, rounded to nearest even on CUDA (the bf16 working copy of the
+// fp32 master weights), copied on the CPU.
+void cast_to_activation(const Tensor& src, const Tensor& dst);
 
 // ---- embedding -------------------------------------------------------------------------------------------------
 //   ids    (N) or (B, T), i32 in [0, V)

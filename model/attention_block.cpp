@@ -60,28 +60,28 @@ AttentionActs allocate_attention(Buffers& buffers, const Dims& d, bool qk_norm) 
   AttentionActs a;
   a.norm = allocate_norm(buffers, d);
   if (qk_norm) {
-    a.q_raw = buffers.f32({d.batch, d.seq, d.heads, d.head_dim});
-    a.k_raw = buffers.f32({d.batch, d.seq, d.kv_heads, d.head_dim});
+    a.q_raw = buffers.act({d.batch, d.seq, d.heads, d.head_dim});
+    a.k_raw = buffers.act({d.batch, d.seq, d.kv_heads, d.head_dim});
     a.q_rstd = buffers.f32({d.batch, d.seq, d.heads});
     a.k_rstd = buffers.f32({d.batch, d.seq, d.kv_heads});
   }
-  a.q = buffers.f32({d.batch, d.seq, d.heads, d.head_dim});
-  a.k = buffers.f32({d.batch, d.seq, d.kv_heads, d.head_dim});
-  a.v = buffers.f32({d.batch, d.seq, d.kv_heads, d.head_dim});
-  a.out = buffers.f32({d.batch, d.seq, d.heads, d.head_dim});
+  a.q = buffers.act({d.batch, d.seq, d.heads, d.head_dim});
+  a.k = buffers.act({d.batch, d.seq, d.kv_heads, d.head_dim});
+  a.v = buffers.act({d.batch, d.seq, d.kv_heads, d.head_dim});
+  a.out = buffers.act({d.batch, d.seq, d.heads, d.head_dim});
   a.lse = buffers.f32({d.batch, d.heads, d.seq});
   return a;
 }
 
 AttentionScratch allocate_attention_scratch(Buffers& buffers, const Dims& d, bool qk_norm) {
   AttentionScratch s;
-  s.dout = buffers.f32({d.batch, d.seq, d.heads, d.head_dim});
-  s.dq = buffers.f32({d.batch, d.seq, d.heads, d.head_dim});
-  s.dk = buffers.f32({d.batch, d.seq, d.kv_heads, d.head_dim});
-  s.dv = buffers.f32({d.batch, d.seq, d.kv_heads, d.head_dim});
+  s.dout = buffers.act({d.batch, d.seq, d.heads, d.head_dim});
+  s.dq = buffers.act({d.batch, d.seq, d.heads, d.head_dim});
+  s.dk = buffers.act({d.batch, d.seq, d.kv_heads, d.head_dim});
+  s.dv = buffers.act({d.batch, d.seq, d.kv_heads, d.head_dim});
   if (qk_norm) {
-    s.dq_raw = buffers.f32({d.batch, d.seq, d.heads, d.head_dim});
-    s.dk_raw = buffers.f32({d.batch, d.seq, d.kv_heads, d.head_dim});
+    s.dq_raw = buffers.act({d.batch, d.seq, d.heads, d.head_dim});
+    s.dk_raw = buffers.act({d.batch, d.seq, d.kv_heads, d.head_dim});
   }
   return s;
 }

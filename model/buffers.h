@@ -13,11 +13,14 @@ namespace diverge::model {
 // the planned bytes are exactly what the arena will hold (Arena's alignment rule included).
 class Buffers {
  public:
-  // A dry run: take() returns shaped tensors without memory and counts the arena bytes they would need.
-  Buffers() = default;
-  explicit Buffers(Arena& arena) : arena_(&arena) {}
+  // A dry run for `device`: take() returns shaped tensors without memory and counts the arena bytes they would need.
+  explicit Buffers(Device device) : device_(device) {}
+  explicit Buffers(Arena& arena) : arena_(&arena), device_(arena.device()) {}
 
   Tensor take(DType dtype, std::initializer_list<std::int64_t> shape);
+  // An activation: f32 on the CPU, bf16 on CUDA (ops::activation_dtype).
+  Tensor act(std::initializer_list<std::int64_t> shape);
+  // Statistics, losses' inputs and router state: f32 on every device.
   Tensor f32(std::initializer_list<std::int64_t> shape) { return take(DType::f32, shape); }
   Tensor i32(std::initializer_list<std::int64_t> shape) { return take(DType::i32, shape); }
   // Bytes taken so far, counted as the arena counts them (aligned starts).
@@ -25,6 +28,7 @@ class Buffers {
 
  private:
   Arena* arena_ = nullptr;
+  Device device_;
   std::size_t bytes_ = 0;
 };
 

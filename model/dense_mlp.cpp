@@ -6,11 +6,11 @@ namespace diverge::model {
 using ops::Write;
 
 FfnActs allocate_ffn(Buffers& buffers, std::int64_t tokens, std::int64_t hidden) {
-  return {buffers.f32({tokens, hidden}), buffers.f32({tokens, hidden}), buffers.f32({tokens, hidden})};
+  return {buffers.act({tokens, hidden}), buffers.act({tokens, hidden}), buffers.act({tokens, hidden})};
 }
 
 FfnScratch allocate_ffn_scratch(Buffers& buffers, std::int64_t tokens, std::int64_t hidden) {
-  return {buffers.f32({tokens, hidden}), buffers.f32({tokens, hidden}), buffers.f32({tokens, hidden})};
+  return {buffers.act({tokens, hidden}), buffers.act({tokens, hidden}), buffers.act({tokens, hidden})};
 }
 
 void ffn_forward(const Tensor& h, const FfnWeights& w, const FfnActs& acts, const Tensor& out) {

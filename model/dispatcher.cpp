@@ -9,7 +9,7 @@ DispatchActs allocate_dispatch(Buffers& buffers, const Dims& d) {
   a.plan.offsets = buffers.i32({d.experts + 1});
   a.plan.row_of_copy = buffers.i32({d.tokens, d.top_k});
   a.plan.copy_of_row = buffers.i32({d.routed_rows()});
-  a.grouped = buffers.f32({d.routed_rows(), d.model});
+  a.grouped = buffers.act({d.routed_rows(), d.model});
   return a;
 }
 

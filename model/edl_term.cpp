@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <string>
 
+#include "engine/device_memory.h"
 #include "engine/error.h"
 
 namespace diverge::model {
@@ -45,9 +46,9 @@ std::int64_t EdlTerm::step_label_count(std::int64_t rows, const Comm& comm) cons
   return edl_.scope == config::Scope::kGlobal ? rows * comm.size() : rows;
 }
 
-void EdlTerm::allocate(std::int64_t rows, std::int64_t label_count) {
+void EdlTerm::allocate(std::int64_t rows, std::int64_t label_count, Device device) {
   const std::size_t bytes = step_bytes(rows, label_count, experts_, layers_.size());
-  if (bytes > arena_.capacity()) arena_ = Arena("edl", Device::cpu, bytes);
+  if (bytes > arena_.capacity() || device != arena_.device()) arena_ = Arena("edl", device, bytes);
   arena_.reset();
   domains_ = arena_.alloc(DType::i32, {rows});
   buffers_.clear();
@@ -63,11 +64,13 @@ float EdlTerm::forward(const Transformer& model, std::span<const std::int32_t> l
   check(static_cast<std::int64_t>(labels.size()) == rows, kWhere,
         "got " + std::to_string(labels.size()) + " labels for a batch of " + std::to_string(rows) + " rows");
   const std::int64_t label_count = step_label_count(rows, comm);
-  allocate(rows, label_count);
+  allocate(rows, label_count, model.device());
   // Under the global scope, "sequence" ids must not collide across ranks: rank r owns [r * B, (r + 1) * B).
   const bool offset_by_rank = edl_.labels == kSequenceLabels && edl_.scope == config::Scope::kGlobal;
   const std::int32_t offset = offset_by_rank ? static_cast<std::int32_t>(comm.rank() * rows) : 0;
-  std::transform(labels.begin(), labels.end(), domains_.i32(), [offset](std::int32_t id) { return id + offset; });
+  std::vector<std::int32_t> domains(labels.size());
+  std::transform(labels.begin(), labels.end(), domains.begin(), [offset](std::int32_t id) { return id + offset; });
+  copy_tensor(make_view(domains.data(), DType::i32, Device::cpu, {rows}), domains_);
 
   layer_losses_.assign(layers_.size(), 0.0f);
   double total = 0.0;

@@ -55,7 +55,7 @@ class EdlTerm {
  private:
   // Where the chosen layer's buffers sit in buffers_, or -1 for a layer EDL does not use.
   std::int64_t slot_of(std::int64_t layer) const;
-  void allocate(std::int64_t rows, std::int64_t label_count);
+  void allocate(std::int64_t rows, std::int64_t label_count, Device device);
   std::int64_t step_label_count(std::int64_t rows, const Comm& comm) const;
 
   config::EdlConfig edl_;
@@ -63,7 +63,7 @@ class EdlTerm {
   std::int64_t experts_;
   std::int64_t label_count_;
   std::vector<std::int64_t> layers_;
-  Arena arena_;
+  Arena arena_;                           // on the model's device
   Tensor domains_;                        // (B) i32 of the last forward()
   std::vector<ops::EdlBuffers> buffers_;  // one per chosen layer
   std::vector<float> layer_losses_;       // one per chosen layer

@@ -6,16 +6,16 @@ namespace diverge::model {
 ExpertActs allocate_experts(Buffers& buffers, const Dims& d) {
   const std::int64_t rows = d.routed_rows();
   ExpertActs a;
-  a.saved = {buffers.f32({rows, d.expert_hidden}), buffers.f32({rows, d.expert_hidden}),
-             buffers.f32({rows, d.expert_hidden})};
-  a.out = buffers.f32({rows, d.model});
+  a.saved = {buffers.act({rows, d.expert_hidden}), buffers.act({rows, d.expert_hidden}),
+             buffers.act({rows, d.expert_hidden})};
+  a.out = buffers.act({rows, d.model});
   return a;
 }
 
 ExpertScratch allocate_expert_scratch(Buffers& buffers, const Dims& d) {
   const std::int64_t rows = d.routed_rows();
-  return {buffers.f32({rows, d.model}), buffers.f32({rows, d.model}), buffers.f32({rows, d.expert_hidden}),
-          buffers.f32({rows, d.expert_hidden})};
+  return {buffers.act({rows, d.model}), buffers.act({rows, d.model}), buffers.act({rows, d.expert_hidden}),
+          buffers.act({rows, d.expert_hidden})};
 }
 
 void experts_forward(const Tensor& grouped, const Tensor& offsets, const ops::ExpertWeights& w,

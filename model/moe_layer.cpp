@@ -8,7 +8,7 @@ MoeActs allocate_moe(Buffers& buffers, const Dims& d) {
   a.router = allocate_router(buffers, d);
   a.dispatch = allocate_dispatch(buffers, d);
   a.experts = allocate_experts(buffers, d);
-  a.routed = buffers.f32({d.tokens, d.model});
+  a.routed = buffers.act({d.tokens, d.model});
   if (d.shared_hidden > 0) a.shared = allocate_ffn(buffers, d.tokens, d.shared_hidden);
   return a;
 }

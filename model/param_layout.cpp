@@ -29,13 +29,13 @@ std::int64_t product(const std::vector<std::int64_t>& shape) {
 }
 
 Tensor view_at(const Tensor& block, std::int64_t offset, const std::vector<std::int64_t>& shape) {
-  check(block.dtype == DType::f32 && block.ndim == 1, "parameter block",
-        "expected a flat f32 block, got " + block.describe());
+  check((block.dtype == DType::f32 || block.dtype == DType::bf16) && block.ndim == 1, "parameter block",
+        "expected a flat f32 or bf16 block, got " + block.describe());
   check(offset + product(shape) <= block.numel(), "parameter block",
         "block " + block.describe() + " is too small for the parameter layout");
   check(shape.size() <= static_cast<std::size_t>(Tensor::kMaxDims), "parameter block", "parameter of rank > 4");
   Tensor t = block;
-  t.data = static_cast<char*>(block.data) + static_cast<std::size_t>(offset) * sizeof(float);
+  t.data = static_cast<char*>(block.data) + static_cast<std::size_t>(offset) * dtype_bytes(block.dtype);
   t.ndim = static_cast<int>(shape.size());
   t.shape = {};
   for (std::size_t i = 0; i < shape.size(); ++i) t.shape[i] = shape[i];

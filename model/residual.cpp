@@ -6,7 +6,7 @@
 namespace diverge::model {
 
 NormActs allocate_norm(Buffers& buffers, const Dims& d) {
-  return {buffers.f32({d.tokens, d.model}), buffers.f32({d.tokens})};
+  return {buffers.act({d.tokens, d.model}), buffers.f32({d.tokens})};
 }
 
 void norm_forward(const Tensor& x, const Tensor& weight, float eps, const NormActs& acts) {
@@ -14,7 +14,7 @@ void norm_forward(const Tensor& x, const Tensor& weight, float eps, const NormAc
 }
 
 SublayerScratch allocate_sublayer_scratch(Buffers& buffers, const Dims& d) {
-  return {buffers.f32({d.tokens, d.model}), buffers.f32({d.tokens, d.model})};
+  return {buffers.act({d.tokens, d.model}), buffers.act({d.tokens, d.model})};
 }
 
 void norm_backward_into_stream(const Tensor& x, const Tensor& weight, const NormActs& acts, const Tensor& dweight,

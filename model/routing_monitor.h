@@ -57,7 +57,7 @@ class RoutingMonitor {
   std::vector<ops::RoutingSums> sums_;  // one per MoE layer
   std::vector<double> edl_sum_;         // one per MoE layer: sum of recorded EDL losses
   std::vector<std::int64_t> edl_seen_;  // one per MoE layer: how many were recorded
-  Arena arena_;                         // the labels tensor of add()
+  Arena arena_;                         // the labels tensor of add(), on the model's device
 };
 
 }  // namespace diverge::model

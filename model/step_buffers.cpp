@@ -7,18 +7,18 @@ ForwardActs allocate_forward(Buffers& buffers, const Dims& d, bool qk_norm) {
   ForwardActs a;
   a.inputs = buffers.i32({d.batch, d.seq});
   a.targets = buffers.i32({d.batch, d.seq});
-  a.embedded = buffers.f32({d.tokens, d.model});
+  a.embedded = buffers.act({d.tokens, d.model});
   for (std::int64_t l = 0; l < d.layers; ++l) {
     LayerActs& layer = a.layers.emplace_back();
     layer.attention = allocate_attention(buffers, d, qk_norm);
-    layer.x_mid = buffers.f32({d.tokens, d.model});
+    layer.x_mid = buffers.act({d.tokens, d.model});
     layer.mlp_norm = allocate_norm(buffers, d);
     if (d.is_moe(l)) {
       layer.moe = allocate_moe(buffers, d);
     } else {
       layer.dense = allocate_ffn(buffers, d.tokens, d.dense_hidden);
     }
-    layer.x_out = buffers.f32({d.tokens, d.model});
+    layer.x_out = buffers.act({d.tokens, d.model});
   }
   a.final_norm = allocate_norm(buffers, d);
   a.logits = buffers.f32({d.tokens, d.vocab});
@@ -28,7 +28,7 @@ ForwardActs allocate_forward(Buffers& buffers, const Dims& d, bool qk_norm) {
 
 BackwardScratch allocate_backward(Buffers& buffers, const Dims& d, bool qk_norm) {
   BackwardScratch s;
-  s.stream_grad = buffers.f32({d.tokens, d.model});
+  s.stream_grad = buffers.act({d.tokens, d.model});
   s.sublayer = allocate_sublayer_scratch(buffers, d);
   s.attention = allocate_attention_scratch(buffers, d, qk_norm);
   if (d.first_dense > 0) s.dense = allocate_ffn_scratch(buffers, d.tokens, d.dense_hidden);
@@ -36,9 +36,9 @@ BackwardScratch allocate_backward(Buffers& buffers, const Dims& d, bool qk_norm)
   return s;
 }
 
-std::size_t activation_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq) {
+std::size_t activation_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq, Device device) {
   const Dims d = make_dims(config, batch, seq);
-  Buffers count;
+  Buffers count(device);
   allocate_forward(count, d, config.qk_norm);
   allocate_backward(count, d, config.qk_norm);
   return count.bytes();

@@ -47,7 +47,7 @@ struct BackwardScratch {
 ForwardActs allocate_forward(Buffers& buffers, const Dims& d, bool qk_norm);
 BackwardScratch allocate_backward(Buffers& buffers, const Dims& d, bool qk_norm);
 
-// The exact activation arena bytes of one forward and backward pass of a (batch, seq) micro-batch.
-std::size_t activation_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq);
+// The exact activation arena bytes of one forward and backward pass of a (batch, seq) micro-batch on device.
+std::size_t activation_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq, Device device);
 
 }  // namespace diverge::model

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "engine/device_memory.h"
 #include "engine/error.h"
 #include "kernels/ops.h"
 #include "model/attention_block.h"
@@ -18,8 +19,29 @@ namespace {
 
 constexpr const char* kWhere = "model";
 
-std::size_t block_bytes(const ParamLayout& layout) {
-  return static_cast<std::size_t>(layout.block_elements()) * sizeof(float);
+std::size_t block_bytes(const ParamLayout& layout, DType dtype) {
+  return static_cast<std::size_t>(layout.block_elements()) * dtype_bytes(dtype);
+}
+
+// Where activations are f32 (the CPU) the passes read the masters themselves; elsewhere a rounded working copy.
+bool needs_working_copy(Device device) { return ops::activation_dtype(device) != DType::f32; }
+
+std::size_t working_bytes(const ParamLayout& layout, Device device) {
+  return needs_working_copy(device) ? block_bytes(layout, ops::activation_dtype(device)) : 0;
+}
+
+// A micro-batch's inputs and targets (B, T) i32 each, with the arena's alignment between them.
+std::size_t staging_bytes(std::int64_t max_batch, std::int64_t max_seq) {
+  return 2 * (static_cast<std::size_t>(max_batch * max_seq) * sizeof(std::int32_t) + Arena::kAlignment);
+}
+
+// The seeded initialisation runs on the host in every case, so a GPU run starts from the CPU run's very bits.
+void initialise(const ParamLayout& layout, const Tensor& params, std::uint64_t seed, const config::ModelConfig& m) {
+  if (params.device == Device::cpu) return init_parameters(layout, params, seed, m.init_std, m.n_layers);
+  Arena host("initial parameters", Device::cpu, params.bytes());
+  const Tensor staged = host.alloc_zeroed(DType::f32, {params.numel()});
+  init_parameters(layout, staged, seed, m.init_std, m.n_layers);
+  copy_tensor(staged, params);
 }
 
 AttentionSettings attention_settings(const config::ModelConfig& m) {
@@ -31,42 +53,53 @@ MoeSettings moe_settings(const config::ModelConfig& m, const config::LossConfig&
   return {m.renorm_topk, {static_cast<float>(loss.lb_coef / layers), static_cast<float>(loss.z_coef / layers)}};
 }
 
-std::vector<std::int32_t> host_counts(const Tensor& counts) {
-  const std::int32_t* c = counts.i32();
-  return {c, c + counts.numel()};
+// dst (activation dtype, any device) = values, through upload (f32 of dst's shape on dst's device).
+void upload_as_activation(std::span<const float> values, const Tensor& upload, const Tensor& dst) {
+  copy_tensor(make_view(const_cast<float*>(values.data()), DType::f32, Device::cpu, {upload.numel()}),
+              upload.reshape({upload.numel()}));
+  ops::cast_to_activation(upload, dst);
 }
 
 }  // namespace
 
 Transformer::Transformer(const config::ModelConfig& model, const config::LossConfig& loss, std::int64_t max_batch,
-                         std::int64_t max_seq, std::uint64_t seed)
+                         std::int64_t max_seq, std::uint64_t seed, Device device)
     : model_(model),
       loss_(loss),
       layout_(model),
       max_batch_(max_batch),
       max_seq_(max_seq),
-      params_("parameters", Device::cpu, block_bytes(layout_)),
-      grads_("gradients", Device::cpu, block_bytes(layout_)),
-      activations_("activations", Device::cpu, activation_bytes(model, max_batch, max_seq),
-                   "lower data.micro_batch or data.seq_len") {
+      device_(device),
+      params_("parameters", device, block_bytes(layout_, DType::f32), "the model's size"),
+      working_("working parameters", device, working_bytes(layout_, device), "the model's size"),
+      grads_("gradients", device, block_bytes(layout_, DType::f32), "the model's size"),
+      activations_("activations", device, activation_bytes(model, max_batch, max_seq, device),
+                   "lower data.micro_batch or data.seq_len"),
+      staging_("token staging", Device::cpu, staging_bytes(max_batch, max_seq)) {
   check(loss.lb_coef >= 0.0 && loss.z_coef >= 0.0, "loss", "lb_coef and z_coef must be >= 0");
-  params_block_ = params_.alloc(DType::f32, {layout_.block_elements()});
-  grads_block_ = grads_.alloc(DType::f32, {layout_.block_elements()});
-  init_parameters(layout_, params_block_, seed, model.init_std, model.n_layers);
-  weights_ = bind_weights(layout_, params_block_, model.n_layers);
+  params_block_ = params_.alloc_zeroed(DType::f32, {layout_.block_elements()});
+  grads_block_ = grads_.alloc_zeroed(DType::f32, {layout_.block_elements()});
+  initialise(layout_, params_block_, seed, model);
+  working_block_ = needs_working_copy(device)
+                       ? working_.alloc_zeroed(ops::activation_dtype(device), {layout_.block_elements()})
+                       : params_block_;
+  weights_ = bind_weights(layout_, working_block_, model.n_layers);
   weight_grads_ = bind_weights(layout_, grads_block_, model.n_layers);
 }
 
-void Transformer::stage_tokens(const Tensor& tokens) const {
+void Transformer::stage_tokens(const Tensor& tokens) {
+  staging_.reset();
+  const Tensor inputs = staging_.alloc(DType::i32, {dims_.batch, dims_.seq});
+  const Tensor targets = staging_.alloc(DType::i32, {dims_.batch, dims_.seq});
   const std::int32_t* src = tokens.i32();
-  std::int32_t* inputs = acts_.inputs.i32();
-  std::int32_t* targets = acts_.targets.i32();
   const std::int64_t row = dims_.seq + 1;
   for (std::int64_t b = 0; b < dims_.batch; ++b)
     for (std::int64_t t = 0; t < dims_.seq; ++t) {
-      inputs[b * dims_.seq + t] = src[b * row + t];
-      targets[b * dims_.seq + t] = src[b * row + t + 1];
+      inputs.i32()[b * dims_.seq + t] = src[b * row + t];
+      targets.i32()[b * dims_.seq + t] = src[b * row + t + 1];
     }
+  copy_tensor(inputs, acts_.inputs);
+  copy_tensor(targets, acts_.targets);
 }
 
 Losses Transformer::run_forward(const Tensor& tokens) {
@@ -82,6 +115,9 @@ Losses Transformer::run_forward(const Tensor& tokens) {
   Buffers buffers(activations_);
   acts_ = allocate_forward(buffers, dims_, model_.qk_norm);
   stage_tokens(tokens);
+  // The masters may have changed since the last pass (an update, a checkpoint, an edit): one rounding pass over
+  // the block per micro-batch, so the working copy can never be stale.
+  ops::cast_to_activation(params_block_, working_block_);
 
   const AttentionSettings attention = attention_settings(model_);
   const MoeSettings moe = moe_settings(model_, loss_, dims_);
@@ -119,8 +155,6 @@ Losses Transformer::run_forward(const Tensor& tokens) {
 StepResult Transformer::forward(const Tensor& tokens) {
   StepResult result;
   result.losses = run_forward(tokens);
-  for (std::int64_t l = dims_.first_dense; l < dims_.layers; ++l)
-    result.expert_counts.push_back(host_counts(acts_.layers[static_cast<std::size_t>(l)].moe.dispatch.plan.counts));
   backward_ready_ = true;
   return result;
 }
@@ -183,19 +217,21 @@ void Transformer::set_router_bias(std::int64_t layer, std::span<const float> bia
         "a router bias must leave at least top_k = " + std::to_string(model_.top_k) + " experts enabled");
   if (!bias_arena_) {
     const std::int64_t tokens = max_batch_ * max_seq_;
-    const auto floats = static_cast<std::size_t>(tokens + model_.n_layers * experts);
-    const auto padding = static_cast<std::size_t>(model_.n_layers + 1) * Arena::kAlignment;
-    bias_arena_ = std::make_unique<Arena>("router bias", Device::cpu, floats * sizeof(float) + padding);
-    bias_ones_ = bias_arena_->alloc(DType::f32, {tokens, 1});
-    for (std::int64_t i = 0; i < tokens; ++i) bias_ones_.f32()[i] = 1.0f;
+    const std::vector<float> ones(static_cast<std::size_t>(tokens), 1.0f);
+    // The ones, then the f32 upload row, the f32 ones' staging and a bias per layer, each aligned.
+    const auto floats = static_cast<std::size_t>(2 * tokens + (model_.n_layers + 1) * experts);
+    const auto padding = static_cast<std::size_t>(model_.n_layers + 3) * Arena::kAlignment;
+    bias_arena_ = std::make_unique<Arena>("router bias", device_, floats * sizeof(float) + padding);
+    bias_ones_ = bias_arena_->alloc(ops::activation_dtype(device_), {tokens, 1});
+    bias_upload_ = bias_arena_->alloc(DType::f32, {1, experts});
+    upload_as_activation(ones, bias_arena_->alloc(DType::f32, {tokens, 1}), bias_ones_);
     for (std::int64_t l = 0; l < model_.n_layers; ++l)
-      router_biases_.push_back(bias_arena_->alloc(DType::f32, {1, experts}));
+      router_biases_.push_back(bias_arena_->alloc(ops::activation_dtype(device_), {1, experts}));
     active_biases_.assign(static_cast<std::size_t>(model_.n_layers), false);
   }
   const auto index = static_cast<std::size_t>(layer);
   active_biases_[index] = !bias.empty();
-  float* out = router_biases_[index].f32();
-  for (std::size_t e = 0; e < bias.size(); ++e) out[e] = bias[e];
+  if (!bias.empty()) upload_as_activation(bias, bias_upload_, router_biases_[index]);
 }
 
 LogitBias Transformer::router_bias(std::int64_t layer) const {
@@ -204,11 +240,20 @@ LogitBias Transformer::router_bias(std::int64_t layer) const {
   return {bias_ones_.slice_rows(0, dims_.tokens), router_biases_[index]};
 }
 
-const RouterActs& Transformer::routing(std::int64_t layer) const {
+std::vector<std::int32_t> Transformer::expert_counts(std::int64_t layer) const {
+  const Tensor& counts = routing_layer(layer).moe.dispatch.plan.counts;
+  std::vector<std::int32_t> host(static_cast<std::size_t>(counts.numel()));
+  copy_tensor(counts, make_view(host.data(), DType::i32, Device::cpu, {counts.numel()}));
+  return host;
+}
+
+const RouterActs& Transformer::routing(std::int64_t layer) const { return routing_layer(layer).moe.router; }
+
+const LayerActs& Transformer::routing_layer(std::int64_t layer) const {
   check(!acts_.layers.empty(), kWhere, "routing() needs a forward pass first");
   check(layer >= dims_.first_dense && layer < dims_.layers, kWhere,
         "layer " + std::to_string(layer) + " is not a MoE layer");
-  return acts_.layers[static_cast<std::size_t>(layer)].moe.router;
+  return acts_.layers[static_cast<std::size_t>(layer)];
 }
 
 }  // namespace diverge::model

@@ -28,19 +28,19 @@ struct Losses {
 
 struct StepResult {
   Losses losses;
-  // Per MoE layer (in layer order), the routed assignments of each expert (E); they sum to N * k.
-  std::vector<std::vector<std::int32_t>> expert_counts;
 };
 
 class Transformer {
  public:
-  // Lays out and initialises the parameters from seed, zeroes the gradients, and sizes the activation arena for
-  // micro-batches of up to max_batch sequences of max_seq tokens (activation_bytes).
+  // Lays out and initialises the parameters from seed (on the host, so every device starts from the same bits),
+  // zeroes the gradients, and sizes the activation arena for micro-batches of up to max_batch sequences of max_seq
+  // tokens (activation_bytes). Every arena lives on `device`: fp32 master parameters and gradients; on CUDA the
+  // forward and backward read a bf16 working copy of the parameters, refreshed from the masters by every pass.
   Transformer(const config::ModelConfig& model, const config::LossConfig& loss, std::int64_t max_batch,
-              std::int64_t max_seq, std::uint64_t seed);
+              std::int64_t max_seq, std::uint64_t seed, Device device = Device::cpu);
 
   // tokens (B, T + 1) i32 on the host, B <= max_batch, T <= max_seq: inputs are columns 0..T-1, targets 1..T.
-  // Keeps the activations for backward() and the router probabilities for router_probs().
+  // Keeps the activations for backward() and the routing for routing().
   StepResult forward(const Tensor& tokens);
   // Adds d total / d parameters of the last forward() into the gradient block; the hook lets an auxiliary routing
   // loss add its gradient into every MoE layer's router logits. Needs a forward() since the last backward/eval.
@@ -52,22 +52,27 @@ class Transformer {
   // an expert; at least top_k experts must stay finite); an empty span removes it.
   void set_router_bias(std::int64_t layer, std::span<const float> bias);
 
+  Device device() const { return device_; }
   const ParamLayout& layout() const { return layout_; }
   const Dims& dims() const { return dims_; }       // of the last forward or eval pass
-  Tensor params() const { return params_block_; }  // (P)
-  Tensor grads() const { return grads_block_; }    // (P), mirrors params()
+  Tensor params() const { return params_block_; }  // (P) f32 masters: what the optimizer and checkpoints see
+  Tensor grads() const { return grads_block_; }    // (P) f32, mirrors params()
   Tensor param(std::string_view name) const { return entry_view(params_block_, layout_.entry(name)); }
   Tensor grad(std::string_view name) const { return entry_view(grads_block_, layout_.entry(name)); }
   // The routing of MoE layer `layer` (a model layer index) in the last forward pass: logits, dense probabilities
   // (N, E), top-k choices and gates.
   const RouterActs& routing(std::int64_t layer) const;
+  // The routed assignments of each expert (E) in MoE layer `layer` of the last forward pass, on the host (a copy
+  // from the device: ask only when needed); they sum to N * k.
+  std::vector<std::int32_t> expert_counts(std::int64_t layer) const;
   // The logits (N, V), row b * T + t, of the last forward pass; backward() turns them into their gradient in place.
   Tensor logits() const { return acts_.logits; }
   const Arena& activation_arena() const { return activations_; }
 
  private:
   Losses run_forward(const Tensor& tokens);
-  void stage_tokens(const Tensor& tokens) const;
+  const LayerActs& routing_layer(std::int64_t layer) const;  // checked: a MoE layer of the last forward
+  void stage_tokens(const Tensor& tokens);
   LogitBias router_bias(std::int64_t layer) const;
 
   config::ModelConfig model_;
@@ -75,19 +80,25 @@ class Transformer {
   ParamLayout layout_;
   std::int64_t max_batch_;
   std::int64_t max_seq_;
+  Device device_;
   Arena params_;
+  Arena working_;  // the bf16 copy the passes read; empty where activations are f32 (the CPU reads the masters)
   Arena grads_;
   Arena activations_;
+  Arena staging_;  // host: a micro-batch's inputs and targets, split before their one copy to the device
   Tensor params_block_;
+  Tensor working_block_;
   Tensor grads_block_;
-  ModelWeights weights_;
+  ModelWeights weights_;  // views of the working block
   ModelWeights weight_grads_;
   Dims dims_;
   ForwardActs acts_;
   bool backward_ready_ = false;
-  // Created by the first set_router_bias(): ones (max_batch * max_seq, 1) and one (1, E) bias per layer.
+  // Created by the first set_router_bias(): ones (max_batch * max_seq, 1) and one (1, E) bias per layer in the
+  // activation dtype, and an f32 (1, E) that the host's values pass through on their way to the device.
   std::unique_ptr<Arena> bias_arena_;
   Tensor bias_ones_;
+  Tensor bias_upload_;
   std::vector<Tensor> router_biases_;  // (n_layers)
   std::vector<bool> active_biases_;    // (n_layers): whether layer l's bias is applied
 };

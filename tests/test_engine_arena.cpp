@@ -1,4 +1,4 @@
-// Tests for Tensor views and the Arena allocator: alignment, zero-init, reset, peak, overflow and device errors.
+// Tests for Tensor views and the Arena allocator: alignment, opt-in zeroing, reset, peak, overflow and device errors.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -26,11 +26,11 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 
 }  // namespace
 
-TEST_CASE("arena allocations are 256-byte aligned and zero-initialised") {
+TEST_CASE("arena allocations are 256-byte aligned; alloc_zeroed zero-initialises") {
   Arena arena("scratch", Device::cpu, 1 << 16);
   Tensor a = arena.alloc(DType::f32, {3});
   a.f32()[0] = 7.0f;
-  Tensor b = arena.alloc(DType::i32, {5, 7});
+  Tensor b = arena.alloc_zeroed(DType::i32, {5, 7});
   Tensor c = arena.alloc(DType::bf16, {1});
   for (const Tensor* t : {&a, &b, &c}) CHECK(reinterpret_cast<std::uintptr_t>(t->data) % Arena::kAlignment == 0);
   CHECK(static_cast<char*>(b.data) - static_cast<char*>(a.data) == 256);
@@ -38,7 +38,7 @@ TEST_CASE("arena allocations are 256-byte aligned and zero-initialised") {
   CHECK(arena.used() == 2 * 256 + 2);
 }
 
-TEST_CASE("arena reset reuses memory, zeroes it again, and keeps the peak") {
+TEST_CASE("arena reset reuses memory and keeps the peak; only alloc_zeroed clears what the last step left") {
   Arena arena("activations", Device::cpu, 4096);
   Tensor a = arena.alloc(DType::f32, {100});
   a.f32()[5] = 3.0f;
@@ -49,7 +49,11 @@ TEST_CASE("arena reset reuses memory, zeroes it again, and keeps the peak") {
   CHECK(arena.used() == 0);
   Tensor again = arena.alloc(DType::f32, {10});
   CHECK(again.data == a.data);
-  CHECK(again.f32()[5] == 0.0f);
+  CHECK(again.f32()[5] == 3.0f);
+  arena.reset();
+  Tensor zeroed = arena.alloc_zeroed(DType::f32, {10});
+  CHECK(zeroed.data == a.data);
+  CHECK(zeroed.f32()[5] == 0.0f);
   CHECK(arena.peak() == peak);
 }
 

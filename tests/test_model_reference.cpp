@@ -154,7 +154,7 @@ void check_case(const std::string& name) {
   const config::Json notes = ref.notes();
   if (notes.contains("starved_expert") && !notes["starved_expert"].is_null()) {
     const std::int64_t layer = notes["starved_expert"][0], expert = notes["starved_expert"][1];
-    const auto counts = step.expert_counts[static_cast<std::size_t>(layer - c.model.first_k_dense)];
+    const auto counts = model.expert_counts(layer);
     CHECK(counts[static_cast<std::size_t>(expert)] == 0);
     const std::string prefix = "model.layers." + std::to_string(layer) + ".mlp.experts." + std::to_string(expert) + ".";
     for (const model::NamedView& v : model.layout().named_views()) {

@@ -37,7 +37,7 @@ TEST_CASE("optimizer step: summed micro-batch gradients update like their mean, 
   auto comm = make_single_process_comm();
   std::vector<float> params_a{1.0f, -2.0f, 0.5f, 3.0f}, params_b = params_a;
   std::vector<float> summed{0.4f, -0.2f, 1.0f, 0.6f}, mean{0.2f, -0.1f, 0.5f, 0.3f};
-  OptimizerStep a(plain_optim(), 4, 4), b(plain_optim(), 4, 4);
+  OptimizerStep a(plain_optim(), 4, 4, Device::cpu), b(plain_optim(), 4, 4, Device::cpu);
   double norm_a = step_once(a, *comm, params_a, summed, 2, 1e-2);
   double norm_b = step_once(b, *comm, params_b, mean, 1, 1e-2);
   CHECK(norm_a == doctest::Approx(std::sqrt(0.04 + 0.01 + 0.25 + 0.09)));
@@ -54,7 +54,7 @@ TEST_CASE("optimizer step: clipping scales the mean gradient to grad_clip; the n
   auto optim = plain_optim();
   optim.grad_clip = 1.0;
   std::vector<float> params(2, 0.0f), grads{3.0f, 4.0f};
-  OptimizerStep step(optim, 2, 2);
+  OptimizerStep step(optim, 2, 2, Device::cpu);
   CHECK(step_once(step, *comm, params, grads, 1, 1e-3) == doctest::Approx(5.0));
   // The first moment after one step is (1 - beta1) * the clipped gradient (0.6, 0.8).
   CHECK(step.exp_avg().f32()[0] == doctest::Approx(0.1 * 0.6));
@@ -66,14 +66,14 @@ TEST_CASE("optimizer step: weight decay reaches the decayed slice only, unless n
   auto optim = plain_optim();
   optim.weight_decay = 0.5;
   std::vector<float> params{1.0f, 1.0f}, grads{0.0f, 0.0f};
-  OptimizerStep step(optim, 2, 1);
+  OptimizerStep step(optim, 2, 1, Device::cpu);
   step_once(step, *comm, params, grads, 1, 0.1);
   CHECK(params[0] == doctest::Approx(1.0f - 0.1f * 0.5f));
   CHECK(params[1] == 1.0f);
 
   optim.no_decay = false;
   std::vector<float> all{1.0f, 1.0f};
-  OptimizerStep decay_all(optim, 2, 1);
+  OptimizerStep decay_all(optim, 2, 1, Device::cpu);
   step_once(decay_all, *comm, all, grads, 1, 0.1);
   CHECK(all[1] == doctest::Approx(1.0f - 0.1f * 0.5f));
 }
@@ -81,7 +81,7 @@ TEST_CASE("optimizer step: weight decay reaches the decayed slice only, unless n
 TEST_CASE("optimizer step: discard zeroes the gradients and leaves parameters and moments as they were") {
   auto comm = make_single_process_comm();
   std::vector<float> params{1.0f, -2.0f}, grads{0.5f, 0.25f};
-  OptimizerStep step(plain_optim(), 2, 2);
+  OptimizerStep step(plain_optim(), 2, 2, Device::cpu);
   step_once(step, *comm, params, grads, 1, 1e-2);
   const std::vector<float> params_before = params;
   const float m_before = step.exp_avg().f32()[0], v_before = step.exp_avg_sq().f32()[0];

@@ -39,9 +39,9 @@ RouterPermutation::RouterPermutation(model::Transformer& model, std::int64_t lay
     : weight_(model.param(model::names::layer(layer, model::names::kRouter))),
       arena_("router permutation", weight_.device, permutation_bytes(weight_.dim(0), weight_.dim(1))) {
   const std::int64_t experts = weight_.dim(0);
-  forward_ = arena_.alloc(DType::f32, {experts, experts});
-  inverse_ = arena_.alloc(DType::f32, {experts, experts});
-  identity_ = arena_.alloc(DType::f32, {experts, experts});
+  forward_ = arena_.alloc_zeroed(DType::f32, {experts, experts});
+  inverse_ = arena_.alloc_zeroed(DType::f32, {experts, experts});
+  identity_ = arena_.alloc_zeroed(DType::f32, {experts, experts});
   scratch_ = arena_.alloc(DType::f32, {experts, weight_.dim(1)});
   for (std::int64_t e = 0; e < experts; ++e) {
     const std::int64_t source = perm[static_cast<std::size_t>(e)];

@@ -2,8 +2,8 @@
 #include "engine/training/optimizer_step.h"
 
 #include <cmath>
-#include <cstring>
 
+#include "engine/device_memory.h"
 #include "kernels/ops.h"
 
 namespace diverge {
@@ -17,12 +17,13 @@ std::size_t aligned_bytes(std::int64_t elements) {
 
 }  // namespace
 
-OptimizerStep::OptimizerStep(const config::OptimConfig& optim, std::int64_t block_elements, std::int64_t decay_elements)
+OptimizerStep::OptimizerStep(const config::OptimConfig& optim, std::int64_t block_elements, std::int64_t decay_elements,
+                             Device device)
     : optim_(optim),
       decay_elements_(decay_elements),
-      arena_("optimizer", Device::cpu, 2 * aligned_bytes(block_elements), "model size (AdamW keeps 2 floats/param)"),
-      m_(arena_.alloc(DType::f32, {block_elements})),
-      v_(arena_.alloc(DType::f32, {block_elements})) {}
+      arena_("optimizer", device, 2 * aligned_bytes(block_elements), "model size (AdamW keeps 2 floats/param)"),
+      m_(arena_.alloc_zeroed(DType::f32, {block_elements})),
+      v_(arena_.alloc_zeroed(DType::f32, {block_elements})) {}
 
 ReducedGradients OptimizerStep::reduce_gradients(Comm& comm, const Tensor& grads, std::int64_t micro_batches) {
   comm.allreduce(grads, ReduceOp::sum);
@@ -58,6 +59,6 @@ void OptimizerStep::update(const Tensor& params, const Tensor& grads, const Redu
   discard(grads);
 }
 
-void OptimizerStep::discard(const Tensor& grads) { std::memset(grads.data, 0, grads.bytes()); }
+void OptimizerStep::discard(const Tensor& grads) { device_zero(grads.device, grads.data, grads.bytes()); }
 
 }  // namespace diverge

@@ -21,8 +21,10 @@ struct ReducedGradients {
 // reduce_gradients() then update() or, when the trainer refuses the step (non-finite), discard().
 class OptimizerStep {
  public:
-  // block_elements: P; decay_elements: how many leading elements take weight decay (the rest are norm weights).
-  OptimizerStep(const config::OptimConfig& optim, std::int64_t block_elements, std::int64_t decay_elements);
+  // block_elements: P; decay_elements: how many leading elements take weight decay (the rest are norm weights);
+  // the moments live on `device`, beside the parameters.
+  OptimizerStep(const config::OptimConfig& optim, std::int64_t block_elements, std::int64_t decay_elements,
+                Device device);
 
   // All-reduces the gradients (P), summed over `micro_batches` micro-batches on this rank, over comm (summing
   // ranks) and takes the global norm of their mean.

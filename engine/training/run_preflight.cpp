@@ -8,6 +8,7 @@
 #include "engine/progress.h"
 #include "engine/training/evaluator.h"
 #include "engine/training/metrics.h"
+#include "kernels/cuda/device_info.h"
 #include "model/edl_term.h"
 #include "model/param_layout.h"
 #include "model/step_buffers.h"
@@ -54,9 +55,13 @@ std::string describe_corpus(const RunInputs& inputs) {
 
 }  // namespace
 
+Device run_device(const config::Config& config) {
+  return config.train.device == config::Device::kCuda ? Device::cuda : Device::cpu;
+}
+
 void check_supported(const config::Config& config) {
-  check(config.train.device == config::Device::kCpu, "train.device",
-        "'cuda' training is not available yet; set train.device=cpu");
+  check(run_device(config) == Device::cpu || cuda::device_count() > 0, "train.device",
+        "'cuda' needs a CUDA device (" + cuda::describe_backend() + "); set train.device=cpu");
   check(config.loss.lb_scope == config::Scope::kMicroBatch, "loss.lb_scope",
         "'global' (the load-balance statistic all-reduced over the data-parallel ranks) is not built yet; set "
         "loss.lb_scope=micro_batch");
@@ -84,11 +89,18 @@ data::LoaderConfig loader_config(const config::Config& config, const Comm& comm)
 
 MemoryPlan plan_memory(const config::Config& config) {
   const model::ParamLayout layout(config.model);
+  const Device device = run_device(config);
   const std::size_t block = aligned_floats(layout.block_elements());
-  return {.params = block,
+  const std::size_t working = device == Device::cpu ? 0 : block / 2;  // the bf16 copy the passes read
+  return {.device = device,
+          .params = block + working,
           .grads = block,
           .optimizer = 2 * block,
-          .activations = model::activation_bytes(config.model, config.data.micro_batch, config.data.seq_len)};
+          .activations = model::activation_bytes(config.model, config.data.micro_batch, config.data.seq_len, device)};
+}
+
+std::size_t memory_limit(const MemoryPlan& plan) {
+  return plan.device == Device::cpu ? host_memory_limit() : cuda::free_memory();
 }
 
 void check_memory_plan(const MemoryPlan& plan, std::size_t limit) {
@@ -99,13 +111,14 @@ void check_memory_plan(const MemoryPlan& plan, std::size_t limit) {
             format_bytes(static_cast<double>(plan.optimizer)) + ", activations " +
             format_bytes(static_cast<double>(plan.activations)) + ") exceeds the " +
             format_bytes(static_cast<double>(limit)) +
-            " this process may use; lower data.micro_batch or data.seq_len (activations) or the model's size");
+            (plan.device == Device::cpu ? " this process may use" : " free on the GPU") +
+            "; lower data.micro_batch or data.seq_len (activations) or the model's size");
 }
 
 PreflightReport preflight(const config::Config& config) {
   PreflightReport report;
   report.config = config;
-  report.memory_limit = host_memory_limit();
+  report.memory_limit = 0;
   report.checked.push_back("config rules");
   check_supported(config);
   report.checked.push_back("supported by this build (train.device, loss.lb_scope)");
@@ -127,6 +140,7 @@ PreflightReport preflight(const config::Config& config) {
   }
   if (report.config.model.vocab_size > 0) {
     report.memory = plan_memory(report.config);
+    report.memory_limit = memory_limit(*report.memory);
     check_memory_plan(*report.memory, report.memory_limit);
     report.checked.push_back("memory plan: " + format_bytes(static_cast<double>(total_bytes(*report.memory))) +
                              " of the " + format_bytes(static_cast<double>(report.memory_limit)) +

@@ -34,10 +34,16 @@ RunInputs open_run_inputs(const config::Config& config);
 
 data::LoaderConfig loader_config(const config::Config& config, const Comm& comm);
 
+// The device train.device names.
+Device run_device(const config::Config& config);
+
 // The bytes of each arena of a run of config (model.vocab_size resolved), from the config alone.
 MemoryPlan plan_memory(const config::Config& config);
 
-// Error when the plan's total exceeds limit (host_memory_limit()), naming each arena and the knobs that shrink it.
+// What a plan on its device may use: the host's memory limit (host_memory_limit()), or the GPU's free memory.
+std::size_t memory_limit(const MemoryPlan& plan);
+
+// Error when the plan's total exceeds limit (memory_limit()), naming each arena and the knobs that shrink it.
 void check_memory_plan(const MemoryPlan& plan, std::size_t limit);
 
 // What `diverge config check` found: every check `train` makes before its first step that could be made.

@@ -34,9 +34,9 @@ void print_run_plan(const config::Config& config, const RunFacts& facts) {
   const MemoryPlan& mem = facts.memory;
   std::size_t total = mem.params + mem.grads + mem.optimizer + mem.activations;
   std::printf(
-      "memory (planned): params %s | grads %s | optimizer %s | activations %s (micro-batch %lld x %lld) | "
+      "memory (planned, %s): params %s | grads %s | optimizer %s | activations %s (micro-batch %lld x %lld) | "
       "total %s\n",
-      format_bytes(static_cast<double>(mem.params)).c_str(), format_bytes(static_cast<double>(mem.grads)).c_str(),
+      device_name(mem.device), format_bytes(static_cast<double>(mem.params)).c_str(), format_bytes(static_cast<double>(mem.grads)).c_str(),
       format_bytes(static_cast<double>(mem.optimizer)).c_str(),
       format_bytes(static_cast<double>(mem.activations)).c_str(), static_cast<long long>(d.micro_batch),
       static_cast<long long>(d.seq_len), format_bytes(static_cast<double>(total)).c_str());

@@ -8,13 +8,15 @@
 #include <string>
 
 #include "engine/config/config.h"
+#include "engine/tensor.h"
 #include "engine/training/run_timing.h"
 
 namespace diverge {
 
 // Bytes each arena holds (planned at construction).
 struct MemoryPlan {
-  std::size_t params = 0;
+  Device device = Device::cpu;  // where every arena below lives (the host's staging buffers are not counted)
+  std::size_t params = 0;       // the f32 masters, and on CUDA their bf16 working copy
   std::size_t grads = 0;
   std::size_t optimizer = 0;
   std::size_t activations = 0;  // one micro-batch's forward and backward, as planned

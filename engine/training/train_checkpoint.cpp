@@ -5,6 +5,7 @@
 
 #include "engine/checkpoint/checkpoint_io.h"
 #include "engine/checkpoint/tensor_match.h"
+#include "engine/device_memory.h"
 #include "engine/hash.h"
 
 namespace diverge {
@@ -25,12 +26,43 @@ std::vector<BlockView> block_views(const model::ParamLayout& layout, const Tenso
   return views;
 }
 
-std::vector<BlockView> optimizer_views(const model::ParamLayout& layout, const OptimizerStep& optimizer) {
-  auto views = block_views(layout, optimizer.exp_avg(), [](std::string_view n) { return exp_avg_name(n); });
-  for (auto& view : block_views(layout, optimizer.exp_avg_sq(), [](std::string_view n) { return exp_avg_sq_name(n); }))
+std::vector<BlockView> optimizer_views(const model::ParamLayout& layout, const Tensor& exp_avg,
+                                       const Tensor& exp_avg_sq) {
+  auto views = block_views(layout, exp_avg, [](std::string_view n) { return exp_avg_name(n); });
+  for (auto& view : block_views(layout, exp_avg_sq, [](std::string_view n) { return exp_avg_sq_name(n); }))
     views.push_back(std::move(view));
   return views;
 }
+
+// Checkpoint files are written and read on the host: blocks on a GPU pass through host copies in one staging
+// arena (host blocks are used in place). Parameters and moments are f32 on every device, so a checkpoint does not
+// depend on where it was written.
+class HostBlocks {
+ public:
+  explicit HostBlocks(std::vector<Tensor> blocks) : blocks_(std::move(blocks)), staging_("checkpoint staging",
+                                                                                          Device::cpu, bytes()) {
+    for (const Tensor& block : blocks_)
+      host_.push_back(block.device == Device::cpu ? block : staging_.alloc(block.dtype, {block.numel()}));
+  }
+  const Tensor& operator[](std::size_t i) const { return host_[i]; }
+  void download() const {
+    for (std::size_t i = 0; i < blocks_.size(); ++i) copy_tensor(blocks_[i], host_[i]);
+  }
+  void upload() const {
+    for (std::size_t i = 0; i < blocks_.size(); ++i) copy_tensor(host_[i], blocks_[i]);
+  }
+
+ private:
+  std::size_t bytes() const {
+    std::size_t total = 0;
+    for (const Tensor& block : blocks_)
+      if (block.device != Device::cpu) total += block.bytes() + Arena::kAlignment;
+    return total;
+  }
+  std::vector<Tensor> blocks_;
+  Arena staging_;
+  std::vector<Tensor> host_;
+};
 
 std::vector<NamedTensor> named_tensors(const std::vector<BlockView>& views) {
   std::vector<NamedTensor> tensors;
@@ -76,8 +108,10 @@ fs::path save_training_checkpoint(const fs::path& root, const config::Config& co
   state.trainer = progress.trainer;
   state.config = plain_json(config.to_json());
   state.config_hash = content_hash(state.config.dump());
-  auto model_tensors = named_tensors(block_views(layout, params, nullptr));
-  auto optimizer_tensors = named_tensors(optimizer_views(layout, optimizer));
+  const HostBlocks host({params, optimizer.exp_avg(), optimizer.exp_avg_sq()});
+  host.download();
+  auto model_tensors = named_tensors(block_views(layout, host[0], nullptr));
+  auto optimizer_tensors = named_tensors(optimizer_views(layout, host[1], host[2]));
   return save_checkpoint(root, state, model_tensors, optimizer_tensors,
                          static_cast<int>(config.train.keep_checkpoints));
 }
@@ -86,12 +120,14 @@ ResumedCheckpoint load_training_checkpoint(const fs::path& dir, const config::Co
                                            const model::ParamLayout& layout, const Tensor& params,
                                            const OptimizerStep& optimizer) {
   LoadedCheckpoint checkpoint = load_checkpoint(dir);
-  auto model_views = block_views(layout, params, nullptr);
-  auto moment_views = optimizer_views(layout, optimizer);
+  const HostBlocks host({params, optimizer.exp_avg(), optimizer.exp_avg_sq()});
+  auto model_views = block_views(layout, host[0], nullptr);
+  auto moment_views = optimizer_views(layout, host[1], host[2]);
   checkpoint.check_model(specs_of(named_tensors(model_views)));
   checkpoint.check_optimizer(specs_of(named_tensors(moment_views)));
   copy_views(checkpoint.model, model_views);
   copy_views(checkpoint.optimizer, moment_views);
+  host.upload();
 
   ResumedCheckpoint resumed;
   resumed.progress.step = checkpoint.state.step;
@@ -105,9 +141,11 @@ ResumedCheckpoint load_training_checkpoint(const fs::path& dir, const config::Co
 
 void load_checkpoint_parameters(const fs::path& dir, const model::ParamLayout& layout, const Tensor& params) {
   LoadedCheckpoint checkpoint = load_checkpoint(dir);
-  auto model_views = block_views(layout, params, nullptr);
+  const HostBlocks host({params});
+  auto model_views = block_views(layout, host[0], nullptr);
   checkpoint.check_model(specs_of(named_tensors(model_views)));
   copy_views(checkpoint.model, model_views);
+  host.upload();
 }
 
 }  // namespace diverge

@@ -13,7 +13,6 @@
 #include "engine/compute_threads.h"
 #include "engine/config/model_size.h"
 #include "engine/error.h"
-#include "engine/host_memory.h"
 #include "engine/training/edl_labels.h"
 #include "engine/training/evaluator.h"
 #include "engine/training/nonfinite_guard.h"
@@ -47,7 +46,7 @@ RunStart run_start(const config::Config& config, const TrainOptions& options) {
 
 MemoryPlan checked_memory_plan(const config::Config& config) {
   MemoryPlan plan = plan_memory(config);
-  check_memory_plan(plan, host_memory_limit());
+  check_memory_plan(plan, memory_limit(plan));
   return plan;
 }
 
@@ -65,8 +64,9 @@ class TrainingRun {
         memory_(checked_memory_plan(config_)),
         run_dir_(config_, run_start(config_, options)),
         comm_(make_single_process_comm()),
-        model_(config_.model, config_.loss, config_.data.micro_batch, config_.data.seq_len, config_.train.seed),
-        optimizer_(config_.optim, model_.layout().block_elements(), model_.layout().decay_elements()),
+        model_(config_.model, config_.loss, config_.data.micro_batch, config_.data.seq_len, config_.train.seed,
+               memory_.device),
+        optimizer_(config_.optim, model_.layout().block_elements(), model_.layout().decay_elements(), model_.device()),
         loader_(inputs_.data.corpus, loader_config(config_, *comm_)),
         schedule_(config_.optim, config_.train.steps),
         edl_(config_.edl, config_.model, inputs_.edl_label_count),

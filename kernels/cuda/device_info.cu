@@ -25,6 +25,13 @@ int device_count() {
   return n;
 }
 
+std::size_t free_memory() {
+  if (device_count() == 0) return 0;
+  std::size_t free = 0, total = 0;
+  if (cudaMemGetInfo(&free, &total) != cudaSuccess) return 0;
+  return free;
+}
+
 std::string describe_backend() {
 #ifdef DIVERGE_CUDA_EMULATOR
   const char* kind = "on the CUDA emulator (host fibers), headers of CUDA ";

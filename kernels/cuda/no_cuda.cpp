@@ -7,6 +7,8 @@ bool compiled_in() { return false; }
 
 int device_count() { return 0; }
 
+std::size_t free_memory() { return 0; }
+
 std::string describe_backend() { return "CUDA backend: not built (configure with nvcc available or -DDIVERGE_CUDA=ON)"; }
 
 }  // namespace diverge::cuda

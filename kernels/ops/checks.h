@@ -26,9 +26,6 @@ void check_shape_like(const char* op, Arg arg, Arg reference);
 // Checks the dtype of a product's result or gradient: f32 on the CPU; bf16 or f32 on CUDA, the caller's choice
 // (activations bf16; parameter gradients and the logits a softmax reads f32).
 void check_result_dtype(const char* op, Arg arg, Device device);
-// The dtype of activations and of the weights the forward reads on a device: f32 on the CPU (the reference), bf16
-// on CUDA, where statistics, losses and gradients of parameters stay f32 (KERNELS.md, "Precision on CUDA").
-DType activation_dtype(Device device);
 
 // Checks that every tensor lives on one device and returns it: the backend the op dispatches to.
 Device common_device(const char* op, std::span<const Arg> args);

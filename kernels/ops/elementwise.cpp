@@ -1,4 +1,4 @@
-// Elementwise ops: checks that the tensors agree, then dispatches add and copy to the device's backend.
+// Elementwise ops: checks that the tensors agree, then dispatches add, copy and casts to the device's backend.
 #include <cstring>
 
 #include "engine/error.h"
@@ -33,6 +33,19 @@ void copy(const Tensor& src, const Tensor& dst) {
   switch (device) {
     case Device::cpu: std::memcpy(dst.data, src.data, src.bytes()); return;
     case Device::cuda: DIVERGE_CUDA_OP(kOp, cuda::copy_on_device(dst.data, src.data, src.bytes()));
+  }
+}
+
+void cast_to_activation(const Tensor& src, const Tensor& dst) {
+  constexpr const char* kOp = "cast_to_activation";
+  const Device device = common_device(kOp, {{"src", src}, {"dst", dst}});
+  check_arg(kOp, {"src", src}, DType::f32, -1);
+  check_arg(kOp, {"dst", dst}, activation_dtype(device), -1);
+  check_shape_like(kOp, {"dst", dst}, {"src", src});
+  switch (device) {
+    case Device::cpu: return copy(src, dst);
+    case Device::cuda:
+      DIVERGE_CUDA_OP(kOp, cuda::round_to_bf16(data_of<float>(src), src.numel(), data_of<cuda::bf16_bits>(dst)));
   }
 }
 

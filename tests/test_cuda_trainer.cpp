@@ -1,0 +1,88 @@
+// Training with train.device=cuda: the CPU run's loss curve, identical reruns, and checkpoints that move between them.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "engine/config/config.h"
+#include "engine/training/trainer.h"
+#include "tests/cuda_support.h"
+#include "tests/support.h"
+#include "tests/trainer_support.h"
+
+using namespace diverge;
+
+namespace {
+
+constexpr std::int64_t kSteps = 20;
+// test_cuda_model.cpp derives it: bf16 roundings on a pass put the GPU's losses within 1% of the CPU's.
+constexpr double kLossTolerance = 0.01;
+
+config::Config micro_config(const test::ScratchDir& dir, const fs::path& corpus, const std::string& run,
+                            config::Device device) {
+  auto file = dir / (run + ".json");
+  test::write_micro_config(file, corpus, dir / run, kSteps + 4);
+  config::Config config = config::Config::load(file);
+  config.train.device = device;
+  return config;
+}
+
+std::vector<nlohmann::json> train_records(const fs::path& metrics) {
+  std::vector<nlohmann::json> out;
+  for (const auto& record : test::deterministic_records(metrics))
+    if (record["type"] == "train") out.push_back(record);
+  return out;
+}
+
+void check_curves_agree(const std::vector<nlohmann::json>& gpu, const std::vector<nlohmann::json>& cpu) {
+  REQUIRE(gpu.size() == cpu.size());
+  for (std::size_t i = 0; i < cpu.size(); ++i) {
+    CAPTURE(i);
+    for (const char* term : {"loss", "lm"}) {
+      CAPTURE(term);
+      const double c = cpu[i][term], g = gpu[i][term];
+      CHECK(std::abs(g - c) <= kLossTolerance * std::abs(c));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("train.device=cuda tracks the CPU's loss curve, reruns bit-identically, and swaps checkpoints with the CPU") {
+  if (!test::cuda_available()) return;
+  test::ScratchDir dir("cuda-trainer");
+  const fs::path corpus = test::write_synthetic_corpus(dir / "corpus");
+  // Both runs plan kSteps + 4 steps and stop at kSteps, so that every continuation below follows one schedule.
+  const TrainOptions first_part{.stop_after = kSteps};
+  const TrainSummary cpu = train(micro_config(dir, corpus, "cpu", config::Device::kCpu), first_part);
+  const TrainSummary gpu = train(micro_config(dir, corpus, "gpu", config::Device::kCuda), first_part);
+  REQUIRE(gpu.step == kSteps);
+  REQUIRE(cpu.checkpoint.has_value());
+  REQUIRE(gpu.checkpoint.has_value());
+  const std::vector<nlohmann::json> cpu_curve = train_records(cpu.metrics);
+  check_curves_agree(train_records(gpu.metrics), cpu_curve);
+  CHECK(cpu_curve.back()["lm"].get<double>() < cpu_curve.front()["lm"].get<double>() - 0.3);
+
+  // Same seed, same GPU: the same bits, although the emulator shuffles the order its threads run in.
+  const TrainSummary again = train(micro_config(dir, corpus, "gpu-again", config::Device::kCuda), first_part);
+  CHECK(test::deterministic_records(again.metrics) == test::deterministic_records(gpu.metrics));
+  CHECK(test::final_model_hash(dir / "gpu-again") == test::final_model_hash(dir / "gpu"));
+
+  // Checkpoints hold f32 tensors under the same names on both devices: each continues on the other.
+  config::Config gpu_on_cpu = micro_config(dir, corpus, "gpu-then-cpu", config::Device::kCpu);
+  gpu_on_cpu.train.resume = gpu.checkpoint->string();
+  config::Config cpu_on_gpu = micro_config(dir, corpus, "cpu-then-gpu", config::Device::kCuda);
+  cpu_on_gpu.train.resume = cpu.checkpoint->string();
+  const TrainSummary gpu_then_cpu = train(gpu_on_cpu);
+  const TrainSummary cpu_then_gpu = train(cpu_on_gpu);
+  config::Config cpu_rest = micro_config(dir, corpus, "cpu", config::Device::kCpu);
+  cpu_rest.train.resume = "auto";
+  const TrainSummary cpu_whole = train(cpu_rest);
+  CHECK(gpu_then_cpu.step == kSteps + 4);
+  CHECK(cpu_then_gpu.step == kSteps + 4);
+  const std::vector<nlohmann::json> whole = train_records(cpu_whole.metrics);
+  const std::vector<nlohmann::json> tail(whole.begin() + kSteps, whole.end());
+  check_curves_agree(train_records(gpu_then_cpu.metrics), tail);
+  check_curves_agree(train_records(cpu_then_gpu.metrics), tail);
+}
