@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <vector>
 
+#include "engine/device_memory.h"
 #include "kernels/ops.h"
 #include "tests/cuda_support.h"
 #include "tests/gradcheck.h"
@@ -209,8 +211,10 @@ TEST_CASE("cuda dispatch: an expert id outside [0, E) is refused as on the CPU, 
 
   Arena arena = test::device_arena(plan_bytes(tokens, top_k, experts) + topk.size() * 4 + 4 * Arena::kAlignment);
   const ops::RoutePlan plan = device_plan(arena, tokens, top_k, experts);
+  std::vector<std::int32_t> marked(static_cast<std::size_t>(tokens * top_k), 7);
+  copy_tensor(make_view(marked.data(), DType::i32, Device::cpu, {tokens * top_k}), plan.copy_of_row);
   const Tensor d_topk = test::to_device_i32(arena, topk, {tokens, top_k});
   CHECK(test::error_message([&] { ops::route_plan(d_topk, plan); }) == cpu_error);
   const auto untouched = test::i32_to_host(plan.copy_of_row);
-  CHECK(std::all_of(untouched.begin(), untouched.end(), [](std::int32_t v) { return v == 0; }));
+  CHECK(std::all_of(untouched.begin(), untouched.end(), [](std::int32_t v) { return v == 7; }));
 }
