@@ -4,15 +4,11 @@
 #include <memory>
 #include <string>
 
-#include "engine/error.h"
+#include "engine/analysis/edl_evaluation.h"
+#include "engine/analysis/edl_input.h"
 #include "engine/files.h"
 #include "engine/json/json_reader.h"
-#include "kernels/cpu/edl.h"
-#include "kernels/cpu/routing_metrics.h"
-#include "kernels/cpu/softmax.h"
-#include "kernels/ops.h"
 #include "launch/command.h"
-#include "launch/edl_input.h"
 
 namespace diverge::cli {
 namespace {
@@ -32,7 +28,7 @@ json matrix(const std::vector<double>& values, std::int64_t rows, std::int64_t c
 }
 
 // grad (L, S * T, E) in the nesting of the input's logits.
-json nested_like_input(const EdlInput& in, const std::vector<double>& grad) {
+json nested_like_input(const analysis::EdlInput& in, const std::vector<double>& grad) {
   json layers = json::array();
   const std::int64_t rows = in.sequences * in.tokens;
   for (std::int64_t l = 0; l < in.layers; ++l) {
@@ -47,59 +43,33 @@ json nested_like_input(const EdlInput& in, const std::vector<double>& grad) {
   return in.one_layer ? layers[0] : layers;
 }
 
-// One layer's loss, JSD matrix and divergences; its gradient (times coef) goes into dlogits (S * T, E).
-json evaluate_layer(const EdlInput& in, std::int64_t layer, double coef, double& loss, double* dlogits) {
-  const auto labels = static_cast<std::int64_t>(in.labels.size());
-  const cpu::SequenceShape shape{in.sequences, in.tokens, in.experts, labels};
-  const std::int64_t rows = in.sequences * in.tokens;
-  std::vector<double> probs(static_cast<std::size_t>(rows * in.experts));  // (S * T, E)
-  cpu::softmax_rows(in.logits.data() + layer * rows * in.experts, rows, in.experts, probs.data());
-  const std::int32_t* mask = in.mask.empty() ? nullptr : in.mask.data();
-
-  std::vector<double> sums(static_cast<std::size_t>(labels * in.experts)), counts(static_cast<std::size_t>(labels));
-  std::vector<double> jsd(static_cast<std::size_t>(labels * labels)), dsums(sums.size());
-  cpu::edl_domain_sums(shape, probs.data(), mask, in.domains.data(), sums.data(), counts.data());
-  loss = cpu::edl_loss_from_sums(sums.data(), counts.data(), labels, in.experts, in.eps, jsd.data(), nullptr,
-                                 dsums.data());
-  cpu::edl_backward(shape, probs.data(), mask, in.domains.data(), dsums.data(), coef, dlogits);
-
-  ops::RoutingSums window(labels, in.experts);
-  cpu::routing_sums_add(shape, probs.data(), mask, in.domains.data(), nullptr, 0,
-                        {window.sequences.data(), window.q_sum.data(), window.q_log_q.data(), window.tokens.data(),
-                         window.assignments.data()});
-  const ops::RoutingMetrics metrics = ops::routing_metrics(window);
-  return {{"layer", layer},
-          {"loss", loss},
-          {"jsd", matrix(jsd, labels, labels)},
-          {"d_total", metrics.d_total},
-          {"d_inter", metrics.d_inter},
-          {"d_intra", metrics.d_intra}};
+json layer_report(const analysis::EdlLayerEvaluation& layer, std::int64_t labels) {
+  return {{"layer", layer.layer},
+          {"loss", layer.loss},
+          {"jsd", matrix(layer.jsd, labels, labels)},
+          {"d_total", layer.d_total},
+          {"d_inter", layer.d_inter},
+          {"d_intra", layer.d_intra}};
 }
 
-json evaluate(const EdlInput& in) {
-  const std::int64_t layer_size = in.sequences * in.tokens * in.experts;
-  std::vector<double> grad(in.logits.size(), 0.0);  // (L, S * T, E)
-  const double coef = 1.0 / static_cast<double>(in.chosen.size());
+json report(const analysis::EdlInput& in, const analysis::EdlEvaluation& result) {
   json layers = json::array();
-  double total = 0.0;
-  for (std::int64_t l : in.chosen) {
-    double loss = 0.0;
-    layers.push_back(evaluate_layer(in, l, coef, loss, grad.data() + l * layer_size));
-    total += loss * coef;
-  }
-  return {{"loss", total},
+  for (const analysis::EdlLayerEvaluation& layer : result.layers)
+    layers.push_back(layer_report(layer, static_cast<std::int64_t>(in.labels.size())));
+  return {{"loss", result.loss},
           {"eps", in.eps},
           {"domains", in.labels},
           {"layers", layers},
-          {"grad_logits", nested_like_input(in, grad)}};
+          {"grad_logits", nested_like_input(in, result.grad_logits)}};
 }
 
 void run_edl(const EdlArgs& args) {
-  const std::string report = evaluate(parse_edl_input(read_json_file(args.input), args.input)).dump(1) + "\n";
+  const analysis::EdlInput in = analysis::parse_edl_input(read_json_file(args.input), args.input);
+  const std::string text = report(in, analysis::evaluate_edl(in)).dump(1) + "\n";
   if (args.output.empty()) {
-    std::fputs(report.c_str(), stdout);
+    std::fputs(text.c_str(), stdout);
   } else {
-    write_file_atomic(args.output, report);
+    write_file_atomic(args.output, text);
   }
 }
 

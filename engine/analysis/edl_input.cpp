@@ -1,5 +1,5 @@
 // Parsing of `diverge edl` input: nested arrays flattened with their extents checked level by level.
-#include "launch/edl_input.h"
+#include "engine/analysis/edl_input.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 #include "engine/error.h"
 #include "engine/json/json_quote.h"
 
-namespace diverge::cli {
+namespace diverge::analysis {
 
 namespace {
 
@@ -159,4 +159,4 @@ EdlInput parse_edl_input(const json& input, const std::string& source) {
   return in;
 }
 
-}  // namespace diverge::cli
+}  // namespace diverge::analysis

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace diverge::cli {
+namespace diverge::analysis {
 
 struct EdlInput {
   bool one_layer = false;  // logits given as [S][T][E] rather than [L][S][T][E]
@@ -24,4 +24,4 @@ struct EdlInput {
 // mask values and shape, empty sequences, domain count and type, eps, layer indices and unknown keys.
 EdlInput parse_edl_input(const nlohmann::json& json, const std::string& source);
 
-}  // namespace diverge::cli
+}  // namespace diverge::analysis
