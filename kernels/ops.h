@@ -79,14 +79,19 @@ void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out);
 void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, const Tensor& dgate, const Tensor& dup);
 
 // ---- fused softmax cross-entropy --------------------------------------------------------------------------------
-// Returns the mean of -log softmax(logits)[target] over targets that are not -1 (0 when all are ignored).
-//   logits   (N, V) or (B, T, V)
-//   targets  (N) or (B, T), i32 in [0, V) or -1 (ignored)
-//   lse      (N) or (B, T): logsumexp of each row, saved for the backward pass
-float cross_entropy(const Tensor& logits, const Tensor& targets, const Tensor& lse);
-// dlogits (like logits) = dloss * (softmax - onehot) / count; ignored rows get zeros. dlogits may be logits itself.
-void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, float dloss,
+// Per row: -log softmax(logits)[target]. The mean over a batch is scaled_sum(row_loss, 1 / targets counted), which
+// stays right when the rows are processed in chunks (the LM head never holds every row's logits).
+//   logits    (N, V) or (B, T, V), f32 on every device (a large vocabulary's logsumexp needs fp32 inputs)
+//   targets   (N) or (B, T), i32 in [0, V) or -1 (ignored)
+//   lse       (N) or (B, T) written: logsumexp of each row, saved for the backward pass
+//   row_loss  (N) or (B, T) written: lse - logits[target], 0 for ignored rows
+void cross_entropy(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& row_loss);
+// dlogits (like logits) = weight * (softmax - onehot); ignored rows get zeros. dlogits may be logits itself.
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, float weight,
                             const Tensor& dlogits);
+// out (one f32) = scale * the sum of values (f32, any shape), in double in an order fixed by the shape; with
+// Write::accumulate it is added to out. Losses stay on their device this way until the step reads them once.
+void scaled_sum(const Tensor& values, float scale, const Tensor& out, Write write = Write::overwrite);
 
 // ---- causal self-attention with grouped KV heads ----------------------------------------------------------------
 // out = softmax(q k^T / sqrt(D) + causal mask) v, per head; query head h reads KV head h / (H / Hkv).
@@ -165,11 +170,12 @@ void expert_ffn_backward(const Tensor& dout, const Tensor& x, const Tensor& offs
 // gradient, P_e = mean over tokens of probs[t][e].
 //   probs   (N, E): the router's dense probabilities
 //   counts  (E) i32: routed assignments per expert (RoutePlan::counts; summed over ranks for the global scope)
-float load_balance_loss(const Tensor& probs, const Tensor& counts);
+//   loss    (1) f32 written, or added to with Write::accumulate (the losses stay on their device)
+void load_balance_loss(const Tensor& probs, const Tensor& counts, const Tensor& loss, Write write = Write::overwrite);
 // dlogits (N, E) += dloss * d loss / d logits.
 void load_balance_loss_backward(const Tensor& probs, const Tensor& counts, float dloss, const Tensor& dlogits);
-// Router z-loss: (1 / N) sum_t logsumexp(logits[t])^2 over logits (N, E).
-float router_z_loss(const Tensor& logits);
+// Router z-loss: (1 / N) sum_t logsumexp(logits[t])^2 over logits (N, E), into loss (1) f32 as above.
+void router_z_loss(const Tensor& logits, const Tensor& loss, Write write = Write::overwrite);
 // dlogits (N, E) += dloss * d loss / d logits.
 void router_z_loss_backward(const Tensor& logits, float dloss, const Tensor& dlogits);
 
@@ -196,8 +202,10 @@ void edl_domain_sums(const Tensor& probs, const Tensor& mask, const Tensor& doma
 //   jsd           (M, M) written: pairwise JSD of present domains, 0 on the diagonal and for absent domains
 //   present       (M) i32 written: 1 when domain j has a sequence; may be empty
 //   dsums         (M, E) written: d loss / d sums; may be empty (no backward)
-float edl_loss_from_sums(const Tensor& sums, const Tensor& counts, float eps, const Tensor& jsd, const Tensor& present,
-                         const Tensor& dsums);
+//   loss          (1) f32 written, or added to with Write::accumulate
+// On CUDA an invalid batch gives NaN outputs instead of an Error (kernels/cuda/edl.h): nothing is read back.
+void edl_loss_from_sums(const Tensor& sums, const Tensor& counts, float eps, const Tensor& jsd, const Tensor& present,
+                        const Tensor& dsums, const Tensor& loss, Write write = Write::overwrite);
 // dlogits (N, E) += coef * d loss / d logits through the softmax, coef = edl.beta / (number of EDL layers).
 void edl_backward(const Tensor& probs, const Tensor& mask, const Tensor& domains, const Tensor& dsums, float coef,
                   const Tensor& dlogits);
@@ -208,10 +216,12 @@ struct EdlBuffers {
   Tensor jsd;      // (M, M)
   Tensor present;  // (M) i32, may be empty
   Tensor dsums;    // (M, E)
+  Tensor loss;     // (1)
 };
-// The micro_batch scope in one call: (a) -> (b) -> (c), returning the loss; (c) is skipped when dlogits is empty.
-float expert_divergence_loss(const Tensor& probs, const Tensor& mask, const Tensor& domains, float eps,
-                             const EdlBuffers& buffers, float coef, const Tensor& dlogits);
+// The micro_batch scope in one call: (a) -> (b) -> (c), the loss into buffers.loss; (c) is skipped when dlogits is
+// empty.
+void expert_divergence_loss(const Tensor& probs, const Tensor& mask, const Tensor& domains, float eps,
+                            const EdlBuffers& buffers, float coef, const Tensor& dlogits);
 
 // ---- routing metrics (model/EDL.md "Routing metrics") -----------------------------------------------------------
 // Sums over a logging window, added micro-batch after micro-batch (and across ranks with add()), then finalised.

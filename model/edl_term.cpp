@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/device_memory.h"
+#include "model/buffers.h"
 #include "engine/error.h"
 
 namespace diverge::model {
@@ -35,7 +36,8 @@ EdlTerm::EdlTerm(const config::EdlConfig& edl, const config::ModelConfig& model,
       experts_(model.n_experts),
       label_count_(label_count),
       layers_(chosen_layers(edl, model)),
-      arena_("edl", Device::cpu, 0) {
+      arena_("edl", Device::cpu, 0),
+      loss_arena_("edl losses", Device::cpu, 0) {
   const bool per_sequence = edl.labels == kSequenceLabels;
   check(per_sequence || label_count >= 1, "edl.labels",
         "label system '" + edl.labels + "' needs a label count >= 1, got " + std::to_string(label_count));
@@ -55,25 +57,40 @@ void EdlTerm::allocate(std::int64_t rows, std::int64_t label_count, Device devic
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     buffers_.push_back({arena_.alloc(DType::f32, {label_count, experts_}), arena_.alloc(DType::f32, {label_count}),
                         arena_.alloc(DType::f32, {label_count, label_count}), arena_.alloc(DType::i32, {label_count}),
-                        arena_.alloc(DType::f32, {label_count, experts_})});
+                        arena_.alloc(DType::f32, {label_count, experts_}),
+                        loss_sums_.slice_rows(static_cast<std::int64_t>(i), static_cast<std::int64_t>(i) + 1)});
   }
 }
 
-float EdlTerm::forward(const Transformer& model, std::span<const std::int32_t> labels, Comm& comm) {
+void EdlTerm::upload_domains(std::span<const std::int32_t> labels, std::int64_t label_count, const Comm& comm) {
+  // Under the global scope, "sequence" ids must not collide across ranks: rank r owns [r * B, (r + 1) * B).
+  const bool offset_by_rank = edl_.labels == kSequenceLabels && edl_.scope == config::Scope::kGlobal;
+  const auto rows = static_cast<std::int64_t>(labels.size());
+  const std::int32_t offset = offset_by_rank ? static_cast<std::int32_t>(comm.rank() * rows) : 0;
+  std::vector<std::int32_t> domains(labels.size());
+  for (std::size_t s = 0; s < labels.size(); ++s) {
+    domains[s] = labels[s] + offset;
+    check(domains[s] >= 0 && domains[s] < label_count, kWhere,
+          "the label " + std::to_string(labels[s]) + " of sequence " + std::to_string(s) + " is outside [0, " +
+              std::to_string(label_count) + ") of label system '" + edl_.labels + "'");
+  }
+  copy_tensor(make_view(domains.data(), DType::i32, Device::cpu, {rows}), domains_);
+}
+
+void EdlTerm::forward(const Transformer& model, std::span<const std::int32_t> labels, Comm& comm) {
   const std::int64_t rows = model.dims().batch;
   check(static_cast<std::int64_t>(labels.size()) == rows, kWhere,
         "got " + std::to_string(labels.size()) + " labels for a batch of " + std::to_string(rows) + " rows");
+  if (loss_arena_.device() != model.device() || loss_sums_.empty()) {
+    Buffers plan(model.device());
+    plan.f32({static_cast<std::int64_t>(layers_.size())});
+    loss_arena_ = Arena("edl losses", model.device(), plan.bytes());
+    loss_sums_ = loss_arena_.alloc_zeroed(DType::f32, {static_cast<std::int64_t>(layers_.size())});
+    summed_passes_ = 0;
+  }
   const std::int64_t label_count = step_label_count(rows, comm);
   allocate(rows, label_count, model.device());
-  // Under the global scope, "sequence" ids must not collide across ranks: rank r owns [r * B, (r + 1) * B).
-  const bool offset_by_rank = edl_.labels == kSequenceLabels && edl_.scope == config::Scope::kGlobal;
-  const std::int32_t offset = offset_by_rank ? static_cast<std::int32_t>(comm.rank() * rows) : 0;
-  std::vector<std::int32_t> domains(labels.size());
-  std::transform(labels.begin(), labels.end(), domains.begin(), [offset](std::int32_t id) { return id + offset; });
-  copy_tensor(make_view(domains.data(), DType::i32, Device::cpu, {rows}), domains_);
-
-  layer_losses_.assign(layers_.size(), 0.0f);
-  double total = 0.0;
+  upload_domains(labels, label_count, comm);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const ops::EdlBuffers& b = buffers_[i];
     ops::edl_domain_sums(model.routing(layers_[i]).probs, Tensor{}, domains_, b.sums, b.counts);
@@ -81,12 +98,28 @@ float EdlTerm::forward(const Transformer& model, std::span<const std::int32_t> l
       comm.allreduce(b.sums, ReduceOp::sum);
       comm.allreduce(b.counts, ReduceOp::sum);
     }
-    layer_losses_[i] =
-        ops::edl_loss_from_sums(b.sums, b.counts, static_cast<float>(edl_.eps), b.jsd, b.present, b.dsums);
-    total += layer_losses_[i];
+    ops::edl_loss_from_sums(b.sums, b.counts, static_cast<float>(edl_.eps), b.jsd, b.present, b.dsums, b.loss,
+                            ops::Write::accumulate);
   }
+  ++summed_passes_;
   ready_ = true;
-  return static_cast<float>(total / static_cast<double>(layers_.size()));
+}
+
+EdlTerm::Losses EdlTerm::take_losses() {
+  check(summed_passes_ > 0, kWhere, "take_losses() needs a forward() since the last take_losses()");
+  std::vector<float> sums(layers_.size());
+  copy_tensor(loss_sums_, make_view(sums.data(), DType::f32, Device::cpu, {loss_sums_.numel()}));
+  device_zero(loss_sums_.device, loss_sums_.data, loss_sums_.bytes());
+  const auto passes = static_cast<double>(summed_passes_);
+  summed_passes_ = 0;
+  Losses losses;
+  double total = 0.0;
+  for (float sum : sums) {
+    losses.layers.push_back(static_cast<float>(sum / passes));
+    total += losses.layers.back();
+  }
+  losses.mean = static_cast<float>(total / static_cast<double>(layers_.size()));
+  return losses;
 }
 
 std::int64_t EdlTerm::slot_of(std::int64_t layer) const {

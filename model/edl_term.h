@@ -23,11 +23,13 @@ inline constexpr std::string_view kSequenceLabels = "sequence";  // every sequen
 //
 //   EdlTerm edl(cfg.edl, cfg.model, label_count);                  // once per run
 //   std::vector<std::int32_t> labels = edl_labels(cfg.edl, label_count, batch);  // (B), engine/training
-//   StepResult step = model.forward(tokens);
-//   float l_edl = edl.forward(model, labels, comm);                // collective when edl.scope == global
-//   float total = step.losses.total + edl.weighted(l_edl);
+//   model.forward(tokens);
+//   edl.forward(model, labels, comm);                              // collective when edl.scope == global
 //   model.backward(edl.hook());                                    // empty hook when beta == 0
+//   ... the step's other micro-batches, then once per step:
+//   float total = model.take_losses().total + edl.weighted(edl.take_losses().mean);
 //
+// The losses stay on the model's device, summed over micro-batches, until take_losses() reads them.
 // label_count is M of the label system `edl.labels` names; for "random" it is the number of groups to relabel into,
 // the label count of the corpus's coarsest system (the trainer passes it); for "sequence" it is ignored (M = B, or
 // B * ranks under the global scope). The loss uses every target token (no mask).
@@ -40,14 +42,19 @@ class EdlTerm {
   // The model layer indices L_EDL averages over: edl.layers, or every MoE layer.
   const std::vector<std::int64_t>& layers() const { return layers_; }
 
-  // After model.forward(): L_EDL, the mean over layers() of the per-layer loss of the last forward pass, with the
-  // sequences labelled by labels (B). Keeps what the hook needs. With scope global, all-reduces each layer's
+  // After model.forward(): each layer's L_EDL of the last forward pass, with the sequences labelled by labels (B),
+  // added to the sums take_losses() reads. Keeps what the hook needs. With scope global, all-reduces each layer's
   // per-domain sums and counts over comm between the two steps (every rank must call it, with the same B).
-  float forward(const Transformer& model, std::span<const std::int32_t> labels, Comm& comm);
+  void forward(const Transformer& model, std::span<const std::int32_t> labels, Comm& comm);
+  // The mean over the forward() calls since the last take_losses() (one copy from the device): per layer of
+  // layers(), and their mean L_EDL. The sums then start again from zero.
+  struct Losses {
+    float mean = 0.0f;
+    std::vector<float> layers;
+  };
+  Losses take_losses();
   // beta * loss: what L_EDL adds to the total loss.
   float weighted(float loss) const { return static_cast<float>(beta_ * static_cast<double>(loss)); }
-  // The per-layer losses of the last forward() (layers()).
-  const std::vector<float>& layer_losses() const { return layer_losses_; }
   // For Transformer::backward: adds beta / layers().size() * dL/dz into each chosen layer's dlogits, using the last
   // forward(); an empty function when beta == 0, so the backward pass is exactly the one without EDL.
   RouterLogitHook hook() const;
@@ -57,6 +64,8 @@ class EdlTerm {
   std::int64_t slot_of(std::int64_t layer) const;
   void allocate(std::int64_t rows, std::int64_t label_count, Device device);
   std::int64_t step_label_count(std::int64_t rows, const Comm& comm) const;
+  // The step's domain ids on the device, checked on the host first: a bad id has no host round trip to fail on later.
+  void upload_domains(std::span<const std::int32_t> labels, std::int64_t label_count, const Comm& comm);
 
   config::EdlConfig edl_;
   double beta_;
@@ -66,7 +75,9 @@ class EdlTerm {
   Arena arena_;                           // on the model's device
   Tensor domains_;                        // (B) i32 of the last forward()
   std::vector<ops::EdlBuffers> buffers_;  // one per chosen layer
-  std::vector<float> layer_losses_;       // one per chosen layer
+  Arena loss_arena_;                      // on the model's device, from the first forward()
+  Tensor loss_sums_;                      // (layers()) f32: each layer's loss summed over forward() calls
+  std::int64_t summed_passes_ = 0;
   bool ready_ = false;
 };
 

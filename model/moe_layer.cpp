@@ -22,15 +22,15 @@ MoeScratch allocate_moe_scratch(Buffers& buffers, const Dims& d) {
   return s;
 }
 
-AuxLosses moe_forward(const MoeSettings& s, const MoeWeights& w, const Tensor& h, const MoeActs& acts,
-                      const Tensor& out, const LogitBias& bias) {
+void moe_forward(const MoeSettings& s, const MoeWeights& w, const Tensor& h, const MoeActs& acts, const Tensor& out,
+                 const AuxLossSlots& losses, const LogitBias& bias) {
   router_forward(h, w.router, s.renorm_topk, acts.router, bias);
   dispatch_forward(h, acts.router.topk, acts.dispatch);
   experts_forward(acts.dispatch.grouped, acts.dispatch.plan.offsets, w.experts, acts.experts);
   combine_forward(acts.experts.out, acts.router.gates, acts.dispatch, acts.routed);
   ops::add(out, acts.routed, out);
   if (w.shared.present()) ffn_forward(h, w.shared, acts.shared, out);
-  return router_aux_losses(acts.router, acts.dispatch.plan.counts);
+  router_aux_losses(acts.router, acts.dispatch.plan.counts, losses);
 }
 
 void moe_backward(const MoeSettings& s, std::int64_t layer, const MoeWeights& w, const MoeWeights& dw, const Tensor& h,

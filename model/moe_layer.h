@@ -38,9 +38,9 @@ struct MoeSettings {
 MoeActs allocate_moe(Buffers& buffers, const Dims& d);
 MoeScratch allocate_moe_scratch(Buffers& buffers, const Dims& d);
 
-// out (N, C) += moe(h (N, C)); returns this layer's auxiliary losses. bias: see router_forward.
-AuxLosses moe_forward(const MoeSettings& s, const MoeWeights& w, const Tensor& h, const MoeActs& acts,
-                      const Tensor& out, const LogitBias& bias = {});
+// out (N, C) += moe(h (N, C)); this layer's auxiliary losses go into their slots. bias: see router_forward.
+void moe_forward(const MoeSettings& s, const MoeWeights& w, const Tensor& h, const MoeActs& acts, const Tensor& out,
+                 const AuxLossSlots& losses, const LogitBias& bias = {});
 // dh (N, C) = d loss / d h given dout (N, C) = d loss / d out; dw added to; the hook sees the router's dlogits.
 void moe_backward(const MoeSettings& s, std::int64_t layer, const MoeWeights& w, const MoeWeights& dw, const Tensor& h,
                   const MoeActs& acts, const MoeScratch& scratch, const RouterLogitHook& hook, const Tensor& dout,

@@ -19,8 +19,9 @@ void router_forward(const Tensor& h, const Tensor& weight, bool renormalize, con
   ops::router(acts.logits, acts.probs, acts.topk, acts.gates, renormalize);
 }
 
-AuxLosses router_aux_losses(const RouterActs& acts, const Tensor& counts) {
-  return {ops::load_balance_loss(acts.probs, counts), ops::router_z_loss(acts.logits)};
+void router_aux_losses(const RouterActs& acts, const Tensor& counts, const AuxLossSlots& slots) {
+  ops::load_balance_loss(acts.probs, counts, slots.load_balance, slots.write);
+  ops::router_z_loss(acts.logits, slots.z, slots.write);
 }
 
 void router_backward(const Tensor& h, const Tensor& weight, const Tensor& dweight, const RouterActs& acts,

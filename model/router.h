@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "kernels/ops.h"
 #include "model/buffers.h"
 #include "model/dims.h"
 
@@ -28,9 +29,12 @@ struct AuxLossGrads {
   float z = 0.0f;
 };
 
-struct AuxLosses {
-  float load_balance = 0.0f;
-  float z = 0.0f;
+// Where one layer's auxiliary losses go: one f32 each on the model's device, written or added to (the model sums
+// them over micro-batches there and reads them once per step).
+struct AuxLossSlots {
+  Tensor load_balance;  // (1)
+  Tensor z;             // (1)
+  ops::Write write = ops::Write::overwrite;
 };
 
 // An additive bias on the router logits before top-k (analysis: -inf disables an expert), broadcast over tokens
@@ -45,8 +49,8 @@ RouterActs allocate_router(Buffers& buffers, const Dims& d);
 
 void router_forward(const Tensor& h, const Tensor& weight, bool renormalize, const RouterActs& acts,
                     const LogitBias& bias = {});
-// This layer's load-balance loss (f from counts (E) i32) and z-loss.
-AuxLosses router_aux_losses(const RouterActs& acts, const Tensor& counts);
+// This layer's load-balance loss (f from counts (E) i32) and z-loss into their slots.
+void router_aux_losses(const RouterActs& acts, const Tensor& counts, const AuxLossSlots& slots);
 // dlogits (N, E) = gradient from dgates (N, k) + auxiliary losses + hook; then dh (N, C) += dlogits W and
 // dweight (E, C) += dlogits^T h.
 void router_backward(const Tensor& h, const Tensor& weight, const Tensor& dweight, const RouterActs& acts,

@@ -84,11 +84,11 @@ void RoutingMonitor::add(const Transformer& model, std::span<const std::int32_t>
   }
 }
 
-void RoutingMonitor::record_edl(const EdlTerm& edl) {
+void RoutingMonitor::record_edl(const EdlTerm& edl, const EdlTerm::Losses& losses) {
   for (std::size_t i = 0; i < edl.layers().size(); ++i) {
     const auto at = std::find(layers_.begin(), layers_.end(), edl.layers()[i]);
     const auto slot = static_cast<std::size_t>(at - layers_.begin());
-    edl_sum_[slot] += edl.layer_losses()[i];
+    edl_sum_[slot] += losses.layers[i];
     ++edl_seen_[slot];
   }
 }

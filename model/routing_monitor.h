@@ -27,7 +27,7 @@ struct RoutingReport {
 };
 
 // The trainer's use: after every micro-batch's forward, add(model, labels) with the domain ids of the metric label
-// system (and record_edl(edl) after EdlTerm::forward when EDL is computed); every log.every steps, finish().
+// system; once per step record_edl(edl, edl.take_losses()) when EDL is computed; every log.every steps, finish().
 class RoutingMonitor {
  public:
   // label_count: M of the label system the metrics are taken in.
@@ -35,8 +35,8 @@ class RoutingMonitor {
 
   // Adds the routing of every MoE layer of model's last forward pass; labels (B) in [0, M), one per sequence.
   void add(const Transformer& model, std::span<const std::int32_t> labels);
-  // Adds the per-layer EDL losses of edl's last forward() to the window (reported as their mean).
-  void record_edl(const EdlTerm& edl);
+  // Adds one step's per-layer EDL losses (losses.layers, for edl.layers()) to the window (reported as their mean).
+  void record_edl(const EdlTerm& edl, const EdlTerm::Losses& losses);
   // This window's sums of one MoE layer (index into layers()), e.g. to add another rank's window before finish().
   ops::RoutingSums& sums(std::size_t index) { return sums_[index]; }
   const std::vector<std::int64_t>& layers() const { return layers_; }

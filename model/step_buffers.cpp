@@ -3,7 +3,7 @@
 
 namespace diverge::model {
 
-ForwardActs allocate_forward(Buffers& buffers, const Dims& d, bool qk_norm) {
+ForwardActs allocate_forward(Buffers& buffers, const Dims& d, bool qk_norm, std::int64_t logit_rows) {
   ForwardActs a;
   a.inputs = buffers.i32({d.batch, d.seq});
   a.targets = buffers.i32({d.batch, d.seq});
@@ -21,8 +21,7 @@ ForwardActs allocate_forward(Buffers& buffers, const Dims& d, bool qk_norm) {
     layer.x_out = buffers.act({d.tokens, d.model});
   }
   a.final_norm = allocate_norm(buffers, d);
-  a.logits = buffers.f32({d.tokens, d.vocab});
-  a.lse = buffers.f32({d.tokens});
+  a.head = allocate_lm_head(buffers, d.tokens, d.vocab, logit_rows);
   return a;
 }
 
@@ -36,10 +35,11 @@ BackwardScratch allocate_backward(Buffers& buffers, const Dims& d, bool qk_norm)
   return s;
 }
 
-std::size_t activation_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq, Device device) {
+std::size_t activation_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq, Device device,
+                             std::int64_t logit_chunk) {
   const Dims d = make_dims(config, batch, seq);
   Buffers count(device);
-  allocate_forward(count, d, config.qk_norm);
+  allocate_forward(count, d, config.qk_norm, logit_chunk_rows(logit_chunk, d.tokens, d.vocab));
   allocate_backward(count, d, config.qk_norm);
   return count.bytes();
 }

@@ -10,6 +10,7 @@
 #include "model/buffers.h"
 #include "model/dense_mlp.h"
 #include "model/dims.h"
+#include "model/lm_head.h"
 #include "model/moe_layer.h"
 #include "model/residual.h"
 
@@ -31,8 +32,7 @@ struct ForwardActs {
   Tensor embedded;  // (N, C): the stream entering layer 0
   std::vector<LayerActs> layers;
   NormActs final_norm;  // model.norm
-  Tensor logits;        // (N, V); the backward pass turns it into dlogits in place
-  Tensor lse;           // (N)
+  LmHeadActs head;      // a chunk of logits (R, V), lse and row losses (N)
 };
 
 // Backward workspace, allocated after ForwardActs and shared by every layer.
@@ -44,10 +44,13 @@ struct BackwardScratch {
   MoeScratch moe;
 };
 
-ForwardActs allocate_forward(Buffers& buffers, const Dims& d, bool qk_norm);
+// logit_rows: R, the LM head's rows per chunk (logit_chunk_rows).
+ForwardActs allocate_forward(Buffers& buffers, const Dims& d, bool qk_norm, std::int64_t logit_rows);
 BackwardScratch allocate_backward(Buffers& buffers, const Dims& d, bool qk_norm);
 
-// The exact activation arena bytes of one forward and backward pass of a (batch, seq) micro-batch on device.
-std::size_t activation_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq, Device device);
+// The exact activation arena bytes of one forward and backward pass of a (batch, seq) micro-batch on device, with
+// the LM head's chunk from train.logit_chunk (0: automatic).
+std::size_t activation_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq, Device device,
+                             std::int64_t logit_chunk);
 
 }  // namespace diverge::model

@@ -10,6 +10,7 @@
 #include "model/attention_block.h"
 #include "model/dense_mlp.h"
 #include "model/init.h"
+#include "model/lm_head.h"
 #include "model/moe_layer.h"
 #include "model/residual.h"
 
@@ -48,6 +49,22 @@ AttentionSettings attention_settings(const config::ModelConfig& m) {
   return {static_cast<float>(m.rms_eps), static_cast<float>(m.rope_theta), m.qk_norm};
 }
 
+// The loss terms of one pass: lm, then load balance and z per MoE layer (Transformer::loss_sums_).
+std::int64_t loss_term_count(const config::ModelConfig& m) { return 1 + 2 * (m.n_layers - m.first_k_dense); }
+
+std::size_t loss_bytes(const config::ModelConfig& m, Device device) {
+  Buffers plan(device);
+  for (int copy = 0; copy < 2; ++copy) plan.f32({loss_term_count(m)});
+  return plan.bytes();
+}
+
+// 1 / the targets that are not the ignore index (-1), so that the sum of the LM head's row losses is their mean.
+float target_weight(const Tensor& targets) {
+  std::int64_t counted = 0;
+  for (std::int64_t i = 0; i < targets.numel(); ++i) counted += targets.i32()[i] != -1 ? 1 : 0;
+  return counted == 0 ? 0.0f : static_cast<float>(1.0 / static_cast<double>(counted));
+}
+
 MoeSettings moe_settings(const config::ModelConfig& m, const config::LossConfig& loss, const Dims& d) {
   const double layers = static_cast<double>(d.moe_layers());
   return {m.renorm_topk, {static_cast<float>(loss.lb_coef / layers), static_cast<float>(loss.z_coef / layers)}};
@@ -63,19 +80,21 @@ void upload_as_activation(std::span<const float> values, const Tensor& upload, c
 }  // namespace
 
 Transformer::Transformer(const config::ModelConfig& model, const config::LossConfig& loss, std::int64_t max_batch,
-                         std::int64_t max_seq, std::uint64_t seed, Device device)
+                         std::int64_t max_seq, std::uint64_t seed, Device device, std::int64_t logit_chunk)
     : model_(model),
       loss_(loss),
       layout_(model),
       max_batch_(max_batch),
       max_seq_(max_seq),
       device_(device),
+      logit_chunk_(logit_chunk),
       params_("parameters", device, block_bytes(layout_, DType::f32), "the model's size"),
       working_("working parameters", device, working_bytes(layout_, device), "the model's size"),
       grads_("gradients", device, block_bytes(layout_, DType::f32), "the model's size"),
-      activations_("activations", device, activation_bytes(model, max_batch, max_seq, device),
-                   "lower data.micro_batch or data.seq_len"),
-      staging_("token staging", Device::cpu, staging_bytes(max_batch, max_seq)) {
+      activations_("activations", device, activation_bytes(model, max_batch, max_seq, device, logit_chunk),
+                   "lower data.micro_batch, data.seq_len or train.logit_chunk"),
+      staging_("token staging", Device::cpu, staging_bytes(max_batch, max_seq)),
+      losses_("losses", device, loss_bytes(model, device)) {
   check(loss.lb_coef >= 0.0 && loss.z_coef >= 0.0, "loss", "lb_coef and z_coef must be >= 0");
   params_block_ = params_.alloc_zeroed(DType::f32, {layout_.block_elements()});
   grads_block_ = grads_.alloc_zeroed(DType::f32, {layout_.block_elements()});
@@ -85,6 +104,8 @@ Transformer::Transformer(const config::ModelConfig& model, const config::LossCon
                        : params_block_;
   weights_ = bind_weights(layout_, working_block_, model.n_layers);
   weight_grads_ = bind_weights(layout_, grads_block_, model.n_layers);
+  loss_sums_ = losses_.alloc_zeroed(DType::f32, {loss_term_count(model)});
+  eval_terms_ = losses_.alloc(DType::f32, {loss_term_count(model)});
 }
 
 void Transformer::stage_tokens(const Tensor& tokens) {
@@ -100,9 +121,17 @@ void Transformer::stage_tokens(const Tensor& tokens) {
     }
   copy_tensor(inputs, acts_.inputs);
   copy_tensor(targets, acts_.targets);
+  staged_targets_ = targets;
+  target_weight_ = target_weight(targets);
 }
 
-Losses Transformer::run_forward(const Tensor& tokens) {
+AuxLossSlots Transformer::aux_slots(const Tensor& terms, std::int64_t moe_layer, ops::Write write) const {
+  const std::int64_t moe_layers = dims_.moe_layers();
+  return {terms.slice_rows(1 + moe_layer, 2 + moe_layer), terms.slice_rows(1 + moe_layers + moe_layer, 2 + moe_layers + moe_layer),
+          write};
+}
+
+void Transformer::run_forward(const Tensor& tokens, const Tensor& terms, ops::Write write) {
   check(tokens.dtype == DType::i32 && tokens.ndim == 2 && tokens.dim(1) >= 2, kWhere,
         "tokens must be i32 (B, T + 1) with T >= 1, got " + tokens.describe());
   const std::int64_t batch = tokens.dim(0), seq = tokens.dim(1) - 1;
@@ -113,7 +142,7 @@ Losses Transformer::run_forward(const Tensor& tokens) {
   dims_ = make_dims(model_, batch, seq);
   activations_.reset();
   Buffers buffers(activations_);
-  acts_ = allocate_forward(buffers, dims_, model_.qk_norm);
+  acts_ = allocate_forward(buffers, dims_, model_.qk_norm, logit_chunk_rows(logit_chunk_, dims_.tokens, dims_.vocab));
   stage_tokens(tokens);
   // The masters may have changed since the last pass (an update, a checkpoint, an edit): one rounding pass over
   // the block per micro-batch, so the working copy can never be stale.
@@ -123,7 +152,6 @@ Losses Transformer::run_forward(const Tensor& tokens) {
   const MoeSettings moe = moe_settings(model_, loss_, dims_);
   ops::embedding(acts_.inputs.reshape({dims_.tokens}), weights_.embed, acts_.embedded);
   Tensor x = acts_.embedded;
-  double lb_sum = 0.0, z_sum = 0.0;
   for (std::int64_t l = 0; l < dims_.layers; ++l) {
     const LayerActs& la = acts_.layers[static_cast<std::size_t>(l)];
     const LayerWeights& w = weights_.layers[static_cast<std::size_t>(l)];
@@ -131,32 +159,43 @@ Losses Transformer::run_forward(const Tensor& tokens) {
     norm_forward(la.x_mid, w.post_norm, attention.rms_eps, la.mlp_norm);
     ops::copy(la.x_mid, la.x_out);
     if (dims_.is_moe(l)) {
-      const AuxLosses aux =
-          moe_forward(moe, w.moe, la.mlp_norm.out, la.moe, la.x_out, router_bias(l));
-      lb_sum += aux.load_balance;
-      z_sum += aux.z;
+      moe_forward(moe, w.moe, la.mlp_norm.out, la.moe, la.x_out, aux_slots(terms, l - dims_.first_dense, write),
+                  router_bias(l));
     } else {
       ffn_forward(la.mlp_norm.out, w.dense, la.dense, la.x_out);
     }
     x = la.x_out;
   }
   norm_forward(x, weights_.final_norm, attention.rms_eps, acts_.final_norm);
-  ops::matmul(acts_.final_norm.out, weights_.lm_head, acts_.logits, false, true);
-
-  Losses losses;
-  losses.lm = ops::cross_entropy(acts_.logits, acts_.targets.reshape({dims_.tokens}), acts_.lse);
-  const double moe_layers = static_cast<double>(dims_.moe_layers());
-  losses.lb = static_cast<float>(lb_sum / moe_layers);
-  losses.z = static_cast<float>(z_sum / moe_layers);
-  losses.total = static_cast<float>(losses.lm + loss_.lb_coef * losses.lb + loss_.z_coef * losses.z);
-  return losses;
+  lm_head_forward(acts_.final_norm.out, weights_.lm_head, acts_.targets.reshape({dims_.tokens}), target_weight_,
+                  acts_.head, terms.slice_rows(0, 1), write);
 }
 
-StepResult Transformer::forward(const Tensor& tokens) {
-  StepResult result;
-  result.losses = run_forward(tokens);
+void Transformer::forward(const Tensor& tokens) {
+  run_forward(tokens, loss_sums_, ops::Write::accumulate);
+  ++summed_passes_;
   backward_ready_ = true;
-  return result;
+}
+
+Losses Transformer::take_losses() {
+  check(summed_passes_ > 0, kWhere, "take_losses() needs a forward() since the last take_losses()");
+  std::vector<float> sums(static_cast<std::size_t>(loss_sums_.numel()));
+  copy_tensor(loss_sums_, make_view(sums.data(), DType::f32, Device::cpu, {loss_sums_.numel()}));
+  device_zero(device_, loss_sums_.data, loss_sums_.bytes());
+  const auto passes = static_cast<double>(summed_passes_);
+  summed_passes_ = 0;
+  const std::int64_t moe_layers = model_.n_layers - model_.first_k_dense;
+  double lb = 0.0, z = 0.0;
+  for (std::int64_t m = 0; m < moe_layers; ++m) {
+    lb += sums[static_cast<std::size_t>(1 + m)];
+    z += sums[static_cast<std::size_t>(1 + moe_layers + m)];
+  }
+  Losses losses;
+  losses.lm = static_cast<float>(sums[0] / passes);
+  losses.lb = static_cast<float>(lb / passes / static_cast<double>(moe_layers));
+  losses.z = static_cast<float>(z / passes / static_cast<double>(moe_layers));
+  losses.total = static_cast<float>(losses.lm + loss_.lb_coef * losses.lb + loss_.z_coef * losses.z);
+  return losses;
 }
 
 void Transformer::backward(const RouterLogitHook& hook) {
@@ -169,9 +208,8 @@ void Transformer::backward(const RouterLogitHook& hook) {
   const Tensor& grad = scratch.stream_grad;
   const Tensor top = acts_.layers.back().x_out;
 
-  ops::cross_entropy_backward(acts_.logits, acts_.targets.reshape({dims_.tokens}), acts_.lse, 1.0f, acts_.logits);
-  ops::matmul_backward(acts_.logits, acts_.final_norm.out, weights_.lm_head, scratch.sublayer.dnormed,
-                       weight_grads_.lm_head, false, true, ops::Write::overwrite, ops::Write::accumulate);
+  lm_head_backward(acts_.final_norm.out, weights_.lm_head, acts_.targets.reshape({dims_.tokens}), target_weight_,
+                   acts_.head, scratch.sublayer.dnormed, weight_grads_.lm_head);
   ops::rmsnorm_backward(scratch.sublayer.dnormed, top, weights_.final_norm, acts_.final_norm.rstd, grad,
                         weight_grads_.final_norm);
   for (std::int64_t l = dims_.layers - 1; l >= 0; --l) {
@@ -194,13 +232,19 @@ void Transformer::backward(const RouterLogitHook& hook) {
 }
 
 std::vector<float> Transformer::eval_sequence_losses(const Tensor& tokens) {
-  run_forward(tokens);
+  run_forward(tokens, eval_terms_, ops::Write::overwrite);
+  std::vector<float> row_loss(static_cast<std::size_t>(dims_.tokens));
+  copy_tensor(acts_.head.row_loss, make_view(row_loss.data(), DType::f32, Device::cpu, {dims_.tokens}));
+  const std::int32_t* targets = staged_targets_.i32();
   std::vector<float> losses;
   for (std::int64_t b = 0; b < dims_.batch; ++b) {
-    const std::int64_t begin = b * dims_.seq, end = begin + dims_.seq;
-    losses.push_back(ops::cross_entropy(acts_.logits.slice_rows(begin, end),
-                                        acts_.targets.slice_rows(b, b + 1).reshape({dims_.seq}),
-                                        acts_.lse.slice_rows(begin, end)));
+    double sum = 0.0;
+    std::int64_t counted = 0;
+    for (std::int64_t i = b * dims_.seq; i < (b + 1) * dims_.seq; ++i) {
+      sum += static_cast<double>(row_loss[static_cast<std::size_t>(i)]);
+      counted += targets[i] != -1 ? 1 : 0;
+    }
+    losses.push_back(counted == 0 ? 0.0f : static_cast<float>(sum / static_cast<double>(counted)));
   }
   return losses;
 }

@@ -17,17 +17,12 @@
 
 namespace diverge::model {
 
-// The loss terms of one micro-batch (MODEL.md): total = lm + lb_coef * lb + z_coef * z; lb and z are means over
-// the MoE layers.
+// The loss terms (MODEL.md): total = lm + lb_coef * lb + z_coef * z; lb and z are means over the MoE layers.
 struct Losses {
   float total = 0.0f;
   float lm = 0.0f;
   float lb = 0.0f;
   float z = 0.0f;
-};
-
-struct StepResult {
-  Losses losses;
 };
 
 class Transformer {
@@ -36,16 +31,21 @@ class Transformer {
   // zeroes the gradients, and sizes the activation arena for micro-batches of up to max_batch sequences of max_seq
   // tokens (activation_bytes). Every arena lives on `device`: fp32 master parameters and gradients; on CUDA the
   // forward and backward read a bf16 working copy of the parameters, refreshed from the masters by every pass.
+  // logit_chunk: the LM head's rows per chunk of logits (train.logit_chunk; 0: automatic, see logit_chunk_rows).
   Transformer(const config::ModelConfig& model, const config::LossConfig& loss, std::int64_t max_batch,
-              std::int64_t max_seq, std::uint64_t seed, Device device = Device::cpu);
+              std::int64_t max_seq, std::uint64_t seed, Device device = Device::cpu, std::int64_t logit_chunk = 0);
 
   // tokens (B, T + 1) i32 on the host, B <= max_batch, T <= max_seq: inputs are columns 0..T-1, targets 1..T.
-  // Keeps the activations for backward() and the routing for routing().
-  StepResult forward(const Tensor& tokens);
+  // Keeps the activations for backward() and the routing for routing(). The loss terms are added to sums that stay
+  // on the model's device until take_losses(): nothing is read back during the pass.
+  void forward(const Tensor& tokens);
   // Adds d total / d parameters of the last forward() into the gradient block; the hook lets an auxiliary routing
   // loss add its gradient into every MoE layer's router logits. Needs a forward() since the last backward/eval.
   void backward(const RouterLogitHook& hook = {});
-  // Mean LM loss of each sequence (B) of tokens (B, T + 1); gradients and losses of training are not touched.
+  // The mean loss terms over the forward() passes since the last call (one copy from the device, once per step);
+  // the sums then start again from zero.
+  Losses take_losses();
+  // Mean LM loss of each sequence (B) of tokens (B, T + 1); gradients and the training loss sums are not touched.
   std::vector<float> eval_sequence_losses(const Tensor& tokens);
 
   // Analysis: every later pass adds bias (E) to the router logits of MoE layer `layer` before top-k (-inf disables
@@ -65,12 +65,15 @@ class Transformer {
   // The routed assignments of each expert (E) in MoE layer `layer` of the last forward pass, on the host (a copy
   // from the device: ask only when needed); they sum to N * k.
   std::vector<std::int32_t> expert_counts(std::int64_t layer) const;
-  // The logits (N, V), row b * T + t, of the last forward pass; backward() turns them into their gradient in place.
-  Tensor logits() const { return acts_.logits; }
+  // The logits (R, V) of the last chunk of the last forward pass, rows [N - R, N) (row b * T + t): every row when
+  // one chunk holds them all (logit_chunk_rows); backward() turns them into their gradient in place.
+  Tensor logits() const { return acts_.head.logits; }
   const Arena& activation_arena() const { return activations_; }
 
  private:
-  Losses run_forward(const Tensor& tokens);
+  // The pass, its loss terms written into terms (1 + 2 * MoE layers) as write says.
+  void run_forward(const Tensor& tokens, const Tensor& terms, ops::Write write);
+  AuxLossSlots aux_slots(const Tensor& terms, std::int64_t moe_layer, ops::Write write) const;
   const LayerActs& routing_layer(std::int64_t layer) const;  // checked: a MoE layer of the last forward
   void stage_tokens(const Tensor& tokens);
   LogitBias router_bias(std::int64_t layer) const;
@@ -81,11 +84,13 @@ class Transformer {
   std::int64_t max_batch_;
   std::int64_t max_seq_;
   Device device_;
+  std::int64_t logit_chunk_;
   Arena params_;
   Arena working_;  // the bf16 copy the passes read; empty where activations are f32 (the CPU reads the masters)
   Arena grads_;
   Arena activations_;
   Arena staging_;  // host: a micro-batch's inputs and targets, split before their one copy to the device
+  Arena losses_;   // on the device: loss_sums_ and eval_terms_
   Tensor params_block_;
   Tensor working_block_;
   Tensor grads_block_;
@@ -93,6 +98,12 @@ class Transformer {
   ModelWeights weight_grads_;
   Dims dims_;
   ForwardActs acts_;
+  Tensor staged_targets_;       // (B, T) i32 on the host: the last pass's targets
+  float target_weight_ = 0.0f;  // 1 / the targets counted in the last pass (0 when all are ignored)
+  // (1 + 2 * MoE layers) f32 each: lm, then the load balance of every MoE layer, then their z-losses.
+  Tensor loss_sums_;   // summed over the forward() passes since take_losses()
+  Tensor eval_terms_;  // an eval pass's terms, discarded
+  std::int64_t summed_passes_ = 0;
   bool backward_ready_ = false;
   // Created by the first set_router_bias(): ones (max_batch * max_seq, 1) and one (1, E) bias per layer in the
   // activation dtype, and an f32 (1, E) that the host's values pass through on their way to the device.

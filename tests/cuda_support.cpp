@@ -9,6 +9,7 @@
 #include <limits>
 #include <random>
 
+#include "engine/device_memory.h"
 #include "kernels/cuda/device_info.h"
 #include "kernels/cuda/memory.h"
 
@@ -35,6 +36,15 @@ Tensor host_tensor(std::vector<float>& values, std::initializer_list<std::int64_
 }
 
 Arena device_arena(std::size_t bytes) { return Arena("test", Device::cuda, bytes); }
+
+float loss_value(Device device, const std::function<void(const Tensor& loss)>& write) {
+  Arena arena("test loss", device, Arena::kAlignment);
+  const Tensor loss = arena.alloc(DType::f32, {1});
+  write(loss);
+  float host = 0.0f;
+  copy_tensor(loss, make_view(&host, DType::f32, Device::cpu, {1}));
+  return host;
+}
 
 Tensor to_device(Arena& arena, const std::vector<float>& host, std::initializer_list<std::int64_t> shape) {
   Tensor tensor = arena.alloc(DType::f32, shape);

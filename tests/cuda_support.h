@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <vector>
 
@@ -30,6 +31,9 @@ std::vector<std::int32_t> i32_to_host(const Tensor& device);
 // Overwrites a device tensor with host (as many values).
 void copy_into(const Tensor& device, const std::vector<float>& host);
 std::vector<float> to_host(const Tensor& device);
+
+// What a loss op writes into its one-float f32 output on `device`, read back to the host.
+float loss_value(Device device, const std::function<void(const Tensor& loss)>& write);
 
 // x rounded to the nearest bf16 (ties to even) and back to float: what a bf16 tensor can hold. Written from the
 // format's definition, independently of the CUDA headers.

@@ -68,6 +68,12 @@ class TokenBatch {
 
 inline std::vector<float> host_copy(const Tensor& t) { return {t.f32(), t.f32() + t.numel()}; }
 
+// One forward pass and its loss terms (the model keeps them on its device until take_losses()).
+inline model::Losses forward_losses(model::Transformer& model, const Tensor& tokens) {
+  model.forward(tokens);
+  return model.take_losses();
+}
+
 // The chosen expert sets of every token of every MoE layer in the last forward pass, sorted within a token: the order
 // of two chosen experts is not a discontinuity of the loss, a different set is.
 inline std::vector<std::int32_t> routing_choices(const model::Transformer& model) {

@@ -260,8 +260,11 @@ TEST_CASE("cuda load balance and z-loss: losses and gradients match the CPU with
 
     // Load balance: f is the same bits on both sides; each P_e sums N positive terms (N eps of the sum), the
     // weighted sum E more, the products and the scaling a few roundings; the CPU sums in double.
-    const float lb = ops::load_balance_loss(cpu_probs, int_view(counts, {s.experts}));
-    const float lb_cuda = ops::load_balance_loss(d_probs, d_counts);
+    const float lb = test::loss_value(Device::cpu, [&](const Tensor& loss) {
+      ops::load_balance_loss(cpu_probs, int_view(counts, {s.experts}), loss);
+    });
+    const float lb_cuda =
+        test::loss_value(Device::cuda, [&](const Tensor& loss) { ops::load_balance_loss(d_probs, d_counts, loss); });
     CHECK(std::fabs(static_cast<double>(lb_cuda) - lb) <= (n + experts + 4) * kEps * lb);
 
     // Its gradient: dp = dloss E / N * f_e, the same bits on both sides; <dp, p> sums E terms in another order.
@@ -283,8 +286,9 @@ TEST_CASE("cuda load balance and z-loss: losses and gradients match the CPU with
     const auto lse = logsumexps(logits, s.tokens, s.experts);
     double square_gaps = 0.0;
     for (const double l : lse) square_gaps += 2 * std::fabs(l) * logsumexp_gap(l, s.experts) + 2 * kEps * l * l;
-    const float z = ops::router_z_loss(cpu_logits);
-    const float z_cuda = ops::router_z_loss(d_logits);
+    const float z = test::loss_value(Device::cpu, [&](const Tensor& loss) { ops::router_z_loss(cpu_logits, loss); });
+    const float z_cuda =
+        test::loss_value(Device::cuda, [&](const Tensor& loss) { ops::router_z_loss(d_logits, loss); });
     CHECK(std::fabs(static_cast<double>(z_cuda) - z) <= square_gaps / n + (n + 2) * kEps * z);
 
     // Its gradient, scale * lse * exp(z_c - lse) with scale the same bits: lse moves the exp's argument and the
@@ -337,7 +341,8 @@ TEST_CASE("cuda router and auxiliary losses: the same bits on every run" * docte
     ops::load_balance_loss_backward(probs, counts, 0.5f, dlogits);
     ops::router_z_loss_backward(logits, 0.25f, dlogits);
     runs.push_back({test::to_host(probs), test::to_host(gates), test::to_host(dlogits), test::i32_to_host(topk),
-                    ops::load_balance_loss(probs, counts), ops::router_z_loss(logits)});
+                    test::loss_value(Device::cuda, [&](const Tensor& l) { ops::load_balance_loss(probs, counts, l); }),
+                    test::loss_value(Device::cuda, [&](const Tensor& l) { ops::router_z_loss(logits, l); })});
   }
   CHECK(runs[0].probs == runs[1].probs);
   CHECK(runs[0].gates == runs[1].gates);

@@ -105,15 +105,15 @@ TEST_CASE("the f32 EDL ops reproduce PyTorch's per-layer losses") {
       const auto N = static_cast<std::int64_t>(probs.size()) / E;
       std::vector<float> sums(static_cast<std::size_t>(labels * E)), counts(static_cast<std::size_t>(labels)),
           jsd(static_cast<std::size_t>(labels * labels));
+      float loss = 0.0f;
       const ops::EdlBuffers buffers{make_view(sums.data(), DType::f32, Device::cpu, {labels, E}),
                                     make_view(counts.data(), DType::f32, Device::cpu, {labels}),
                                     make_view(jsd.data(), DType::f32, Device::cpu, {labels, labels}), Tensor{},
-                                    Tensor{}};
+                                    Tensor{}, make_view(&loss, DType::f32, Device::cpu, {1})};
       const Tensor tmask = mask.empty() ? Tensor{} : make_view(mask.data(), DType::i32, Device::cpu, {S, N / S});
-      const float loss = ops::expert_divergence_loss(make_view(probs.data(), DType::f32, Device::cpu, {N, E}), tmask,
-                                                     make_view(domains.data(), DType::i32, Device::cpu, {S}),
-                                                     static_cast<float>(input.value("eps", 1e-6)), buffers, 1.0f,
-                                                     Tensor{});
+      ops::expert_divergence_loss(make_view(probs.data(), DType::f32, Device::cpu, {N, E}), tmask,
+                                  make_view(domains.data(), DType::i32, Device::cpu, {S}),
+                                  static_cast<float>(input.value("eps", 1e-6)), buffers, 1.0f, Tensor{});
       CHECK(loss == doctest::Approx(layer["loss"].get<double>()).epsilon(2e-4));
     }
   }

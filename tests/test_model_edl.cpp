@@ -54,19 +54,29 @@ double independent_edl(const model::Transformer& m, const std::vector<std::int64
   const std::int64_t experts = m.dims().experts;
   std::vector<float> sums(static_cast<std::size_t>(labels * experts)), counts(static_cast<std::size_t>(labels)),
       jsd(static_cast<std::size_t>(labels * labels)), dsums(sums);
+  float loss = 0.0f;
   const ops::EdlBuffers buffers{make_view(sums.data(), DType::f32, Device::cpu, {labels, experts}),
                                 make_view(counts.data(), DType::f32, Device::cpu, {labels}),
                                 make_view(jsd.data(), DType::f32, Device::cpu, {labels, labels}), Tensor{},
-                                make_view(dsums.data(), DType::f32, Device::cpu, {labels, experts})};
+                                make_view(dsums.data(), DType::f32, Device::cpu, {labels, experts}),
+                                make_view(&loss, DType::f32, Device::cpu, {1})};
   const Tensor domain_tensor =
       make_view(domains.data(), DType::i32, Device::cpu, {static_cast<std::int64_t>(domains.size())});
   double total = 0.0;
   for (const std::int64_t l : layers) {
     std::vector<float> probs = host_copy(m.routing(l).probs);
     const Tensor p = make_view(probs.data(), DType::f32, Device::cpu, {m.dims().tokens, experts});
-    total += ops::expert_divergence_loss(p, Tensor{}, domain_tensor, static_cast<float>(eps), buffers, 0.0f, Tensor{});
+    ops::expert_divergence_loss(p, Tensor{}, domain_tensor, static_cast<float>(eps), buffers, 0.0f, Tensor{});
+    total += loss;
   }
   return total / static_cast<double>(layers.size());
+}
+
+// L_EDL of one EdlTerm::forward (the term keeps it on the model's device until take_losses()).
+float edl_loss_of(model::EdlTerm& edl, const model::Transformer& m, const std::vector<std::int32_t>& labels,
+                  Comm& comm) {
+  edl.forward(m, labels, comm);
+  return edl.take_losses().mean;
 }
 
 }  // namespace
@@ -86,13 +96,15 @@ TEST_CASE("EdlTerm: total loss = model loss + beta * L_EDL of the model's dense 
       TokenBatch tokens(kBatch, kSeq, tiny_model().vocab_size, 6);
       model::EdlTerm edl(e, tiny_model(), 3);
       CHECK(edl.layers() == chosen);
-      const model::StepResult step = m.forward(tokens.tensor());
-      const float l_edl = edl.forward(m, edl_labels(e, 3, labelled_batch(coarse)), *comm);
+      const model::Losses losses = forward_losses(m, tokens.tensor());
+      edl.forward(m, edl_labels(e, 3, labelled_batch(coarse)), *comm);
+      const model::EdlTerm::Losses edl_losses = edl.take_losses();
+      const float l_edl = edl_losses.mean;
       const double want = independent_edl(m, chosen, coarse, 3, e.eps);
       CHECK(l_edl > 0.0f);
       CHECK(std::abs(l_edl - want) <= 1e-6 * std::abs(want));
-      CHECK(edl.layer_losses().size() == chosen.size());
-      CHECK(step.losses.total + edl.weighted(l_edl) == doctest::Approx(step.losses.total + 0.3 * want).epsilon(1e-6));
+      CHECK(edl_losses.layers.size() == chosen.size());
+      CHECK(losses.total + edl.weighted(l_edl) == doctest::Approx(losses.total + 0.3 * want).epsilon(1e-6));
     }
   }
 }
@@ -154,7 +166,7 @@ TEST_CASE("EdlTerm: global scope on two ranks = micro_batch scope on their conca
   model::Transformer full(tiny_model(), tiny_loss(0.0, 0.0), kBatch, kSeq, 72);
   model::EdlTerm whole(edl_config(0.4, "coarse"), tiny_model(), 3);
   full.forward(tokens.tensor());
-  const float want = whole.forward(full, labels, *single);
+  const float want = edl_loss_of(whole, full, labels, *single);
 
   config::EdlConfig global = edl_config(0.4, "coarse");
   global.scope = config::Scope::kGlobal;
@@ -163,7 +175,7 @@ TEST_CASE("EdlTerm: global scope on two ranks = micro_batch scope on their conca
   half.forward(tokens.tensor().slice_rows(2, 4));
   TwoRankComm comm(rank_sums(half, rank_term.layers(), rank1, 3));
   half.forward(tokens.tensor().slice_rows(0, 2));
-  const float got = rank_term.forward(half, rank0, comm);
+  const float got = edl_loss_of(rank_term, half, rank0, comm);
   CHECK(comm.calls() == 4);
   CHECK(got == doctest::Approx(want).epsilon(1e-5));
 
@@ -190,8 +202,8 @@ TEST_CASE("EdlTerm: gradient of the total loss with EDL against finite differenc
   model::EdlTerm edl(edl_config(0.5, "coarse"), mc, 3);
   const std::vector<std::int32_t> labels = edl_labels(edl_config(0.5, "coarse"), 3, labelled_batch({0, 1, 2, 1}));
   auto total_loss = [&] {
-    const float lm = m.forward(tokens.tensor()).losses.total;
-    return static_cast<double>(lm) + edl.weighted(edl.forward(m, labels, *comm));
+    const float lm = forward_losses(m, tokens.tensor()).total;
+    return static_cast<double>(lm) + edl.weighted(edl_loss_of(edl, m, labels, *comm));
   };
   total_loss();
   const std::vector<std::int32_t> baseline = routing_choices(m);
@@ -252,16 +264,17 @@ TEST_CASE("EdlTerm: beta = 0 leaves losses and gradients bit-identical to a step
   model::EdlTerm edl(edl_config(0.0, "coarse"), tiny_model(), 3);
   CHECK_FALSE(edl.active());
 
-  const model::StepResult a = plain.forward(tokens.tensor());
+  const model::Losses a = forward_losses(plain, tokens.tensor());
   plain.backward();
-  const model::StepResult b = with_edl.forward(tokens.tensor());
-  const float l_edl = edl.forward(with_edl, edl_labels(edl_config(0.0, "coarse"), 3, labelled_batch({0, 1, 2, 0})), *comm);
+  const model::Losses b = forward_losses(with_edl, tokens.tensor());
+  const float l_edl =
+      edl_loss_of(edl, with_edl, edl_labels(edl_config(0.0, "coarse"), 3, labelled_batch({0, 1, 2, 0})), *comm);
   CHECK(l_edl > 0.0f);  // still computed, for the metrics log
   CHECK_FALSE(static_cast<bool>(edl.hook()));
   with_edl.backward(edl.hook());
 
-  CHECK(std::memcmp(&a.losses, &b.losses, sizeof a.losses) == 0);
-  CHECK(b.losses.total + edl.weighted(l_edl) == b.losses.total);
+  CHECK(std::memcmp(&a, &b, sizeof a) == 0);
+  CHECK(b.total + edl.weighted(l_edl) == b.total);
   const Tensor ga = plain.grads(), gb = with_edl.grads();
   CHECK(std::memcmp(ga.data, gb.data, ga.bytes()) == 0);
 }
@@ -289,8 +302,11 @@ TEST_CASE("EdlTerm: 'sequence' labels every row as its own domain") {
   model::Transformer m(tiny_model(), tiny_loss(0.0, 0.0), kBatch, kSeq, 31);
   TokenBatch tokens(kBatch, kSeq, tiny_model().vocab_size, 32);
   m.forward(tokens.tensor());
-  const double l_edl = edl.forward(m, labels, *comm);
+  const double l_edl = edl_loss_of(edl, m, labels, *comm);
   CHECK(std::abs(l_edl - independent_edl(m, {1, 2}, labels, kBatch, 1e-6)) <= 1e-6 * l_edl);
+  // A domain id is checked on the host before it reaches the model's device, whatever the device.
+  const std::vector<std::int32_t> too_large{0, 1, 2, 4};
+  CHECK(contains(error_message([&] { edl.forward(m, too_large, *comm); }), "outside [0, 4)"));
 }
 
 TEST_CASE("EdlTerm: 'random' labels are a fixed seeded partition of the samples into the base system's groups") {
@@ -327,7 +343,8 @@ TEST_CASE("EdlTerm: a batch of one domain gives zero loss, a zero EDL gradient a
   plain.forward(tokens.tensor());
   plain.backward();
   with_edl.forward(tokens.tensor());
-  const float l_edl = edl.forward(with_edl, edl_labels(edl_config(1.0, "coarse"), 3, labelled_batch({1, 1, 1, 1})), *comm);
+  const float l_edl =
+      edl_loss_of(edl, with_edl, edl_labels(edl_config(1.0, "coarse"), 3, labelled_batch({1, 1, 1, 1})), *comm);
   CHECK(l_edl == 0.0f);
   with_edl.backward(edl.hook());
   const std::vector<float> ga = host_copy(plain.grads()), gb = host_copy(with_edl.grads());
@@ -400,9 +417,11 @@ TEST_CASE("RoutingMonitor: reports the mean of the recorded EDL losses per layer
   for (std::uint64_t batch = 0; batch < 2; ++batch) {
     TokenBatch tokens(kBatch, kSeq, mc.vocab_size, 62 + batch);
     m.forward(tokens.tensor());
-    sum += edl.forward(m, std::vector<std::int32_t>{0, 1, 2, 0}, *comm);
+    edl.forward(m, std::vector<std::int32_t>{0, 1, 2, 0}, *comm);
+    const model::EdlTerm::Losses losses = edl.take_losses();
+    sum += losses.mean;
     monitor.add(m, std::vector<std::int32_t>{0, 1, 2, 0});
-    monitor.record_edl(edl);
+    monitor.record_edl(edl, losses);
   }
   const model::RoutingReport report = monitor.finish();
   CHECK_FALSE(report.json["layers"][0].contains("edl"));

@@ -34,6 +34,7 @@ CheckResult check_all(const config::ModelConfig& m, const config::LossConfig& lo
   model::Transformer model(m, loss, kBatch, kSeq, seed);
   TokenBatch batch(kBatch, kSeq, m.vocab_size, seed + 1);
   model.forward(batch.tensor());
+  model.take_losses();  // each finite-difference evaluation below reads its own pass
   const std::vector<std::int32_t> baseline = routing_choices(model);
   model.backward();
   const std::vector<float> grads = host_copy(model.grads());
@@ -49,7 +50,7 @@ CheckResult check_all(const config::ModelConfig& m, const config::LossConfig& lo
       bool routing_changed = false;
       auto loss_at = [&](double delta) {
         params[index] = static_cast<float>(saved + delta);
-        const double value = model.forward(batch.tensor()).losses.total;
+        const double value = forward_losses(model, batch.tensor()).total;
         routing_changed = routing_changed || routing_choices(model) != baseline;
         return value;
       };

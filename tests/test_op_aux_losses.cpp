@@ -77,13 +77,20 @@ TEST_CASE("auxiliary loss ops check counts and shapes") {
   std::vector<std::int32_t> counts(kExperts, 0);
   Tensor tprobs = make_view(probs.data(), DType::f32, Device::cpu, {kTokens, kExperts});
   Tensor tcounts = make_view(counts.data(), DType::i32, Device::cpu, {kExperts});
-  CHECK(contains(error_message([&] { ops::load_balance_loss(tprobs, tcounts); }), "expert counts are all zero"));
+  float loss = 7.0f;
+  Tensor tloss = make_view(&loss, DType::f32, Device::cpu, {1});
+  CHECK(contains(error_message([&] { ops::load_balance_loss(tprobs, tcounts, tloss); }), "expert counts are all zero"));
   Tensor short_counts = make_view(counts.data(), DType::i32, Device::cpu, {kExperts - 1});
-  CHECK(contains(error_message([&] { ops::load_balance_loss(tprobs, short_counts); }),
+  CHECK(contains(error_message([&] { ops::load_balance_loss(tprobs, short_counts, tloss); }),
                  "load_balance_loss: counts: dim 0 is 4, expected 5 (E, the experts of probs)"));
+  CHECK(contains(error_message([&] { ops::router_z_loss(tprobs, short_counts); }), "router_z_loss: loss:"));
   counts = {1, 1, 1, 1, 1};
-  CHECK(ops::load_balance_loss(tprobs, tcounts) == doctest::Approx(1.0f));
-  CHECK(ops::router_z_loss(tprobs) == doctest::Approx(std::pow(std::log(5.0) + 0.2, 2)).epsilon(1e-5));
+  ops::load_balance_loss(tprobs, tcounts, tloss);
+  CHECK(loss == doctest::Approx(1.0f));
+  ops::load_balance_loss(tprobs, tcounts, tloss, ops::Write::accumulate);
+  CHECK(loss == doctest::Approx(2.0f));
+  ops::router_z_loss(tprobs, tloss);
+  CHECK(loss == doctest::Approx(std::pow(std::log(5.0) + 0.2, 2)).epsilon(1e-5));
   Tensor wrong = make_view(dlogits.data(), DType::f32, Device::cpu, {kExperts, kTokens});
   CHECK(contains(error_message([&] { ops::router_z_loss_backward(tprobs, 1.0f, wrong); }),
                  "router_z_loss_backward: dlogits:"));

@@ -170,16 +170,16 @@ TEST_CASE("EDL ops: (a) -> (b) -> (c) equals the fused op") {
   std::vector<std::int32_t> domains = batch.domains;
   std::vector<float> sums(12), counts(3), jsd(9), dsums(12), fused_dlogits(probs.size(), 0.0f);
   std::vector<std::int32_t> present(3);
-  const ops::EdlBuffers buffers{view(sums, {3, 4}), view(counts, {3}), view(jsd, {3, 3}), view(present, {3}),
-                                view(dsums, {3, 4})};
+  std::vector<float> fused(1), split(1);
+  const ops::EdlBuffers buffers{view(sums, {3, 4}), view(counts, {3}),  view(jsd, {3, 3}),
+                                view(present, {3}), view(dsums, {3, 4}), view(fused, {1})};
   const Tensor tprobs = view(probs, {rows, 4}), tmask = view(mask, {6, 3}), tdomains = view(domains, {6});
-  const float fused = ops::expert_divergence_loss(tprobs, tmask, tdomains, 1e-6f, buffers, 0.5f,
-                                                  view(fused_dlogits, {rows, 4}));
+  ops::expert_divergence_loss(tprobs, tmask, tdomains, 1e-6f, buffers, 0.5f, view(fused_dlogits, {rows, 4}));
 
   std::vector<float> split_dlogits(probs.size(), 0.0f), sums2(12), counts2(3), jsd2(9), dsums2(12);
   ops::edl_domain_sums(tprobs, tmask, tdomains, view(sums2, {3, 4}), view(counts2, {3}));
-  const float split = ops::edl_loss_from_sums(view(sums2, {3, 4}), view(counts2, {3}), 1e-6f, view(jsd2, {3, 3}),
-                                              Tensor{}, view(dsums2, {3, 4}));
+  ops::edl_loss_from_sums(view(sums2, {3, 4}), view(counts2, {3}), 1e-6f, view(jsd2, {3, 3}), Tensor{},
+                          view(dsums2, {3, 4}), view(split, {1}));
   ops::edl_backward(tprobs, tmask, tdomains, view(dsums2, {3, 4}), 0.5f, view(split_dlogits, {rows, 4}));
   CHECK(split == fused);
   CHECK(split_dlogits == fused_dlogits);
@@ -225,11 +225,13 @@ TEST_CASE("EDL ops in f32 agree with the double kernels") {
   auto probs = to_float(softmax_rows(batch.logits, 8));
   std::vector<std::int32_t> domains = batch.domains;
   std::vector<float> sums(32), counts(4), jsd(16), dsums(32), dlogits(probs.size(), 0.0f);
+  float loss = 0.0f;
   const ops::EdlBuffers buffers{make_view(sums.data(), DType::f32, Device::cpu, {4, 8}),
                                 make_view(counts.data(), DType::f32, Device::cpu, {4}),
                                 make_view(jsd.data(), DType::f32, Device::cpu, {4, 4}), Tensor{},
-                                make_view(dsums.data(), DType::f32, Device::cpu, {4, 8})};
-  const float loss = ops::expert_divergence_loss(
+                                make_view(dsums.data(), DType::f32, Device::cpu, {4, 8}),
+                                make_view(&loss, DType::f32, Device::cpu, {1})};
+  ops::expert_divergence_loss(
       make_view(probs.data(), DType::f32, Device::cpu, {40, 8}), Tensor{},
       make_view(domains.data(), DType::i32, Device::cpu, {8}), 1e-6f, buffers, 1.0f,
       make_view(dlogits.data(), DType::f32, Device::cpu, {40, 8}));
@@ -250,6 +252,8 @@ TEST_CASE("EDL ops reject bad shapes, masks, domain ids, counts and eps with mes
   };
   const Tensor tprobs = f32(probs, {6, 4}), tdomains = i32(domains, {3});
   const Tensor tsums = f32(sums, {2, 4}), tcounts = f32(counts, {2});
+  std::vector<float> loss(1);
+  const Tensor tloss = f32(loss, {1});
   auto sums_error = [&](const Tensor& m, const Tensor& d) {
     return error_message([&] { ops::edl_domain_sums(tprobs, m, d, tsums, tcounts); });
   };
@@ -266,13 +270,15 @@ TEST_CASE("EDL ops reject bad shapes, masks, domain ids, counts and eps with mes
   CHECK(contains(error_message([&] { ops::edl_domain_sums(tprobs, Tensor{}, tdomains, f32(sums, {2, 3}), tcounts); }),
                  "edl_domain_sums: sums: dim 1 is 3, expected 4"));
   counts = {1.0f, -1.0f};
-  CHECK(contains(error_message([&] { ops::edl_loss_from_sums(tsums, tcounts, 1e-6f, f32(jsd, {2, 2}), {}, {}); }),
+  CHECK(contains(error_message([&] { ops::edl_loss_from_sums(tsums, tcounts, 1e-6f, f32(jsd, {2, 2}), {}, {}, tloss); }),
                  "counts[1] is -1"));
   counts = {1.0f, 1.0f};
-  CHECK(contains(error_message([&] { ops::edl_loss_from_sums(tsums, tcounts, 0.0f, f32(jsd, {2, 2}), {}, {}); }),
+  CHECK(contains(error_message([&] { ops::edl_loss_from_sums(tsums, tcounts, 0.0f, f32(jsd, {2, 2}), {}, {}, tloss); }),
                  "eps is 0"));
-  CHECK(contains(error_message([&] { ops::edl_loss_from_sums(tsums, tcounts, 1e-6f, f32(jsd, {4}), {}, {}); }),
+  CHECK(contains(error_message([&] { ops::edl_loss_from_sums(tsums, tcounts, 1e-6f, f32(jsd, {4}), {}, {}, tloss); }),
                  "edl_loss_from_sums: jsd: expected 2 dimensions"));
+  CHECK(contains(error_message([&] { ops::edl_loss_from_sums(tsums, tcounts, 1e-6f, f32(jsd, {2, 2}), {}, {}, tsums); }),
+                 "edl_loss_from_sums: loss:"));
   const Tensor wrong_dlogits = f32(dlogits, {4, 6});
   CHECK(contains(error_message([&] { ops::edl_backward(tprobs, Tensor{}, tdomains, tsums, 1.0f, wrong_dlogits); }),
                  "edl_backward: dlogits:"));

@@ -96,6 +96,7 @@ void visit_fields(S& s, Field&& field) {
   field("keep_checkpoints", s.keep_checkpoints, at_least(0));
   field("resume", s.resume);
   field("device", s.device);
+  field("logit_chunk", s.logit_chunk, at_least(0));
   field("on_nonfinite", s.on_nonfinite);
   field("max_consecutive_skips", s.max_consecutive_skips, at_least(1));
 }

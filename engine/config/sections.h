@@ -153,6 +153,9 @@ struct TrainConfig {
   std::int64_t keep_checkpoints = 3;     // newest checkpoints kept, >= 0; 0 = keep all
   std::string resume;                    // checkpoint to resume from: a path, "auto" (newest in out_dir) or "" (none)
   Device device = Device::kCpu;
+  // Tokens per chunk of the LM head's fp32 logits, >= 0; 0 = as many as 256 MiB hold. The backward recomputes every
+  // chunk but the last, so one chunk for the whole micro-batch costs no extra FLOPs but (N, V) floats of memory.
+  std::int64_t logit_chunk = 0;
   // A step with a NaN or infinite loss or gradient norm: "stop" exits (code 3) naming the step, the quantity and
   // the first gradient tensor that holds one; "skip" drops that step's update (data and schedule move on).
   NonFinitePolicy on_nonfinite = NonFinitePolicy::kStop;

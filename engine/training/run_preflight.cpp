@@ -96,7 +96,8 @@ MemoryPlan plan_memory(const config::Config& config) {
           .params = block + working,
           .grads = block,
           .optimizer = 2 * block,
-          .activations = model::activation_bytes(config.model, config.data.micro_batch, config.data.seq_len, device)};
+          .activations = model::activation_bytes(config.model, config.data.micro_batch, config.data.seq_len, device,
+                                                  config.train.logit_chunk)};
 }
 
 std::size_t memory_limit(const MemoryPlan& plan) {

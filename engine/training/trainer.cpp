@@ -65,7 +65,7 @@ class TrainingRun {
         run_dir_(config_, run_start(config_, options)),
         comm_(make_single_process_comm()),
         model_(config_.model, config_.loss, config_.data.micro_batch, config_.data.seq_len, config_.train.seed,
-               memory_.device),
+               memory_.device, config_.train.logit_chunk),
         optimizer_(config_.optim, model_.layout().block_elements(), model_.layout().decay_elements(), model_.device()),
         loader_(inputs_.data.corpus, loader_config(config_, *comm_)),
         schedule_(config_.optim, config_.train.steps),
@@ -159,27 +159,23 @@ class TrainingRun {
   // grad_accum micro-batches forward and backward (gradients add up), then the gradients' all-reduce and norm.
   StepResult forward_backward(std::int64_t step) {
     const std::int64_t micro_batches = config_.data.grad_accum;
-    LossParts sum;
     for (std::int64_t i = 0; i < micro_batches; ++i) {
       data::Batch batch = loader_.next_batch();
       Tensor tokens = make_view(batch.tokens.data(), DType::i32, Device::cpu, {batch.rows, batch.row_len});
-      model::Losses losses = model_.forward(tokens).losses;
-      const double l_edl = edl_.forward(model_, edl_labels(config_.edl, inputs_.edl_label_count, batch), *comm_);
+      model_.forward(tokens);
+      edl_.forward(model_, edl_labels(config_.edl, inputs_.edl_label_count, batch), *comm_);
       monitor_.add(model_, batch.domain.at(inputs_.data.val_label_system));
-      monitor_.record_edl(edl_);
       model_.backward(edl_.hook());
-      sum.total += losses.total + edl_.weighted(static_cast<float>(l_edl));
-      sum.lm += losses.lm;
-      sum.lb += losses.lb;
-      sum.z += losses.z;
-      sum.edl += l_edl;
     }
+    // The losses stayed on the model's device, summed over the micro-batches: one read each, here.
+    const model::Losses losses = model_.take_losses();
+    const model::EdlTerm::Losses edl = edl_.take_losses();
+    monitor_.record_edl(edl_, edl);
     StepResult result;
     result.gradients = OptimizerStep::reduce_gradients(*comm_, model_.grads(), micro_batches);
-    const auto n = static_cast<double>(micro_batches);
     result.record.step = step;
-    result.record.loss = {.total = sum.total / n, .lm = sum.lm / n, .lb = sum.lb / n, .z = sum.z / n,
-                          .edl = sum.edl / n};
+    result.record.loss = {.total = losses.total + edl_.weighted(edl.mean), .lm = losses.lm, .lb = losses.lb,
+                          .z = losses.z, .edl = edl.mean};
     result.record.grad_norm = result.gradients.norm;
     result.record.lr = schedule_.at(step);
     return result;

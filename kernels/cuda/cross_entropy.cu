@@ -1,12 +1,12 @@
 // CUDA cross-entropy: a block per row for the logsumexp (strided partials, then a tree: the same order every run),
-// the loss summed over rows in double by one block, and a grid-stride pass for the gradient.
+// a grid-stride pass for the gradient, and the rows' losses summed in double by one block.
 #include "kernels/cuda/cross_entropy.h"
 
 #include <cmath>
 
 #include "kernels/cuda/cuda_source.h"
+#include "kernels/cuda/device_loss.h"
 #include "kernels/cuda/grid.h"
-#include "kernels/cuda/scratch.h"
 
 namespace diverge::cuda {
 namespace {
@@ -61,35 +61,20 @@ __global__ void row_logsumexp_kernel(const float* logits, const std::int32_t* ta
   }
 }
 
-// loss = sum of row_loss / count of targets, in double, by one block over contiguous per-thread segments.
-__global__ void mean_loss_kernel(const float* row_loss, const std::int32_t* targets, std::int64_t n, float* loss) {
+// *out (+)= scale * sum of values, in double, by one block over contiguous per-thread segments.
+__global__ void scaled_sum_kernel(const float* values, std::int64_t n, float scale, float* out, bool accumulate) {
   __shared__ double sums[kSumThreads];
-  __shared__ long long counts[kSumThreads];
   const std::int64_t per_thread = (n + kSumThreads - 1) / kSumThreads;
   const std::int64_t begin = threadIdx.x * per_thread;
   const std::int64_t end = begin + per_thread < n ? begin + per_thread : n;
   double sum = 0.0;
-  long long count = 0;
-  for (std::int64_t i = begin; i < end; ++i) {
-    sum += row_loss[i];
-    count += ignored(targets[i]) ? 0 : 1;
-  }
+  for (std::int64_t i = begin; i < end; ++i) sum += values[i];
   sum = block_reduce(sum, sums, Sum<double>{});
-  count = block_reduce(count, counts, Sum<long long>{});
-  if (threadIdx.x == 0) *loss = count == 0 ? 0.0f : static_cast<float>(sum / static_cast<double>(count));
-}
-
-__global__ void count_targets_kernel(const std::int32_t* targets, std::int64_t n, long long* count) {
-  __shared__ long long counts[kSumThreads];
-  long long mine = 0;
-  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) mine += ignored(targets[i]) ? 0 : 1;
-  mine = block_reduce(mine, counts, Sum<long long>{});
-  if (threadIdx.x == 0) *count = mine;
+  if (threadIdx.x == 0) store_loss(out, static_cast<float>(static_cast<double>(scale) * sum), accumulate);
 }
 
 __global__ void gradient_kernel(const float* logits, const std::int32_t* targets, const float* lse, std::int64_t n,
-                                std::int64_t vocab, float dloss, const long long* count, float* dlogits) {
-  const float scale = *count == 0 ? 0.0f : dloss / static_cast<float>(*count);
+                                std::int64_t vocab, float weight, float* dlogits) {
   const std::int64_t total = n * vocab;
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t e = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
@@ -100,8 +85,8 @@ __global__ void gradient_kernel(const float* logits, const std::int32_t* targets
     } else if (!in_vocabulary(target, vocab)) {
       dlogits[e] = NAN;
     } else {
-      const float p = scale * expf(logits[e] - lse[row]);
-      dlogits[e] = v == target ? p - scale : p;
+      const float p = weight * expf(logits[e] - lse[row]);
+      dlogits[e] = v == target ? p - weight : p;
     }
   }
 }
@@ -109,23 +94,21 @@ __global__ void gradient_kernel(const float* logits, const std::int32_t* targets
 }  // namespace
 
 void cross_entropy_forward(const float* logits, const std::int32_t* targets, std::int64_t n, std::int64_t vocab,
-                           float* lse, float* loss) {
-  static Scratch scratch("cross_entropy row losses");
-  float* row_loss = scratch.get<float>(static_cast<std::size_t>(n > 0 ? n : 1));
-  if (n > 0)
-    DIVERGE_LAUNCH(row_logsumexp_kernel, dim3(static_cast<unsigned>(n < 65535 ? n : 65535)), dim3(kRowThreads), 0,
-                   nullptr, logits, targets, n, vocab, lse, row_loss);
-  DIVERGE_LAUNCH(mean_loss_kernel, dim3(1), dim3(kSumThreads), 0, nullptr, row_loss, targets, n, loss);
+                           float* lse, float* row_loss) {
+  if (n == 0) return;
+  DIVERGE_LAUNCH(row_logsumexp_kernel, dim3(static_cast<unsigned>(n < 65535 ? n : 65535)), dim3(kRowThreads), 0,
+                 nullptr, logits, targets, n, vocab, lse, row_loss);
 }
 
 void cross_entropy_backward(const float* logits, const std::int32_t* targets, const float* lse, std::int64_t n,
-                            std::int64_t vocab, float dloss, float* dlogits) {
+                            std::int64_t vocab, float weight, float* dlogits) {
   if (n == 0 || vocab == 0) return;
-  static Scratch scratch("cross_entropy_backward target count");
-  long long* count = scratch.get<long long>(1);
-  DIVERGE_LAUNCH(count_targets_kernel, dim3(1), dim3(kSumThreads), 0, nullptr, targets, n, count);
   DIVERGE_LAUNCH(gradient_kernel, grid_stride_blocks(n * vocab, kGradThreads), dim3(kGradThreads), 0, nullptr,
-                 logits, targets, lse, n, vocab, dloss, count, dlogits);
+                 logits, targets, lse, n, vocab, weight, dlogits);
+}
+
+void scaled_sum(const float* values, std::int64_t n, float scale, float* out, bool accumulate) {
+  DIVERGE_LAUNCH(scaled_sum_kernel, dim3(1), dim3(kSumThreads), 0, nullptr, values, n, scale, out, accumulate);
 }
 
 }  // namespace diverge::cuda

@@ -1,21 +1,13 @@
-// A loss the CUDA kernels write to one device float, read back for the ops that still return losses to the host.
+// How the CUDA loss kernels store their one value: written, or added to a sum that stays on the device.
 #pragma once
 
-#include "kernels/cuda/memory.h"
-#include "kernels/cuda/scratch.h"
+#include "kernels/cuda/cuda_source.h"
 
 namespace diverge::cuda {
 
-// Calls write(loss) with loss a device float and returns what it wrote. One float per call site, kept between
-// calls; the kernels' own API stays device-resident, for when the training step keeps its losses on the device.
-template <class Write>
-float loss_to_host(Write write) {
-  static Scratch slot("device loss");
-  float* loss = slot.get<float>(1);
-  write(loss);
-  float host = 0.0f;
-  copy_to_host(&host, loss, sizeof host);
-  return host;
+// The caller reads the losses once per step, so a micro-batch's loss can be added to the previous ones' in place.
+__device__ inline void store_loss(float* loss, float value, bool accumulate) {
+  *loss = accumulate ? *loss + value : value;
 }
 
 }  // namespace diverge::cuda

@@ -4,9 +4,8 @@
 
 #include <cfloat>
 #include <cmath>
-#include <string>
-#include <vector>
 
+#include "kernels/cuda/device_loss.h"
 #include "kernels/cuda/divergence.h"
 #include "kernels/cuda/memory.h"
 #include "kernels/cuda/scratch.h"
@@ -22,7 +21,7 @@ constexpr int kWarpsPerBlock = 8;
 constexpr unsigned kMaxBlocks = 65535;
 
 // What the CPU accepts as a sequence count: finite and >= 0 (NaN fails both comparisons).
-__host__ __device__ inline bool is_count(float count) { return count >= 0.0f && count <= FLT_MAX; }
+__device__ inline bool is_count(float count) { return count >= 0.0f && count <= FLT_MAX; }
 
 __device__ __forceinline__ bool is_present(const float* counts, std::int64_t j) { return counts[j] > 0.0f; }
 
@@ -36,7 +35,7 @@ __device__ __forceinline__ double domain_mean(const float* sums, const float* co
 // pair_jsd (M, M) holds the JSDs of present pairs in double for the loss and dsums.
 __global__ void loss_kernel(const float* sums, const float* counts, std::int64_t labels, std::int64_t experts,
                             double eps, float* jsd, std::int32_t* present, float* dsums, float* loss,
-                            double* pair_jsd) {
+                            bool accumulate, double* pair_jsd) {
   __shared__ double tree[kLossThreads];
   const float not_a_number = __int_as_float(0x7fc00000);
   bool valid = true;
@@ -51,7 +50,7 @@ __global__ void loss_kernel(const float* sums, const float* counts, std::int64_t
     for (std::int64_t i = threadIdx.x; i < labels * labels; i += kLossThreads) jsd[i] = not_a_number;
     for (std::int64_t i = threadIdx.x; i < labels * experts && dsums != nullptr; i += kLossThreads)
       dsums[i] = not_a_number;
-    if (threadIdx.x == 0) *loss = not_a_number;
+    if (threadIdx.x == 0) store_loss(loss, not_a_number, accumulate);
     return;
   }
   const double pairs = static_cast<double>(present_count * (present_count - 1) / 2);
@@ -91,7 +90,7 @@ __global__ void loss_kernel(const float* sums, const float* counts, std::int64_t
     if (static_cast<int>(threadIdx.x) < half) tree[threadIdx.x] += tree[threadIdx.x + half];
     __syncthreads();
   }
-  if (threadIdx.x == 0) *loss = pairs > 0.0 ? static_cast<float>(tree[0] / pairs) : 0.0f;
+  if (threadIdx.x == 0) store_loss(loss, pairs > 0.0 ? static_cast<float>(tree[0] / pairs) : 0.0f, accumulate);
   if (dsums == nullptr) return;
 
   // dL/dr_j summed over the other present domains k in ascending order, as the CPU's pair loop adds them; then
@@ -148,34 +147,11 @@ void edl_domain_sums(const cpu::SequenceShape& s, const float* probs, const std:
 }
 
 void edl_loss_from_sums(const float* sums, const float* counts, std::int64_t labels, std::int64_t experts, float eps,
-                        float* jsd, std::int32_t* present, float* dsums, float* loss) {
+                        float* jsd, std::int32_t* present, float* dsums, float* loss, bool accumulate) {
   static Scratch scratch("edl pairwise JSDs");
   double* pair_jsd = scratch.get<double>(static_cast<std::size_t>(labels * labels));
   DIVERGE_LAUNCH(loss_kernel, dim3(1), dim3(kLossThreads), 0, nullptr, sums, counts, labels, experts,
-                 static_cast<double>(eps), jsd, present, dsums, loss, pair_jsd);
-}
-
-float edl_loss_from_sums_to_host(const float* sums, const float* counts, std::int64_t labels, std::int64_t experts,
-                                 float eps, float* jsd, std::int32_t* present, float* dsums) {
-  static Scratch scratch("edl loss");
-  float* loss = scratch.get<float>(1);
-  edl_loss_from_sums(sums, counts, labels, experts, eps, jsd, present, dsums, loss);
-  float host = 0.0f;
-  copy_to_host(&host, loss, sizeof host);
-  if (!std::isnan(host)) return host;
-  std::vector<float> host_counts(static_cast<std::size_t>(labels));
-  copy_to_host(host_counts.data(), counts, host_counts.size() * sizeof(float));
-  for (std::size_t j = 0; j < host_counts.size(); ++j) {
-    const float count = host_counts[j];
-    if (is_count(count)) continue;
-    throw Error("edl_loss_from_sums",
-                "counts[" + std::to_string(j) + "] is " + std::to_string(count) + ", expected a sequence count >= 0" +
-                    (std::isnan(count) ? " (edl_domain_sums on CUDA writes NaN counts for a batch with a domain id "
-                                         "outside [0, M), a mask value other than 0 or 1, or a sequence without a "
-                                         "target-bearing token)"
-                                       : ""));
-  }
-  return host;
+                 static_cast<double>(eps), jsd, present, dsums, loss, accumulate, pair_jsd);
 }
 
 void edl_backward(const cpu::SequenceShape& s, const float* probs, const std::int32_t* mask,

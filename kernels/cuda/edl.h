@@ -8,11 +8,11 @@
 namespace diverge::cuda {
 
 // Invalid batches. The CPU throws on a domain id outside [0, M), a mask value other than 0 or 1 and a sequence
-// without a target-bearing token. Step (a) has no result on the host to wait for, so on CUDA it reports them in its
-// output instead: every sum and count NaN. Step (b) refuses a count that is not a finite number >= 0, as the CPU
-// does, and it reads its loss back anyway, so the Error comes from there, at no extra synchronisation; under the
-// global scope the NaN survives the all-reduce and every rank stops. Step (c) writes NaN into the rows of such a
-// sequence, which the trainer's non-finite check stops on.
+// without a target-bearing token. On CUDA nothing is read back during the step, so the kernels report them in their
+// outputs instead: (a) writes every sum and count NaN, (b) turns a count that is not a finite number >= 0 into a
+// NaN loss, JSD matrix and dsums, and (c) writes NaN into the rows of such a sequence. The trainer's non-finite
+// check stops on the loss; under the global scope the NaN survives the all-reduce, so every rank stops. (The model
+// validates its domain ids on the host before they reach the device, and passes no mask.)
 
 // (a) sums (M, E) = sum of q_s over each domain's sequences in sequence order, counts (M) = the domain's sequences;
 // probs (S * T, E), mask (S, T) or null (every token counts), domains (S). q_s and the sums run in double and are
@@ -23,15 +23,10 @@ void edl_domain_sums(const cpu::SequenceShape& s, const float* probs, const std:
 
 // (b) in double on one block (M is the label count): jsd (M, M) overwritten (0 on the diagonal and for absent
 // domains), present (M) 0/1 unless null, dsums (M, E) = d loss / d sums unless null, *loss = the mean over present
-// pairs of -log(JSD + eps), 0 with fewer than two domains present. Everything is NaN when a count is not a finite
-// number >= 0. All pointers are device memory.
+// pairs of -log(JSD + eps), 0 with fewer than two domains present, or added to *loss with accumulate. Everything is
+// NaN when a count is not a finite number >= 0. All pointers are device memory.
 void edl_loss_from_sums(const float* sums, const float* counts, std::int64_t labels, std::int64_t experts, float eps,
-                        float* jsd, std::int32_t* present, float* dsums, float* loss);
-
-// (b) for the ops API, which returns the loss on the host: the loss into device scratch, then one copy back. A NaN
-// loss has the counts read back as well, and a bad one throws Error naming it (NaN: an invalid batch in (a)).
-float edl_loss_from_sums_to_host(const float* sums, const float* counts, std::int64_t labels, std::int64_t experts,
-                                 float eps, float* jsd, std::int32_t* present, float* dsums);
+                        float* jsd, std::int32_t* present, float* dsums, float* loss, bool accumulate);
 
 // (c) dlogits (S * T, E) += coef * p_t * (g - <g, p_t>) for each target-bearing token t of sequence s, with
 // g = dsums[domain(s)] / |tok(s)|: a warp per token, <g, p_t> by a shuffle tree.

@@ -2,6 +2,7 @@
 // gradient as a warp per row through the softmax backward. No float atomics anywhere.
 #include "kernels/cuda/load_balance.h"
 
+#include "kernels/cuda/device_loss.h"
 #include "kernels/cuda/scratch.h"
 #include "kernels/cuda/softmax_rows.h"
 
@@ -34,9 +35,9 @@ __global__ void column_chunk_sums_kernel(const float* probs, std::int64_t rows, 
   }
 }
 
-// *loss = E * sum_e fraction_e * P_e, each column's chunks summed in chunk order.
+// *loss (+)= E * sum_e fraction_e * P_e, each column's chunks summed in chunk order.
 __global__ void load_balance_total_kernel(const float* partial, const float* fraction, std::int64_t rows,
-                                          int experts, std::int64_t chunks, float* loss) {
+                                          int experts, std::int64_t chunks, float* loss, bool accumulate) {
   float weighted = 0.0f;
   for (int e = static_cast<int>(threadIdx.x); e < experts; e += kSumThreads) {
     float column = 0.0f;
@@ -44,7 +45,7 @@ __global__ void load_balance_total_kernel(const float* partial, const float* fra
     weighted += fraction[e] * column;
   }
   const float total = block_sum(weighted);
-  if (threadIdx.x == 0) *loss = static_cast<float>(experts) * total / static_cast<float>(rows);
+  if (threadIdx.x == 0) store_loss(loss, static_cast<float>(experts) * total / static_cast<float>(rows), accumulate);
 }
 
 // d loss / d p_te = scale * fraction_e for every token, as the CPU reference forms it.
@@ -66,7 +67,7 @@ float* routed_fraction(const std::int32_t* counts, std::int64_t experts, float* 
 }  // namespace
 
 void load_balance_loss(const float* probs, const std::int32_t* counts, std::int64_t rows, std::int64_t experts,
-                       float* loss) {
+                       float* loss, bool accumulate) {
   static Scratch scratch("load_balance_loss scratch");
   const std::int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
   float* fraction = scratch.get<float>(static_cast<std::size_t>((chunks + 1) * experts));
@@ -80,7 +81,7 @@ void load_balance_loss(const float* probs, const std::int32_t* counts, std::int6
   }
   // No rows: 0 / 0, the NaN the CPU's mean over no tokens gives.
   DIVERGE_LAUNCH(load_balance_total_kernel, dim3(1), dim3(kSumThreads), 0, nullptr, partial, fraction, rows,
-                 static_cast<int>(experts), chunks, loss);
+                 static_cast<int>(experts), chunks, loss, accumulate);
 }
 
 void load_balance_loss_backward(const float* probs, const std::int32_t* counts, std::int64_t rows,

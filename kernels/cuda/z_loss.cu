@@ -1,6 +1,7 @@
 // CUDA router z-loss: a warp per row for its logsumexp, then the rows' squares summed in a fixed order on one block.
 #include "kernels/cuda/z_loss.h"
 
+#include "kernels/cuda/device_loss.h"
 #include "kernels/cuda/memory.h"
 #include "kernels/cuda/scratch.h"
 #include "kernels/cuda/softmax_rows.h"
@@ -17,12 +18,12 @@ __global__ void squared_logsumexp_kernel(const float* logits, std::int64_t rows,
   }
 }
 
-// *mean = the mean of values (n), each thread summing a fixed stride of them in order.
-__global__ void ordered_mean_kernel(const float* values, std::int64_t n, float* mean) {
+// *mean (+)= the mean of values (n), each thread summing a fixed stride of them in order.
+__global__ void ordered_mean_kernel(const float* values, std::int64_t n, float* mean, bool accumulate) {
   float sum = 0.0f;
   for (std::int64_t i = threadIdx.x; i < n; i += kSumThreads) sum += values[i];
   const float total = block_sum(sum);
-  if (threadIdx.x == 0) *mean = total / static_cast<float>(n);
+  if (threadIdx.x == 0) store_loss(mean, total / static_cast<float>(n), accumulate);
 }
 
 __global__ void z_loss_backward_kernel(const float* logits, std::int64_t rows, int experts, float scale,
@@ -38,16 +39,16 @@ __global__ void z_loss_backward_kernel(const float* logits, std::int64_t rows, i
 
 }  // namespace
 
-void router_z_loss(const float* logits, std::int64_t rows, std::int64_t experts, float* loss) {
+void router_z_loss(const float* logits, std::int64_t rows, std::int64_t experts, float* loss, bool accumulate) {
   if (rows == 0) {
-    zero(loss, sizeof(float));
+    if (!accumulate) zero(loss, sizeof(float));
     return;
   }
   static Scratch scratch("router_z_loss scratch");
   float* squares = scratch.get<float>(static_cast<std::size_t>(rows));
   DIVERGE_LAUNCH(squared_logsumexp_kernel, row_grid(rows), row_block(), 0, nullptr, logits, rows,
                  static_cast<int>(experts), squares);
-  DIVERGE_LAUNCH(ordered_mean_kernel, dim3(1), dim3(kSumThreads), 0, nullptr, squares, rows, loss);
+  DIVERGE_LAUNCH(ordered_mean_kernel, dim3(1), dim3(kSumThreads), 0, nullptr, squares, rows, loss, accumulate);
 }
 
 void router_z_loss_backward(const float* logits, std::int64_t rows, std::int64_t experts, float dloss,

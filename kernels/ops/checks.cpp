@@ -71,6 +71,17 @@ void no_cuda_kernel(const char* op) {
                                       : "tensors are on cuda but this build has no CUDA backend");
 }
 
+void check_scalar(const char* op, Arg arg) {
+  check_arg(op, arg, DType::f32, -1);
+  check(arg.tensor.numel() == 1, where(op, arg),
+        "is " + arg.tensor.describe() + ", expected one f32 value (a loss)");
+}
+
+void write_host_scalar(const Tensor& out, double value, bool accumulate) {
+  float* slot = out.f32();
+  *slot = accumulate ? *slot + static_cast<float>(value) : static_cast<float>(value);
+}
+
 std::int64_t leading_rows(const Tensor& t) {
   std::int64_t rows = 1;
   for (int i = 0; i + 1 < t.ndim; ++i) rows *= t.dim(i);

@@ -46,6 +46,11 @@ T* data_of(const Tensor& t) {
   return static_cast<T*>(t.data);
 }
 
+// A loss output: one f32 value (any rank whose extents multiply to 1).
+void check_scalar(const char* op, Arg arg);
+// out (one host f32) = value, or += value with Write::accumulate: a CPU kernel's returned loss into its tensor.
+void write_host_scalar(const Tensor& out, double value, bool accumulate);
+
 // Rows when the tensor is seen as a matrix whose last dimension is the row length.
 std::int64_t leading_rows(const Tensor& t);
 

@@ -35,8 +35,8 @@ void edl_domain_sums(const Tensor& probs, const Tensor& mask, const Tensor& doma
   }
 }
 
-float edl_loss_from_sums(const Tensor& sums, const Tensor& counts, float eps, const Tensor& jsd, const Tensor& present,
-                         const Tensor& dsums) {
+void edl_loss_from_sums(const Tensor& sums, const Tensor& counts, float eps, const Tensor& jsd, const Tensor& present,
+                        const Tensor& dsums, const Tensor& loss, Write write) {
   constexpr const char* kOp = "edl_loss_from_sums";
   check_arg(kOp, {"sums", sums}, DType::f32, 2);
   check_sums(kOp, sums, counts, sums.dim(1));
@@ -49,20 +49,25 @@ float edl_loss_from_sums(const Tensor& sums, const Tensor& counts, float eps, co
     check_extent(kOp, {"present", present}, 0, labels, "M, the labels of sums");
   }
   if (!dsums.empty()) check_like(kOp, {"dsums", dsums}, {"sums", sums});
+  check_scalar(kOp, {"loss", loss});
+  const bool accumulate = write == Write::accumulate;
   check_optional_device(kOp, {"sums", sums}, {"present", present});
   check_optional_device(kOp, {"sums", sums}, {"dsums", dsums});
-  switch (common_device(kOp, {{"sums", sums}, {"counts", counts}, {"jsd", jsd}})) {
+  switch (common_device(kOp, {{"sums", sums}, {"counts", counts}, {"jsd", jsd}, {"loss", loss}})) {
     case Device::cpu:
-      return cpu::edl_loss_from_sums(sums.f32(), counts.f32(), labels, sums.dim(1), static_cast<double>(eps),
-                                     jsd.f32(), present.empty() ? nullptr : present.i32(),
-                                     dsums.empty() ? nullptr : dsums.f32());
+      return write_host_scalar(loss,
+                               cpu::edl_loss_from_sums(sums.f32(), counts.f32(), labels, sums.dim(1),
+                                                       static_cast<double>(eps), jsd.f32(),
+                                                       present.empty() ? nullptr : present.i32(),
+                                                       dsums.empty() ? nullptr : dsums.f32()),
+                               accumulate);
     case Device::cuda:
-      DIVERGE_CUDA_OP(kOp, cuda::edl_loss_from_sums_to_host(
-                               data_of<float>(sums), data_of<float>(counts), labels, sums.dim(1), eps,
-                               data_of<float>(jsd), present.empty() ? nullptr : data_of<std::int32_t>(present),
-                               dsums.empty() ? nullptr : data_of<float>(dsums)));
+      DIVERGE_CUDA_OP(kOp, cuda::edl_loss_from_sums(data_of<float>(sums), data_of<float>(counts), labels, sums.dim(1),
+                                                    eps, data_of<float>(jsd),
+                                                    present.empty() ? nullptr : data_of<std::int32_t>(present),
+                                                    dsums.empty() ? nullptr : data_of<float>(dsums),
+                                                    data_of<float>(loss), accumulate));
   }
-  no_cuda_kernel(kOp);
 }
 
 void edl_backward(const Tensor& probs, const Tensor& mask, const Tensor& domains, const Tensor& dsums, float coef,
@@ -82,13 +87,12 @@ void edl_backward(const Tensor& probs, const Tensor& mask, const Tensor& domains
   }
 }
 
-float expert_divergence_loss(const Tensor& probs, const Tensor& mask, const Tensor& domains, float eps,
-                             const EdlBuffers& buffers, float coef, const Tensor& dlogits) {
+void expert_divergence_loss(const Tensor& probs, const Tensor& mask, const Tensor& domains, float eps,
+                            const EdlBuffers& buffers, float coef, const Tensor& dlogits) {
   edl_domain_sums(probs, mask, domains, buffers.sums, buffers.counts);
-  const float loss = edl_loss_from_sums(buffers.sums, buffers.counts, eps, buffers.jsd, buffers.present,
-                                        dlogits.empty() ? Tensor{} : buffers.dsums);
+  edl_loss_from_sums(buffers.sums, buffers.counts, eps, buffers.jsd, buffers.present,
+                     dlogits.empty() ? Tensor{} : buffers.dsums, buffers.loss);
   if (!dlogits.empty()) edl_backward(probs, mask, domains, buffers.dsums, coef, dlogits);
-  return loss;
 }
 
 }  // namespace diverge::ops

@@ -1,6 +1,5 @@
 // load_balance_loss op: checks probabilities against expert counts and dispatches the loss and its gradient.
 #include "kernels/cpu/load_balance.h"
-#include "kernels/cuda/device_loss.h"
 #include "kernels/cuda/load_balance.h"
 #include "kernels/ops.h"
 #include "kernels/ops/checks.h"
@@ -17,18 +16,19 @@ void check_load_balance(const char* op, const Tensor& probs, const Tensor& count
 
 }  // namespace
 
-float load_balance_loss(const Tensor& probs, const Tensor& counts) {
+void load_balance_loss(const Tensor& probs, const Tensor& counts, const Tensor& loss, Write write) {
   constexpr const char* kOp = "load_balance_loss";
   check_load_balance(kOp, probs, counts);
-  switch (common_device(kOp, {{"probs", probs}, {"counts", counts}})) {
-    case Device::cpu: return cpu::load_balance_loss(probs.f32(), counts.i32(), probs.dim(0), probs.dim(1));
+  check_scalar(kOp, {"loss", loss});
+  const bool accumulate = write == Write::accumulate;
+  switch (common_device(kOp, {{"probs", probs}, {"counts", counts}, {"loss", loss}})) {
+    case Device::cpu:
+      return write_host_scalar(loss, cpu::load_balance_loss(probs.f32(), counts.i32(), probs.dim(0), probs.dim(1)),
+                               accumulate);
     case Device::cuda:
-      DIVERGE_CUDA_OP(kOp, cuda::loss_to_host([&](float* loss) {
-                        cuda::load_balance_loss(data_of<float>(probs), data_of<std::int32_t>(counts), probs.dim(0),
-                                                probs.dim(1), loss);
-                      }));
+      DIVERGE_CUDA_OP(kOp, cuda::load_balance_loss(data_of<float>(probs), data_of<std::int32_t>(counts),
+                                                   probs.dim(0), probs.dim(1), data_of<float>(loss), accumulate));
   }
-  no_cuda_kernel(kOp);
 }
 
 void load_balance_loss_backward(const Tensor& probs, const Tensor& counts, float dloss, const Tensor& dlogits) {

@@ -1,23 +1,23 @@
 // router_z_loss op: checks the router logits and dispatches the loss and its gradient.
 #include "kernels/cpu/z_loss.h"
-#include "kernels/cuda/device_loss.h"
 #include "kernels/cuda/z_loss.h"
 #include "kernels/ops.h"
 #include "kernels/ops/checks.h"
 
 namespace diverge::ops {
 
-float router_z_loss(const Tensor& logits) {
+void router_z_loss(const Tensor& logits, const Tensor& loss, Write write) {
   constexpr const char* kOp = "router_z_loss";
   check_arg(kOp, {"logits", logits}, DType::f32, 2);
-  switch (common_device(kOp, {{"logits", logits}})) {
-    case Device::cpu: return cpu::router_z_loss(logits.f32(), logits.dim(0), logits.dim(1));
+  check_scalar(kOp, {"loss", loss});
+  const bool accumulate = write == Write::accumulate;
+  switch (common_device(kOp, {{"logits", logits}, {"loss", loss}})) {
+    case Device::cpu:
+      return write_host_scalar(loss, cpu::router_z_loss(logits.f32(), logits.dim(0), logits.dim(1)), accumulate);
     case Device::cuda:
-      DIVERGE_CUDA_OP(kOp, cuda::loss_to_host([&](float* loss) {
-                        cuda::router_z_loss(data_of<float>(logits), logits.dim(0), logits.dim(1), loss);
-                      }));
+      DIVERGE_CUDA_OP(kOp, cuda::router_z_loss(data_of<float>(logits), logits.dim(0), logits.dim(1),
+                                               data_of<float>(loss), accumulate));
   }
-  no_cuda_kernel(kOp);
 }
 
 void router_z_loss_backward(const Tensor& logits, float dloss, const Tensor& dlogits) {
