@@ -7,7 +7,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev doctest-dev
   libpcre2-dev libutf8proc-dev libxxhash-dev liblzma-dev libopenblas-openmp-dev
   libopenmpi-dev openmpi-bin
-  python3 python3-numpy xz-utils groff-base
+  python3 python3-numpy python3-venv xz-utils groff-base  # python3-venv: launch/reference-venv.sh
   clang libclang-rt-14-dev llvm  # launch/fuzz.sh: libFuzzer, the sanitizers, llvm-symbolizer for their traces
 )
 

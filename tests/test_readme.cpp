@@ -22,6 +22,8 @@ struct Skipped {
 const std::vector<Skipped> kSkipped = {
     {"launch/run-demo.sh", "the full demo: 500 steps of tiny-cpu"},
     {"launch/run-tests.sh", "this very suite"},
+    {"launch/reference-venv.sh", "installs from the package index; launch/run-tests.sh has already run it"},
+    {"ctest --test-dir build -L reference", "the reference checks are CTest tests of this very suite"},
     {"python3 data/corpus/build_corpus.py", "downloads 1.1 GB of Debian packages"},
     {"python3 benchmarks/train_step_torch.py", "needs PyTorch"},
 };

@@ -1,30 +1,44 @@
-# Writes small safetensors files plus expected.json with the stdlib and numpy only, independently of Diverge's code.
+# Writes small safetensors files plus expected.json: one by the safetensors library itself, one by hand.
 """Two files in the public safetensors layout:
 
   8 bytes   N, little-endian u64: the header length
   N bytes   JSON: {"__metadata__": {str: str}, "<name>": {"dtype", "shape", "data_offsets": [begin, end]}, ...}
   rest      the tensors' little-endian bytes, offsets counted from the byte after the header
 
-reference_layout.safetensors follows the reference writer (huggingface/safetensors, tensor.rs prepare()):
-tensors sorted by dtype, largest alignment first, then by name; compact JSON with "__metadata__" first and each
-entry's keys in the order dtype, shape, data_offsets; the header padded with spaces to a multiple of 8.
+reference_layout.safetensors is written by the safetensors library (its serialize, which safetensors.numpy.save
+calls; called directly because numpy has no bfloat16). It lays tensors out sorted by dtype, largest alignment
+first, then by name, with compact JSON, "__metadata__" first, padded with spaces to a multiple of 8. Its metadata
+has one key: the library keeps metadata in a hash map, so several keys come out in an order that changes from run
+to run.
 
 scrambled.safetensors is what another writer may produce and readers must still accept: indented JSON, header
 entries in an order unrelated to the data order, no metadata, no padding (so its data is not aligned).
 
 expected.json gives, per file, every tensor's dtype, shape, data_offsets, values (BF16 and F16 as their raw
-uint16 bits) and its bytes in hex. Run: python3 tests/data/make_safetensors_fixture.py [output dir]
+uint16 bits) and its bytes in hex. tests/test_safetensors.cpp reads both files with Diverge's reader and writes the
+first with Diverge's writer against it.
+
+Run in the reference venv (launch/reference-venv.sh):
+  tests/reference/venv-python.sh tests/data/make_safetensors_fixture.py [output dir]
+  tests/reference/venv-python.sh tests/data/make_safetensors_fixture.py --check
+--check writes nothing: it exits 1 unless the library writes the committed files byte for byte today and reads
+both committed files as expected.json describes them.
 """
 import json
 import struct
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy
+from safetensors import TensorSpec, deserialize, serialize
 
-# The reference's Dtype enum order (increasing alignment); its writer sorts by it, descending.
-DTYPE_ORDER = ["BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16", "BF16", "I32", "U32", "F32",
-               "F64", "I64", "U64"]
+HERE = Path(__file__).resolve().parent
+FILES = ["reference_layout.safetensors", "scrambled.safetensors", "expected.json"]
+
+# safetensors' header dtype names -> the library's names for them.
+LIBRARY_DTYPES = {"BOOL": "bool", "U8": "uint8", "F16": "float16", "BF16": "bfloat16", "I32": "int32",
+                  "F32": "float32", "F64": "float64", "I64": "int64"}
 
 
 def bf16_bits(values):
@@ -63,16 +77,13 @@ def entry(dtype, shape, begin, end):
 
 
 def reference_layout(all_tensors):
-    order = sorted(all_tensors, key=lambda name: (-DTYPE_ORDER.index(all_tensors[name][0]), name))
-    header, data, offset = {"__metadata__": {"format": "pt", "source": "fixture"}}, b"", 0
-    for name in order:
-        dtype, shape, array = all_tensors[name]
-        raw = array.tobytes()
-        header[name] = entry(dtype, shape, offset, offset + len(raw))
-        data, offset = data + raw, offset + len(raw)
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    return text, data, header
+    specs = {name: TensorSpec(dtype=LIBRARY_DTYPES[dtype], shape=shape, data_ptr=array.ctypes.data,
+                              data_len=array.nbytes)
+             for name, (dtype, shape, array) in all_tensors.items()}
+    raw = bytes(serialize(specs, metadata={"format": "pt"}))
+    (length,) = struct.unpack_from("<Q", raw)
+    text = raw[8:8 + length]
+    return text, raw[8 + length:], json.loads(text)
 
 
 def scrambled_layout(all_tensors):
@@ -98,8 +109,7 @@ def expectations(all_tensors, header):
     return out
 
 
-def main():
-    out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "safetensors"
+def write_fixture(out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
     all_tensors = tensors()
     expected = {}
@@ -110,6 +120,45 @@ def main():
         expected[file_name] = {"header_bytes": len(text), "metadata": header.get("__metadata__", {}),
                                "tensors": expectations(all_tensors, header)}
     (out_dir / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+
+
+def library_reading_problems(fixture_dir):
+    """Where the library's reading of the committed files differs from expected.json."""
+    expected = json.loads((fixture_dir / "expected.json").read_text())
+    problems = []
+    for file_name, want in expected.items():
+        read = {name: (entry["dtype"], entry["shape"], bytes(entry["data"]).hex())
+                for name, entry in deserialize((fixture_dir / file_name).read_bytes())}
+        described = {name: (t["dtype"], t["shape"], t["hex"]) for name, t in want["tensors"].items()}
+        problems += [f"{file_name}: {name}: the library reads {read.get(name)}, expected.json says "
+                     f"{described.get(name)}" for name in sorted(set(read) | set(described))
+                     if read.get(name) != described.get(name)]
+    return problems
+
+
+def check(fixture_dir):
+    with tempfile.TemporaryDirectory(prefix="safetensors-fixture-") as scratch:
+        write_fixture(Path(scratch))
+        problems = [f"{name}: the library now writes other bytes than the committed file" for name in FILES
+                    if (Path(scratch) / name).read_bytes() != (fixture_dir / name).read_bytes()]
+    try:
+        problems += library_reading_problems(fixture_dir)
+    except Exception as error:  # the library refusing a committed file is a finding, not a crash
+        problems.append(f"the safetensors library cannot read the committed files: {error}")
+    return problems
+
+
+def main():
+    args = sys.argv[1:]
+    if args != ["--check"]:
+        write_fixture(Path(args[0]) if args else HERE / "safetensors")
+        return
+    problems = check(HERE / "safetensors")
+    if problems:
+        print("\n".join(problems))
+        sys.exit(f"make_safetensors_fixture: {len(problems)} problem(s)")
+    print("tests/data/safetensors: the safetensors library writes reference_layout.safetensors byte for byte and "
+          "reads both files as expected.json describes them")
 
 
 if __name__ == "__main__":

@@ -10,87 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """The `model` section of a Diverge config (field names as engine/config spells them)."""
-
-    vocab_size: int
-    d_model: int
-    n_layers: int
-    n_heads: int
-    n_kv_heads: int
-    head_dim: int  # 0 = d_model / n_heads
-    qk_norm: bool
-    rope_theta: float
-    rms_eps: float
-    max_seq_len: int
-    n_experts: int
-    top_k: int
-    expert_hidden: int
-    n_shared_experts: int
-    shared_expert_hidden: int
-    first_k_dense: int
-    dense_hidden: int
-    renorm_topk: bool
-    tied_embeddings: bool
-    init_std: float
-
-    @property
-    def resolved_head_dim(self):
-        return self.head_dim if self.head_dim else self.d_model // self.n_heads
-
-    @property
-    def shared_hidden(self):
-        """Fs: the shared experts are one SwiGLU of this hidden size."""
-        return self.shared_expert_hidden * self.n_shared_experts
-
-    def is_moe_layer(self, layer):
-        return layer >= self.first_k_dense
-
-
-@dataclasses.dataclass(frozen=True)
-class LossConfig:
-    """The `loss` section: coefficients of the auxiliary losses."""
-
-    lb_coef: float
-    z_coef: float
-
-
-def config_from_dict(cls, values, where):
-    """Builds a config dataclass from a JSON object, refusing unknown and missing keys by name."""
-    names = [field.name for field in dataclasses.fields(cls)]
-    unknown = sorted(set(values) - set(names))
-    missing = [name for name in names if name not in values]
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}")
-    if missing:
-        raise ValueError(f"{where}: missing key(s) {missing}")
-    return cls(**{name: values[name] for name in names})
-
-
-def parameter_names(cfg):
-    """MODEL.md's parameter list, in its order, written out independently of the module tree (which must match)."""
-    names = ["model.embed_tokens.weight"]
-    for layer in range(cfg.n_layers):
-        prefix = f"model.layers.{layer}"
-        names += [f"{prefix}.input_layernorm.weight"]
-        names += [f"{prefix}.self_attn.{proj}.weight" for proj in ("q_proj", "k_proj", "v_proj", "o_proj")]
-        if cfg.qk_norm:
-            names += [f"{prefix}.self_attn.q_norm.weight", f"{prefix}.self_attn.k_norm.weight"]
-        names += [f"{prefix}.post_attention_layernorm.weight"]
-        ffn = ("gate_proj", "up_proj", "down_proj")
-        if not cfg.is_moe_layer(layer):
-            names += [f"{prefix}.mlp.{proj}.weight" for proj in ffn]
-            continue
-        names += [f"{prefix}.mlp.gate.weight"]
-        names += [f"{prefix}.mlp.experts.{e}.{proj}.weight" for e in range(cfg.n_experts) for proj in ffn]
-        if cfg.n_shared_experts:
-            names += [f"{prefix}.mlp.shared_experts.{proj}.weight" for proj in ffn]
-    names += ["model.norm.weight"]
-    if not cfg.tied_embeddings:
-        names += ["lm_head.weight"]
-    return names
+from model_layout import LossConfig, ModelConfig, config_from_dict, parameter_shapes  # noqa: F401 (re-exported)
 
 
 def rms_norm(x, weight, eps):
@@ -252,9 +172,9 @@ class MoETransformer(nn.Module):
         self.cfg = cfg
         self.model = Backbone(cfg)
         self.lm_head = None if cfg.tied_embeddings else nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
-        names = list(self.state_dict().keys())
-        if names != parameter_names(cfg):
-            raise AssertionError(f"module tree names differ from MODEL.md's list: {names}")
+        layout = [(name, tuple(tensor.shape)) for name, tensor in self.state_dict().items()]
+        if layout != list(parameter_shapes(cfg).items()):
+            raise AssertionError(f"module tree names or shapes differ from MODEL.md's list: {layout}")
 
     def output_weight(self):
         return self.model.embed_tokens.weight if self.lm_head is None else self.lm_head.weight
