@@ -27,7 +27,7 @@ double nanoseconds_per_arrival(Kernel kernel, const char* name, unsigned blocks,
   int* sink = nullptr;
   cudaMalloc(&sink, sizeof(int));
   const auto start = std::chrono::steady_clock::now();
-  diverge::cuda::launch_kernel(name, __FILE__, __LINE__, kernel, dim3(blocks), dim3(threads), 0, nullptr, rounds,
+  diverge::cuda::launch_kernel(name, __FILE__, __LINE__, kernel, dim3(blocks), dim3(threads), 0, rounds,
                                sink);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   cudaFree(sink);

@@ -348,7 +348,7 @@ void attention_forward(const AttentionShape& s, const bf16_bits* q, const bf16_b
   with_head_dim(s.head_dim, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     DIVERGE_LAUNCH(attention_forward_kernel<D>, tile_grid(s, s.batch * s.heads), dim3(kThreads),
-                   sizeof(ForwardTiles<D>), nullptr, s, scale_of(s), q, k, v, out, lse);
+                   sizeof(ForwardTiles<D>), s, scale_of(s), q, k, v, out, lse);
   });
 }
 
@@ -360,14 +360,14 @@ void attention_backward(const AttentionShape& s, const bf16_bits* q, const bf16_
   static Scratch scratch("attention_backward row projections");
   float* delta = scratch.get<float>(static_cast<std::size_t>(rows));
   const std::int64_t delta_blocks = std::min<std::int64_t>((rows + kWarps - 1) / kWarps, kMaxGridY);
-  DIVERGE_LAUNCH(attention_delta_kernel, dim3(static_cast<unsigned>(delta_blocks)), dim3(kThreads), 0, nullptr, s, out,
+  DIVERGE_LAUNCH(attention_delta_kernel, dim3(static_cast<unsigned>(delta_blocks)), dim3(kThreads), 0, s, out,
                  dout, delta);
   with_head_dim(s.head_dim, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     DIVERGE_LAUNCH(attention_dq_kernel<D>, tile_grid(s, s.batch * s.heads), dim3(kThreads),
-                   sizeof(QueryGradientTiles<D>), nullptr, s, scale_of(s), q, k, v, lse, delta, dout, dq);
+                   sizeof(QueryGradientTiles<D>), s, scale_of(s), q, k, v, lse, delta, dout, dq);
     DIVERGE_LAUNCH(attention_dkdv_kernel<D>, tile_grid(s, s.batch * s.kv_heads), dim3(kThreads),
-                   sizeof(KeyGradientTiles<D>), nullptr, s, scale_of(s), q, k, v, lse, delta, dout, dk, dv);
+                   sizeof(KeyGradientTiles<D>), s, scale_of(s), q, k, v, lse, delta, dout, dk, dv);
   });
 }
 

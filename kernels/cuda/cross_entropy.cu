@@ -97,18 +97,17 @@ void cross_entropy_forward(const float* logits, const std::int32_t* targets, std
                            float* lse, float* row_loss) {
   if (n == 0) return;
   DIVERGE_LAUNCH(row_logsumexp_kernel, dim3(static_cast<unsigned>(n < 65535 ? n : 65535)), dim3(kRowThreads), 0,
-                 nullptr, logits, targets, n, vocab, lse, row_loss);
+                 logits, targets, n, vocab, lse, row_loss);
 }
 
 void cross_entropy_backward(const float* logits, const std::int32_t* targets, const float* lse, std::int64_t n,
                             std::int64_t vocab, float weight, float* dlogits) {
   if (n == 0 || vocab == 0) return;
-  DIVERGE_LAUNCH(gradient_kernel, grid_stride_blocks(n * vocab, kGradThreads), dim3(kGradThreads), 0, nullptr,
-                 logits, targets, lse, n, vocab, weight, dlogits);
+  DIVERGE_LAUNCH(gradient_kernel, grid_stride_blocks(n * vocab, kGradThreads), dim3(kGradThreads), 0, logits, targets, lse, n, vocab, weight, dlogits);
 }
 
 void scaled_sum(const float* values, std::int64_t n, float scale, float* out, bool accumulate) {
-  DIVERGE_LAUNCH(scaled_sum_kernel, dim3(1), dim3(kSumThreads), 0, nullptr, values, n, scale, out, accumulate);
+  DIVERGE_LAUNCH(scaled_sum_kernel, dim3(1), dim3(kSumThreads), 0, values, n, scale, out, accumulate);
 }
 
 }  // namespace diverge::cuda

@@ -37,18 +37,20 @@ inline std::string launch_failure(const char* kernel, const char* file, int line
   return std::string("kernel '") + kernel + "' launched at " + file + ":" + std::to_string(line) + ": " + what;
 }
 
-// kernel<<<grid, block, shared_bytes, stream>>>(args...), or the same grid on the emulator. Throws
+// The stream every launch goes on: the process context's compute stream (context.h).
+cudaStream_t launch_stream();
+
+// kernel<<<grid, block, shared_bytes, launch_stream()>>>(args...), or the same grid on the emulator. Throws
 // std::runtime_error naming the kernel and the launch site when the launch fails (on the emulator: when the kernel
 // misuses a barrier or a warp collective).
 template <class... Params, class... Args>
 void launch_kernel(const char* name, const char* file, int line, void (*kernel)(Params...), dim3 grid, dim3 block,
-                   std::size_t shared_bytes, cudaStream_t stream, const Args&... args) {
+                   std::size_t shared_bytes, const Args&... args) {
 #ifdef DIVERGE_CUDA_EMULATOR
-  (void)stream;
   const emu::LaunchInfo info{name, file, line, grid, block, shared_bytes};
   emu::launch(info, [&] { kernel(static_cast<Params>(args)...); });
 #else
-  kernel<<<grid, block, shared_bytes, stream>>>(static_cast<Params>(args)...);
+  kernel<<<grid, block, shared_bytes, launch_stream()>>>(static_cast<Params>(args)...);
   const cudaError_t error = cudaGetLastError();
   if (error != cudaSuccess) throw std::runtime_error(launch_failure(name, file, line, cudaGetErrorString(error)));
 #endif
@@ -56,7 +58,7 @@ void launch_kernel(const char* name, const char* file, int line, void (*kernel)(
 
 }  // namespace diverge::cuda
 
-// The only way kernel files launch: DIVERGE_LAUNCH(kernel, grid, block, shared_bytes, stream, args...). A kernel
-// template goes through an alias, since the macro splits template arguments at their commas.
-#define DIVERGE_LAUNCH(kernel, grid, block, shared_bytes, stream, ...) \
-  ::diverge::cuda::launch_kernel(#kernel, __FILE__, __LINE__, kernel, grid, block, shared_bytes, stream, __VA_ARGS__)
+// The only way kernel files launch: DIVERGE_LAUNCH(kernel, grid, block, shared_bytes, args...), on the context's
+// stream. A kernel template goes through an alias, since the macro splits template arguments at their commas.
+#define DIVERGE_LAUNCH(kernel, grid, block, shared_bytes, ...) \
+  ::diverge::cuda::launch_kernel(#kernel, __FILE__, __LINE__, kernel, grid, block, shared_bytes, __VA_ARGS__)

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "kernels/cuda/context.h"
 #include "kernels/cuda/cuda_source.h"
 
 namespace diverge::cuda {
@@ -47,8 +48,9 @@ std::string describe_backend() {
   int* flag = nullptr;
   int host_flag = 0;
   if (cudaMalloc(&flag, sizeof(int)) == cudaSuccess) {
-    DIVERGE_LAUNCH(probe_kernel, dim3(1), dim3(1), 0, nullptr, flag);
-    cudaMemcpy(&host_flag, flag, sizeof(int), cudaMemcpyDeviceToHost);
+    DIVERGE_LAUNCH(probe_kernel, dim3(1), dim3(1), 0, flag);
+    cudaMemcpyAsync(&host_flag, flag, sizeof(int), cudaMemcpyDeviceToHost, context().stream());
+    cudaStreamSynchronize(context().stream());
     cudaFree(flag);
   }
   return line + "; " + std::to_string(n) + (n == 1 ? " device (" : " devices (") + prop.name + ")" +

@@ -106,7 +106,7 @@ void route_plan(const std::int32_t* topk, std::int64_t tokens, std::int64_t top_
   auto* flag = scratch.get<std::int32_t>(1);
   zero(flag, sizeof(std::int32_t));
   if (copies > 0)
-    DIVERGE_LAUNCH(bad_copy_flag_kernel, grid_stride_blocks(copies, kThreads), dim3(kThreads), 0, nullptr, topk, copies,
+    DIVERGE_LAUNCH(bad_copy_flag_kernel, grid_stride_blocks(copies, kThreads), dim3(kThreads), 0, topk, copies,
                    experts, flag);
   // The sort may not see an out-of-range key (its histogram would write outside offsets), so the flag is read
   // before it runs.
@@ -122,7 +122,7 @@ void route_plan(const std::int32_t* topk, std::int64_t tokens, std::int64_t top_
   stable_sort_by_key(topk, copies, static_cast<std::int32_t>(experts), copy_of_row, offsets);
   const std::int64_t items = copies > experts ? copies : experts;
   if (items > 0)
-    DIVERGE_LAUNCH(finish_plan_kernel, grid_stride_blocks(items, kThreads), dim3(kThreads), 0, nullptr, copy_of_row, offsets,
+    DIVERGE_LAUNCH(finish_plan_kernel, grid_stride_blocks(items, kThreads), dim3(kThreads), 0, copy_of_row, offsets,
                    copies, experts, counts, row_of_copy);
 }
 
@@ -130,7 +130,7 @@ void dispatch_forward(const std::int32_t* copy_of_row, std::int64_t tokens, std:
                       std::int64_t dim, bf16_bits* grouped) {
   const std::int64_t rows = tokens * top_k;
   if (rows * dim == 0) return;
-  DIVERGE_LAUNCH(gather_rows_kernel, grid_stride_blocks(rows * dim, kThreads), dim3(kThreads), 0, nullptr, copy_of_row, rows,
+  DIVERGE_LAUNCH(gather_rows_kernel, grid_stride_blocks(rows * dim, kThreads), dim3(kThreads), 0, copy_of_row, rows,
                  top_k, x, dim, grouped);
 }
 
@@ -142,7 +142,7 @@ void dispatch_backward(const std::int32_t* row_of_copy, std::int64_t tokens, std
 void combine_forward(const std::int32_t* row_of_copy, std::int64_t tokens, std::int64_t top_k,
                      const bf16_bits* expert_out, const float* gates, std::int64_t dim, bf16_bits* out) {
   if (tokens * dim == 0) return;
-  DIVERGE_LAUNCH(sum_copies_kernel, grid_stride_blocks(tokens * dim, kThreads), dim3(kThreads), 0, nullptr, row_of_copy,
+  DIVERGE_LAUNCH(sum_copies_kernel, grid_stride_blocks(tokens * dim, kThreads), dim3(kThreads), 0, row_of_copy,
                  tokens, top_k, expert_out, gates, dim, out);
 }
 
@@ -151,7 +151,7 @@ void combine_backward(const std::int32_t* row_of_copy, std::int64_t tokens, std:
                       float* dgates) {
   const std::int64_t copies = tokens * top_k;
   if (copies == 0) return;
-  DIVERGE_LAUNCH(combine_backward_kernel, grid_stride_blocks(copies, kWarpsPerBlock), dim3(kThreads), 0, nullptr, row_of_copy,
+  DIVERGE_LAUNCH(combine_backward_kernel, grid_stride_blocks(copies, kWarpsPerBlock), dim3(kThreads), 0, row_of_copy,
                  copies, top_k, dout, expert_out, gates, dim, dexpert_out, dgates);
 }
 

@@ -150,7 +150,7 @@ void edl_loss_from_sums(const float* sums, const float* counts, std::int64_t lab
                         float* jsd, std::int32_t* present, float* dsums, float* loss, bool accumulate) {
   static Scratch scratch("edl pairwise JSDs");
   double* pair_jsd = scratch.get<double>(static_cast<std::size_t>(labels * labels));
-  DIVERGE_LAUNCH(loss_kernel, dim3(1), dim3(kLossThreads), 0, nullptr, sums, counts, labels, experts,
+  DIVERGE_LAUNCH(loss_kernel, dim3(1), dim3(kLossThreads), 0, sums, counts, labels, experts,
                  static_cast<double>(eps), jsd, present, dsums, loss, accumulate, pair_jsd);
 }
 
@@ -161,7 +161,7 @@ void edl_backward(const cpu::SequenceShape& s, const float* probs, const std::in
   const std::int32_t* targets = sequence_targets(s, mask, domains);
   const std::int64_t blocks = (rows + kWarpsPerBlock - 1) / kWarpsPerBlock;
   DIVERGE_LAUNCH(backward_kernel, dim3(static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks)),
-                 dim3(32 * kWarpsPerBlock), 0, nullptr, probs, mask, domains, targets, rows, s.tokens, s.experts, dsums,
+                 dim3(32 * kWarpsPerBlock), 0, probs, mask, domains, targets, rows, s.tokens, s.experts, dsums,
                  coef, dlogits);
 }
 

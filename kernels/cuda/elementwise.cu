@@ -24,11 +24,11 @@ __global__ void round_kernel(const float* x, std::int64_t n, bf16_bits* out) {
 }  // namespace
 
 void add(const bf16_bits* a, const bf16_bits* b, std::int64_t n, bf16_bits* out) {
-  if (n > 0) DIVERGE_LAUNCH(add_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, nullptr, a, b, n, out);
+  if (n > 0) DIVERGE_LAUNCH(add_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, a, b, n, out);
 }
 
 void round_to_bf16(const float* x, std::int64_t n, bf16_bits* out) {
-  if (n > 0) DIVERGE_LAUNCH(round_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, nullptr, x, n, out);
+  if (n > 0) DIVERGE_LAUNCH(round_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, x, n, out);
 }
 
 }  // namespace diverge::cuda

@@ -50,7 +50,7 @@ void embedding_forward(const std::int32_t* ids, std::int64_t n, const bf16_bits*
                        std::int64_t dim, bf16_bits* out) {
   const std::int64_t total = n * dim;
   if (total == 0) return;
-  DIVERGE_LAUNCH(gather_kernel, grid_stride_blocks(total, kThreads), dim3(kThreads), 0, nullptr, ids, n, table,
+  DIVERGE_LAUNCH(gather_kernel, grid_stride_blocks(total, kThreads), dim3(kThreads), 0, ids, n, table,
                  vocab, dim, out);
 }
 
@@ -61,10 +61,10 @@ void embedding_backward(const std::int32_t* ids, std::int64_t n, const bf16_bits
   auto* keys = scratch.get<std::int32_t>(static_cast<std::size_t>(2 * n + vocab + 2));
   std::int32_t* order = keys + n;
   std::int32_t* starts = order + n;
-  DIVERGE_LAUNCH(sort_keys_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, nullptr, ids, n, vocab, keys);
+  DIVERGE_LAUNCH(sort_keys_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, ids, n, vocab, keys);
   // Key `vocab` collects the invalid ids; its run is never summed (the forward pass made their rows NaN already).
   stable_sort_by_key(keys, n, static_cast<std::int32_t>(vocab + 1), order, starts);
-  DIVERGE_LAUNCH(row_sums_kernel, dim3(static_cast<unsigned>(vocab)), dim3(kThreads), 0, nullptr, order, starts, dout,
+  DIVERGE_LAUNCH(row_sums_kernel, dim3(static_cast<unsigned>(vocab)), dim3(kThreads), 0, order, starts, dout,
                  dim, dtable);
 }
 

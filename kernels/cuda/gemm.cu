@@ -1,5 +1,5 @@
-// cuBLASLt behind cuda::gemm: row-major products mapped onto its column-major layouts, one handle and workspace for
-// the process, and each problem's descriptors and algorithm built once and kept.
+// cuBLASLt behind cuda::gemm: row-major products mapped onto its column-major layouts, on the context's handle and
+// stream with one workspace, and each problem's descriptors and algorithm built once and kept.
 #include "kernels/cuda/gemm.h"
 
 #include <cublasLt.h>
@@ -10,7 +10,9 @@
 #include <tuple>
 #include <utility>
 
+#include "kernels/cuda/context.h"
 #include "kernels/cuda/cuda_source.h"
+#include "kernels/cuda/memory.h"
 #include "kernels/cuda/scratch.h"
 
 namespace diverge::cuda {
@@ -106,13 +108,10 @@ struct Plan {
   cublasLtMatmulAlgo_t algorithm{};
 };
 
+// Built after the context (its constructor asks for it), so torn down before the handle its plans were made with.
 class Library {
  public:
-  Library() { check_cublas(cublasLtCreate(&handle_), "cublasLtCreate"); }
-  ~Library() {
-    plans_.clear();
-    cublasLtDestroy(handle_);
-  }
+  Library() : handle_(context().blas()) {}
   Library(const Library&) = delete;
   Library& operator=(const Library&) = delete;
 
@@ -147,9 +146,7 @@ void gemm(const GemmShape& s, const bf16_bits* a, const bf16_bits* b, void* c, R
   if (s.m == 0 || s.n == 0) return;
   if (s.k == 0) {
     // An empty sum: cuBLASLt would still scale c by beta; say what the product is instead.
-    if (!accumulate)
-      check_cuda(cudaMemset(c, 0, static_cast<std::size_t>(s.m * s.n) * (c_type == Result::bf16 ? 2 : 4)),
-                 "cuda::gemm", "clearing an empty product");
+    if (!accumulate) zero(c, static_cast<std::size_t>(s.m * s.n) * (c_type == Result::bf16 ? 2 : 4));
     return;
   }
   Library& lib = library();
@@ -157,7 +154,7 @@ void gemm(const GemmShape& s, const bf16_bits* a, const bf16_bits* b, void* c, R
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   check_cublas(cublasLtMatmul(lib.handle(), plan.op.handle, &alpha, b, plan.first.handle, a, plan.second.handle, &beta,
                               c, plan.out.handle, c, plan.out.handle, &plan.algorithm, lib.workspace(),
-                              kWorkspaceBytes, nullptr),
+                              kWorkspaceBytes, context().stream()),
                "cublasLtMatmul");
 }
 

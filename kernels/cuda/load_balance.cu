@@ -59,7 +59,7 @@ __global__ void load_balance_backward_kernel(const float* probs, const float* fr
 }
 
 float* routed_fraction(const std::int32_t* counts, std::int64_t experts, float* fraction) {
-  DIVERGE_LAUNCH(routed_fraction_kernel, dim3(1), dim3(kSumThreads), 0, nullptr, counts, static_cast<int>(experts),
+  DIVERGE_LAUNCH(routed_fraction_kernel, dim3(1), dim3(kSumThreads), 0, counts, static_cast<int>(experts),
                  fraction);
   return fraction;
 }
@@ -76,11 +76,10 @@ void load_balance_loss(const float* probs, const std::int32_t* counts, std::int6
   if (chunks > 0) {
     const auto column_blocks = static_cast<unsigned>((experts + kColumnThreads - 1) / kColumnThreads);
     const auto chunk_blocks = static_cast<unsigned>(chunks < kMaxGridBlocks ? chunks : kMaxGridBlocks);
-    DIVERGE_LAUNCH(column_chunk_sums_kernel, dim3(column_blocks, chunk_blocks), dim3(kColumnThreads), 0, nullptr,
-                   probs, rows, experts, chunks, partial);
+    DIVERGE_LAUNCH(column_chunk_sums_kernel, dim3(column_blocks, chunk_blocks), dim3(kColumnThreads), 0, probs, rows, experts, chunks, partial);
   }
   // No rows: 0 / 0, the NaN the CPU's mean over no tokens gives.
-  DIVERGE_LAUNCH(load_balance_total_kernel, dim3(1), dim3(kSumThreads), 0, nullptr, partial, fraction, rows,
+  DIVERGE_LAUNCH(load_balance_total_kernel, dim3(1), dim3(kSumThreads), 0, partial, fraction, rows,
                  static_cast<int>(experts), chunks, loss, accumulate);
 }
 
@@ -90,7 +89,7 @@ void load_balance_loss_backward(const float* probs, const std::int32_t* counts, 
   static Scratch scratch("load_balance_loss_backward scratch");
   const float* fraction = routed_fraction(counts, experts, scratch.get<float>(static_cast<std::size_t>(experts)));
   const float scale = dloss * static_cast<float>(experts) / static_cast<float>(rows);  // as the CPU forms it
-  DIVERGE_LAUNCH(load_balance_backward_kernel, row_grid(rows), row_block(), 0, nullptr, probs, fraction, rows,
+  DIVERGE_LAUNCH(load_balance_backward_kernel, row_grid(rows), row_block(), 0, probs, fraction, rows,
                  static_cast<int>(experts), scale, dlogits);
 }
 

@@ -1,9 +1,10 @@
-// Device memory: cudaMalloc / cudaFree / cudaMemset / cudaMemcpy with errors that say who asked and how much.
+// Device memory: allocation with errors that say who asked and how much, and copies and clears on the context's stream.
 #include "kernels/cuda/memory.h"
 
 #include <string>
 
 #include "engine/progress.h"
+#include "kernels/cuda/context.h"
 #include "kernels/cuda/cuda_source.h"
 
 namespace diverge::cuda {
@@ -24,18 +25,26 @@ void* allocate(std::size_t bytes, const char* owner) {
 
 void release(void* pointer) { cudaFree(pointer); }
 
-void zero(void* pointer, std::size_t bytes) { check_cuda(cudaMemset(pointer, 0, bytes), "cuda::zero", "cudaMemset"); }
-
-void copy_to_device(void* device, const void* host, std::size_t bytes) {
-  check_cuda(cudaMemcpy(device, host, bytes, cudaMemcpyHostToDevice), "cuda::copy_to_device", "cudaMemcpy");
+void zero(void* pointer, std::size_t bytes) {
+  check_cuda(cudaMemsetAsync(pointer, 0, bytes, context().stream()), "cuda::zero", "cudaMemsetAsync");
 }
 
+// From pageable host memory the call returns once the source has been staged, so the caller may reuse it at once.
+void copy_to_device(void* device, const void* host, std::size_t bytes) {
+  check_cuda(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, context().stream()),
+             "cuda::copy_to_device", "cudaMemcpyAsync");
+}
+
+// The one place the host waits for the device: after the kernels queued before it.
 void copy_to_host(void* host, const void* device, std::size_t bytes) {
-  check_cuda(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost), "cuda::copy_to_host", "cudaMemcpy");
+  check_cuda(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, context().stream()), "cuda::copy_to_host",
+             "cudaMemcpyAsync");
+  context().synchronize();
 }
 
 void copy_on_device(void* to, const void* from, std::size_t bytes) {
-  check_cuda(cudaMemcpy(to, from, bytes, cudaMemcpyDeviceToDevice), "cuda::copy_on_device", "cudaMemcpy");
+  check_cuda(cudaMemcpyAsync(to, from, bytes, cudaMemcpyDeviceToDevice, context().stream()), "cuda::copy_on_device",
+             "cudaMemcpyAsync");
 }
 
 }  // namespace diverge::cuda

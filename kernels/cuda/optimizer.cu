@@ -66,7 +66,7 @@ __global__ void ordered_total_kernel(const double* partial, std::int64_t chunks,
 
 void adamw_step(const AdamWStep& h, std::int64_t n, float* params, const float* grads, float* m, float* v) {
   if (n == 0) return;
-  DIVERGE_LAUNCH(adamw_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, nullptr, h, n, params, grads, m, v);
+  DIVERGE_LAUNCH(adamw_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, h, n, params, grads, m, v);
 }
 
 double sum_of_squares(const float* x, std::int64_t n) {
@@ -75,9 +75,9 @@ double sum_of_squares(const float* x, std::int64_t n) {
   const std::int64_t chunks = (n + kChunk - 1) / kChunk;
   double* partial = scratch.get<double>(static_cast<std::size_t>(chunks) + 1);
   double* total = partial + chunks;
-  DIVERGE_LAUNCH(chunk_squares_kernel, dim3(static_cast<unsigned>(chunks)), dim3(kThreads), 0, nullptr, x, n,
+  DIVERGE_LAUNCH(chunk_squares_kernel, dim3(static_cast<unsigned>(chunks)), dim3(kThreads), 0, x, n,
                  partial);
-  DIVERGE_LAUNCH(ordered_total_kernel, dim3(1), dim3(kThreads), 0, nullptr, partial, chunks, total);
+  DIVERGE_LAUNCH(ordered_total_kernel, dim3(1), dim3(kThreads), 0, partial, chunks, total);
   double host = 0.0;
   copy_to_host(&host, total, sizeof host);
   return host;

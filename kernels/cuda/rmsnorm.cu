@@ -71,22 +71,22 @@ dim3 row_blocks(std::int64_t rows) { return dim3(static_cast<unsigned>((rows + k
 void rmsnorm_forward(const bf16_bits* x, const bf16_bits* weight, std::int64_t rows, std::int64_t cols, float eps,
                      bf16_bits* y, float* rstd) {
   if (rows == 0) return;
-  DIVERGE_LAUNCH(rmsnorm_forward_kernel, row_blocks(rows), dim3(32 * kWarpsPerBlock), 0, nullptr, x, weight, rows,
+  DIVERGE_LAUNCH(rmsnorm_forward_kernel, row_blocks(rows), dim3(32 * kWarpsPerBlock), 0, x, weight, rows,
                  static_cast<int>(cols), eps, y, rstd);
 }
 
 void rmsnorm_backward(const bf16_bits* dy, const bf16_bits* x, const bf16_bits* weight, const float* rstd,
                       std::int64_t rows, std::int64_t cols, bf16_bits* dx, float* dweight) {
   if (rows == 0) return;
-  DIVERGE_LAUNCH(rmsnorm_dx_kernel, row_blocks(rows), dim3(32 * kWarpsPerBlock), 0, nullptr, dy, x, weight, rstd, rows,
+  DIVERGE_LAUNCH(rmsnorm_dx_kernel, row_blocks(rows), dim3(32 * kWarpsPerBlock), 0, dy, x, weight, rstd, rows,
                  static_cast<int>(cols), dx);
   static Scratch scratch("rmsnorm weight-gradient partials");
   const std::int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
   float* partial = scratch.get<float>(static_cast<std::size_t>(chunks * cols));
   const auto column_blocks = static_cast<unsigned>((cols + kColumnThreads - 1) / kColumnThreads);
   DIVERGE_LAUNCH(rmsnorm_dweight_partial_kernel, dim3(column_blocks, static_cast<unsigned>(chunks)),
-                 dim3(kColumnThreads), 0, nullptr, dy, x, rstd, rows, cols, partial);
-  DIVERGE_LAUNCH(add_chunk_sums_kernel, dim3(column_blocks), dim3(kColumnThreads), 0, nullptr, partial, chunks, cols,
+                 dim3(kColumnThreads), 0, dy, x, rstd, rows, cols, partial);
+  DIVERGE_LAUNCH(add_chunk_sums_kernel, dim3(column_blocks), dim3(kColumnThreads), 0, partial, chunks, cols,
                  dweight);
 }
 

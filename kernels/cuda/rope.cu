@@ -76,7 +76,7 @@ void rope_rotate(const RopeShape& s, const bf16_bits* x, float theta, float dire
   static RopeTables tables;
   const float* cos_table = tables.get(theta, s.head_dim, s.seq);
   const float* sin_table = cos_table + tables.seq() * (s.head_dim / 2);
-  DIVERGE_LAUNCH(rope_kernel, grid_stride_blocks(pairs, kThreads), dim3(kThreads), 0, nullptr, s, cos_table,
+  DIVERGE_LAUNCH(rope_kernel, grid_stride_blocks(pairs, kThreads), dim3(kThreads), 0, s, cos_table,
                  sin_table, x, direction, out);
 }
 

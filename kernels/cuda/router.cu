@@ -120,7 +120,7 @@ __global__ void router_backward_kernel(const float* probs, const std::int32_t* t
 void router_forward(const float* logits, std::int64_t rows, std::int64_t experts, std::int64_t top_k,
                     bool renormalize, float* probs, std::int32_t* topk, float* gates) {
   if (rows == 0) return;
-  DIVERGE_LAUNCH(router_forward_kernel, row_grid(rows), row_block(), 0, nullptr, logits, rows,
+  DIVERGE_LAUNCH(router_forward_kernel, row_grid(rows), row_block(), 0, logits, rows,
                  static_cast<int>(experts), static_cast<int>(top_k), renormalize, probs, topk, gates);
 }
 
@@ -128,7 +128,7 @@ void router_backward(const float* probs, const std::int32_t* topk, const float* 
                      const float* dprobs, std::int64_t rows, std::int64_t experts, std::int64_t top_k,
                      bool renormalize, bool accumulate, float* dlogits) {
   if (rows == 0) return;
-  DIVERGE_LAUNCH(router_backward_kernel, row_grid(rows), row_block(), 0, nullptr, probs, topk, gates, dgates, dprobs,
+  DIVERGE_LAUNCH(router_backward_kernel, row_grid(rows), row_block(), 0, probs, topk, gates, dgates, dprobs,
                  rows, static_cast<int>(experts), static_cast<int>(top_k), renormalize, accumulate, dlogits);
 }
 

@@ -93,9 +93,9 @@ void routing_sums_add(const cpu::SequenceShape& s, const float* probs, const std
     auto* counts = count_scratch.get<std::int32_t>(static_cast<std::size_t>(me + 1));
     zero(counts, static_cast<std::size_t>(me + 1) * sizeof(std::int32_t));
     DIVERGE_LAUNCH(assignments_kernel, dim3(capped(s.sequences)), dim3(kThreads),
-                   static_cast<std::size_t>(s.experts) * sizeof(std::int32_t), nullptr, topk, domains, s.sequences,
+                   static_cast<std::size_t>(s.experts) * sizeof(std::int32_t), topk, domains, s.sequences,
                    s.tokens * top_k, s.experts, s.labels, counts, counts + me);
-    DIVERGE_LAUNCH(widen_kernel, dim3(capped((me + 1 + kThreads - 1) / kThreads)), dim3(kThreads), 0, nullptr, counts,
+    DIVERGE_LAUNCH(widen_kernel, dim3(capped((me + 1 + kThreads - 1) / kThreads)), dim3(kThreads), 0, counts,
                    me + 1, q_log_q + m);
   }
   std::vector<double> host(static_cast<std::size_t>(values));

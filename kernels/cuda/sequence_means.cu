@@ -134,7 +134,7 @@ const std::int32_t* sequence_targets(const cpu::SequenceShape& s, const std::int
                                      const std::int32_t* domains) {
   static Scratch scratch("sequence target counts");
   auto* targets = scratch.get<std::int32_t>(static_cast<std::size_t>(s.sequences));
-  DIVERGE_LAUNCH(targets_kernel, dim3(capped(s.sequences)), dim3(256), 0, nullptr, mask, domains, s.sequences, s.tokens,
+  DIVERGE_LAUNCH(targets_kernel, dim3(capped(s.sequences)), dim3(256), 0, mask, domains, s.sequences, s.tokens,
                  s.labels, targets);
   return targets;
 }
@@ -150,10 +150,9 @@ SequenceMeans sequence_means(const cpu::SequenceShape& s, const float* probs, co
   const std::int32_t* targets = sequence_targets(s, mask, domains);
   if (pieces > 0) {
     const auto column_blocks = static_cast<unsigned>((s.experts + kColumns - 1) / kColumns);
-    DIVERGE_LAUNCH(chunk_sums_kernel, dim3(column_blocks, capped(pieces)), dim3(kColumns, kRowThreads), 0, nullptr,
-                   probs, mask, s.sequences, s.tokens, s.experts, chunks, partial);
+    DIVERGE_LAUNCH(chunk_sums_kernel, dim3(column_blocks, capped(pieces)), dim3(kColumns, kRowThreads), 0, probs, mask, s.sequences, s.tokens, s.experts, chunks, partial);
   }
-  DIVERGE_LAUNCH(means_kernel, dim3(capped(s.sequences)), dim3(kThreads), 0, nullptr, partial, targets, s.sequences,
+  DIVERGE_LAUNCH(means_kernel, dim3(capped(s.sequences)), dim3(kThreads), 0, partial, targets, s.sequences,
                  s.experts, chunks, q, q_log_q);
   return {targets, q, q_log_q};
 }
@@ -162,7 +161,7 @@ template <class T>
 void domain_totals(const cpu::SequenceShape& s, const SequenceMeans& means, const std::int32_t* domains, T* sums,
                    T* counts, T* log_sums) {
   const auto totals_kernel = domain_totals_kernel<T>;
-  DIVERGE_LAUNCH(totals_kernel, dim3(capped(s.labels)), dim3(kThreads), 0, nullptr, means.q, means.q_log_q,
+  DIVERGE_LAUNCH(totals_kernel, dim3(capped(s.labels)), dim3(kThreads), 0, means.q, means.q_log_q,
                  means.targets, domains, s.sequences, s.experts, s.labels, sums, counts, log_sums);
 }
 

@@ -4,6 +4,7 @@
 
 #include "kernels/cuda/cuda_source.h"
 #include "kernels/cuda/grid.h"
+#include "kernels/cuda/memory.h"
 #include "kernels/cuda/scratch.h"
 
 namespace diverge::cuda {
@@ -112,22 +113,19 @@ void stable_sort_by_key(const std::int32_t* keys, std::int64_t n, std::int32_t k
   // makes the last pass end in the caller's `order`.
   std::int32_t* key_buffers[2] = {space, space + n};
   std::int32_t* order_buffers[2] = {passes % 2 == 1 ? space + 2 * n : order, passes % 2 == 1 ? order : space + 2 * n};
-  check_cuda(cudaMemcpy(key_buffers[0], keys, static_cast<std::size_t>(n) * sizeof(std::int32_t),
-                        cudaMemcpyDeviceToDevice),
-             "stable_sort_by_key", "copying the keys");
-  if (n > 0) DIVERGE_LAUNCH(iota_kernel, grid_stride_blocks(n, 256), dim3(256), 0, nullptr, order_buffers[0], n);
+  copy_on_device(key_buffers[0], keys, static_cast<std::size_t>(n) * sizeof(std::int32_t));
+  if (n > 0) DIVERGE_LAUNCH(iota_kernel, grid_stride_blocks(n, 256), dim3(256), 0, order_buffers[0], n);
   for (int pass = 0; pass < passes && n > 0; ++pass) {
     const int from = pass % 2, to = 1 - from, shift = 8 * pass;
-    DIVERGE_LAUNCH(count_digits_kernel, dim3(static_cast<unsigned>(tiles)), dim3(256), 0, nullptr, key_buffers[from],
+    DIVERGE_LAUNCH(count_digits_kernel, dim3(static_cast<unsigned>(tiles)), dim3(256), 0, key_buffers[from],
                    n, shift, tiles, counts);
-    DIVERGE_LAUNCH(exclusive_scan_kernel, dim3(1), dim3(kScanThreads), 0, nullptr, counts, kBuckets * tiles);
-    DIVERGE_LAUNCH(scatter_tile_kernel, dim3(static_cast<unsigned>(tiles)), dim3(32), 0, nullptr, key_buffers[from],
+    DIVERGE_LAUNCH(exclusive_scan_kernel, dim3(1), dim3(kScanThreads), 0, counts, kBuckets * tiles);
+    DIVERGE_LAUNCH(scatter_tile_kernel, dim3(static_cast<unsigned>(tiles)), dim3(32), 0, key_buffers[from],
                    order_buffers[from], n, shift, tiles, counts, key_buffers[to], order_buffers[to]);
   }
-  check_cuda(cudaMemset(starts, 0, static_cast<std::size_t>(key_count + 1) * sizeof(std::int32_t)),
-             "stable_sort_by_key", "clearing the starts");
-  if (n > 0) DIVERGE_LAUNCH(key_histogram_kernel, grid_stride_blocks(n, 256), dim3(256), 0, nullptr, keys, n, starts);
-  DIVERGE_LAUNCH(exclusive_scan_kernel, dim3(1), dim3(kScanThreads), 0, nullptr, starts,
+  zero(starts, static_cast<std::size_t>(key_count + 1) * sizeof(std::int32_t));
+  if (n > 0) DIVERGE_LAUNCH(key_histogram_kernel, grid_stride_blocks(n, 256), dim3(256), 0, keys, n, starts);
+  DIVERGE_LAUNCH(exclusive_scan_kernel, dim3(1), dim3(kScanThreads), 0, starts,
                  static_cast<std::int64_t>(key_count) + 1);
 }
 

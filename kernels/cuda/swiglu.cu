@@ -35,13 +35,13 @@ __global__ void swiglu_backward_kernel(const bf16_bits* dout, const bf16_bits* g
 
 void swiglu_forward(const bf16_bits* gate, const bf16_bits* up, std::int64_t n, bf16_bits* out) {
   if (n == 0) return;
-  DIVERGE_LAUNCH(swiglu_forward_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, nullptr, gate, up, n, out);
+  DIVERGE_LAUNCH(swiglu_forward_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, gate, up, n, out);
 }
 
 void swiglu_backward(const bf16_bits* dout, const bf16_bits* gate, const bf16_bits* up, std::int64_t n,
                      bf16_bits* dgate, bf16_bits* dup) {
   if (n == 0) return;
-  DIVERGE_LAUNCH(swiglu_backward_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, nullptr, dout, gate, up, n, dgate, dup);
+  DIVERGE_LAUNCH(swiglu_backward_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, dout, gate, up, n, dgate, dup);
 }
 
 }  // namespace diverge::cuda

@@ -46,16 +46,16 @@ void router_z_loss(const float* logits, std::int64_t rows, std::int64_t experts,
   }
   static Scratch scratch("router_z_loss scratch");
   float* squares = scratch.get<float>(static_cast<std::size_t>(rows));
-  DIVERGE_LAUNCH(squared_logsumexp_kernel, row_grid(rows), row_block(), 0, nullptr, logits, rows,
+  DIVERGE_LAUNCH(squared_logsumexp_kernel, row_grid(rows), row_block(), 0, logits, rows,
                  static_cast<int>(experts), squares);
-  DIVERGE_LAUNCH(ordered_mean_kernel, dim3(1), dim3(kSumThreads), 0, nullptr, squares, rows, loss, accumulate);
+  DIVERGE_LAUNCH(ordered_mean_kernel, dim3(1), dim3(kSumThreads), 0, squares, rows, loss, accumulate);
 }
 
 void router_z_loss_backward(const float* logits, std::int64_t rows, std::int64_t experts, float dloss,
                             float* dlogits) {
   if (rows == 0) return;
   const float scale = dloss * 2.0f / static_cast<float>(rows);  // as the CPU forms it
-  DIVERGE_LAUNCH(z_loss_backward_kernel, row_grid(rows), row_block(), 0, nullptr, logits, rows,
+  DIVERGE_LAUNCH(z_loss_backward_kernel, row_grid(rows), row_block(), 0, logits, rows,
                  static_cast<int>(experts), scale, dlogits);
 }
 

@@ -151,7 +151,7 @@ __global__ void out_of_bounds_kernel(float* x, int n) {
 
 std::vector<float> block_row_sums(const std::vector<float>& x, int rows, int cols, int threads) {
   DeviceArray<float> input(x), sums(static_cast<std::size_t>(rows));
-  DIVERGE_LAUNCH(row_sums_kernel, dim3(rows), dim3(threads), threads * sizeof(float), nullptr, input.get(),
+  DIVERGE_LAUNCH(row_sums_kernel, dim3(rows), dim3(threads), threads * sizeof(float), input.get(),
                  sums.get(), cols);
   return sums.to_host();
 }
@@ -160,20 +160,20 @@ std::vector<int> warp_shuffles(const std::vector<ShuffleCase>& cases) {
   std::vector<int> flat;
   for (const auto& c : cases) flat.insert(flat.end(), {c.mode, c.arg, c.width});
   DeviceArray<int> input(flat), out(cases.size() * 32);
-  DIVERGE_LAUNCH(shuffle_kernel, dim3(static_cast<unsigned>(cases.size())), dim3(32), 0, nullptr, input.get(),
+  DIVERGE_LAUNCH(shuffle_kernel, dim3(static_cast<unsigned>(cases.size())), dim3(32), 0, input.get(),
                  out.get());
   return out.to_host();
 }
 
 std::vector<unsigned> warp_votes() {
   DeviceArray<unsigned> out(7 * 32);
-  DIVERGE_LAUNCH(votes_kernel, dim3(1), dim3(32), 0, nullptr, out.get());
+  DIVERGE_LAUNCH(votes_kernel, dim3(1), dim3(32), 0, out.get());
   return out.to_host();
 }
 
 int neighbour_reads(int threads, bool with_barrier) {
   DeviceArray<int> seen(static_cast<std::size_t>(threads));
-  DIVERGE_LAUNCH(neighbour_kernel, dim3(1), dim3(threads), threads * sizeof(int), nullptr, seen.get(), with_barrier);
+  DIVERGE_LAUNCH(neighbour_kernel, dim3(1), dim3(threads), threads * sizeof(int), seen.get(), with_barrier);
   int count = 0;
   for (int s : seen.to_host()) count += s;
   return count;
@@ -187,14 +187,14 @@ std::vector<float> mma_tile(const std::vector<float>& a, const std::vector<float
   };
   DeviceArray<__nv_bfloat16> da(to_bf16(a)), db(to_bf16(b));
   DeviceArray<float> dc(c), dd(16 * 8);
-  DIVERGE_LAUNCH(mma_kernel, dim3(1), dim3(32), 0, nullptr, da.get(), db.get(), dc.get(), dd.get());
+  DIVERGE_LAUNCH(mma_kernel, dim3(1), dim3(32), 0, da.get(), db.get(), dc.get(), dd.get());
   return dd.to_host();
 }
 
 // One block of `threads` threads running kernel(out) over a fresh array of as many ints.
 void run_one_block(const char* name, void (*kernel)(int*), unsigned threads) {
   DeviceArray<int> out(threads);
-  cuda::launch_kernel(name, __FILE__, __LINE__, kernel, dim3(1), dim3(threads), 0, nullptr, out.get());
+  cuda::launch_kernel(name, __FILE__, __LINE__, kernel, dim3(1), dim3(threads), 0, out.get());
 }
 #define DIVERGE_RUN_ONE_BLOCK(kernel, threads) run_one_block(#kernel, kernel, threads)
 
@@ -206,7 +206,7 @@ void different_collectives() { DIVERGE_RUN_ONE_BLOCK(different_collectives_kerne
 void out_of_bounds_write() {
   const int n = 1000;
   DeviceArray<float> x(static_cast<std::size_t>(n));
-  DIVERGE_LAUNCH(out_of_bounds_kernel, dim3(1), dim3(32), 0, nullptr, x.get(), n);
+  DIVERGE_LAUNCH(out_of_bounds_kernel, dim3(1), dim3(32), 0, x.get(), n);
 }
 
 }  // namespace diverge::emu_test

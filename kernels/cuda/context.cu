@@ -1,0 +1,31 @@
+// The process's CUDA context: its compute stream and cuBLASLt handle, created once and torn down at exit.
+#include "kernels/cuda/context.h"
+
+#include <string>
+
+namespace diverge::cuda {
+
+Context::Context() {
+  check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cuda::context", "creating the stream");
+  const cublasStatus_t status = cublasLtCreate(&blas_);
+  if (status != CUBLAS_STATUS_SUCCESS)
+    throw Error("cuda::context", "cublasLtCreate failed: cuBLAS status " + std::to_string(static_cast<int>(status)));
+}
+
+Context::~Context() {
+  cublasLtDestroy(blas_);
+  cudaStreamDestroy(stream_);
+}
+
+void Context::synchronize() const {
+  check_cuda(cudaStreamSynchronize(stream_), "cuda::context", "waiting for the stream");
+}
+
+Context& context() {
+  static Context instance;
+  return instance;
+}
+
+cudaStream_t launch_stream() { return context().stream(); }
+
+}  // namespace diverge::cuda

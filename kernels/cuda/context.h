@@ -1,0 +1,32 @@
+// The CUDA context of this process: the stream every kernel, copy and cuBLASLt call runs on, and the handle bound to it.
+#pragma once
+
+#include <cublasLt.h>
+
+#include "kernels/cuda/cuda_source.h"
+
+namespace diverge::cuda {
+
+// Created on first use for the current device. The compute stream does not synchronise with the legacy default
+// stream, so nothing of the engine may use the default stream: every launch (DIVERGE_LAUNCH), copy (memory.h) and
+// library call goes through stream(). Expert parallelism adds its communication stream here.
+class Context {
+ public:
+  Context();
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  cudaStream_t stream() const { return stream_; }
+  cublasLtHandle_t blas() const { return blas_; }
+  // Waits until everything queued on the stream has run, and reports an asynchronous kernel fault there.
+  void synchronize() const;
+
+ private:
+  cudaStream_t stream_ = nullptr;
+  cublasLtHandle_t blas_ = nullptr;
+};
+
+Context& context();
+
+}  // namespace diverge::cuda
