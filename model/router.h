@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <functional>
 
-#include "model/buffers.h"
+#include "engine/buffers.h"
 #include "model/dims.h"
 
 namespace diverge::model {
