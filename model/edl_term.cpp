@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
+#include "engine/buffers.h"
 #include "engine/device_memory.h"
 #include "engine/error.h"
 
@@ -21,10 +23,21 @@ std::vector<std::int64_t> chosen_layers(const config::EdlConfig& edl, const conf
   return layers;
 }
 
-// Bytes of the step's buffers: domains (B) and per layer sums, counts, jsd, present, dsums; one alignment each.
-std::size_t step_bytes(std::int64_t rows, std::int64_t labels, std::int64_t experts, std::size_t layers) {
-  const auto per_layer = static_cast<std::size_t>(2 * labels * experts + labels * labels + 2 * labels);
-  return (static_cast<std::size_t>(rows) + layers * per_layer) * 4 + (1 + 5 * layers) * Arena::kAlignment;
+// One micro-batch's EDL buffers: what the arena holds, in this order.
+struct StepBuffers {
+  Tensor domains;                       // (B) i32
+  std::vector<ops::EdlBuffers> layers;  // one per chosen layer
+};
+
+StepBuffers allocate_step(Buffers& buffers, std::int64_t rows, std::int64_t labels, std::int64_t experts,
+                          std::size_t layers) {
+  StepBuffers step;
+  step.domains = buffers.i32({rows});
+  for (std::size_t i = 0; i < layers; ++i) {
+    step.layers.push_back({buffers.f32({labels, experts}), buffers.f32({labels}), buffers.f32({labels, labels}),
+                           buffers.i32({labels}), buffers.f32({labels, experts})});
+  }
+  return step;
 }
 
 }  // namespace
@@ -47,16 +60,11 @@ std::int64_t EdlTerm::step_label_count(std::int64_t rows, const Comm& comm) cons
 }
 
 void EdlTerm::allocate(std::int64_t rows, std::int64_t label_count, Device device) {
-  const std::size_t bytes = step_bytes(rows, label_count, experts_, layers_.size());
-  if (bytes > arena_.capacity() || device != arena_.device()) arena_ = Arena("edl", device, bytes);
-  arena_.reset();
-  domains_ = arena_.alloc(DType::i32, {rows});
-  buffers_.clear();
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
-    buffers_.push_back({arena_.alloc(DType::f32, {label_count, experts_}), arena_.alloc(DType::f32, {label_count}),
-                        arena_.alloc(DType::f32, {label_count, label_count}), arena_.alloc(DType::i32, {label_count}),
-                        arena_.alloc(DType::f32, {label_count, experts_})});
-  }
+  StepBuffers step = reallocate(arena_, device, [&](Buffers& buffers) {
+    return allocate_step(buffers, rows, label_count, experts_, layers_.size());
+  });
+  domains_ = step.domains;
+  buffers_ = std::move(step.layers);
 }
 
 float EdlTerm::forward(const Transformer& model, std::span<const std::int32_t> labels, Comm& comm) {

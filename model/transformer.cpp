@@ -3,7 +3,9 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 
+#include "engine/buffers.h"
 #include "engine/device_memory.h"
 #include "engine/error.h"
 #include "kernels/ops.h"
@@ -30,9 +32,37 @@ std::size_t working_bytes(const ParamLayout& layout, Device device) {
   return needs_working_copy(device) ? block_bytes(layout, ops::activation_dtype(device)) : 0;
 }
 
-// A micro-batch's inputs and targets (B, T) i32 each, with the arena's alignment between them.
+// A micro-batch's tokens split on the host before their one copy to the device.
+struct StagedTokens {
+  Tensor inputs;   // (B, T) i32: token columns 0..T-1
+  Tensor targets;  // (B, T) i32: token columns 1..T
+};
+
+StagedTokens allocate_staging(Buffers& buffers, std::int64_t batch, std::int64_t seq) {
+  return {buffers.i32({batch, seq}), buffers.i32({batch, seq})};
+}
+
+// The staging arena holds the largest micro-batch.
 std::size_t staging_bytes(std::int64_t max_batch, std::int64_t max_seq) {
-  return 2 * (static_cast<std::size_t>(max_batch * max_seq) * sizeof(std::int32_t) + Arena::kAlignment);
+  return planned_bytes(Device::cpu, [&](Buffers& b) { return allocate_staging(b, max_batch, max_seq); });
+}
+
+// What set_router_bias() keeps, in its arena on the model's device.
+struct RouterBiasBuffers {
+  Tensor ones;                 // (max_batch * max_seq, 1) activation dtype: the bias's broadcast over the tokens
+  Tensor upload;               // (1, E) f32: a host bias on its way to the device
+  Tensor ones_upload;          // (max_batch * max_seq, 1) f32: the ones on their way
+  std::vector<Tensor> biases;  // (n_layers) of (1, E) activation dtype
+};
+
+RouterBiasBuffers allocate_router_bias(Buffers& buffers, std::int64_t tokens, std::int64_t experts,
+                                       std::int64_t layers) {
+  RouterBiasBuffers r;
+  r.ones = buffers.act({tokens, 1});
+  r.upload = buffers.f32({1, experts});
+  r.ones_upload = buffers.f32({tokens, 1});
+  for (std::int64_t l = 0; l < layers; ++l) r.biases.push_back(buffers.act({1, experts}));
+  return r;
 }
 
 // The seeded initialisation runs on the host in every case, so a GPU run starts from the CPU run's very bits.
@@ -89,17 +119,17 @@ Transformer::Transformer(const config::ModelConfig& model, const config::LossCon
 
 void Transformer::stage_tokens(const Tensor& tokens) {
   staging_.reset();
-  const Tensor inputs = staging_.alloc(DType::i32, {dims_.batch, dims_.seq});
-  const Tensor targets = staging_.alloc(DType::i32, {dims_.batch, dims_.seq});
+  Buffers buffers(staging_);
+  const StagedTokens staged = allocate_staging(buffers, dims_.batch, dims_.seq);
   const std::int32_t* src = tokens.i32();
   const std::int64_t row = dims_.seq + 1;
   for (std::int64_t b = 0; b < dims_.batch; ++b)
     for (std::int64_t t = 0; t < dims_.seq; ++t) {
-      inputs.i32()[b * dims_.seq + t] = src[b * row + t];
-      targets.i32()[b * dims_.seq + t] = src[b * row + t + 1];
+      staged.inputs.i32()[b * dims_.seq + t] = src[b * row + t];
+      staged.targets.i32()[b * dims_.seq + t] = src[b * row + t + 1];
     }
-  copy_tensor(inputs, acts_.inputs);
-  copy_tensor(targets, acts_.targets);
+  copy_tensor(staged.inputs, acts_.inputs);
+  copy_tensor(staged.targets, acts_.targets);
 }
 
 Losses Transformer::run_forward(const Tensor& tokens) {
@@ -217,16 +247,15 @@ void Transformer::set_router_bias(std::int64_t layer, std::span<const float> bia
         "a router bias must leave at least top_k = " + std::to_string(model_.top_k) + " experts enabled");
   if (!bias_arena_) {
     const std::int64_t tokens = max_batch_ * max_seq_;
+    const auto allocate = [&](Buffers& b) { return allocate_router_bias(b, tokens, experts, model_.n_layers); };
+    bias_arena_ = std::make_unique<Arena>("router bias", device_, planned_bytes(device_, allocate));
+    Buffers buffers(*bias_arena_);
+    RouterBiasBuffers allocated = allocate(buffers);
+    bias_ones_ = allocated.ones;
+    bias_upload_ = allocated.upload;
+    router_biases_ = std::move(allocated.biases);
     const std::vector<float> ones(static_cast<std::size_t>(tokens), 1.0f);
-    // The ones, then the f32 upload row, the f32 ones' staging and a bias per layer, each aligned.
-    const auto floats = static_cast<std::size_t>(2 * tokens + (model_.n_layers + 1) * experts);
-    const auto padding = static_cast<std::size_t>(model_.n_layers + 3) * Arena::kAlignment;
-    bias_arena_ = std::make_unique<Arena>("router bias", device_, floats * sizeof(float) + padding);
-    bias_ones_ = bias_arena_->alloc(ops::activation_dtype(device_), {tokens, 1});
-    bias_upload_ = bias_arena_->alloc(DType::f32, {1, experts});
-    upload_as_activation(ones, bias_arena_->alloc(DType::f32, {tokens, 1}), bias_ones_);
-    for (std::int64_t l = 0; l < model_.n_layers; ++l)
-      router_biases_.push_back(bias_arena_->alloc(ops::activation_dtype(device_), {1, experts}));
+    upload_as_activation(ones, allocated.ones_upload, bias_ones_);
     active_biases_.assign(static_cast<std::size_t>(model_.n_layers), false);
   }
   const auto index = static_cast<std::size_t>(layer);
