@@ -9,14 +9,6 @@
 
 namespace diverge {
 
-namespace {
-
-std::size_t align_up(std::size_t offset) {
-  return (offset + Arena::kAlignment - 1) / Arena::kAlignment * Arena::kAlignment;
-}
-
-}  // namespace
-
 Arena::Arena(std::string name, Device device, std::size_t capacity_bytes, std::string hint)
     : name_(std::move(name)), hint_(std::move(hint)), device_(device), capacity_(capacity_bytes) {
   const std::string owner = "arena '" + name_ + "'";
@@ -54,7 +46,7 @@ Arena& Arena::operator=(Arena&& other) noexcept {
 
 Tensor Arena::alloc(DType dtype, std::initializer_list<std::int64_t> shape) {
   Tensor t = make_view(nullptr, dtype, device_, shape);
-  const std::size_t offset = align_up(used_);
+  const std::size_t offset = next_offset(used_);
   const std::size_t bytes = t.bytes();
   if (offset > capacity_ || bytes > capacity_ - offset) {
     std::string what = "cannot allocate " + format_bytes(static_cast<double>(bytes)) + " for " + t.describe() + ": " +

@@ -16,6 +16,8 @@ namespace diverge {
 class Arena {
  public:
   static constexpr std::size_t kAlignment = 256;  // covers AVX-512 loads on the CPU and coalesced CUDA access
+  // Where the next allocation starts once `used` bytes are taken: the rule Buffers plans arenas with.
+  static std::size_t next_offset(std::size_t used) { return (used + kAlignment - 1) / kAlignment * kAlignment; }
 
   Arena(std::string name, Device device, std::size_t capacity_bytes, std::string hint = "");
   ~Arena();

@@ -1,7 +1,7 @@
 // The attention sublayer: pre-norm, q/k/v projections, optional per-head QK-norm, RoPE, causal GQA, o_proj, residual.
 #pragma once
 
-#include "model/buffers.h"
+#include "engine/buffers.h"
 #include "model/dims.h"
 #include "model/residual.h"
 #include "model/weights.h"

@@ -1,8 +1,8 @@
 // A SwiGLU FFN applied to every token: the MLP of dense layers and the shared experts of MoE layers.
 #pragma once
 
+#include "engine/buffers.h"
 #include "kernels/ops.h"
-#include "model/buffers.h"
 #include "model/weights.h"
 
 namespace diverge::model {

@@ -1,8 +1,8 @@
 // Token dispatch to experts and the gated combine back: routing plan, grouped rows, and their backward passes.
 #pragma once
 
+#include "engine/buffers.h"
 #include "kernels/ops.h"
-#include "model/buffers.h"
 #include "model/dims.h"
 
 namespace diverge::model {

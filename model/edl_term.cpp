@@ -3,9 +3,10 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
+#include "engine/buffers.h"
 #include "engine/device_memory.h"
-#include "model/buffers.h"
 #include "engine/error.h"
 
 namespace diverge::model {
@@ -22,10 +23,22 @@ std::vector<std::int64_t> chosen_layers(const config::EdlConfig& edl, const conf
   return layers;
 }
 
-// Bytes of the step's buffers: domains (B) and per layer sums, counts, jsd, present, dsums; one alignment each.
-std::size_t step_bytes(std::int64_t rows, std::int64_t labels, std::int64_t experts, std::size_t layers) {
-  const auto per_layer = static_cast<std::size_t>(2 * labels * experts + labels * labels + 2 * labels);
-  return (static_cast<std::size_t>(rows) + layers * per_layer) * 4 + (1 + 5 * layers) * Arena::kAlignment;
+// One micro-batch's EDL buffers: what the arena holds, in this order.
+struct StepBuffers {
+  Tensor domains;                       // (B) i32
+  std::vector<ops::EdlBuffers> layers;  // one per chosen layer
+};
+
+// Each layer's loss goes to its slot of loss_sums (layers), which outlives the step's arena.
+StepBuffers allocate_step(Buffers& buffers, std::int64_t rows, std::int64_t labels, std::int64_t experts,
+                          const Tensor& loss_sums) {
+  StepBuffers step;
+  step.domains = buffers.i32({rows});
+  for (std::int64_t i = 0; i < loss_sums.numel(); ++i) {
+    step.layers.push_back({buffers.f32({labels, experts}), buffers.f32({labels}), buffers.f32({labels, labels}),
+                           buffers.i32({labels}), buffers.f32({labels, experts}), loss_sums.slice_rows(i, i + 1)});
+  }
+  return step;
 }
 
 }  // namespace
@@ -49,17 +62,11 @@ std::int64_t EdlTerm::step_label_count(std::int64_t rows, const Comm& comm) cons
 }
 
 void EdlTerm::allocate(std::int64_t rows, std::int64_t label_count, Device device) {
-  const std::size_t bytes = step_bytes(rows, label_count, experts_, layers_.size());
-  if (bytes > arena_.capacity() || device != arena_.device()) arena_ = Arena("edl", device, bytes);
-  arena_.reset();
-  domains_ = arena_.alloc(DType::i32, {rows});
-  buffers_.clear();
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
-    buffers_.push_back({arena_.alloc(DType::f32, {label_count, experts_}), arena_.alloc(DType::f32, {label_count}),
-                        arena_.alloc(DType::f32, {label_count, label_count}), arena_.alloc(DType::i32, {label_count}),
-                        arena_.alloc(DType::f32, {label_count, experts_}),
-                        loss_sums_.slice_rows(static_cast<std::int64_t>(i), static_cast<std::int64_t>(i) + 1)});
-  }
+  StepBuffers step = reallocate(arena_, device, [&](Buffers& buffers) {
+    return allocate_step(buffers, rows, label_count, experts_, loss_sums_);
+  });
+  domains_ = step.domains;
+  buffers_ = std::move(step.layers);
 }
 
 void EdlTerm::upload_domains(std::span<const std::int32_t> labels, std::int64_t label_count, const Comm& comm) {
@@ -82,10 +89,10 @@ void EdlTerm::forward(const Transformer& model, std::span<const std::int32_t> la
   check(static_cast<std::int64_t>(labels.size()) == rows, kWhere,
         "got " + std::to_string(labels.size()) + " labels for a batch of " + std::to_string(rows) + " rows");
   if (loss_arena_.device() != model.device() || loss_sums_.empty()) {
-    Buffers plan(model.device());
-    plan.f32({static_cast<std::int64_t>(layers_.size())});
-    loss_arena_ = Arena("edl losses", model.device(), plan.bytes());
-    loss_sums_ = loss_arena_.alloc_zeroed(DType::f32, {static_cast<std::int64_t>(layers_.size())});
+    const auto allocate = [&](Buffers& b) { return b.take_zeroed(DType::f32, {std::ssize(layers_)}); };
+    loss_arena_ = Arena("edl losses", model.device(), planned_bytes(model.device(), allocate));
+    Buffers buffers(loss_arena_);
+    loss_sums_ = allocate(buffers);
     summed_passes_ = 0;
   }
   const std::int64_t label_count = step_label_count(rows, comm);

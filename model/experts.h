@@ -1,8 +1,8 @@
 // The routed experts of one MoE layer: every expert's SwiGLU FFN over its grouped rows (grouped GEMMs).
 #pragma once
 
+#include "engine/buffers.h"
 #include "kernels/ops.h"
-#include "model/buffers.h"
 #include "model/dims.h"
 
 namespace diverge::model {

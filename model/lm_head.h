@@ -3,8 +3,8 @@
 
 #include <cstdint>
 
+#include "engine/buffers.h"
 #include "kernels/ops.h"
-#include "model/buffers.h"
 
 namespace diverge::model {
 

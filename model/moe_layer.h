@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "model/buffers.h"
+#include "engine/buffers.h"
 #include "model/dense_mlp.h"
 #include "model/dims.h"
 #include "model/dispatcher.h"

@@ -1,8 +1,8 @@
 // The residual stream's pre-norm in front of every sublayer: its forward, and its backward joining the stream.
 #pragma once
 
+#include "engine/buffers.h"
 #include "engine/tensor.h"
-#include "model/buffers.h"
 #include "model/dims.h"
 
 namespace diverge::model {

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <functional>
 
+#include "engine/buffers.h"
 #include "kernels/ops.h"
-#include "model/buffers.h"
 #include "model/dims.h"
 
 namespace diverge::model {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "engine/buffers.h"
 #include "engine/device_memory.h"
 #include "engine/error.h"
 
@@ -72,11 +73,8 @@ void RoutingMonitor::add(const Transformer& model, std::span<const std::int32_t>
   const std::int64_t rows = model.dims().batch;
   check(static_cast<std::int64_t>(labels.size()) == rows, "routing monitor",
         "got " + std::to_string(labels.size()) + " labels for a batch of " + std::to_string(rows) + " rows");
-  const std::size_t bytes = static_cast<std::size_t>(rows) * sizeof(std::int32_t) + Arena::kAlignment;
-  if (bytes > arena_.capacity() || model.device() != arena_.device())
-    arena_ = Arena("routing monitor", model.device(), bytes);
-  arena_.reset();
-  const Tensor domains = arena_.alloc(DType::i32, {rows});
+  // The domains (B), on the model's device.
+  const Tensor domains = reallocate(arena_, model.device(), [rows](Buffers& buffers) { return buffers.i32({rows}); });
   copy_tensor(make_view(const_cast<std::int32_t*>(labels.data()), DType::i32, Device::cpu, {rows}), domains);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const RouterActs& routing = model.routing(layers_[i]);

@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/buffers.h"
 #include "engine/config/sections.h"
 #include "model/attention_block.h"
-#include "model/buffers.h"
 #include "model/dense_mlp.h"
 #include "model/dims.h"
 #include "model/lm_head.h"

@@ -3,7 +3,9 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 
+#include "engine/buffers.h"
 #include "engine/device_memory.h"
 #include "engine/error.h"
 #include "kernels/ops.h"
@@ -31,9 +33,37 @@ std::size_t working_bytes(const ParamLayout& layout, Device device) {
   return needs_working_copy(device) ? block_bytes(layout, ops::activation_dtype(device)) : 0;
 }
 
-// A micro-batch's inputs and targets (B, T) i32 each, with the arena's alignment between them.
+// A micro-batch's tokens split on the host before their one copy to the device.
+struct StagedTokens {
+  Tensor inputs;   // (B, T) i32: token columns 0..T-1
+  Tensor targets;  // (B, T) i32: token columns 1..T
+};
+
+StagedTokens allocate_staging(Buffers& buffers, std::int64_t batch, std::int64_t seq) {
+  return {buffers.i32({batch, seq}), buffers.i32({batch, seq})};
+}
+
+// The staging arena holds the largest micro-batch.
 std::size_t staging_bytes(std::int64_t max_batch, std::int64_t max_seq) {
-  return 2 * (static_cast<std::size_t>(max_batch * max_seq) * sizeof(std::int32_t) + Arena::kAlignment);
+  return planned_bytes(Device::cpu, [&](Buffers& b) { return allocate_staging(b, max_batch, max_seq); });
+}
+
+// What set_router_bias() keeps, in its arena on the model's device.
+struct RouterBiasBuffers {
+  Tensor ones;                 // (max_batch * max_seq, 1) activation dtype: the bias's broadcast over the tokens
+  Tensor upload;               // (1, E) f32: a host bias on its way to the device
+  Tensor ones_upload;          // (max_batch * max_seq, 1) f32: the ones on their way
+  std::vector<Tensor> biases;  // (n_layers) of (1, E) activation dtype
+};
+
+RouterBiasBuffers allocate_router_bias(Buffers& buffers, std::int64_t tokens, std::int64_t experts,
+                                       std::int64_t layers) {
+  RouterBiasBuffers r;
+  r.ones = buffers.act({tokens, 1});
+  r.upload = buffers.f32({1, experts});
+  r.ones_upload = buffers.f32({tokens, 1});
+  for (std::int64_t l = 0; l < layers; ++l) r.biases.push_back(buffers.act({1, experts}));
+  return r;
 }
 
 // The seeded initialisation runs on the host in every case, so a GPU run starts from the CPU run's very bits.
@@ -52,10 +82,13 @@ AttentionSettings attention_settings(const config::ModelConfig& m) {
 // The loss terms of one pass: lm, then load balance and z per MoE layer (Transformer::loss_sums_).
 std::int64_t loss_term_count(const config::ModelConfig& m) { return 1 + 2 * (m.n_layers - m.first_k_dense); }
 
-std::size_t loss_bytes(const config::ModelConfig& m, Device device) {
-  Buffers plan(device);
-  for (int copy = 0; copy < 2; ++copy) plan.f32({loss_term_count(m)});
-  return plan.bytes();
+struct LossTerms {
+  Tensor sums;  // summed over the forward() passes, from zero
+  Tensor eval;  // an eval pass's
+};
+
+LossTerms allocate_loss_terms(Buffers& buffers, const config::ModelConfig& m) {
+  return {buffers.take_zeroed(DType::f32, {loss_term_count(m)}), buffers.f32({loss_term_count(m)})};
 }
 
 // 1 / the targets that are not the ignore index (-1), so that the sum of the LM head's row losses is their mean.
@@ -94,7 +127,8 @@ Transformer::Transformer(const config::ModelConfig& model, const config::LossCon
       activations_("activations", device, activation_bytes(model, max_batch, max_seq, device, logit_chunk),
                    "lower data.micro_batch, data.seq_len or train.logit_chunk"),
       staging_("token staging", Device::cpu, staging_bytes(max_batch, max_seq)),
-      losses_("losses", device, loss_bytes(model, device)) {
+      losses_("losses", device,
+              planned_bytes(device, [&](Buffers& buffers) { return allocate_loss_terms(buffers, model); })) {
   check(loss.lb_coef >= 0.0 && loss.z_coef >= 0.0, "loss", "lb_coef and z_coef must be >= 0");
   params_block_ = params_.alloc_zeroed(DType::f32, {layout_.block_elements()});
   grads_block_ = grads_.alloc_zeroed(DType::f32, {layout_.block_elements()});
@@ -104,25 +138,27 @@ Transformer::Transformer(const config::ModelConfig& model, const config::LossCon
                        : params_block_;
   weights_ = bind_weights(layout_, working_block_, model.n_layers);
   weight_grads_ = bind_weights(layout_, grads_block_, model.n_layers);
-  loss_sums_ = losses_.alloc_zeroed(DType::f32, {loss_term_count(model)});
-  eval_terms_ = losses_.alloc(DType::f32, {loss_term_count(model)});
+  Buffers loss_buffers(losses_);
+  const LossTerms terms = allocate_loss_terms(loss_buffers, model);
+  loss_sums_ = terms.sums;
+  eval_terms_ = terms.eval;
 }
 
 void Transformer::stage_tokens(const Tensor& tokens) {
   staging_.reset();
-  const Tensor inputs = staging_.alloc(DType::i32, {dims_.batch, dims_.seq});
-  const Tensor targets = staging_.alloc(DType::i32, {dims_.batch, dims_.seq});
+  Buffers buffers(staging_);
+  const StagedTokens staged = allocate_staging(buffers, dims_.batch, dims_.seq);
   const std::int32_t* src = tokens.i32();
   const std::int64_t row = dims_.seq + 1;
   for (std::int64_t b = 0; b < dims_.batch; ++b)
     for (std::int64_t t = 0; t < dims_.seq; ++t) {
-      inputs.i32()[b * dims_.seq + t] = src[b * row + t];
-      targets.i32()[b * dims_.seq + t] = src[b * row + t + 1];
+      staged.inputs.i32()[b * dims_.seq + t] = src[b * row + t];
+      staged.targets.i32()[b * dims_.seq + t] = src[b * row + t + 1];
     }
-  copy_tensor(inputs, acts_.inputs);
-  copy_tensor(targets, acts_.targets);
-  staged_targets_ = targets;
-  target_weight_ = target_weight(targets);
+  copy_tensor(staged.inputs, acts_.inputs);
+  copy_tensor(staged.targets, acts_.targets);
+  staged_targets_ = staged.targets;
+  target_weight_ = target_weight(staged.targets);
 }
 
 AuxLossSlots Transformer::aux_slots(const Tensor& terms, std::int64_t moe_layer, ops::Write write) const {
@@ -261,16 +297,15 @@ void Transformer::set_router_bias(std::int64_t layer, std::span<const float> bia
         "a router bias must leave at least top_k = " + std::to_string(model_.top_k) + " experts enabled");
   if (!bias_arena_) {
     const std::int64_t tokens = max_batch_ * max_seq_;
+    const auto allocate = [&](Buffers& b) { return allocate_router_bias(b, tokens, experts, model_.n_layers); };
+    bias_arena_ = std::make_unique<Arena>("router bias", device_, planned_bytes(device_, allocate));
+    Buffers buffers(*bias_arena_);
+    RouterBiasBuffers allocated = allocate(buffers);
+    bias_ones_ = allocated.ones;
+    bias_upload_ = allocated.upload;
+    router_biases_ = std::move(allocated.biases);
     const std::vector<float> ones(static_cast<std::size_t>(tokens), 1.0f);
-    // The ones, then the f32 upload row, the f32 ones' staging and a bias per layer, each aligned.
-    const auto floats = static_cast<std::size_t>(2 * tokens + (model_.n_layers + 1) * experts);
-    const auto padding = static_cast<std::size_t>(model_.n_layers + 3) * Arena::kAlignment;
-    bias_arena_ = std::make_unique<Arena>("router bias", device_, floats * sizeof(float) + padding);
-    bias_ones_ = bias_arena_->alloc(ops::activation_dtype(device_), {tokens, 1});
-    bias_upload_ = bias_arena_->alloc(DType::f32, {1, experts});
-    upload_as_activation(ones, bias_arena_->alloc(DType::f32, {tokens, 1}), bias_ones_);
-    for (std::int64_t l = 0; l < model_.n_layers; ++l)
-      router_biases_.push_back(bias_arena_->alloc(ops::activation_dtype(device_), {1, experts}));
+    upload_as_activation(ones, allocated.ones_upload, bias_ones_);
     active_biases_.assign(static_cast<std::size_t>(model_.n_layers), false);
   }
   const auto index = static_cast<std::size_t>(layer);

@@ -1,5 +1,5 @@
 // Tests for the optimizer step: the mean over micro-batches, clipping, weight decay per slice, zeroed or discarded
-// gradients.
+// gradients, the arena its moments live in.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -92,4 +92,18 @@ TEST_CASE("optimizer step: discard zeroes the gradients and leaves parameters an
   CHECK(params == params_before);
   CHECK(step.exp_avg().f32()[0] == m_before);
   CHECK(step.exp_avg_sq().f32()[0] == v_before);
+}
+
+TEST_CASE("optimizer step: its arena holds exactly the two zeroed moments optimizer_bytes plans") {
+  // 1000 floats end off the 256-byte grid: the second moment starts at the next multiple, 4096.
+  const std::size_t planned = optimizer_bytes(1000, Device::cpu);
+  CHECK(planned == 4096 + 4000);
+  const OptimizerStep step(plain_optim(), 1000, 1000, Device::cpu);
+  CHECK(step.arena().capacity() == planned);
+  CHECK(step.arena().used() == planned);
+  CHECK(step.exp_avg().describe() == "f32 cpu (1000)");
+  std::int64_t nonzero = 0;
+  for (std::int64_t i = 0; i < 1000; ++i)
+    nonzero += (step.exp_avg().f32()[i] != 0.0f ? 1 : 0) + (step.exp_avg_sq().f32()[i] != 0.0f ? 1 : 0);
+  CHECK(nonzero == 0);
 }

@@ -12,11 +12,6 @@ namespace diverge::analysis {
 
 namespace {
 
-std::size_t permutation_bytes(std::int64_t experts, std::int64_t width) {
-  const auto floats = static_cast<std::size_t>(3 * experts * experts + experts * width);
-  return floats * sizeof(float) + 4 * Arena::kAlignment;
-}
-
 void set_one(const Tensor& matrix, std::int64_t row, std::int64_t column) {
   matrix.f32()[row * matrix.dim(1) + column] = 1.0f;
 }
@@ -34,29 +29,34 @@ std::vector<std::int32_t> seeded_permutation(std::int64_t n, std::uint64_t seed)
   return perm;
 }
 
+// The three matrices start as zeros, each then gets its E ones; the scratch is overwritten by every product.
+RouterPermutation::Matrices RouterPermutation::allocate_matrices(Buffers& buffers, const Tensor& weight) {
+  const std::int64_t experts = weight.dim(0);
+  return {buffers.take_zeroed(DType::f32, {experts, experts}), buffers.take_zeroed(DType::f32, {experts, experts}),
+          buffers.take_zeroed(DType::f32, {experts, experts}), buffers.f32({experts, weight.dim(1)})};
+}
+
 RouterPermutation::RouterPermutation(model::Transformer& model, std::int64_t layer,
                                      const std::vector<std::int32_t>& perm)
     : weight_(model.param(model::names::layer(layer, model::names::kRouter))),
-      arena_("router permutation", weight_.device, permutation_bytes(weight_.dim(0), weight_.dim(1))) {
-  const std::int64_t experts = weight_.dim(0);
-  forward_ = arena_.alloc_zeroed(DType::f32, {experts, experts});
-  inverse_ = arena_.alloc_zeroed(DType::f32, {experts, experts});
-  identity_ = arena_.alloc_zeroed(DType::f32, {experts, experts});
-  scratch_ = arena_.alloc(DType::f32, {experts, weight_.dim(1)});
-  for (std::int64_t e = 0; e < experts; ++e) {
+      arena_("router permutation", weight_.device,
+             planned_bytes(weight_.device, [this](Buffers& buffers) { return allocate_matrices(buffers, weight_); })) {
+  Buffers buffers(arena_);
+  matrices_ = allocate_matrices(buffers, weight_);
+  for (std::int64_t e = 0; e < weight_.dim(0); ++e) {
     const std::int64_t source = perm[static_cast<std::size_t>(e)];
-    set_one(forward_, e, source);
-    set_one(inverse_, source, e);
-    set_one(identity_, e, e);
+    set_one(matrices_.forward, e, source);
+    set_one(matrices_.inverse, source, e);
+    set_one(matrices_.identity, e, e);
   }
-  apply(forward_);
+  apply(matrices_.forward);
 }
 
-RouterPermutation::~RouterPermutation() { apply(inverse_); }
+RouterPermutation::~RouterPermutation() { apply(matrices_.inverse); }
 
 void RouterPermutation::apply(const Tensor& matrix) const {
-  ops::matmul(matrix, weight_, scratch_, false, false);
-  ops::matmul(identity_, scratch_, weight_, false, false);
+  ops::matmul(matrix, weight_, matrices_.scratch, false, false);
+  ops::matmul(matrices_.identity, matrices_.scratch, weight_, false, false);
 }
 
 }  // namespace diverge::analysis

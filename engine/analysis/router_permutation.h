@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/arena.h"
+#include "engine/buffers.h"
 #include "model/transformer.h"
 
 namespace diverge::analysis {
@@ -24,14 +25,20 @@ class RouterPermutation {
   RouterPermutation& operator=(const RouterPermutation&) = delete;
 
  private:
+  // What the permutation's arena holds, on the weight's device.
+  struct Matrices {
+    Tensor forward;   // (E, E): row e has its 1 in column perm[e]
+    Tensor inverse;   // (E, E): its transpose
+    Tensor identity;  // (E, E)
+    Tensor scratch;   // (E, C)
+  };
+
+  static Matrices allocate_matrices(Buffers& buffers, const Tensor& weight);
   void apply(const Tensor& matrix) const;
 
   Tensor weight_;  // (E, C) the router weight inside the model's parameters
   Arena arena_;
-  Tensor forward_;   // (E, E): row e has its 1 in column perm[e]
-  Tensor inverse_;   // (E, E): its transpose
-  Tensor identity_;  // (E, E)
-  Tensor scratch_;   // (E, C)
+  Matrices matrices_;
 };
 
 }  // namespace diverge::analysis

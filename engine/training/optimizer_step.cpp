@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "engine/buffers.h"
 #include "engine/device_memory.h"
 #include "kernels/ops.h"
 
@@ -10,20 +11,32 @@ namespace diverge {
 
 namespace {
 
-std::size_t aligned_bytes(std::int64_t elements) {
-  auto bytes = static_cast<std::size_t>(elements) * sizeof(float);
-  return (bytes + Arena::kAlignment - 1) / Arena::kAlignment * Arena::kAlignment;
+// AdamW's moments start at zero.
+struct Moments {
+  Tensor m;  // (P) f32
+  Tensor v;  // (P) f32
+};
+
+Moments allocate_moments(Buffers& buffers, std::int64_t block_elements) {
+  return {buffers.take_zeroed(DType::f32, {block_elements}), buffers.take_zeroed(DType::f32, {block_elements})};
 }
 
 }  // namespace
+
+std::size_t optimizer_bytes(std::int64_t block_elements, Device device) {
+  return planned_bytes(device, [&](Buffers& buffers) { return allocate_moments(buffers, block_elements); });
+}
 
 OptimizerStep::OptimizerStep(const config::OptimConfig& optim, std::int64_t block_elements, std::int64_t decay_elements,
                              Device device)
     : optim_(optim),
       decay_elements_(decay_elements),
-      arena_("optimizer", device, 2 * aligned_bytes(block_elements), "model size (AdamW keeps 2 floats/param)"),
-      m_(arena_.alloc_zeroed(DType::f32, {block_elements})),
-      v_(arena_.alloc_zeroed(DType::f32, {block_elements})) {}
+      arena_("optimizer", device, optimizer_bytes(block_elements, device), "model size (AdamW keeps 2 floats/param)") {
+  Buffers buffers(arena_);
+  const Moments moments = allocate_moments(buffers, block_elements);
+  m_ = moments.m;
+  v_ = moments.v;
+}
 
 ReducedGradients OptimizerStep::reduce_gradients(Comm& comm, const Tensor& grads, std::int64_t micro_batches) {
   comm.allreduce(grads, ReduceOp::sum);

@@ -2,6 +2,7 @@
 // discard them.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "engine/arena.h"
@@ -16,6 +17,9 @@ struct ReducedGradients {
   double norm = 0.0;           // global norm of the mean gradient before clipping
   double contributions = 1.0;  // micro-batches summed over every rank: the sum / contributions is the mean
 };
+
+// The bytes of OptimizerStep's arena for a parameter block of block_elements (P) on device: the memory plan's.
+std::size_t optimizer_bytes(std::int64_t block_elements, Device device);
 
 // AdamW's moments for a parameter block (P) laid out as [decayed | not decayed]: m and v, one arena. A step is
 // reduce_gradients() then update() or, when the trainer refuses the step (non-finite), discard().

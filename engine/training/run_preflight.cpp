@@ -3,12 +3,15 @@
 
 #include <filesystem>
 
+#include "engine/buffers.h"
 #include "engine/error.h"
 #include "engine/host_memory.h"
 #include "engine/progress.h"
 #include "engine/training/evaluator.h"
 #include "engine/training/metrics.h"
+#include "engine/training/optimizer_step.h"
 #include "kernels/cuda/device_info.h"
+#include "kernels/ops.h"
 #include "model/edl_term.h"
 #include "model/param_layout.h"
 #include "model/step_buffers.h"
@@ -28,9 +31,10 @@ std::int64_t edl_label_count(const config::EdlConfig& edl, const TrainingData& d
   return static_cast<std::int64_t>(data.corpus.labels_of(edl.labels).size());
 }
 
-std::size_t aligned_floats(std::int64_t elements) {
-  const auto bytes = static_cast<std::size_t>(elements) * sizeof(float);
-  return (bytes + Arena::kAlignment - 1) / Arena::kAlignment * Arena::kAlignment;
+// The bytes of an arena holding one parameter block (P), as model::Transformer allocates it: f32 for the masters
+// and the gradients, the activation dtype for the working copy the passes read where that is not f32.
+std::size_t block_bytes(std::int64_t elements, DType dtype, Device device) {
+  return planned_bytes(device, [&](Buffers& buffers) { return buffers.take(dtype, {elements}); });
 }
 
 std::size_t total_bytes(const MemoryPlan& plan) {
@@ -88,14 +92,14 @@ data::LoaderConfig loader_config(const config::Config& config, const Comm& comm)
 }
 
 MemoryPlan plan_memory(const config::Config& config) {
-  const model::ParamLayout layout(config.model);
+  const std::int64_t elements = model::ParamLayout(config.model).block_elements();
   const Device device = run_device(config);
-  const std::size_t block = aligned_floats(layout.block_elements());
-  const std::size_t working = device == Device::cpu ? 0 : block / 2;  // the bf16 copy the passes read
+  const std::size_t block = block_bytes(elements, DType::f32, device);
+  const DType working = ops::activation_dtype(device);
   return {.device = device,
-          .params = block + working,
+          .params = block + (working == DType::f32 ? 0 : block_bytes(elements, working, device)),
           .grads = block,
-          .optimizer = 2 * block,
+          .optimizer = optimizer_bytes(elements, device),
           .activations = model::activation_bytes(config.model, config.data.micro_batch, config.data.seq_len, device,
                                                   config.train.logit_chunk)};
 }

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/buffers.h"
 #include "engine/checkpoint/checkpoint_io.h"
 #include "engine/checkpoint/tensor_match.h"
 #include "engine/device_memory.h"
@@ -39,10 +40,12 @@ std::vector<BlockView> optimizer_views(const model::ParamLayout& layout, const T
 // depend on where it was written.
 class HostBlocks {
  public:
-  explicit HostBlocks(std::vector<Tensor> blocks) : blocks_(std::move(blocks)), staging_("checkpoint staging",
-                                                                                          Device::cpu, bytes()) {
-    for (const Tensor& block : blocks_)
-      host_.push_back(block.device == Device::cpu ? block : staging_.alloc(block.dtype, {block.numel()}));
+  explicit HostBlocks(std::vector<Tensor> blocks)
+      : blocks_(std::move(blocks)),
+        staging_("checkpoint staging", Device::cpu,
+                 planned_bytes(Device::cpu, [this](Buffers& buffers) { return host_copies(buffers); })) {
+    Buffers buffers(staging_);
+    host_ = host_copies(buffers);
   }
   const Tensor& operator[](std::size_t i) const { return host_[i]; }
   void download() const {
@@ -53,11 +56,12 @@ class HostBlocks {
   }
 
  private:
-  std::size_t bytes() const {
-    std::size_t total = 0;
+  // Each block itself where it is on the host, else a flat copy of it taken from buffers.
+  std::vector<Tensor> host_copies(Buffers& buffers) const {
+    std::vector<Tensor> host;
     for (const Tensor& block : blocks_)
-      if (block.device != Device::cpu) total += block.bytes() + Arena::kAlignment;
-    return total;
+      host.push_back(block.device == Device::cpu ? block : buffers.take(block.dtype, {block.numel()}));
+    return host;
   }
   std::vector<Tensor> blocks_;
   Arena staging_;
