@@ -3,6 +3,7 @@
 // expectations, which checks the emulator against it; the misuse tests are the emulator's alone.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <numeric>
 
@@ -120,7 +121,40 @@ TEST_CASE("emulator: ldmatrix and mma.m16n8k16 compute a 16x16 by 16x8 tile as a
     }
 }
 
+// x[i] = i: the sums of a row's four floats, or of its first two where the copy was partial.
+float expected_row_sum(int tile, int row, int partial_from) {
+  const float first = static_cast<float>(tile * 128 + row * 4);
+  return row >= partial_from ? 2 * first + 1 : 4 * first + 6;
+}
+
+TEST_CASE("emulator: cp.async fills shared memory by commit groups, zero-filling a partial copy" *
+          doctest::test_suite("cuda")) {
+  if (!has_device()) return;
+  std::vector<float> x(256);
+  std::iota(x.begin(), x.end(), 0.0f);
+  const int partial_from = 24;
+  const std::vector<float> sums = emu_test::async_copy_sums(x, partial_from, false);
+  for (int t = 0; t < 32; ++t) {
+    CAPTURE(t);
+    const int row = (t + 1) % 32;
+    CHECK(sums[static_cast<std::size_t>(2 * t)] == expected_row_sum(0, row, partial_from));
+    CHECK(sums[static_cast<std::size_t>(2 * t + 1)] == expected_row_sum(1, row, partial_from));
+  }
+}
+
 #ifdef DIVERGE_CUDA_EMULATOR
+
+TEST_CASE("emulator: reading a cp.async tile before its wait shows up as wrong reads" * doctest::test_suite("cuda")) {
+  // The emulator writes shared memory only at the wait: the early reads see the poison, the later ones the tile.
+  std::vector<float> x(256);
+  std::iota(x.begin(), x.end(), 0.0f);
+  const std::vector<float> sums = emu_test::async_copy_sums(x, 32, true);
+  for (int t = 0; t < 32; ++t) {
+    CAPTURE(t);
+    CHECK(std::isnan(sums[static_cast<std::size_t>(2 * t)]));
+    CHECK(sums[static_cast<std::size_t>(2 * t + 1)] == expected_row_sum(1, (t + 1) % 32, 32));
+  }
+}
 
 TEST_CASE("emulator: a missing __syncthreads shows up as wrong reads" * doctest::test_suite("cuda")) {
   // The random schedule runs many readers before their neighbour wrote; poisoned shared memory makes them wrong.
@@ -140,6 +174,9 @@ TEST_CASE("emulator: misused barriers and warp collectives are errors naming the
   CHECK_THROWS_WITH(emu_test::shuffle_outside_mask(), doctest::Contains("selftest_kernels.cu:"));
   CHECK_THROWS_WITH(emu_test::different_collectives(),
                     doctest::Contains("the lanes of one mask must meet at the same collective"));
+  CHECK_THROWS_WITH(emu_test::async_copy_unwaited(), doctest::Contains("never waited for (cp.async.wait_group)"));
+  CHECK_THROWS_WITH(emu_test::async_copy_unwaited(), doctest::Contains("selftest_kernels.cu:"));
+  CHECK_THROWS_WITH(emu_test::async_copy_misaligned(), doctest::Contains("needs 16-byte aligned addresses"));
   // The emulator stays usable after a fault.
   CHECK(emu_test::neighbour_reads(64, true) == 64);
 }

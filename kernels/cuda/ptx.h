@@ -1,5 +1,5 @@
-// Tensor-core instructions as small helpers: inline PTX on the GPU, an exact twin on the emulator. Kernels use these
-// and never write inline PTX of their own, so that everything they do runs in CI.
+// Tensor-core and asynchronous-copy instructions as small helpers: inline PTX on the GPU, a twin on the emulator.
+// Kernels use these and never write inline PTX of their own, so that everything they do runs in CI.
 #pragma once
 
 #include <cstdint>
@@ -57,6 +57,39 @@ __device__ __forceinline__ void ldmatrix(std::uint32_t (&r)[N], const void* row_
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(address));
+#endif
+}
+
+// cp.async.cg.shared.global: 16 bytes from global to shared memory without passing through registers, in flight
+// until a cp_async_wait retires its group. source_bytes < 16 reads only that many and zero-fills the rest (0: the
+// zero tile past a matrix's edge, without reading the source). Both addresses 16-byte aligned.
+__device__ __forceinline__ void cp_async_16(void* shared_destination, const void* global_source,
+                                            unsigned source_bytes = 16) {
+#ifdef DIVERGE_CUDA_EMULATOR
+  emu::cp_async(shared_destination, global_source, source_bytes, std::source_location::current());
+#else
+  const auto address = static_cast<std::uint32_t>(__cvta_generic_to_shared(shared_destination));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(address), "l"(global_source), "r"(source_bytes));
+#endif
+}
+
+// cp.async.commit_group: the copies this thread issued since the last commit become one group.
+__device__ __forceinline__ void cp_async_commit() {
+#ifdef DIVERGE_CUDA_EMULATOR
+  emu::cp_async_commit();
+#else
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+
+// cp.async.wait_group Pending: waits until at most the Pending most recent groups of this thread are in flight. The
+// copies are then visible to this thread; a __syncthreads makes them visible to the block.
+template <int Pending>
+__device__ __forceinline__ void cp_async_wait() {
+#ifdef DIVERGE_CUDA_EMULATOR
+  emu::cp_async_wait(Pending, std::source_location::current());
+#else
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
 #endif
 }
 

@@ -16,6 +16,13 @@ namespace diverge::emu {
 
 enum class ThreadState : std::uint8_t { runnable, at_barrier, in_warp, exited };
 
+// One cp.async of a thread: its source read at issue, written to shared memory only when a wait completes it.
+struct AsyncCopy {
+  void* destination = nullptr;
+  std::array<unsigned char, 16> bytes{};
+  std::source_location where;
+};
+
 // One emulated CUDA thread.
 struct EmuThread {
   explicit EmuThread(std::size_t stack_bytes) : fiber(stack_bytes) {}
@@ -25,6 +32,8 @@ struct EmuThread {
   ThreadState state = ThreadState::runnable;
   const char* waiting_at = "";  // the barrier or collective it waits at, and where
   std::source_location where;
+  std::vector<AsyncCopy> open_copies;               // issued since its last cp.async.commit_group
+  std::vector<std::vector<AsyncCopy>> copy_groups;  // committed and not yet waited for, oldest first
 };
 
 // Per-lane data a warp collective moves: up to 16 32-bit registers in and out (mma.m16n8k16 takes 10 in).

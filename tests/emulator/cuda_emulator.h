@@ -67,6 +67,14 @@ void mma_m16n8k16_bf16(float* d, const std::uint32_t* a, const std::uint32_t* b,
                        std::source_location where);
 void ldmatrix(std::uint32_t* r, int matrices, bool transpose, const void* row_address, std::source_location where);
 
+// The twins of cp.async (kernels/cuda/ptx.h). The emulator takes the latest schedule the PTX allows: the source is
+// read at issue, but shared memory is written only when cp_async_wait completes the copy's group, so a kernel that
+// reads its tile before waiting sees the poison or the previous tile. Misaligned addresses and a thread exiting
+// with copies not waited for are faults naming the line.
+void cp_async(void* shared_destination, const void* global_source, unsigned source_bytes, std::source_location where);
+void cp_async_commit();
+void cp_async_wait(int pending_groups, std::source_location where);
+
 template <class T>
 std::uint64_t to_bits(T value) {
   static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8, "warp collectives move values of up to 8 bytes");

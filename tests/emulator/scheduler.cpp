@@ -189,6 +189,8 @@ void Block::run(const LaunchInfo& info, const std::function<void()>& body, unsig
     thread.index = {i % bx, (i / bx) % by, i / (bx * by)};
     thread.linear = i;
     thread.state = ThreadState::runnable;
+    thread.open_copies.clear();
+    thread.copy_groups.clear();
     thread.fiber.start(&thread_main, nullptr);
     runnable_.push_back(i);
   }
@@ -296,6 +298,12 @@ void Block::complete_barrier() {
 
 void Block::thread_exited(EmuThread& thread) {
   --live_;
+  const std::vector<AsyncCopy>& unwaited = thread.copy_groups.empty() ? thread.open_copies : thread.copy_groups[0];
+  if (!unwaited.empty()) {
+    fault_ = prefix() + thread_label(thread) + " exited with the cp.async at " + site(unwaited[0].where) +
+             " never waited for (cp.async.wait_group)";
+    return;
+  }
   const unsigned warp = thread.linear / 32, lane_bit = 1u << (thread.linear % 32);
   for (const WarpRound* round : rounds_)
     if (round->warp == warp && !round->complete && (round->mask & lane_bit) != 0 && (round->arrived & lane_bit) == 0) {

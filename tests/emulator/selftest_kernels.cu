@@ -2,6 +2,7 @@
 #include "tests/emulator/selftest_kernels.h"
 
 #include "kernels/cuda/cuda_source.h"
+#include "kernels/cuda/memory.h"
 #include "kernels/cuda/ptx.h"
 
 namespace diverge::emu_test {
@@ -17,7 +18,7 @@ class DeviceArray {
  public:
   explicit DeviceArray(std::size_t n) : n_(n) { check(cudaMalloc(&data_, n * sizeof(T))); }
   explicit DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) {
-    check(cudaMemcpy(data_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
+    cuda::copy_to_device(data_, host.data(), n_ * sizeof(T));
   }
   ~DeviceArray() { cudaFree(data_); }
   DeviceArray(const DeviceArray&) = delete;
@@ -25,7 +26,7 @@ class DeviceArray {
   T* get() const { return data_; }
   std::vector<T> to_host() const {
     std::vector<T> host(n_);
-    check(cudaMemcpy(host.data(), data_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
+    cuda::copy_to_host(host.data(), data_, n_ * sizeof(T));
     return host;
   }
 
@@ -143,6 +144,42 @@ __global__ void different_collectives_kernel(int* out) {
   out[threadIdx.x] = value;
 }
 
+__device__ float row_sum(const float* tile, unsigned row) {
+  float sum = 0.0f;
+  for (unsigned k = 0; k < 4; ++k) sum += tile[row * 4 + k];
+  return sum;
+}
+
+__global__ void async_copy_kernel(const float* x, float* out, unsigned partial_from, bool read_early) {
+  DIVERGE_DYNAMIC_SHARED(float, tiles);  // (2, 32, 4)
+  const unsigned t = threadIdx.x, next = (t + 1) % 32;
+  const unsigned bytes = t >= partial_from ? 8 : 16;
+  cuda::cp_async_16(&tiles[t * 4], &x[t * 4], bytes);
+  cuda::cp_async_commit();
+  cuda::cp_async_16(&tiles[128 + t * 4], &x[128 + t * 4], bytes);
+  cuda::cp_async_commit();
+  if (!read_early) cuda::cp_async_wait<1>();
+  __syncthreads();
+  // Read early, its own row: no other thread's wait can have completed that copy.
+  out[2 * t] = row_sum(tiles, read_early ? t : next);
+  cuda::cp_async_wait<0>();
+  __syncthreads();
+  out[2 * t + 1] = row_sum(tiles + 128, next);
+}
+
+__global__ void async_copy_unwaited_kernel(int* out) {
+  DIVERGE_DYNAMIC_SHARED(int, slots);  // (4 * blockDim.x)
+  cuda::cp_async_16(&slots[4 * threadIdx.x], &out[4 * threadIdx.x]);
+  cuda::cp_async_commit();
+}
+
+__global__ void async_copy_misaligned_kernel(int* out) {
+  DIVERGE_DYNAMIC_SHARED(int, slots);  // (4 * blockDim.x + 1)
+  cuda::cp_async_16(&slots[4 * threadIdx.x + 1], &out[4 * threadIdx.x]);
+  cuda::cp_async_commit();
+  cuda::cp_async_wait<0>();
+}
+
 __global__ void out_of_bounds_kernel(float* x, int n) {
   if (threadIdx.x == 0) x[n] = 1.0f;
 }
@@ -191,10 +228,19 @@ std::vector<float> mma_tile(const std::vector<float>& a, const std::vector<float
   return dd.to_host();
 }
 
-// One block of `threads` threads running kernel(out) over a fresh array of as many ints.
+std::vector<float> async_copy_sums(const std::vector<float>& x, int partial_from, bool read_early) {
+  DeviceArray<float> input(x), out(64);
+  DIVERGE_LAUNCH(async_copy_kernel, dim3(1), dim3(32), 256 * sizeof(float), input.get(), out.get(),
+                 static_cast<unsigned>(partial_from), read_early);
+  return out.to_host();
+}
+
+// One block of `threads` threads running kernel(out) over a fresh array of 4 ints per thread, with as much dynamic
+// shared memory and 16 bytes more.
 void run_one_block(const char* name, void (*kernel)(int*), unsigned threads) {
-  DeviceArray<int> out(threads);
-  cuda::launch_kernel(name, __FILE__, __LINE__, kernel, dim3(1), dim3(threads), 0, out.get());
+  DeviceArray<int> out(4 * threads);
+  cuda::launch_kernel(name, __FILE__, __LINE__, kernel, dim3(1), dim3(threads), (4 * threads + 4) * sizeof(int),
+                      out.get());
 }
 #define DIVERGE_RUN_ONE_BLOCK(kernel, threads) run_one_block(#kernel, kernel, threads)
 
@@ -202,6 +248,8 @@ void divergent_barrier() { DIVERGE_RUN_ONE_BLOCK(divergent_barrier_kernel, 64); 
 void barrier_after_exit() { DIVERGE_RUN_ONE_BLOCK(barrier_after_exit_kernel, 64); }
 void shuffle_outside_mask() { DIVERGE_RUN_ONE_BLOCK(shuffle_outside_mask_kernel, 32); }
 void different_collectives() { DIVERGE_RUN_ONE_BLOCK(different_collectives_kernel, 32); }
+void async_copy_unwaited() { DIVERGE_RUN_ONE_BLOCK(async_copy_unwaited_kernel, 32); }
+void async_copy_misaligned() { DIVERGE_RUN_ONE_BLOCK(async_copy_misaligned_kernel, 32); }
 
 void out_of_bounds_write() {
   const int n = 1000;

@@ -33,11 +33,19 @@ int neighbour_reads(int threads, bool with_barrier);
 // mma.m16n8k16, all row-major, A and B given as floats that bf16 holds exactly.
 std::vector<float> mma_tile(const std::vector<float>& a, const std::vector<float>& b, const std::vector<float>& c);
 
+// Two tiles of 32 rows x 4 floats of x (256 floats) through shared memory by cp.async, one commit group each; rows
+// from `partial_from` on copy 8 of their 16 bytes (the rest zero-filled). Thread t returns the sums of row t + 1
+// (mod 32) of tile 0 and of tile 1 (out[2t], out[2t + 1]), read after cp.async.wait_group 1 and 0 and a barrier; with
+// read_early, its own row t of tile 0 before the wait (a race on a GPU; on the emulator, the poison).
+std::vector<float> async_copy_sums(const std::vector<float>& x, int partial_from, bool read_early);
+
 // Misuse that the emulator must report (each throws std::runtime_error there; undefined behaviour on a GPU).
 void divergent_barrier();     // even threads wait at one __syncthreads, odd ones at another
 void barrier_after_exit();    // half the block returns, the other half waits at __syncthreads
 void shuffle_outside_mask();  // lanes 0-15 shuffle with mask 0x0000ffff, lane 3 reads lane 20
 void different_collectives();  // lanes of one full mask meet at two different __shfl_sync calls
+void async_copy_unwaited();    // every thread issues a cp.async and exits without waiting for it
+void async_copy_misaligned();  // a cp.async to a shared address 4 bytes past a 16-byte boundary
 void out_of_bounds_write();   // one thread writes one element past a device allocation (AddressSanitizer's to find)
 
 }  // namespace diverge::emu_test
