@@ -12,6 +12,7 @@ std::size_t dtype_bytes(DType dtype) {
     case DType::f32: return 4;
     case DType::bf16: return 2;
     case DType::i32: return 4;
+    case DType::f64: return 8;
   }
   throw Error("tensor", "unknown dtype");
 }
@@ -21,6 +22,7 @@ const char* dtype_name(DType dtype) {
     case DType::f32: return "f32";
     case DType::bf16: return "bf16";
     case DType::i32: return "i32";
+    case DType::f64: return "f64";
   }
   return "?";
 }
@@ -76,6 +78,11 @@ float* Tensor::f32() const {
 std::int32_t* Tensor::i32() const {
   check_host_access(*this, DType::i32);
   return static_cast<std::int32_t*>(data);
+}
+
+double* Tensor::f64() const {
+  check_host_access(*this, DType::f64);
+  return static_cast<double*>(data);
 }
 
 Tensor Tensor::reshape(std::initializer_list<std::int64_t> new_shape) const {

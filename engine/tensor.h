@@ -9,7 +9,8 @@
 
 namespace diverge {
 
-enum class DType : std::uint8_t { f32, bf16, i32 };
+// f64 holds sums that outlive many micro-batches (the routing-metric windows), never a model tensor.
+enum class DType : std::uint8_t { f32, bf16, i32, f64 };
 enum class Device : std::uint8_t { cpu, cuda };
 
 std::size_t dtype_bytes(DType dtype);
@@ -34,6 +35,7 @@ struct Tensor {
   // Typed host pointers; throw Error if the dtype or device does not match (a bug, caught early).
   float* f32() const;
   std::int32_t* i32() const;
+  double* f64() const;
 
   // The same memory seen with another shape of equal element count.
   Tensor reshape(std::initializer_list<std::int64_t> new_shape) const;

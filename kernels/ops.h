@@ -243,6 +243,16 @@ struct RoutingSums {
 // router's choices, or empty (no load or specialisation sums).
 void routing_sums_add(const Tensor& probs, const Tensor& mask, const Tensor& domains, const Tensor& topk,
                       RoutingSums& sums);
+// The same window kept where the router runs, for the training loop: one f64 tensor of routing_window_size(M, E)
+// values on the probs' device, the five sums back to back. Micro-batches are added in place, with no copy (on CUDA an
+// invalid batch makes the window NaN instead of an Error); routing_window_read brings it to the host only when the
+// metrics are wanted.
+std::int64_t routing_window_size(std::int64_t labels, std::int64_t experts);
+void routing_window_add(const Tensor& probs, const Tensor& mask, const Tensor& domains, const Tensor& topk,
+                        const Tensor& window, std::int64_t labels);
+RoutingSums routing_window_read(const Tensor& window, std::int64_t labels, std::int64_t experts);
+// window = sums (a window restored from a checkpoint).
+void routing_window_write(const RoutingSums& sums, const Tensor& window);
 struct RoutingMetrics {
   double d_total = 0.0;  // mean_s KL(q_s || q), q = mean of all q_s in the window
   double d_inter = 0.0;  // sum_j w_j KL(r_j || q), w_j = the domain's share of the window's sequences

@@ -58,27 +58,44 @@ std::vector<double> doubles_of(const nlohmann::json& object, const char* key, st
 
 }  // namespace
 
-RoutingMonitor::RoutingMonitor(const config::ModelConfig& model, std::int64_t label_count)
+RoutingMonitor::RoutingMonitor(const config::ModelConfig& model, std::int64_t label_count, Device device)
     : layers_(moe_layers(model)),
       label_count_(label_count),
       experts_(model.n_experts),
       edl_sum_(layers_.size(), 0.0),
       edl_seen_(layers_.size(), 0),
-      arena_("routing monitor", Device::cpu, 0) {
+      window_arena_("routing windows", device, 0),
+      labels_arena_("routing monitor", device, 0) {
   check(label_count >= 1, "routing monitor", "needs a label count >= 1, got " + std::to_string(label_count));
-  sums_.assign(layers_.size(), ops::RoutingSums(label_count_, experts_));
+  const std::int64_t size = ops::routing_window_size(label_count_, experts_);
+  const auto allocate = [&](Buffers& buffers) {
+    std::vector<Tensor> windows;
+    for (std::size_t i = 0; i < layers_.size(); ++i) windows.push_back(buffers.take_zeroed(DType::f64, {size}));
+    return windows;
+  };
+  window_arena_ = Arena("routing windows", device, planned_bytes(device, allocate));
+  Buffers buffers(window_arena_);
+  windows_ = allocate(buffers);
 }
 
 void RoutingMonitor::add(const Transformer& model, std::span<const std::int32_t> labels) {
   const std::int64_t rows = model.dims().batch;
   check(static_cast<std::int64_t>(labels.size()) == rows, "routing monitor",
         "got " + std::to_string(labels.size()) + " labels for a batch of " + std::to_string(rows) + " rows");
+  check(model.device() == window_arena_.device(), "routing monitor",
+        std::string("the model is on ") + device_name(model.device()) + ", the monitor's windows on " +
+            device_name(window_arena_.device()));
+  for (std::size_t s = 0; s < labels.size(); ++s)
+    check(labels[s] >= 0 && labels[s] < label_count_, "routing monitor",
+          "the label " + std::to_string(labels[s]) + " of sequence " + std::to_string(s) + " is outside [0, " +
+              std::to_string(label_count_) + ")");
   // The domains (B), on the model's device.
-  const Tensor domains = reallocate(arena_, model.device(), [rows](Buffers& buffers) { return buffers.i32({rows}); });
+  const Tensor domains =
+      reallocate(labels_arena_, model.device(), [rows](Buffers& buffers) { return buffers.i32({rows}); });
   copy_tensor(make_view(const_cast<std::int32_t*>(labels.data()), DType::i32, Device::cpu, {rows}), domains);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const RouterActs& routing = model.routing(layers_[i]);
-    ops::routing_sums_add(routing.probs, Tensor{}, domains, routing.topk, sums_[i]);
+    ops::routing_window_add(routing.probs, Tensor{}, domains, routing.topk, windows_[i], label_count_);
   }
 }
 
@@ -96,14 +113,14 @@ RoutingReport RoutingMonitor::finish() {
   report.layers = layers_;
   nlohmann::json records = nlohmann::json::array();
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    report.metrics.push_back(ops::routing_metrics(sums_[i]));
+    report.metrics.push_back(ops::routing_metrics(ops::routing_window_read(windows_[i], label_count_, experts_)));
     nlohmann::json record = layer_record(layers_[i], report.metrics.back());
     if (edl_seen_[i] > 0) record["edl"] = edl_sum_[i] / static_cast<double>(edl_seen_[i]);
     records.push_back(std::move(record));
   }
   report.json = {{"layers", std::move(records)}};
   report.summary = summary_line(report.metrics);
-  sums_.assign(layers_.size(), ops::RoutingSums(label_count_, experts_));
+  for (const Tensor& window : windows_) device_zero(window.device, window.data, window.bytes());
   std::fill(edl_sum_.begin(), edl_sum_.end(), 0.0);
   std::fill(edl_seen_.begin(), edl_seen_.end(), 0);
   return report;
@@ -112,7 +129,7 @@ RoutingReport RoutingMonitor::finish() {
 nlohmann::json RoutingMonitor::window_state() const {
   nlohmann::json layers = nlohmann::json::array();
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    const ops::RoutingSums& sums = sums_[i];
+    const ops::RoutingSums sums = ops::routing_window_read(windows_[i], label_count_, experts_);
     layers.push_back({{"sequences", sums.sequences},
                       {"q_sum", sums.q_sum},
                       {"q_log_q", sums.q_log_q},
@@ -142,7 +159,7 @@ void RoutingMonitor::restore_window(const nlohmann::json& state, std::string_vie
     sums.q_log_q = doubles_of(layer, "q_log_q", m, where, layer_at);
     sums.tokens = doubles_of(layer, "tokens", m, where, layer_at);
     sums.assignments = doubles_of(layer, "assignments", me, where, layer_at);
-    sums_[i] = std::move(sums);
+    ops::routing_window_write(sums, windows_[i]);
     edl_sum_[i] = layer["edl_sum"].get<double>();
     edl_seen_[i] = layer["edl_seen"].get<std::int64_t>();
   }

@@ -30,15 +30,14 @@ struct RoutingReport {
 // system; once per step record_edl(edl, edl.take_losses()) when EDL is computed; every log.every steps, finish().
 class RoutingMonitor {
  public:
-  // label_count: M of the label system the metrics are taken in.
-  RoutingMonitor(const config::ModelConfig& model, std::int64_t label_count);
+  // label_count: M of the label system the metrics are taken in; device: the model's, where the window's sums stay
+  // until finish() or window_state() reads them (one copy per layer, only then).
+  RoutingMonitor(const config::ModelConfig& model, std::int64_t label_count, Device device = Device::cpu);
 
   // Adds the routing of every MoE layer of model's last forward pass; labels (B) in [0, M), one per sequence.
   void add(const Transformer& model, std::span<const std::int32_t> labels);
   // Adds one step's per-layer EDL losses (losses.layers, for edl.layers()) to the window (reported as their mean).
   void record_edl(const EdlTerm& edl, const EdlTerm::Losses& losses);
-  // This window's sums of one MoE layer (index into layers()), e.g. to add another rank's window before finish().
-  ops::RoutingSums& sums(std::size_t index) { return sums_[index]; }
   const std::vector<std::int64_t>& layers() const { return layers_; }
 
   // The window's report; then the window starts empty.
@@ -54,10 +53,11 @@ class RoutingMonitor {
   std::vector<std::int64_t> layers_;
   std::int64_t label_count_;
   std::int64_t experts_;
-  std::vector<ops::RoutingSums> sums_;  // one per MoE layer
   std::vector<double> edl_sum_;         // one per MoE layer: sum of recorded EDL losses
   std::vector<std::int64_t> edl_seen_;  // one per MoE layer: how many were recorded
-  Arena arena_;                         // the labels tensor of add(), on the model's device
+  Arena window_arena_;                  // on the model's device: the windows
+  std::vector<Tensor> windows_;         // one f64 (ops::routing_window_size) per MoE layer
+  Arena labels_arena_;                  // the labels tensor of add(), on the model's device
 };
 
 }  // namespace diverge::model

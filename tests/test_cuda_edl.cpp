@@ -409,56 +409,66 @@ std::vector<RoutingBatch> routing_batches() {
   return batches;
 }
 
-ops::RoutingSums cuda_routing_sums(RoutingBatch& r, int micro_batches) {
+// The window of micro_batches adds on CUDA: into host sums (one copy per add), or into a device window read once.
+ops::RoutingSums cuda_routing_sums(RoutingBatch& r, int micro_batches, bool device_window) {
   const auto [S, T, E, M] = r.batch.shape;
+  const std::int64_t window_size = ops::routing_window_size(M, E);
   Arena arena = test::device_arena(4 * static_cast<std::size_t>(S * T * (E + 2 + r.top_k)) * sizeof(float) +
-                                   8 * Arena::kAlignment);
+                                   static_cast<std::size_t>(window_size) * sizeof(double) + 8 * Arena::kAlignment);
   const Tensor probs = test::to_device(arena, r.batch.probs, {S * T, E}),
                mask = device_ints(arena, r.batch.mask, {S, T}), domains = device_ints(arena, r.batch.domains, {S}),
                topk = device_ints(arena, r.topk, {S * T, r.top_k});
   ops::RoutingSums sums(M, E);
-  for (int i = 0; i < micro_batches; ++i) ops::routing_sums_add(probs, mask, domains, topk, sums);
-  return sums;
+  if (!device_window) {
+    for (int i = 0; i < micro_batches; ++i) ops::routing_sums_add(probs, mask, domains, topk, sums);
+    return sums;
+  }
+  const Tensor window = arena.alloc_zeroed(DType::f64, {window_size});
+  for (int i = 0; i < micro_batches; ++i) ops::routing_window_add(probs, mask, domains, topk, window, M);
+  return ops::routing_window_read(window, M, E);
 }
 
 }  // namespace
 
-TEST_CASE("cuda routing sums: two micro-batches match the CPU's window" * doctest::test_suite("cuda")) {
+TEST_CASE("cuda routing sums: two micro-batches match the CPU's window, added on the host or on the device" *
+          doctest::test_suite("cuda")) {
   if (!test::cuda_available()) return;
-  for (RoutingBatch& r : routing_batches()) {
-    const auto [S, T, E, M] = r.batch.shape;
-    CAPTURE(S);
-    CAPTURE(E);
-    CAPTURE(r.top_k);
-    ops::RoutingSums want(M, E);
-    for (int i = 0; i < 2; ++i)
-      ops::routing_sums_add(test::host_tensor(r.batch.probs, {S * T, E}), host_ints(r.batch.mask, {S, T}),
-                            host_ints(r.batch.domains, {S}), host_ints(r.topk, {S * T, r.top_k}), want);
-    const ops::RoutingSums got = cuda_routing_sums(r, 2);
-    // Counts of sequences, tokens and assignments are integers, exact in double.
-    CHECK(got.sequences == want.sequences);
-    CHECK(got.tokens == want.tokens);
-    CHECK(got.assignments == want.assignments);
-    // q_sum adds positive terms on both sides in double, T per sequence mean (then a product by 1 / |tok(s)|) and
-    // one per sequence of the two micro-batches into the window, in other orders: (T + 2 S + 2) epsilon of the
-    // value. q_log_q adds E terms q log q of one sign per sequence; the q_s feeding them differ by T + 2 epsilon,
-    // moving q log q by as much of |q log q| + q, and the device's log is within an epsilon: with sum_e q_e = 1
-    // per sequence, (T + E + 2 S + 6) epsilon of |value| + the sequences.
-    int outside = 0;
-    for (std::size_t i = 0; i < want.q_sum.size(); ++i)
-      outside +=
-          std::fabs(got.q_sum[i] - want.q_sum[i]) <= static_cast<double>(T + 2 * S + 2) * kDoubleEps * want.q_sum[i]
-              ? 0
-              : 1;
-    for (std::size_t j = 0; j < want.q_log_q.size(); ++j) {
-      const double bound =
-          static_cast<double>(T + E + 2 * S + 6) * kDoubleEps * (std::fabs(want.q_log_q[j]) + want.sequences[j]);
-      outside += std::fabs(got.q_log_q[j] - want.q_log_q[j]) <= bound ? 0 : 1;
+  for (RoutingBatch& r : routing_batches())
+    for (const bool device_window : {false, true}) {
+      const auto [S, T, E, M] = r.batch.shape;
+      CAPTURE(device_window);
+      CAPTURE(S);
+      CAPTURE(E);
+      CAPTURE(r.top_k);
+      ops::RoutingSums want(M, E);
+      for (int i = 0; i < 2; ++i)
+        ops::routing_sums_add(test::host_tensor(r.batch.probs, {S * T, E}), host_ints(r.batch.mask, {S, T}),
+                              host_ints(r.batch.domains, {S}), host_ints(r.topk, {S * T, r.top_k}), want);
+      const ops::RoutingSums got = cuda_routing_sums(r, 2, device_window);
+      // Counts of sequences, tokens and assignments are integers, exact in double.
+      CHECK(got.sequences == want.sequences);
+      CHECK(got.tokens == want.tokens);
+      CHECK(got.assignments == want.assignments);
+      // q_sum adds positive terms on both sides in double, T per sequence mean (then a product by 1 / |tok(s)|) and
+      // one per sequence of the two micro-batches into the window, in other orders: (T + 2 S + 2) epsilon of the
+      // value. q_log_q adds E terms q log q of one sign per sequence; the q_s feeding them differ by T + 2 epsilon,
+      // moving q log q by as much of |q log q| + q, and the device's log is within an epsilon: with sum_e q_e = 1
+      // per sequence, (T + E + 2 S + 6) epsilon of |value| + the sequences.
+      int outside = 0;
+      for (std::size_t i = 0; i < want.q_sum.size(); ++i)
+        outside +=
+            std::fabs(got.q_sum[i] - want.q_sum[i]) <= static_cast<double>(T + 2 * S + 2) * kDoubleEps * want.q_sum[i]
+                ? 0
+                : 1;
+      for (std::size_t j = 0; j < want.q_log_q.size(); ++j) {
+        const double bound =
+            static_cast<double>(T + E + 2 * S + 6) * kDoubleEps * (std::fabs(want.q_log_q[j]) + want.sequences[j]);
+        outside += std::fabs(got.q_log_q[j] - want.q_log_q[j]) <= bound ? 0 : 1;
+      }
+      CHECK(outside == 0);
+      CHECK(cuda_routing_sums(r, 2, device_window).q_log_q == got.q_log_q);  // the same bits on every run
+      CHECK(cuda_routing_sums(r, 2, device_window).q_sum == got.q_sum);
     }
-    CHECK(outside == 0);
-    CHECK(cuda_routing_sums(r, 2).q_log_q == got.q_log_q);  // the same bits on every run
-    CHECK(cuda_routing_sums(r, 2).q_sum == got.q_sum);
-  }
 }
 
 TEST_CASE("cuda routing sums: an invalid batch throws the CPU's Error and leaves the window untouched" *
@@ -492,5 +502,12 @@ TEST_CASE("cuda routing sums: an invalid batch throws the CPU's Error and leaves
           }) == want);
     CHECK(on_cuda.sequences == std::vector<double>{0.0, 0.0});
     CHECK(on_cuda.q_sum == std::vector<double>(8, 0.0));
+    // A device window has no host round trip to fail on: the whole window turns NaN, for its reader to report.
+    const Tensor window = arena.alloc_zeroed(DType::f64, {ops::routing_window_size(2, 4)});
+    ops::routing_window_add(test::to_device(arena, probs, {6, 4}), device_ints(arena, bad.mask, {3, 2}),
+                            device_ints(arena, bad.domains, {3}), device_ints(arena, bad.topk, {6, k}), window, 2);
+    const ops::RoutingSums read = ops::routing_window_read(window, 2, 4);
+    CHECK(std::isnan(read.sequences[0]));
+    CHECK(std::isnan(read.q_sum[7]));
   }
 }

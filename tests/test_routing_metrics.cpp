@@ -153,7 +153,15 @@ TEST_CASE("routing sums accumulate over micro-batches and ranks as one batch wou
   ops::routing_sums_add(tprobs.slice_rows(3 * tokens, 6 * tokens), Tensor{}, tdomains.slice_rows(3, 6),
                         ttopk.slice_rows(3 * tokens, 6 * tokens), second);
   first.add(second);
-  for (const ops::RoutingSums* other : {&window, &first}) {
+  // The same two micro-batches into a window tensor, the training loop's form, read back once.
+  std::vector<double> stored(static_cast<std::size_t>(ops::routing_window_size(3, experts)), 0.0);
+  const Tensor twindow = make_view(stored.data(), DType::f64, Device::cpu, {std::ssize(stored)});
+  ops::routing_window_add(tprobs.slice_rows(0, 2 * tokens), Tensor{}, tdomains.slice_rows(0, 2),
+                          ttopk.slice_rows(0, 2 * tokens), twindow, 3);
+  ops::routing_window_add(tprobs.slice_rows(2 * tokens, 6 * tokens), Tensor{}, tdomains.slice_rows(2, 6),
+                          ttopk.slice_rows(2 * tokens, 6 * tokens), twindow, 3);
+  ops::RoutingSums read = ops::routing_window_read(twindow, 3, experts);
+  for (const ops::RoutingSums* other : {&window, &first, &read}) {
     CHECK(max_rel_error(other->q_sum, whole.q_sum, 1.0) < 1e-15);
     CHECK(max_rel_error(other->q_log_q, whole.q_log_q, 1.0) < 1e-15);
     CHECK(other->sequences == whole.sequences);
@@ -163,6 +171,16 @@ TEST_CASE("routing sums accumulate over micro-batches and ranks as one batch wou
   const ops::RoutingMetrics a = ops::routing_metrics(whole), b = ops::routing_metrics(first);
   CHECK(a.d_total == doctest::Approx(b.d_total).epsilon(1e-12));
   CHECK(a.load_cv == doctest::Approx(b.load_cv).epsilon(1e-12));
+  // A window written from sums (a checkpoint's) reads back as those sums, bit for bit.
+  std::vector<double> restored(stored.size(), 7.0);
+  const Tensor trestored = make_view(restored.data(), DType::f64, Device::cpu, {std::ssize(restored)});
+  ops::routing_window_write(whole, trestored);
+  const ops::RoutingSums again = ops::routing_window_read(trestored, 3, experts);
+  CHECK(again.q_sum == whole.q_sum);
+  CHECK(again.q_log_q == whole.q_log_q);
+  CHECK(again.assignments == whole.assignments);
+  CHECK(contains(error_message([&] { ops::routing_window_read(trestored, 2, experts); }),
+                 "routing_window_read: window: dim 0"));
 }
 
 TEST_CASE("routing metrics of an empty window or a window without top-k choices are zeros, not NaN") {

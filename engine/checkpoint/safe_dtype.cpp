@@ -55,6 +55,8 @@ SafeDtype safe_dtype_of(DType dtype) {
       return SafeDtype::bf16;
     case DType::i32:
       return SafeDtype::i32;
+    case DType::f64:
+      return SafeDtype::f64;
   }
   throw Error("checkpoint", "tensor has an unknown engine dtype");
 }

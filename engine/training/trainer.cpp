@@ -70,7 +70,7 @@ class TrainingRun {
         loader_(inputs_.data.corpus, loader_config(config_, *comm_)),
         schedule_(config_.optim, config_.train.steps),
         edl_(config_.edl, config_.model, inputs_.edl_label_count),
-        monitor_(config_.model, inputs_.metric_label_count),
+        monitor_(config_.model, inputs_.metric_label_count, model_.device()),
         guard_(config_.train.on_nonfinite, config_.train.max_consecutive_skips),
         root_(checkpoints_root(config_)),
         last_step_(options.stop_after > 0 ? std::min(options.stop_after, config_.train.steps) : config_.train.steps) {

@@ -8,7 +8,7 @@
 
 namespace diverge::cpu {
 
-// Host arrays the micro-batch is added into (labels M, experts E).
+// Arrays the micro-batch is added into (labels M, experts E).
 struct RoutingSumsRef {
   double* sequences;    // (M)
   double* q_sum;        // (M, E)
@@ -16,6 +16,15 @@ struct RoutingSumsRef {
   double* tokens;       // (M)
   double* assignments;  // (M, E)
 };
+
+// A window's sums as one array, on any device: the five arrays above back to back, in that order.
+inline std::int64_t window_size(std::int64_t labels, std::int64_t experts) { return 3 * labels + 2 * labels * experts; }
+inline RoutingSumsRef window_parts(double* window, std::int64_t labels, std::int64_t experts) {
+  double* q_sum = window + labels;
+  double* q_log_q = q_sum + labels * experts;
+  double* tokens = q_log_q + labels;
+  return {window, q_sum, q_log_q, tokens, tokens + labels};
+}
 
 // Throws Error naming routing_sums_add when an expert id of topk (S * T, top_k) lies outside [0, E).
 void check_topk(const SequenceShape& s, const std::int32_t* topk, std::int64_t top_k);

@@ -72,50 +72,75 @@ __global__ void widen_kernel(const std::int32_t* from, std::int64_t n, double* i
   throw Error(kOp, "the device found an invalid batch that the CPU's checks accept");
 }
 
+// tokens (M) = T * sequences (M): every token of a domain's sequences is routed.
+__global__ void tokens_kernel(const double* sequences, std::int64_t labels, double tokens_per_sequence,
+                              double* tokens) {
+  for (std::int64_t j = threadIdx.x; j < labels; j += blockDim.x) tokens[j] = tokens_per_sequence * sequences[j];
+}
+
+// window (n) += batch (n); every value NaN when batch[n] counts a bad expert id (domain_totals already makes an
+// invalid sequence's values NaN), so the window carries the fault to whoever reads it.
+__global__ void accumulate_kernel(const double* batch, std::int64_t n, double* window) {
+  const bool bad = batch[n] > 0.0;
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    window[i] = bad ? static_cast<double>(__int_as_float(0x7fc00000)) : window[i] + batch[i];
+}
+
+// One micro-batch's sums on the device in the window layout (cpu::window_parts), then the count of bad expert ids:
+// window_size + 1 doubles of scratch. Without top-k choices, tokens and assignments are 0.
+const double* batch_sums(const cpu::SequenceShape& s, const float* probs, const std::int32_t* mask,
+                         const std::int32_t* domains, const std::int32_t* topk, std::int64_t top_k) {
+  const std::int64_t m = s.labels, me = s.labels * s.experts, size = cpu::window_size(m, s.experts);
+  static Scratch batch_scratch("routing sums of a micro-batch");
+  auto* batch = batch_scratch.get<double>(static_cast<std::size_t>(size + 1));
+  const cpu::RoutingSumsRef parts = cpu::window_parts(batch, m, s.experts);
+  const SequenceMeans means = sequence_means(s, probs, mask, domains, true);
+  domain_totals(s, means, domains, parts.q_sum, parts.sequences, parts.q_log_q);
+  if (topk == nullptr) {
+    zero(parts.tokens, static_cast<std::size_t>(m + me + 1) * sizeof(double));
+    return batch;
+  }
+  DIVERGE_LAUNCH(tokens_kernel, dim3(1), dim3(kThreads), 0, parts.sequences, m, static_cast<double>(s.tokens),
+                 parts.tokens);
+  static Scratch count_scratch("routing assignment counts");
+  auto* counts = count_scratch.get<std::int32_t>(static_cast<std::size_t>(me + 1));
+  zero(counts, static_cast<std::size_t>(me + 1) * sizeof(std::int32_t));
+  DIVERGE_LAUNCH(assignments_kernel, dim3(capped(s.sequences)), dim3(kThreads),
+                 static_cast<std::size_t>(s.experts) * sizeof(std::int32_t), topk, domains, s.sequences,
+                 s.tokens * top_k, s.experts, s.labels, counts, counts + me);
+  DIVERGE_LAUNCH(widen_kernel, dim3(capped((me + 1 + kThreads - 1) / kThreads)), dim3(kThreads), 0, counts, me + 1,
+                 parts.assignments);
+  return batch;
+}
+
 }  // namespace
+
+void routing_window_add(const cpu::SequenceShape& s, const float* probs, const std::int32_t* mask,
+                        const std::int32_t* domains, const std::int32_t* topk, std::int64_t top_k, double* window) {
+  const std::int64_t size = cpu::window_size(s.labels, s.experts);
+  const double* batch = batch_sums(s, probs, mask, domains, topk, top_k);
+  DIVERGE_LAUNCH(accumulate_kernel, dim3(capped((size + kThreads - 1) / kThreads)), dim3(kThreads), 0, batch, size,
+                 window);
+}
 
 void routing_sums_add(const cpu::SequenceShape& s, const float* probs, const std::int32_t* mask,
                       const std::int32_t* domains, const std::int32_t* topk, std::int64_t top_k,
                       const cpu::RoutingSumsRef& out) {
-  const std::int64_t m = s.labels, me = s.labels * s.experts;
-  // The batch's sums, one block of doubles: sequences (M), q_sum (M, E), q_log_q (M), then with top-k choices
-  // assignments (M, E) and the count of bad expert ids.
-  const std::int64_t values = 2 * m + me + (topk != nullptr ? me + 1 : 0);
-  static Scratch batch_scratch("routing sums of a micro-batch");
-  auto* batch = batch_scratch.get<double>(static_cast<std::size_t>(values));
-  double* sequences = batch;
-  double* q_sum = sequences + m;
-  double* q_log_q = q_sum + me;
-  const SequenceMeans means = sequence_means(s, probs, mask, domains, true);
-  domain_totals(s, means, domains, q_sum, sequences, q_log_q);
-  if (topk != nullptr) {
-    static Scratch count_scratch("routing assignment counts");
-    auto* counts = count_scratch.get<std::int32_t>(static_cast<std::size_t>(me + 1));
-    zero(counts, static_cast<std::size_t>(me + 1) * sizeof(std::int32_t));
-    DIVERGE_LAUNCH(assignments_kernel, dim3(capped(s.sequences)), dim3(kThreads),
-                   static_cast<std::size_t>(s.experts) * sizeof(std::int32_t), topk, domains, s.sequences,
-                   s.tokens * top_k, s.experts, s.labels, counts, counts + me);
-    DIVERGE_LAUNCH(widen_kernel, dim3(capped((me + 1 + kThreads - 1) / kThreads)), dim3(kThreads), 0, counts,
-                   me + 1, q_log_q + m);
-  }
-  std::vector<double> host(static_cast<std::size_t>(values));
-  copy_to_host(host.data(), batch, host.size() * sizeof(double));
-
-  const double* batch_sequences = host.data();
-  const double* batch_q_sum = batch_sequences + m;
-  const double* batch_q_log_q = batch_q_sum + me;
-  const double* batch_assignments = batch_q_log_q + m;
+  const std::int64_t m = s.labels, me = s.labels * s.experts, size = cpu::window_size(m, s.experts);
+  std::vector<double> host(static_cast<std::size_t>(size + 1));
+  copy_to_host(host.data(), batch_sums(s, probs, mask, domains, topk, top_k), host.size() * sizeof(double));
   // domain_totals makes every value NaN for an invalid sequence; the last value counts the bad expert ids.
-  if (std::isnan(batch_sequences[0]) || (topk != nullptr && host.back() > 0.0))
-    throw_invalid_batch(s, mask, domains, topk, top_k);
+  if (std::isnan(host[0]) || host.back() > 0.0) throw_invalid_batch(s, mask, domains, topk, top_k);
+  const cpu::RoutingSumsRef batch = cpu::window_parts(host.data(), m, s.experts);
   for (std::int64_t j = 0; j < m; ++j) {
-    out.sequences[j] += batch_sequences[j];
-    out.q_log_q[j] += batch_q_log_q[j];
-    if (topk != nullptr) out.tokens[j] += static_cast<double>(s.tokens) * batch_sequences[j];
+    out.sequences[j] += batch.sequences[j];
+    out.q_log_q[j] += batch.q_log_q[j];
+    out.tokens[j] += batch.tokens[j];
   }
   for (std::int64_t i = 0; i < me; ++i) {
-    out.q_sum[i] += batch_q_sum[i];
-    if (topk != nullptr) out.assignments[i] += batch_assignments[i];
+    out.q_sum[i] += batch.q_sum[i];
+    out.assignments[i] += batch.assignments[i];
   }
 }
 

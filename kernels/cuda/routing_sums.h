@@ -1,4 +1,4 @@
-// CUDA routing-metric sums of one micro-batch: computed on the device in double, added into the host window.
+// CUDA routing-metric sums of one micro-batch: computed on the device in double, added into a device window or a host one.
 #pragma once
 
 #include <cstdint>
@@ -16,5 +16,10 @@ namespace diverge::cuda {
 void routing_sums_add(const cpu::SequenceShape& s, const float* probs, const std::int32_t* mask,
                       const std::int32_t* domains, const std::int32_t* topk, std::int64_t top_k,
                       const cpu::RoutingSumsRef& out);
+
+// The same sums added into window (cpu::window_size(M, E) doubles of device memory, laid out as cpu::window_parts)
+// on the device: nothing is copied back. An invalid batch makes every value of the window NaN instead of an Error.
+void routing_window_add(const cpu::SequenceShape& s, const float* probs, const std::int32_t* mask,
+                        const std::int32_t* domains, const std::int32_t* topk, std::int64_t top_k, double* window);
 
 }  // namespace diverge::cuda
