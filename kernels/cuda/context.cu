@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "kernels/cuda/device_info.h"
+
 namespace diverge::cuda {
 
 Context::Context() {
@@ -17,7 +19,8 @@ Context::~Context() {
   cudaStreamDestroy(stream_);
 }
 
-void Context::synchronize() const {
+void Context::synchronize() {
+  ++waits_;
   check_cuda(cudaStreamSynchronize(stream_), "cuda::context", "waiting for the stream");
 }
 
@@ -27,5 +30,7 @@ Context& context() {
 }
 
 cudaStream_t launch_stream() { return context().stream(); }
+
+std::uint64_t host_waits() { return context().waits(); }
 
 }  // namespace diverge::cuda

@@ -3,6 +3,8 @@
 
 #include <cublasLt.h>
 
+#include <cstdint>
+
 #include "kernels/cuda/cuda_source.h"
 
 namespace diverge::cuda {
@@ -20,11 +22,13 @@ class Context {
   cudaStream_t stream() const { return stream_; }
   cublasLtHandle_t blas() const { return blas_; }
   // Waits until everything queued on the stream has run, and reports an asynchronous kernel fault there.
-  void synchronize() const;
+  void synchronize();
+  std::uint64_t waits() const { return waits_; }
 
  private:
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t blas_ = nullptr;
+  std::uint64_t waits_ = 0;  // synchronize() calls: cuda::host_waits()
 };
 
 Context& context();
