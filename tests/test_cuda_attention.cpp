@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/error.h"
+#include "kernels/cuda/attention_flash.h"
 #include "kernels/ops.h"
 #include "tests/cuda_support.h"
 
@@ -34,6 +37,11 @@ struct Inputs {
 struct Results {
   std::vector<float> out, lse, dq, dk, dv;
 };
+
+std::string describe(const Shape& s) {
+  return "B " + std::to_string(s.batch) + ", T " + std::to_string(s.seq) + ", H " + std::to_string(s.heads) +
+         ", Hkv " + std::to_string(s.kv_heads) + ", D " + std::to_string(s.head_dim);
+}
 
 std::size_t q_size(const Shape& s) { return static_cast<std::size_t>(s.batch * s.seq * s.heads * s.head_dim); }
 std::size_t kv_size(const Shape& s) { return static_cast<std::size_t>(s.batch * s.seq * s.kv_heads * s.head_dim); }
@@ -66,20 +74,33 @@ Results run_on_cpu(const Shape& s, Inputs& x) {
   return r;
 }
 
+struct Forward {
+  std::vector<float> out, lse;
+};
+
+Forward forward_on_device(const Shape& s, const Inputs& x) {
+  const auto [B, T, H, G, D] = s;
+  Arena arena = test::device_arena((2 * q_size(s) + 2 * kv_size(s)) * sizeof(std::uint16_t) +
+                                   lse_size(s) * sizeof(float) + 8 * Arena::kAlignment);
+  const Tensor out = arena.alloc(DType::bf16, {B, T, H, D}), lse = arena.alloc(DType::f32, {B, H, T});
+  ops::attention(test::to_device_bf16(arena, x.q, {B, T, H, D}), test::to_device_bf16(arena, x.k, {B, T, G, D}),
+                 test::to_device_bf16(arena, x.v, {B, T, G, D}), out, lse);
+  return {test::bf16_to_host(out), test::to_host(lse)};
+}
+
 Results run_on_device(const Shape& s, const Inputs& x) {
   const auto [B, T, H, G, D] = s;
-  Arena arena = test::device_arena((6 * q_size(s) + 5 * kv_size(s)) * sizeof(std::uint16_t) +
-                                   2 * lse_size(s) * sizeof(float) + 16 * Arena::kAlignment);
+  Forward forward = forward_on_device(s, x);
+  Arena arena = test::device_arena((4 * q_size(s) + 4 * kv_size(s)) * sizeof(std::uint16_t) +
+                                   lse_size(s) * sizeof(float) + 16 * Arena::kAlignment);
   const Tensor q = test::to_device_bf16(arena, x.q, {B, T, H, D}), k = test::to_device_bf16(arena, x.k, {B, T, G, D}),
-               v = test::to_device_bf16(arena, x.v, {B, T, G, D}), out = arena.alloc(DType::bf16, {B, T, H, D}),
-               lse = arena.alloc(DType::f32, {B, H, T});
-  ops::attention(q, k, v, out, lse);
-  const Tensor dout = test::to_device_bf16(arena, x.dout, {B, T, H, D}),
+               v = test::to_device_bf16(arena, x.v, {B, T, G, D}),
+               dout = test::to_device_bf16(arena, x.dout, {B, T, H, D}),
                saved_out = test::to_device_bf16(arena, x.out, {B, T, H, D}),
                saved_lse = test::to_device(arena, x.lse, {B, H, T}), dq = arena.alloc(DType::bf16, {B, T, H, D}),
                dk = arena.alloc(DType::bf16, {B, T, G, D}), dv = arena.alloc(DType::bf16, {B, T, G, D});
   ops::attention_backward(q, k, v, saved_out, saved_lse, dout, dq, dk, dv);
-  return {test::bf16_to_host(out), test::to_host(lse), test::bf16_to_host(dq), test::bf16_to_host(dk),
+  return {std::move(forward.out), std::move(forward.lse), test::bf16_to_host(dq), test::bf16_to_host(dk),
           test::bf16_to_host(dv)};
 }
 
@@ -93,6 +114,9 @@ Results run_on_device(const Shape& s, const Inputs& x) {
 //   n u of the sum of the terms' magnitudes, on top of each term's own drift.
 // - a score gradient ds = p (dout.v - delta) scale: p's drift relative to |ds|, and D u of the magnitudes of the two
 //   D-term dot products, times p scale.
+// - the tensor-core forward (head dims 64 and 128) rounds each probability to bf16 before it weights v (the sum
+//   that divides out is of the unrounded ones, so lse keeps its bound): kBf16Rounding of each term p |v| of out on
+//   top, which the CPU's fp32 p never has.
 struct Drift {
   std::vector<double> out, lse, dq, dk, dv;
 };
@@ -101,6 +125,7 @@ Drift drift_bounds(const Shape& s, const Inputs& x) {
   const std::int64_t B = s.batch, T = s.seq, H = s.heads, G = s.kv_heads, D = s.head_dim, group = H / G;
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   const double terms = static_cast<double>(T), key_terms = static_cast<double>(group * T);
+  const double p_rounding = cuda::flash_attention_supports_head_dim(D) ? test::kBf16Rounding : 0.0;
   Drift e{std::vector<double>(q_size(s)), std::vector<double>(lse_size(s)), std::vector<double>(q_size(s)),
           std::vector<double>(kv_size(s)), std::vector<double>(kv_size(s))};
   auto row_at = [&](std::int64_t b, std::int64_t t, std::int64_t heads, std::int64_t h) {
@@ -138,7 +163,7 @@ Drift drift_bounds(const Shape& s, const Inputs& x) {
                                   p * scale * static_cast<double>(D + 1) * kEps *
                                       (dot(x.dout, qi, x.v, kj, true) + delta_magnitude);
           for (std::size_t d = 0; d < static_cast<std::size_t>(D); ++d) {
-            e.out[qi + d] += p * std::fabs(x.v[kj + d]) * (forward_p + terms * kEps);
+            e.out[qi + d] += p * std::fabs(x.v[kj + d]) * (forward_p + terms * kEps + p_rounding);
             e.dq[qi + d] += std::fabs(x.k[kj + d]) * (ds_drift + terms * kEps * std::fabs(ds));
             e.dk[kj + d] += std::fabs(x.q[qi + d]) * (ds_drift + key_terms * kEps * std::fabs(ds));
             e.dv[kj + d] += p * std::fabs(x.dout[qi + d]) * (backward_p + key_terms * kEps);
@@ -162,6 +187,25 @@ int outside(const std::vector<float>& got, const std::vector<float>& want, const
   return count;
 }
 
+// The inputs both sides share, the CPU's results on them and the bounds of the device's distance from those.
+struct Reference {
+  Inputs x;
+  Results want;
+  Drift drift;
+};
+
+Reference reference(const Shape& s, std::uint32_t seed) {
+  Reference r{make_inputs(s, seed), {}, {}};
+  r.want = run_on_cpu(s, r.x);
+  r.drift = drift_bounds(s, r.x);
+  return r;
+}
+
+void check_forward(const Reference& r, const std::vector<float>& out, const std::vector<float>& lse) {
+  CHECK(outside(out, r.want.out, r.drift.out, true) == 0);
+  CHECK(outside(lse, r.want.lse, r.drift.lse, false) == 0);
+}
+
 }  // namespace
 
 TEST_CASE("cuda attention: forward and backward match the CPU on the same bf16 inputs" * doctest::test_suite("cuda")) {
@@ -172,20 +216,34 @@ TEST_CASE("cuda attention: forward and backward match the CPU on the same bf16 i
                           {1, 40, 2, 2, 128}, {2, 33, 4, 2, 32}, {1, 64, 2, 1, 16}};
   std::uint32_t seed = 1;
   for (const Shape& s : shapes) {
-    CAPTURE(s.batch);
-    CAPTURE(s.seq);
-    CAPTURE(s.heads);
-    CAPTURE(s.kv_heads);
-    CAPTURE(s.head_dim);
-    Inputs x = make_inputs(s, seed += 4);
-    const Results want = run_on_cpu(s, x);
-    const Results got = run_on_device(s, x);
-    const Drift drift = drift_bounds(s, x);
-    CHECK(outside(got.out, want.out, drift.out, true) == 0);
-    CHECK(outside(got.lse, want.lse, drift.lse, false) == 0);
-    CHECK(outside(got.dq, want.dq, drift.dq, true) == 0);
-    CHECK(outside(got.dk, want.dk, drift.dk, true) == 0);
-    CHECK(outside(got.dv, want.dv, drift.dv, true) == 0);
+    INFO(describe(s));
+    const Reference r = reference(s, seed += 4);
+    const Results got = run_on_device(s, r.x);
+    check_forward(r, got.out, got.lse);
+    CHECK(outside(got.dq, r.want.dq, r.drift.dq, true) == 0);
+    CHECK(outside(got.dk, r.want.dk, r.drift.dk, true) == 0);
+    CHECK(outside(got.dv, r.want.dv, r.drift.dv, true) == 0);
+  }
+}
+
+TEST_CASE("cuda attention: the tensor-core forward matches the CPU for head dims 64 and 128" *
+          doctest::test_suite("cuda")) {
+  if (!test::cuda_available()) return;
+  // Query and key tiles are 64 positions: T = 1 and 17 end inside the first tile, 64 fills it, 100 ends in a
+  // partial second tile, 130 in a third of two rows. Groups of 1 to 8 query heads per KV head; B = 1 or 2 in turn,
+  // so that each head dim, sequence length and group meets both (the emulator's time, not the kernel's, sets this).
+  std::uint32_t seed = 100;
+  for (const std::int64_t head_dim : {64, 128}) {
+    for (const std::int64_t seq : {1, 17, 64, 100, 130}) {
+      for (const std::int64_t group : {1, 2, 4, 8}) {
+        const std::int64_t kv_heads = group == 8 ? 1 : 2;
+        const Shape s{1 + (seq + group) % 2, seq, group * kv_heads, kv_heads, head_dim};
+        INFO(describe(s));
+        const Reference r = reference(s, seed += 4);
+        const Forward got = forward_on_device(s, r.x);
+        check_forward(r, got.out, got.lse);
+      }
+    }
   }
 }
 
@@ -200,6 +258,11 @@ TEST_CASE("cuda attention: the same bits on every run" * doctest::test_suite("cu
   CHECK(first.dq == second.dq);
   CHECK(first.dk == second.dk);
   CHECK(first.dv == second.dv);
+  const Shape tensor_core{2, 130, 4, 2, 128};
+  Inputs y = make_inputs(tensor_core, 50);
+  const Forward once = forward_on_device(tensor_core, y), again = forward_on_device(tensor_core, y);
+  CHECK(once.out == again.out);
+  CHECK(once.lse == again.lse);
 }
 
 TEST_CASE("cuda attention: a head dim without a kernel is refused, naming the op and D" *

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "kernels/cuda/attention_rows.h"
 #include "kernels/cuda/bf16.h"
 #include "kernels/cuda/scratch.h"
 #include "kernels/cuda/warp_reduce.h"
@@ -43,28 +44,6 @@ __device__ __forceinline__ void for_each_index(const F& f, std::integer_sequence
 template <int N, class F>
 __device__ __forceinline__ void for_each_index(const F& f) {
   for_each_index(f, std::make_integer_sequence<int, N>{});
-}
-
-// Row t of one head of a (B, T, heads, D) tensor is at base + t * stride.
-struct HeadRows {
-  std::int64_t base;
-  std::int64_t stride;
-};
-
-__device__ __forceinline__ HeadRows head_rows(const AttentionShape& s, std::int64_t b, std::int64_t head,
-                                              std::int64_t heads) {
-  return {(b * s.seq * heads + head) * s.head_dim, heads * s.head_dim};
-}
-
-// Query head bh % heads of batch bh / heads, and the KV head it reads.
-struct HeadPair {
-  HeadRows query;
-  HeadRows kv;
-};
-
-__device__ __forceinline__ HeadPair head_pair(const AttentionShape& s, std::int64_t bh) {
-  const std::int64_t b = bh / s.heads, h = bh % s.heads;
-  return {head_rows(s, b, h, s.heads), head_rows(s, b, h / (s.heads / s.kv_heads), s.kv_heads)};
 }
 
 // The first row of a query-tile block's tile: the last tiles, whose causal rows are longest, start first.
@@ -337,9 +316,6 @@ dim3 tile_grid(const AttentionShape& s, std::int64_t pairs) {
               static_cast<unsigned>(std::min<std::int64_t>(pairs, kMaxGridY)));
 }
 
-// The CPU reference's scale, to the bit.
-float scale_of(const AttentionShape& s) { return 1.0f / std::sqrt(static_cast<float>(s.head_dim)); }
-
 }  // namespace
 
 void attention_forward(const AttentionShape& s, const bf16_bits* q, const bf16_bits* k, const bf16_bits* v,
@@ -348,7 +324,7 @@ void attention_forward(const AttentionShape& s, const bf16_bits* q, const bf16_b
   with_head_dim(s.head_dim, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     DIVERGE_LAUNCH(attention_forward_kernel<D>, tile_grid(s, s.batch * s.heads), dim3(kThreads),
-                   sizeof(ForwardTiles<D>), s, scale_of(s), q, k, v, out, lse);
+                   sizeof(ForwardTiles<D>), s, attention_scale(s), q, k, v, out, lse);
   });
 }
 
@@ -365,9 +341,9 @@ void attention_backward(const AttentionShape& s, const bf16_bits* q, const bf16_
   with_head_dim(s.head_dim, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     DIVERGE_LAUNCH(attention_dq_kernel<D>, tile_grid(s, s.batch * s.heads), dim3(kThreads),
-                   sizeof(QueryGradientTiles<D>), s, scale_of(s), q, k, v, lse, delta, dout, dq);
+                   sizeof(QueryGradientTiles<D>), s, attention_scale(s), q, k, v, lse, delta, dout, dq);
     DIVERGE_LAUNCH(attention_dkdv_kernel<D>, tile_grid(s, s.batch * s.kv_heads), dim3(kThreads),
-                   sizeof(KeyGradientTiles<D>), s, scale_of(s), q, k, v, lse, delta, dout, dk, dv);
+                   sizeof(KeyGradientTiles<D>), s, attention_scale(s), q, k, v, lse, delta, dout, dk, dv);
   });
 }
 

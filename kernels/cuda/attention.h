@@ -1,6 +1,7 @@
 // CUDA causal self-attention with grouped KV heads on bf16 tensors, fp32 inside, and its deterministic backward.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/attention_shape.h"
@@ -19,6 +20,9 @@ constexpr bool attention_supports_head_dim(std::int64_t head_dim) {
     if (head_dim == supported) return true;
   return false;
 }
+
+// The softmax scale 1 / sqrt(D), the CPU reference's to the bit.
+inline float attention_scale(const AttentionShape& s) { return 1.0f / std::sqrt(static_cast<float>(s.head_dim)); }
 
 // out (B, T, H, D) = causal softmax(q k^T / sqrt(D)) v; lse (B, H, T, fp32) = the logsumexp of each scaled score row.
 void attention_forward(const AttentionShape& s, const bf16_bits* q, const bf16_bits* k, const bf16_bits* v,

@@ -4,6 +4,7 @@
 #include "engine/error.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/attention_flash.h"
 #include "kernels/ops.h"
 #include "kernels/ops/checks.h"
 
@@ -48,9 +49,10 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
   switch (device) {
     case Device::cpu: return cpu::attention_forward(s, q.f32(), k.f32(), v.f32(), out.f32(), lse.f32());
     case Device::cuda:
-      DIVERGE_CUDA_OP(kOp, cuda::attention_forward(s, data_of<cuda::bf16_bits>(q),
-                                                   data_of<cuda::bf16_bits>(k), data_of<cuda::bf16_bits>(v),
-                                                   data_of<cuda::bf16_bits>(out), data_of<float>(lse)));
+      DIVERGE_CUDA_OP(kOp, (cuda::flash_attention_supports_head_dim(s.head_dim) ? cuda::flash_attention_forward
+                                                                                 : cuda::attention_forward)(
+                               s, data_of<cuda::bf16_bits>(q), data_of<cuda::bf16_bits>(k),
+                               data_of<cuda::bf16_bits>(v), data_of<cuda::bf16_bits>(out), data_of<float>(lse)));
   }
 }
 
