@@ -1,4 +1,5 @@
 # Sourced by the scripts that make Python venvs: make_pinned_venv, one venv from one file of exact pins.
+# shellcheck shell=bash
 #
 # make_pinned_venv REQUIREMENTS VENV [python -m venv option ...]
 # Installs REQUIREMENTS with pip --no-deps, wheels only, into VENV (made by Debian's python3), so that the file is
