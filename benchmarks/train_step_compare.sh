@@ -2,10 +2,12 @@
 # Times one training step of benchmarks/train_step_cpu.json in diverge and in PyTorch (same model), side by side.
 #
 # Usage: benchmarks/train_step_compare.sh      (STEPS=8, THREADS="1 2"; needs a built diverge, runs/bundled-corpus
-# from launch/run-demo.sh, and Debian's python3-torch). Both sides run forward + backward + clip + AdamW of the
-# MODEL.md model (d 256, 4 layers, 8 experts top-2, vocab 8192, batch 8 x 256) on one micro-batch per step; diverge's
-# median step time comes from its metrics log (first step dropped), PyTorch's from train_step_torch.py (median after
-# warmup). The sgemm column is the practical ceiling: OpenBLAS on a 2048^3 product at the same thread count. Writes
+# from launch/run-demo.sh, Debian's python3-torch 1.13 and, for the current PyTorch's column, .venv-bench/ from
+# benchmarks/bench-venv.sh). Both sides run forward + backward + clip + AdamW of the MODEL.md model (d 256, 4 layers,
+# 8 experts top-2, vocab 8192, batch 8 x 256) on one micro-batch per step; diverge's median step time comes from its
+# metrics log (first step dropped), PyTorch's from train_step_torch.py (median after warmup), which runs attention
+# as SDPA where the torch has it. The ratio is diverge's rate over the best PyTorch column. The sgemm column is the
+# practical ceiling: OpenBLAS on a 2048^3 product at the same thread count. Writes
 # benchmarks/results/train-step-vs-torch.md.
 set -euo pipefail
 
@@ -15,6 +17,7 @@ diverge="${BUILD_DIR:-$repo/build}/diverge"
 steps="${STEPS:-8}"
 threads_list="${THREADS:-1 2}"
 corpus="$repo/runs/bundled-corpus"
+bench_python="$repo/.venv-bench/bin/python"
 config="$here/train_step_cpu.json"
 out="$here/results/train-step-vs-torch.md"
 [[ -x "$diverge" ]] || { echo "train_step_compare: build diverge first (launch/build.sh)" >&2; exit 1; }
@@ -30,16 +33,35 @@ rates = [r["tokens_per_s"] for r in map(json.loads, open(sys.argv[1])) if r.get(
 print(f"{statistics.median(rates):.0f}")' "$1"
 }
 
-# PyTorch's tokens/s at a thread count with Debian's pthreads or OpenMP build of OpenBLAS as its libblas ("-" when
+torch_tokens_per_s() {  # PYTHON THREADS [VAR=value ...]: train_step_torch.py's tokens/s under that Python
+  local python="$1" threads="$2"
+  shift 2
+  env "$@" "$python" "$here/train_step_torch.py" --config "$config" --threads "$threads" --steps "$steps" |
+    grep -o '[0-9]* tokens/s' | tail -1 | cut -d' ' -f1
+}
+
+# Debian's PyTorch 1.13 at a thread count with Debian's pthreads or OpenMP build of OpenBLAS as its libblas ("-" when
 # that build is not installed): which one is faster depends on the machine, and the comparison is against the best.
-torch_tokens_per_s() {
+debian_torch_tokens_per_s() {
   local blas_dir="/usr/lib/$(gcc -print-multiarch)/openblas-$2"
   if [[ ! -f "$blas_dir/libblas.so.3" ]]; then
     echo "-"
     return
   fi
-  LD_LIBRARY_PATH="$blas_dir" /usr/bin/python3 "$here/train_step_torch.py" --config "$config" --threads "$1" \
-    --steps "$steps" | grep -o '[0-9]* tokens/s' | tail -1 | cut -d' ' -f1
+  torch_tokens_per_s /usr/bin/python3 "$1" LD_LIBRARY_PATH="$blas_dir"
+}
+
+# PyPI's current PyTorch from .venv-bench/ ("-" without it): its CPU path as the wheel ships it (its own BLAS).
+pypi_torch_tokens_per_s() {
+  if [[ ! -x "$bench_python" ]]; then
+    echo "-"
+    return
+  fi
+  torch_tokens_per_s "$bench_python" "$1"
+}
+
+torch_version() {
+  if [[ -x "$1" ]]; then "$1" -c 'import torch; print(torch.__version__)' 2>/dev/null; else echo "absent"; fi
 }
 
 # The machine's practical GEMM ceiling: OpenBLAS sgemm GFLOP/s on 2048^3 float32 through numpy (best of 5), with
@@ -67,10 +89,12 @@ flops_per_token=$("$diverge" config check --config "$config" --set data.corpus="
     "$(cut -d' ' -f1-3 /proc/loadavg) at start"
   echo "- Commit: $(git -C "$repo" rev-parse --short HEAD)"
   echo "- Command: \`benchmarks/train_step_compare.sh\` (STEPS=$steps)"
+  echo "- PyTorch: Debian's $(torch_version /usr/bin/python3) (written-out attention), PyPI's" \
+    "$(torch_version "$bench_python") from .venv-bench (SDPA)"
   echo
-  echo "| threads | diverge tok/s | PyTorch tok/s, pthreads OpenBLAS | PyTorch tok/s, OpenMP OpenBLAS |" \
-    "ratio to PyTorch's best | diverge GFLOP/s | sgemm GFLOP/s | share of sgemm |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| threads | diverge tok/s | PyTorch 1.13 tok/s, pthreads OpenBLAS | PyTorch 1.13 tok/s, OpenMP OpenBLAS |" \
+    "PyTorch 2.x tok/s, PyPI wheel | ratio to PyTorch's best | diverge GFLOP/s | sgemm GFLOP/s | share of sgemm |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   for threads in $threads_list; do
     "$diverge" train --config "$config" --set data.corpus="$corpus" --set train.steps="$steps" \
       --set train.threads="$threads" --set log.every=1 --set data.val_every=0 --set train.checkpoint_every=0 \
@@ -78,8 +102,9 @@ flops_per_token=$("$diverge" config check --config "$config" --set data.corpus="
     ours=$(median_diverge_tokens_per_s "$scratch/run-$threads/metrics.jsonl")
     row="| $threads | $ours"
     best=0
-    for variant in pthread openmp; do
-      theirs=$(torch_tokens_per_s "$threads" "$variant")
+    for column in "debian_torch_tokens_per_s $threads pthread" "debian_torch_tokens_per_s $threads openmp" \
+      "pypi_torch_tokens_per_s $threads"; do
+      theirs=$($column)
       row="$row | $theirs"
       [[ "$theirs" != "-" && "$theirs" -gt "$best" ]] && best=$theirs
     done
@@ -89,5 +114,6 @@ ours, best, flops, ceiling = $ours, $best, $flops_per_token, $ceiling
 print(f'{ours / best:.2f}x | {ours * flops / 1e9:.0f} | {ceiling} | {ours * flops / 1e9 / ceiling:.0%}')") |"
   done
   echo
-  echo "GFLOP/s count the model's training FLOPs per token ($flops_per_token, as \`diverge config check\` prints)."
+  echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). GFLOP/s count the model's training FLOPs per" \
+    "token ($flops_per_token, as \`diverge config check\` prints)."
 } | tee "$out"

@@ -3,7 +3,10 @@
                                                  [--blas-threads N] [--warmup 2] [--steps 5]
 
 The model is tests/reference/model.py (MODEL.md's definition) in float32, one micro-batch of random tokens
-(data.micro_batch x data.seq_len), the step of tests/reference/train_step.py. Each thread count runs in a fresh
+(data.micro_batch x data.seq_len), the step of tests/reference/train_step.py. Where the torch has it (2.0 and
+later), attention is torch's fused F.scaled_dot_product_attention (SDPA) instead of the model's written-out
+softmax(q k^T / sqrt(D)) v: the same function, which each worker checks on the initial weights before it times
+anything (logits of both within 1e-4 of the largest). Each thread count runs in a fresh
 process with torch.set_num_threads(n) and OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = n (or --blas-threads), because
 Debian's OpenBLAS keeps its own thread pool that torch.set_num_threads does not size. OMP_WAIT_POLICY defaults
 to PASSIVE (an OMP_WAIT_POLICY in the environment wins): on a machine shared with other work, spinning OpenMP
@@ -22,13 +25,32 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "reference"))
 
-from model import LossConfig, ModelConfig, MoETransformer, config_from_dict, init_parameters  # noqa: E402
+from model import (LossConfig, ModelConfig, MoETransformer, causal_attention, config_from_dict,  # noqa: E402
+                   init_parameters)
 from train_step import OptimConfig, make_optimizer, train_step  # noqa: E402
 
+SDPA = hasattr(F, "scaled_dot_product_attention")
+SAME_FUNCTION_TOLERANCE = 1e-4  # max |logit difference| / max |logit| between the two attentions, in float32
+
+
+def sdpa_attention(q, k, v):
+    """q, k, v (B, H, T, D) -> (B, H, T, D): model.causal_attention fused (SDPA's default scale is 1/sqrt(D))."""
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
+def attention_difference(model, tokens):
+    """max |logits - logits with written-out attention| / max |the latter| of the model on the batch's inputs."""
+    written_out = MoETransformer(model.cfg)
+    written_out.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        logits, _ = model(tokens[:, :-1])
+        reference, _ = written_out(tokens[:, :-1])
+    return float((logits - reference).abs().max() / reference.abs().max())
 
 
 def section(config, name, path):
@@ -82,9 +104,12 @@ def time_steps(config_path, threads, warmup, steps):
     torch.set_num_threads(threads)
     cfg, loss_cfg, optim, batch, seq_len = load_config(config_path)
     generator = torch.Generator().manual_seed(0)
-    model = MoETransformer(cfg)
+    model = MoETransformer(cfg, sdpa_attention if SDPA else causal_attention)
     init_parameters(model, generator)
     tokens = torch.randint(0, cfg.vocab_size, (batch, seq_len + 1), generator=generator)
+    difference = attention_difference(model, tokens) if SDPA else 0.0
+    if difference > SAME_FUNCTION_TOLERANCE:
+        raise AssertionError(f"SDPA and the written-out attention differ: {difference:.2e} of the largest logit")
     optimizer = make_optimizer(model, optim)
     seconds = []
     for step in range(warmup + steps):
@@ -97,6 +122,7 @@ def time_steps(config_path, threads, warmup, steps):
     return {"threads": threads, "torch_threads": torch.get_num_threads(), "blas": loaded_blas(),
             "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
             "wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
+            "attention": "SDPA" if SDPA else "written out", "attention_difference": difference,
             "step_s": step_s, "min_s": min(seconds), "max_s": max(seconds), "tokens_per_s": tokens_per_step / step_s,
             "gflops": flops_per_token(cfg, seq_len) * tokens_per_step / step_s / 1e9,
             "last_loss": float(result.losses.total)}
@@ -140,7 +166,8 @@ def main():
     for threads in (int(value) for value in args.threads.split(",")):
         r = run_worker(args.config, threads, args.blas_threads, args.warmup, args.steps)
         print(f"threads {r['threads']} (torch {r['torch_threads']}, OpenBLAS {r['blas_threads']},"
-              f" OMP_WAIT_POLICY {r['wait_policy']}): step {r['step_s'] * 1e3:.0f} ms median"
+              f" OMP_WAIT_POLICY {r['wait_policy']}, attention {r['attention']}, logits within"
+              f" {r['attention_difference']:.1e} of written-out attention's): step {r['step_s'] * 1e3:.0f} ms median"
               f" ({r['min_s'] * 1e3:.0f}..{r['max_s'] * 1e3:.0f}), {r['tokens_per_s']:.0f} tokens/s,"
               f" {r['gflops']:.1f} GFLOP/s; blas {', '.join(r['blas'])}")
 

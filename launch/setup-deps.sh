@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Diverge builds against, if any are missing (needs root or sudo; idempotent).
+# --reference: also Debian's PyTorch 1.13 (about 140 MB to download), which the Megatron shard checks import
+# (launch/reference-venv.sh), tests/reference/dump.py makes the model dumps with and benchmarks compare against.
 set -euo pipefail
 
 packages=(
@@ -10,6 +12,9 @@ packages=(
   python3 python3-numpy python3-venv xz-utils groff-base  # python3-venv: launch/reference-venv.sh
   clang libclang-rt-14-dev llvm  # launch/fuzz.sh: libFuzzer, the sanitizers, llvm-symbolizer for their traces
 )
+if [[ "${1:-}" == "--reference" ]]; then
+  packages+=(python3-torch)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -8,6 +8,7 @@
 Documents are built the way Megatron's builder builds them: add_item() once per sequence, end_document() after
 the document's last sequence, so one document can span several sequences (and end_document() with no new item
 makes an empty document). Run: python3 tests/data/make_megatron_fixture.py [output dir]
+megatron-core's own IndexedDatasetBuilder writes the same files byte for byte (tests/reference/megatron_shards.py).
 """
 import json
 import struct

@@ -42,11 +42,22 @@ def apply_rope(x, cos, sin):
     return x * cos[None, :, None, :] + rotated * sin[None, :, None, :]
 
 
+def causal_attention(q, k, v):
+    """q, k, v (B, H, T, D) -> (B, H, T, D): softmax(q k^T / sqrt(D), future masked) v, written out."""
+    seq_len, head_dim = q.shape[-2], q.shape[-1]
+    scores = q @ k.transpose(-1, -2) / math.sqrt(head_dim)  # (B, H, T, T)
+    future = torch.ones(seq_len, seq_len, dtype=torch.bool, device=q.device).triu(1)
+    return scores.masked_fill(future, float("-inf")).softmax(dim=-1) @ v
+
+
 class Attention(nn.Module):
-    def __init__(self, cfg):
+    """attend: the causal attention of (B, H, T, D) q, k, v; benchmarks pass a fused one of the same function."""
+
+    def __init__(self, cfg, attend):
         super().__init__()
         head_dim = cfg.resolved_head_dim
         self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, head_dim
+        self.attend = attend
         self.q_proj = nn.Linear(cfg.d_model, cfg.n_heads * head_dim, bias=False)
         self.k_proj = nn.Linear(cfg.d_model, cfg.n_kv_heads * head_dim, bias=False)
         self.v_proj = nn.Linear(cfg.d_model, cfg.n_kv_heads * head_dim, bias=False)
@@ -68,9 +79,7 @@ class Attention(nn.Module):
         q = q.transpose(1, 2)  # (B, H, T, D)
         k = k.transpose(1, 2).repeat_interleave(group, dim=1)  # (B, H, T, D)
         v = v.transpose(1, 2).repeat_interleave(group, dim=1)  # (B, H, T, D)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)  # (B, H, T, T)
-        future = torch.ones(seq_len, seq_len, dtype=torch.bool, device=h.device).triu(1)
-        attention = scores.masked_fill(future, float("-inf")).softmax(dim=-1) @ v  # (B, H, T, D)
+        attention = self.attend(q, k, v)  # (B, H, T, D)
         return self.o_proj(attention.transpose(1, 2).reshape(batch, seq_len, self.n_heads * self.head_dim))
 
 
@@ -137,11 +146,11 @@ class MoE(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, cfg, layer):
+    def __init__(self, cfg, layer, attend):
         super().__init__()
         self.layer = layer
         self.input_layernorm = RMSNorm(cfg.d_model, cfg.rms_eps)
-        self.self_attn = Attention(cfg)
+        self.self_attn = Attention(cfg, attend)
         self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.rms_eps)
         self.mlp = MoE(cfg) if cfg.is_moe_layer(layer) else SwiGLU(cfg.d_model, cfg.dense_hidden)
 
@@ -159,18 +168,18 @@ class DecoderLayer(nn.Module):
 class Backbone(nn.Module):
     """The `model.` prefix of the state dict."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, attend):
         super().__init__()
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.layers = nn.ModuleList(DecoderLayer(cfg, layer) for layer in range(cfg.n_layers))
+        self.layers = nn.ModuleList(DecoderLayer(cfg, layer, attend) for layer in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.d_model, cfg.rms_eps)
 
 
 class MoETransformer(nn.Module):
-    def __init__(self, cfg):
+    def __init__(self, cfg, attend=causal_attention):
         super().__init__()
         self.cfg = cfg
-        self.model = Backbone(cfg)
+        self.model = Backbone(cfg, attend)
         self.lm_head = None if cfg.tied_embeddings else nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         layout = [(name, tuple(tensor.shape)) for name, tensor in self.state_dict().items()]
         if layout != list(parameter_shapes(cfg).items()):
