@@ -162,9 +162,8 @@ void Transformer::stage_tokens(const Tensor& tokens) {
 }
 
 AuxLossSlots Transformer::aux_slots(const Tensor& terms, std::int64_t moe_layer, ops::Write write) const {
-  const std::int64_t moe_layers = dims_.moe_layers();
-  return {terms.slice_rows(1 + moe_layer, 2 + moe_layer), terms.slice_rows(1 + moe_layers + moe_layer, 2 + moe_layers + moe_layer),
-          write};
+  const std::int64_t lb = 1 + moe_layer, z = 1 + dims_.moe_layers() + moe_layer;
+  return {terms.slice_rows(lb, lb + 1), terms.slice_rows(z, z + 1), write};
 }
 
 void Transformer::run_forward(const Tensor& tokens, const Tensor& terms, ops::Write write) {

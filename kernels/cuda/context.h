@@ -1,4 +1,4 @@
-// The CUDA context of this process: the stream every kernel, copy and cuBLASLt call runs on, and the handle bound to it.
+// The process's CUDA context: the stream every kernel, copy and cuBLASLt call runs on, and the handle bound to it.
 #pragma once
 
 #include <cublasLt.h>

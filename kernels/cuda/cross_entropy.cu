@@ -103,7 +103,8 @@ void cross_entropy_forward(const float* logits, const std::int32_t* targets, std
 void cross_entropy_backward(const float* logits, const std::int32_t* targets, const float* lse, std::int64_t n,
                             std::int64_t vocab, float weight, float* dlogits) {
   if (n == 0 || vocab == 0) return;
-  DIVERGE_LAUNCH(gradient_kernel, grid_stride_blocks(n * vocab, kGradThreads), dim3(kGradThreads), 0, logits, targets, lse, n, vocab, weight, dlogits);
+  DIVERGE_LAUNCH(gradient_kernel, grid_stride_blocks(n * vocab, kGradThreads), dim3(kGradThreads), 0, logits, targets,
+                 lse, n, vocab, weight, dlogits);
 }
 
 void scaled_sum(const float* values, std::int64_t n, float scale, float* out, bool accumulate) {

@@ -76,7 +76,8 @@ void load_balance_loss(const float* probs, const std::int32_t* counts, std::int6
   if (chunks > 0) {
     const auto column_blocks = static_cast<unsigned>((experts + kColumnThreads - 1) / kColumnThreads);
     const auto chunk_blocks = static_cast<unsigned>(chunks < kMaxGridBlocks ? chunks : kMaxGridBlocks);
-    DIVERGE_LAUNCH(column_chunk_sums_kernel, dim3(column_blocks, chunk_blocks), dim3(kColumnThreads), 0, probs, rows, experts, chunks, partial);
+    DIVERGE_LAUNCH(column_chunk_sums_kernel, dim3(column_blocks, chunk_blocks), dim3(kColumnThreads), 0, probs, rows,
+                   experts, chunks, partial);
   }
   // No rows: 0 / 0, the NaN the CPU's mean over no tokens gives.
   DIVERGE_LAUNCH(load_balance_total_kernel, dim3(1), dim3(kSumThreads), 0, partial, fraction, rows,

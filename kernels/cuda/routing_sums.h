@@ -1,4 +1,4 @@
-// CUDA routing-metric sums of one micro-batch: computed on the device in double, added into a device window or a host one.
+// CUDA routing-metric sums of one micro-batch: computed on the device in double, added into a device or host window.
 #pragma once
 
 #include <cstdint>

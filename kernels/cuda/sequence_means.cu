@@ -150,7 +150,8 @@ SequenceMeans sequence_means(const cpu::SequenceShape& s, const float* probs, co
   const std::int32_t* targets = sequence_targets(s, mask, domains);
   if (pieces > 0) {
     const auto column_blocks = static_cast<unsigned>((s.experts + kColumns - 1) / kColumns);
-    DIVERGE_LAUNCH(chunk_sums_kernel, dim3(column_blocks, capped(pieces)), dim3(kColumns, kRowThreads), 0, probs, mask, s.sequences, s.tokens, s.experts, chunks, partial);
+    DIVERGE_LAUNCH(chunk_sums_kernel, dim3(column_blocks, capped(pieces)), dim3(kColumns, kRowThreads), 0, probs,
+                   mask, s.sequences, s.tokens, s.experts, chunks, partial);
   }
   DIVERGE_LAUNCH(means_kernel, dim3(capped(s.sequences)), dim3(kThreads), 0, partial, targets, s.sequences,
                  s.experts, chunks, q, q_log_q);

@@ -41,7 +41,8 @@ void swiglu_forward(const bf16_bits* gate, const bf16_bits* up, std::int64_t n, 
 void swiglu_backward(const bf16_bits* dout, const bf16_bits* gate, const bf16_bits* up, std::int64_t n,
                      bf16_bits* dgate, bf16_bits* dup) {
   if (n == 0) return;
-  DIVERGE_LAUNCH(swiglu_backward_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, dout, gate, up, n, dgate, dup);
+  DIVERGE_LAUNCH(swiglu_backward_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, dout, gate, up, n, dgate,
+                 dup);
 }
 
 }  // namespace diverge::cuda
