@@ -91,4 +91,12 @@ void copy_tensor(const Tensor& from, const Tensor& to) {
   copy_cuda(to.device, to.data, from.device, from.data, from.bytes());
 }
 
+void device_synchronize(Device device) {
+#ifdef DIVERGE_WITH_CUDA
+  if (device == Device::cuda) cuda::synchronize();
+#else
+  (void)device;
+#endif
+}
+
 }  // namespace diverge

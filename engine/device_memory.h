@@ -13,5 +13,7 @@ void device_free(Device device, void* ptr);
 void device_zero(Device device, void* ptr, std::size_t bytes);
 // to = from, between any two devices (host <-> GPU included): one dtype, one element count; Error otherwise.
 void copy_tensor(const Tensor& from, const Tensor& to);
+// Returns once everything queued on `device` has run (at once on the CPU, whose ops finish before they return).
+void device_synchronize(Device device);
 
 }  // namespace diverge

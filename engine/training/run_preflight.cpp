@@ -108,6 +108,12 @@ std::size_t memory_limit(const MemoryPlan& plan) {
   return plan.device == Device::cpu ? host_memory_limit() : cuda::free_memory();
 }
 
+MemoryPlan checked_memory_plan(const config::Config& config) {
+  MemoryPlan plan = plan_memory(config);
+  check_memory_plan(plan, memory_limit(plan));
+  return plan;
+}
+
 void check_memory_plan(const MemoryPlan& plan, std::size_t limit) {
   const std::size_t total = total_bytes(plan);
   check(total <= limit, "memory plan",

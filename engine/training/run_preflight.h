@@ -46,6 +46,9 @@ std::size_t memory_limit(const MemoryPlan& plan);
 // Error when the plan's total exceeds limit (memory_limit()), naming each arena and the knobs that shrink it.
 void check_memory_plan(const MemoryPlan& plan, std::size_t limit);
 
+// plan_memory(config), checked against memory_limit().
+MemoryPlan checked_memory_plan(const config::Config& config);
+
 // What `diverge config check` found: every check `train` makes before its first step that could be made.
 struct PreflightReport {
   config::Config config;                   // resolved when the corpus was opened

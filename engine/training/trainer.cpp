@@ -13,7 +13,6 @@
 #include "engine/compute_threads.h"
 #include "engine/config/model_size.h"
 #include "engine/error.h"
-#include "engine/training/edl_labels.h"
 #include "engine/training/evaluator.h"
 #include "engine/training/nonfinite_guard.h"
 #include "engine/training/optimizer_step.h"
@@ -22,6 +21,7 @@
 #include "engine/training/run_report.h"
 #include "engine/training/run_timing.h"
 #include "engine/training/schedule.h"
+#include "engine/training/step_compute.h"
 #include "engine/training/step_agreement.h"
 #include "engine/training/stop_signals.h"
 #include "engine/training/train_checkpoint.h"
@@ -42,12 +42,6 @@ bool every(std::int64_t step, std::int64_t interval) { return interval > 0 && st
 RunStart run_start(const config::Config& config, const TrainOptions& options) {
   if (options.overwrite) return RunStart::overwrite;
   return config.train.resume.empty() ? RunStart::fresh : RunStart::resume;
-}
-
-MemoryPlan checked_memory_plan(const config::Config& config) {
-  MemoryPlan plan = plan_memory(config);
-  check_memory_plan(plan, memory_limit(plan));
-  return plan;
 }
 
 // A step after its micro-batches, before the update: the record to log and the gradients' reduction.
@@ -159,23 +153,13 @@ class TrainingRun {
   // grad_accum micro-batches forward and backward (gradients add up), then the gradients' all-reduce and norm.
   StepResult forward_backward(std::int64_t step) {
     const std::int64_t micro_batches = config_.data.grad_accum;
-    for (std::int64_t i = 0; i < micro_batches; ++i) {
-      data::Batch batch = loader_.next_batch();
-      Tensor tokens = make_view(batch.tokens.data(), DType::i32, Device::cpu, {batch.rows, batch.row_len});
-      model_.forward(tokens);
-      edl_.forward(model_, edl_labels(config_.edl, inputs_.edl_label_count, batch), *comm_);
-      monitor_.add(model_, batch.domain.at(inputs_.data.val_label_system));
-      model_.backward(edl_.hook());
-    }
-    // The losses stayed on the model's device, summed over the micro-batches: one read each, here.
-    const model::Losses losses = model_.take_losses();
-    const model::EdlTerm::Losses edl = edl_.take_losses();
-    monitor_.record_edl(edl_, edl);
+    const StepLosses losses = run_micro_batches({model_, edl_, monitor_, loader_, *comm_}, inputs_, micro_batches);
     StepResult result;
     result.gradients = OptimizerStep::reduce_gradients(*comm_, model_.grads(), micro_batches);
     result.record.step = step;
-    result.record.loss = {.total = losses.total + edl_.weighted(edl.mean), .lm = losses.lm, .lb = losses.lb,
-                          .z = losses.z, .edl = edl.mean};
+    const model::Losses& lm = losses.model;
+    result.record.loss = {.total = lm.total + edl_.weighted(losses.edl.mean), .lm = lm.lm, .lb = lm.lb, .z = lm.z,
+                          .edl = losses.edl.mean};
     result.record.grad_norm = result.gradients.norm;
     result.record.lr = schedule_.at(step);
     return result;

@@ -33,6 +33,13 @@ std::size_t free_memory() {
   return free;
 }
 
+std::string device_name() {
+  if (device_count() == 0) return "";
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) return "";
+  return prop.name;
+}
+
 std::string describe_backend() {
 #ifdef DIVERGE_CUDA_EMULATOR
   const char* kind = "on the CUDA emulator (host fibers), headers of CUDA ";
@@ -43,8 +50,6 @@ std::string describe_backend() {
                      std::to_string((CUDART_VERSION % 1000) / 10);
   int n = device_count();
   if (n == 0) return line + "; no device visible";
-  cudaDeviceProp prop{};
-  cudaGetDeviceProperties(&prop, 0);
   int* flag = nullptr;
   int host_flag = 0;
   if (cudaMalloc(&flag, sizeof(int)) == cudaSuccess) {
@@ -53,7 +58,7 @@ std::string describe_backend() {
     cudaStreamSynchronize(context().stream());
     cudaFree(flag);
   }
-  return line + "; " + std::to_string(n) + (n == 1 ? " device (" : " devices (") + prop.name + ")" +
+  return line + "; " + std::to_string(n) + (n == 1 ? " device (" : " devices (") + device_name() + ")" +
          (host_flag == 1 ? "" : "; probe kernel failed to run");
 }
 

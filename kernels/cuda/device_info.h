@@ -16,6 +16,9 @@ int device_count();
 // Bytes free on the current device (0 without one): what a run's memory plan must fit.
 std::size_t free_memory();
 
+// The name of device 0 ("NVIDIA H100 80GB HBM3"), or "" without one.
+std::string device_name();
+
 // How many times this process's host thread has waited for the device so far (each copy to the host is one):
 // what a training step should keep to a handful, since every wait drains the GPU's queue of launches.
 std::uint64_t host_waits();

@@ -47,4 +47,6 @@ void copy_on_device(void* to, const void* from, std::size_t bytes) {
              "cudaMemcpyAsync");
 }
 
+void synchronize() { context().synchronize(); }
+
 }  // namespace diverge::cuda

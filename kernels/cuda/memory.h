@@ -14,5 +14,7 @@ void zero(void* pointer, std::size_t bytes);
 void copy_to_device(void* device, const void* host, std::size_t bytes);
 void copy_to_host(void* host, const void* device, std::size_t bytes);
 void copy_on_device(void* to, const void* from, std::size_t bytes);
+// Waits until everything queued so far has run: for timing a whole step, never inside one.
+void synchronize();
 
 }  // namespace diverge::cuda

@@ -9,6 +9,8 @@ int device_count() { return 0; }
 
 std::size_t free_memory() { return 0; }
 
+std::string device_name() { return ""; }
+
 std::uint64_t host_waits() { return 0; }
 
 std::string describe_backend() { return "CUDA backend: not built (configure with nvcc available or -DDIVERGE_CUDA=ON)"; }

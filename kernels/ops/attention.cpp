@@ -2,6 +2,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/step_profile.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/attention_flash.h"
@@ -43,6 +44,7 @@ AttentionShape checked_shape(const char* op, Device device, const Tensor& q, con
 }  // namespace
 
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse) {
+  const PartScope part(StepPart::attention);
   constexpr const char* kOp = "attention";
   const Device device = common_device(kOp, {{"q", q}, {"k", k}, {"v", v}, {"out", out}, {"lse", lse}});
   const AttentionShape s = checked_shape(kOp, device, q, k, v, out, lse);
@@ -58,6 +60,7 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
 
 void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                         const Tensor& dout, const Tensor& dq, const Tensor& dk, const Tensor& dv) {
+  const PartScope part(StepPart::attention);
   constexpr const char* kOp = "attention_backward";
   const Device device = common_device(
       kOp,

@@ -2,6 +2,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/step_profile.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cuda/dispatch.h"
 #include "kernels/ops.h"
@@ -50,6 +51,7 @@ void check_gates(const char* op, const PlanExtents& plan, Arg gates) {
 }  // namespace
 
 void route_plan(const Tensor& topk, const RoutePlan& plan) {
+  const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "route_plan";
   checked_plan(kOp, plan);
   check_arg(kOp, {"topk", topk}, DType::i32, 2);
@@ -71,6 +73,7 @@ void route_plan(const Tensor& topk, const RoutePlan& plan) {
 }
 
 void dispatch(const Tensor& x, const RoutePlan& plan, const Tensor& grouped) {
+  const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "dispatch";
   const Device device = common_device(kOp, {{"x", x}, {"grouped", grouped}, {"plan.copy_of_row", plan.copy_of_row}});
   const PlanExtents extents = checked_plan(kOp, plan);
@@ -85,6 +88,7 @@ void dispatch(const Tensor& x, const RoutePlan& plan, const Tensor& grouped) {
 }
 
 void dispatch_backward(const Tensor& dgrouped, const RoutePlan& plan, const Tensor& dx) {
+  const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "dispatch_backward";
   const Device device =
       common_device(kOp, {{"dgrouped", dgrouped}, {"dx", dx}, {"plan.row_of_copy", plan.row_of_copy}});
@@ -100,6 +104,7 @@ void dispatch_backward(const Tensor& dgrouped, const RoutePlan& plan, const Tens
 }
 
 void combine(const Tensor& expert_out, const Tensor& gates, const RoutePlan& plan, const Tensor& out) {
+  const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "combine";
   const Device device = common_device(
       kOp, {{"expert_out", expert_out}, {"gates", gates}, {"out", out}, {"plan.row_of_copy", plan.row_of_copy}});
@@ -118,6 +123,7 @@ void combine(const Tensor& expert_out, const Tensor& gates, const RoutePlan& pla
 
 void combine_backward(const Tensor& dout, const Tensor& expert_out, const Tensor& gates, const RoutePlan& plan,
                       const Tensor& dexpert_out, const Tensor& dgates) {
+  const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "combine_backward";
   const Device device = common_device(kOp, {{"dout", dout},
                                              {"expert_out", expert_out},

@@ -1,4 +1,5 @@
 // Expert Divergence Loss ops: derive (S, T, E, M) from the tensors, check every argument, dispatch the three steps.
+#include "engine/step_profile.h"
 #include "kernels/cpu/edl.h"
 #include "kernels/cuda/edl.h"
 #include "kernels/ops.h"
@@ -20,6 +21,7 @@ void check_sums(const char* op, const Tensor& sums, const Tensor& counts, std::i
 
 void edl_domain_sums(const Tensor& probs, const Tensor& mask, const Tensor& domains, const Tensor& sums,
                      const Tensor& counts) {
+  const PartScope part(StepPart::edl);
   constexpr const char* kOp = "edl_domain_sums";
   check_arg(kOp, {"sums", sums}, DType::f32, 2);
   const cpu::SequenceShape s = sequence_shape(kOp, probs, mask, domains, sums.dim(0));
@@ -37,6 +39,7 @@ void edl_domain_sums(const Tensor& probs, const Tensor& mask, const Tensor& doma
 
 void edl_loss_from_sums(const Tensor& sums, const Tensor& counts, float eps, const Tensor& jsd, const Tensor& present,
                         const Tensor& dsums, const Tensor& loss, Write write) {
+  const PartScope part(StepPart::edl);
   constexpr const char* kOp = "edl_loss_from_sums";
   check_arg(kOp, {"sums", sums}, DType::f32, 2);
   check_sums(kOp, sums, counts, sums.dim(1));
@@ -72,6 +75,7 @@ void edl_loss_from_sums(const Tensor& sums, const Tensor& counts, float eps, con
 
 void edl_backward(const Tensor& probs, const Tensor& mask, const Tensor& domains, const Tensor& dsums, float coef,
                   const Tensor& dlogits) {
+  const PartScope part(StepPart::edl);
   constexpr const char* kOp = "edl_backward";
   check_arg(kOp, {"dsums", dsums}, DType::f32, 2);
   const cpu::SequenceShape s = sequence_shape(kOp, probs, mask, domains, dsums.dim(0));
@@ -89,6 +93,7 @@ void edl_backward(const Tensor& probs, const Tensor& mask, const Tensor& domains
 
 void expert_divergence_loss(const Tensor& probs, const Tensor& mask, const Tensor& domains, float eps,
                             const EdlBuffers& buffers, float coef, const Tensor& dlogits) {
+  const PartScope part(StepPart::edl);
   edl_domain_sums(probs, mask, domains, buffers.sums, buffers.counts);
   edl_loss_from_sums(buffers.sums, buffers.counts, eps, buffers.jsd, buffers.present,
                      dlogits.empty() ? Tensor{} : buffers.dsums, buffers.loss);

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/step_profile.h"
 #include "kernels/cpu/expert_ffn.h"
 #include "kernels/cuda/expert_ffn.h"
 #include "kernels/cuda/memory.h"
@@ -66,6 +67,7 @@ ExpertSavedPtrs<P> saved_ptrs(const ExpertActivations& saved) {
 
 void expert_ffn(const Tensor& x, const Tensor& offsets, const ExpertWeights& w, const ExpertActivations& saved,
                 const Tensor& out) {
+  const PartScope part(StepPart::expert_gemm);
   constexpr const char* kOp = "expert_ffn";
   std::vector<Arg> args = shared_args(x, offsets, w, saved);
   args.push_back({"out", out});
@@ -87,6 +89,7 @@ void expert_ffn(const Tensor& x, const Tensor& offsets, const ExpertWeights& w, 
 void expert_ffn_backward(const Tensor& dout, const Tensor& x, const Tensor& offsets, const ExpertWeights& w,
                          const ExpertActivations& saved, const Tensor& dx, const ExpertWeights& dw,
                          const Tensor& dgate_work, const Tensor& dup_work) {
+  const PartScope part(StepPart::expert_gemm);
   constexpr const char* kOp = "expert_ffn_backward";
   std::vector<Arg> args = shared_args(x, offsets, w, saved);
   for (Arg arg : {Arg{"dout", dout}, Arg{"dx", dx}, Arg{"dw.gate", dw.gate}, Arg{"dw.up", dw.up},

@@ -1,4 +1,5 @@
 // load_balance_loss op: checks probabilities against expert counts and dispatches the loss and its gradient.
+#include "engine/step_profile.h"
 #include "kernels/cpu/load_balance.h"
 #include "kernels/cuda/load_balance.h"
 #include "kernels/ops.h"
@@ -17,6 +18,7 @@ void check_load_balance(const char* op, const Tensor& probs, const Tensor& count
 }  // namespace
 
 void load_balance_loss(const Tensor& probs, const Tensor& counts, const Tensor& loss, Write write) {
+  const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "load_balance_loss";
   check_load_balance(kOp, probs, counts);
   check_scalar(kOp, {"loss", loss});
@@ -32,6 +34,7 @@ void load_balance_loss(const Tensor& probs, const Tensor& counts, const Tensor& 
 }
 
 void load_balance_loss_backward(const Tensor& probs, const Tensor& counts, float dloss, const Tensor& dlogits) {
+  const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "load_balance_loss_backward";
   check_load_balance(kOp, probs, counts);
   check_like(kOp, {"dlogits", dlogits}, {"probs", probs});

@@ -1,5 +1,6 @@
 // matmul op: shape checks and dispatch of the matrix product and its backward to the device's backend.
 #include "engine/error.h"
+#include "engine/step_profile.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gemm.h"
@@ -56,6 +57,7 @@ const cuda::bf16_bits* bf16_operand(const Tensor& dout) {
 }  // namespace
 
 void matmul(const Tensor& a, const Tensor& b, const Tensor& out, bool trans_a, bool trans_b, Write write) {
+  const PartScope part(StepPart::dense_gemm);
   const Device device = common_device(kOp, {{"a", a}, {"b", b}, {"out", out}});
   const GemmShape s = checked_shape(device, {"a", a}, {"b", b}, {"out", out}, trans_a, trans_b);
   switch (device) {
@@ -68,6 +70,7 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& out, bool trans_a, b
 
 void matmul_backward(const Tensor& dout, const Tensor& a, const Tensor& b, const Tensor& da, const Tensor& db,
                      bool trans_a, bool trans_b, Write write_da, Write write_db) {
+  const PartScope part(StepPart::dense_gemm);
   const Device device = common_device(kOp, {{"dout", dout}, {"a", a}, {"b", b}});
   const GemmShape s = checked_shape(device, {"a", a}, {"b", b}, {"dout", dout}, trans_a, trans_b);
   for (const Arg& gradient : {Arg{"da", da}, Arg{"db", db}}) {

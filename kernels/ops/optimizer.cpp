@@ -3,6 +3,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/step_profile.h"
 #include "kernels/cpu/adamw.h"
 #include "kernels/cpu/grad_norm.h"
 #include "kernels/cuda/optimizer.h"
@@ -26,6 +27,7 @@ void check_hyper(const AdamWHyper& h) {
 }  // namespace
 
 void adamw_step(const Tensor& params, const Tensor& grads, const Tensor& m, const Tensor& v, const AdamWHyper& h) {
+  const PartScope part(StepPart::optimizer);
   constexpr const char* kOp = "adamw_step";
   check_hyper(h);
   check_arg(kOp, {"params", params}, DType::f32, -1);
@@ -54,6 +56,7 @@ void adamw_step(const Tensor& params, const Tensor& grads, const Tensor& m, cons
 }
 
 double sum_of_squares(const Tensor& grads) {
+  const PartScope part(StepPart::optimizer);
   constexpr const char* kOp = "sum_of_squares";
   check_arg(kOp, {"grads", grads}, DType::f32, -1);
   switch (common_device(kOp, {{"grads", grads}})) {
@@ -65,6 +68,7 @@ double sum_of_squares(const Tensor& grads) {
 }
 
 float clip_grad_norm(const Tensor& grads, float max_norm) {
+  const PartScope part(StepPart::optimizer);
   constexpr const char* kOp = "clip_grad_norm";
   check_arg(kOp, {"grads", grads}, DType::f32, -1);
   check(max_norm > 0.0f, kOp, "max_norm must be positive, got " + std::to_string(max_norm));

@@ -2,6 +2,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/step_profile.h"
 #include "kernels/cpu/indices.h"
 #include "kernels/cpu/router.h"
 #include "kernels/cuda/router.h"
@@ -28,6 +29,7 @@ cpu::RouterShape checked_shape(const char* op, Arg dense, const Tensor& topk, co
 }  // namespace
 
 void router(const Tensor& logits, const Tensor& probs, const Tensor& topk, const Tensor& gates, bool renormalize) {
+  const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "router";
   const cpu::RouterShape s = checked_shape(kOp, {"logits", logits}, topk, gates, renormalize);
   check_like(kOp, {"probs", probs}, {"logits", logits});
@@ -42,6 +44,7 @@ void router(const Tensor& logits, const Tensor& probs, const Tensor& topk, const
 
 void router_backward(const Tensor& probs, const Tensor& topk, const Tensor& gates, const Tensor& dgates,
                      const Tensor& dprobs, const Tensor& dlogits, bool renormalize, Write write) {
+  const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "router_backward";
   const cpu::RouterShape s = checked_shape(kOp, {"probs", probs}, topk, gates, renormalize);
   check_like(kOp, {"dgates", dgates}, {"gates", gates});

@@ -5,6 +5,7 @@
 
 #include "engine/device_memory.h"
 #include "engine/error.h"
+#include "engine/step_profile.h"
 #include "kernels/cpu/routing_metrics.h"
 #include "kernels/cuda/routing_sums.h"
 #include "kernels/ops.h"
@@ -69,6 +70,7 @@ void check_window(const char* op, const Tensor& window, std::int64_t labels, std
 
 void routing_sums_add(const Tensor& probs, const Tensor& mask, const Tensor& domains, const Tensor& topk,
                       RoutingSums& sums) {
+  const PartScope part(StepPart::edl);
   constexpr const char* kOp = "routing_sums_add";
   const cpu::SequenceShape s = checked_batch(kOp, probs, mask, domains, topk, sums.labels, sums.experts);
   const cpu::RoutingSumsRef out{sums.sequences.data(), sums.q_sum.data(), sums.q_log_q.data(), sums.tokens.data(),
@@ -90,6 +92,7 @@ std::int64_t routing_window_size(std::int64_t labels, std::int64_t experts) {
 
 void routing_window_add(const Tensor& probs, const Tensor& mask, const Tensor& domains, const Tensor& topk,
                         const Tensor& window, std::int64_t labels) {
+  const PartScope part(StepPart::edl);
   constexpr const char* kOp = "routing_window_add";
   const std::int64_t experts = probs.ndim == 2 ? probs.dim(1) : 0;
   const cpu::SequenceShape s = checked_batch(kOp, probs, mask, domains, topk, labels, experts);
@@ -106,6 +109,7 @@ void routing_window_add(const Tensor& probs, const Tensor& mask, const Tensor& d
 }
 
 RoutingSums routing_window_read(const Tensor& window, std::int64_t labels, std::int64_t experts) {
+  const PartScope part(StepPart::edl);
   check_window("routing_window_read", window, labels, experts);
   std::vector<double> host(static_cast<std::size_t>(window.numel()));
   copy_tensor(window, make_view(host.data(), DType::f64, Device::cpu, {window.numel()}));
@@ -121,6 +125,7 @@ RoutingSums routing_window_read(const Tensor& window, std::int64_t labels, std::
 }
 
 void routing_window_write(const RoutingSums& sums, const Tensor& window) {
+  const PartScope part(StepPart::edl);
   check_window("routing_window_write", window, sums.labels, sums.experts);
   std::vector<double> host(static_cast<std::size_t>(window.numel()));
   const cpu::RoutingSumsRef parts = cpu::window_parts(host.data(), sums.labels, sums.experts);

@@ -1,4 +1,5 @@
 // router_z_loss op: checks the router logits and dispatches the loss and its gradient.
+#include "engine/step_profile.h"
 #include "kernels/cpu/z_loss.h"
 #include "kernels/cuda/z_loss.h"
 #include "kernels/ops.h"
@@ -7,6 +8,7 @@
 namespace diverge::ops {
 
 void router_z_loss(const Tensor& logits, const Tensor& loss, Write write) {
+  const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "router_z_loss";
   check_arg(kOp, {"logits", logits}, DType::f32, 2);
   check_scalar(kOp, {"loss", loss});
@@ -21,6 +23,7 @@ void router_z_loss(const Tensor& logits, const Tensor& loss, Write write) {
 }
 
 void router_z_loss_backward(const Tensor& logits, float dloss, const Tensor& dlogits) {
+  const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "router_z_loss_backward";
   check_arg(kOp, {"logits", logits}, DType::f32, 2);
   check_like(kOp, {"dlogits", dlogits}, {"logits", logits});
