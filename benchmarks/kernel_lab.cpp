@@ -25,6 +25,7 @@
 #include "engine/arena.h"
 #include "engine/device_memory.h"
 #include "engine/error.h"
+#include "engine/training/device_peaks.h"
 #include "kernels/cuda/device_info.h"
 #include "kernels/cuda/stamps.h"
 #include "kernels/ops.h"
@@ -161,13 +162,23 @@ constexpr double kLabTolerance = 3e-2;
 
 struct Lab {
   int reps = 20;
+  std::optional<double> peak_tflops = peak_bf16_tflops(cuda::device_name());
+  std::optional<double> peak_gbps = peak_memory_gbps(cuda::device_name());
   std::vector<Row> rows;
   bool failed = false;
 
+  // The row's rate as a share of the device's peak for its unit, when the device is in the table.
+  std::optional<double> peak_share(const Row& row) const {
+    const std::optional<double> peak = row.unit == "GB/s" ? peak_gbps : peak_tflops;
+    return peak ? std::optional<double>(row.rate() / *peak) : std::nullopt;
+  }
+
   void add(Row row) {
     if (row.error && !(*row.error <= kLabTolerance)) failed = true;
-    std::printf("%-22s %-34s %-14s %10.3f ms %9.1f %-7s%s\n", row.kernel.c_str(), row.shape.c_str(),
+    const std::optional<double> share = peak_share(row);
+    std::printf("%-22s %-26s %-13s %9.3f ms %8.1f %-7s %6s%s\n", row.kernel.c_str(), row.shape.c_str(),
                 row.impl.c_str(), row.seconds * 1e3, row.rate(), row.unit.c_str(),
+                share ? (std::to_string(static_cast<int>(std::lround(100.0 * *share))) + "%").c_str() : "-",
                 row.error ? (" check " + std::to_string(*row.error) + (*row.error <= kLabTolerance ? "" : " FAILED"))
                                 .c_str()
                           : "");
@@ -465,10 +476,11 @@ void lab_optimizer(Lab& lab, std::int64_t parameters) {
            28.0 * static_cast<double>(parameters), "GB/s", error});
 }
 
-json row_json(const Row& r) {
+json row_json(const Lab& lab, const Row& r) {
   json j = {{"kernel", r.kernel}, {"shape", r.shape}, {"impl", r.impl}, {"seconds", r.seconds},
             {"work", r.work},     {"unit", r.unit},   {"rate", r.rate()}};
   if (r.error) j["check_error"] = *r.error;
+  if (const std::optional<double> share = lab.peak_share(r)) j["peak_share"] = *share;
   return j;
 }
 
@@ -523,13 +535,13 @@ int main(int argc, char** argv) {
     }
     Lab lab;
     lab.reps = flags.reps;
-    std::printf("kernel lab on %s, shapes %s, median of %d runs; check = relative error on a reduced shape "
-                "against the CPU\n",
+    std::printf("kernel lab on %s, shapes %s, median of %d runs; %% of the device's peak for the unit; check = "
+                "relative error on a reduced shape against the CPU\n",
                 cuda::device_name().c_str(), flags.shapes.c_str(), lab.reps);
     run_lab(lab, load_shapes(flags.shapes));
     if (!flags.json_path.empty()) {
       json rows = json::array();
-      for (const Row& r : lab.rows) rows.push_back(row_json(r));
+      for (const Row& r : lab.rows) rows.push_back(row_json(lab, r));
       std::ofstream(flags.json_path) << json{{"meta", {{"device", cuda::device_name()}, {"shapes", flags.shapes}}},
                                              {"rows", rows}}
                                             .dump(2)

@@ -7,6 +7,7 @@
 #include "engine/config/config.h"
 #include "engine/error.h"
 #include "engine/step_profile.h"
+#include "engine/training/device_peaks.h"
 #include "engine/training/step_bench.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
@@ -85,10 +86,13 @@ TEST_CASE("bench: a micro config's step is timed and broken into the parts its o
   CHECK(bench_report_json(with_peak)["mfu"].get<double>() > 0.0);
 }
 
-TEST_CASE("bench: known GPUs have their dense bf16 peak, the PCIe card its own") {
+TEST_CASE("device peaks: known GPUs have their dense bf16 and memory peaks, the PCIe card its own") {
   CHECK(peak_bf16_tflops("NVIDIA H100 80GB HBM3") == doctest::Approx(989.4));
   CHECK(peak_bf16_tflops("NVIDIA H100 PCIe") == doctest::Approx(756.0));
   CHECK(peak_bf16_tflops("NVIDIA H200") == doctest::Approx(989.4));
   CHECK(peak_bf16_tflops("NVIDIA A100-SXM4-80GB") == doctest::Approx(312.0));
   CHECK_FALSE(peak_bf16_tflops("CUDA emulator (host fibers)").has_value());
+  CHECK(peak_memory_gbps("NVIDIA H200") == doctest::Approx(4800.0));
+  CHECK(peak_memory_gbps("NVIDIA H100 80GB HBM3") == doctest::Approx(3350.0));
+  CHECK_FALSE(peak_memory_gbps("CPU").has_value());
 }

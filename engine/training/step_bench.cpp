@@ -104,21 +104,6 @@ double BenchReport::tokens_per_second() const {
 
 double BenchReport::model_tflops() const { return static_cast<double>(flops_per_token) * tokens_per_second() / 1e12; }
 
-std::optional<double> peak_bf16_tflops(const std::string& name) {
-  struct Peak {
-    const char* name_part;
-    double tflops;
-  };
-  // First match wins, so the specific names come before the family's.
-  static constexpr Peak kPeaks[] = {
-      {"H100 PCIe", 756.0}, {"H100 NVL", 835.0}, {"H100", 989.4}, {"H200", 989.4}, {"H800", 989.4},
-      {"B200", 2250.0},     {"A100", 312.0},     {"A800", 312.0}, {"L40S", 362.05}, {"L4", 121.0},
-  };
-  for (const Peak& peak : kPeaks)
-    if (name.find(peak.name_part) != std::string::npos) return peak.tflops;
-  return std::nullopt;
-}
-
 BenchReport bench_step(const config::Config& config, const BenchOptions& options) {
   check(options.steps >= 1 && options.warmup >= 0, "bench", "needs --steps >= 1 and --warmup >= 0");
   BenchRun run(config, set_compute_threads(config.train.threads));

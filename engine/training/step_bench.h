@@ -11,6 +11,7 @@
 
 #include "engine/config/config.h"
 #include "engine/step_profile.h"
+#include "engine/training/device_peaks.h"
 
 namespace diverge {
 
@@ -36,10 +37,6 @@ struct BenchReport {
   double tokens_per_second() const;
   double model_tflops() const;  // flops_per_token * tokens/s / 1e12
 };
-
-// The dense bf16 tensor-core peak (TFLOP/s, no sparsity) of a GPU by its name, from NVIDIA's data sheets; nullopt
-// for a device not in the table.
-std::optional<double> peak_bf16_tflops(const std::string& device_name);
 
 // Builds the config's model, optimizer and data on its device and runs warmup, timed and profiled steps (the
 // training loop's own step: micro-batches, gradient reduction, clipping, AdamW). Errors as `diverge train`'s.
