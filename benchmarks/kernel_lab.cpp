@@ -11,7 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -485,7 +485,10 @@ json row_json(const Lab& lab, const Row& r) {
 }
 
 json load_shapes(const std::string& set) {
-  std::ifstream in(std::string(DIVERGE_SOURCE_DIR) + "/benchmarks/kernel_lab_shapes.json");
+  // The environment's DIVERGE_SOURCE_DIR wins over the tree the lab was built from (a carried build).
+  const char* carried = std::getenv("DIVERGE_SOURCE_DIR");
+  std::ifstream in(std::string(carried != nullptr ? carried : DIVERGE_SOURCE_DIR) +
+                   "/benchmarks/kernel_lab_shapes.json");
   check(in.good(), "kernel_lab", "cannot read benchmarks/kernel_lab_shapes.json");
   const json all = json::parse(in);
   if (set == "full") return all;

@@ -1,65 +1,109 @@
 #!/usr/bin/env bash
-# On a machine with an NVIDIA GPU: runs every CUDA test (CTest label `cuda`: each kernel against the CPU reference,
-# the whole model and 20 training steps against the CPU, and the emulator's self-test kernels against the
-# hardware), then trains tiny-cpu on the bundled corpus on the GPU and on the CPU side by side (losses and
-# tokens/s), and writes benchmarks/results/gpu-check-<date>.md with the date, device, commit, command and results.
-# Reuses build/ when it holds a CUDA build (one made on a machine with the same CUDA toolkit can be copied over),
-# otherwise builds it (launch/build.sh -DDIVERGE_CUDA=ON).
-set -euo pipefail
+# On a machine with an NVIDIA GPU, in one run: every CUDA test on the hardware (each kernel against the CPU
+# reference, the model and training against the CPU, the emulator's self-test kernels against the hardware), the
+# kernel lab beside PyTorch's kernels on the same shapes, `diverge bench` of configs/moe-1b-gpu.json beside the
+# PyTorch reference step of the same model, and tiny-cpu trained on the GPU and on the CPU side by side. Writes
+# benchmarks/results/gpu-<date>/ (summary.md with date, device, commit and commands; the lab table; the JSON).
+#
+# The build: $DIVERGE_BUILD (default build/) when it holds diverge, diverge_tests and kernel_lab built with the
+# CUDA backend (launch/gpu-pack.sh makes build-gpu/ from a build made elsewhere with the same CUDA toolkit, small
+# enough to carry), otherwise launch/build.sh -DDIVERGE_CUDA=ON. Each stage has its own time limit; a stage that
+# fails is recorded and the rest still run. GPU_CHECK_PART=ours runs Diverge's stages (tests, lab, bench, training;
+# about 6 minutes on an H100 at most), =torch the PyTorch ones (its lab, the table, its step; about 4), default both:
+# two calls of under 10 minutes each, or one.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
   echo "gpu-check: no NVIDIA GPU here (nvidia-smi finds none); the CUDA tests run without one on the emulator:" \
        "launch/run-cuda-emulated.sh" >&2
   exit 2
 fi
-if ! grep -q '^CMAKE_CUDA_COMPILER:' build/CMakeCache.txt 2>/dev/null || ! [ -x build/diverge_tests ]; then
-  bash launch/build.sh -DDIVERGE_CUDA=ON
+build=${DIVERGE_BUILD:-build}
+if ! [ -x "$build/diverge_tests" ] || ! [ -x "$build/kernel_lab" ] ||
+   ! "$build/diverge" env 2>/dev/null | grep -q 'CUDA backend: built with CUDA'; then
+  build=build
+  bash launch/build.sh -DDIVERGE_CUDA=ON || exit 1
 fi
-missing=$(ldd build/diverge_tests | awk '/not found/ {print $1}')
+missing=$(ldd "$build/diverge_tests" | awk '/not found/ {print $1}')
 if [ -n "$missing" ]; then
-  echo "gpu-check: build/diverge_tests needs libraries this machine lacks: $missing" >&2
+  echo "gpu-check: $build/diverge_tests needs libraries this machine lacks: $missing" >&2
   exit 1
 fi
+# A build carried from another checkout reads the source tree (test data, lab shapes) from here.
+export DIVERGE_SOURCE_DIR=$PWD
+python=${PYTHON:-python3}
 
 device=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 date_utc=$(date -u +%Y-%m-%d)
-results=benchmarks/results/gpu-check-${date_utc}.md
-log=$(mktemp)
+results=benchmarks/results/gpu-${date_utc}
+mkdir -p "$results"
+part=${GPU_CHECK_PART:-all}
+summary=$results/summary-${part}.md
+logs=$(mktemp -d)
 status=0
-ctest --test-dir build -L cuda --output-on-failure 2>&1 | tee "$log" || status=$?
+stage_lines=()
 
-# The main job on both devices: the same config, seed and data, so the step lines should agree to bf16's rounding.
+# stage NAME SECONDS COMMAND...: runs the command under its limit, its output in $logs/NAME.log.
+stage() {
+  local name=$1 limit=$2
+  shift 2
+  local start=$SECONDS rc=0
+  echo "== ${name} (limit ${limit}s): $*"
+  timeout "$limit" "$@" > "$logs/$name.log" 2>&1 || rc=$?
+  tail -n 25 "$logs/$name.log"
+  local verdict="ok"
+  if [ "$rc" -ne 0 ]; then
+    verdict="exit ${rc}"
+    [ "$rc" -eq 124 ] && verdict="timed out after ${limit}s"
+    status=1
+  fi
+  stage_lines+=("| ${name} | ${verdict} | $((SECONDS - start)) s | \`$*\` |")
+}
+
 corpus=runs/bundled-corpus
-[ -f "$corpus/manifest.json" ] || build/diverge prepare --input data/corpus/bundled \
+[ -f "$corpus/manifest.json" ] || "$build/diverge" prepare --input data/corpus/bundled \
   --tokenizer data/vocab/bundled/tokenizer.json --output "$corpus" --force >/dev/null
-train_steps=${GPU_CHECK_STEPS:-100}
-train_log=$(mktemp)
-for device in cuda cpu; do
-  echo "== tiny-cpu, ${train_steps} steps on ${device}" >> "$train_log"
-  timeout 300 build/diverge train --config configs/tiny-cpu.json --set data.corpus="$corpus" \
-    --set train.device="$device" --set train.steps="$train_steps" --set log.every=10 \
-    --out "runs/gpu-check-${device}" --overwrite >> "$train_log" 2>&1 || { rc=$?; status=1; echo "(exit $rc)" >> "$train_log"; }
-done
-cat "$train_log"
+if [ "$part" != torch ]; then
+  stage cuda-tests 180 "$build/diverge_tests" --source-file='*test_cuda*,*test_emulator*'
+  stage kernel-lab 150 "$build/kernel_lab" --shapes full --json "$results/lab-diverge.json"
+  stage bench-moe-1b 90 "$build/diverge" bench --config configs/moe-1b-gpu.json --set data.corpus="$corpus" \
+    --warmup 3 --steps 10 --json "$results/bench-diverge.json"
+  for where in cuda cpu; do
+    stage "tiny-cpu-${where}" 60 "$build/diverge" train --config configs/tiny-cpu.json \
+      --set data.corpus="$corpus" --set train.device="$where" --set train.steps="${GPU_CHECK_STEPS:-60}" \
+      --set log.every=10 --out "runs/gpu-check-${where}" --overwrite
+  done
+fi
+if [ "$part" != ours ]; then
+  stage kernel-lab-torch 120 "$python" benchmarks/kernel_lab_torch.py --device cuda --shapes full \
+    --json "$results/lab-torch.json"
+  stage kernel-lab-table 20 "$python" benchmarks/kernel_lab_table.py --ours "$results/lab-diverge.json" \
+    --torch "$results/lab-torch.json" --out "gpu-${date_utc}/kernel-lab.md"
+  stage step-torch-moe-1b 120 "$python" benchmarks/train_step_torch.py --device cuda \
+    --config configs/moe-1b-gpu.json --diverge "$build/diverge" --warmup 3 --steps 10 \
+    --json "$results/step-torch.json"
+fi
+
 {
-  echo "# CUDA tests on a GPU, ${date_utc}"
+  echo "# GPU check, ${date_utc}"
   echo
   echo "- device: ${device}"
   echo "- commit: ${commit}"
-  echo "- command: launch/gpu-check.sh"
-  echo "- result: $(grep -E 'tests passed' "$log" || echo "ctest exited ${status}")"
+  echo "- command: GPU_CHECK_PART=${part} launch/gpu-check.sh (build: ${build})"
   echo
-  echo '```'
-  grep -E 'Test +#|tests passed|FAILED|Failed' "$log" || true
-  echo '```'
-  echo
-  echo "## tiny-cpu on the GPU and on the CPU (configs/tiny-cpu.json, bundled corpus, ${train_steps} steps)"
-  echo
-  echo '```'
-  grep -E '^==|^memory|^step|^done|^error|^\(exit' "$train_log" || true
-  echo '```'
-} > "$results"
-rm -f "$log" "$train_log"
-echo "gpu-check: wrote ${results}"
+  echo "| stage | result | time | command |"
+  echo "|---|---|---|---|"
+  printf '%s\n' "${stage_lines[@]}"
+  for log in "$logs"/*.log; do
+    echo
+    echo "## $(basename "$log" .log)"
+    echo
+    echo '```'
+    tail -n 60 "$log"
+    echo '```'
+  done
+} > "$summary"
+rm -rf "$logs"
+echo "gpu-check: wrote ${results}/"
 exit "$status"

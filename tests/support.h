@@ -1,6 +1,7 @@
 // Helpers shared by tests: source-tree paths, scratch directories, running the CLI and capturing its output.
 #pragma once
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -8,8 +9,12 @@ namespace diverge::test {
 
 namespace fs = std::filesystem;
 
-// A path inside the source tree, e.g. source_path("tests/tokenizer/vectors.json").
-inline fs::path source_path(const std::string& relative) { return fs::path(DIVERGE_SOURCE_DIR) / relative; }
+// A path inside the source tree, e.g. source_path("tests/tokenizer/vectors.json"). The environment's
+// DIVERGE_SOURCE_DIR wins over the tree the binary was built from: a build carried to another machine's checkout.
+inline fs::path source_path(const std::string& relative) {
+  const char* carried = std::getenv("DIVERGE_SOURCE_DIR");
+  return fs::path(carried != nullptr ? carried : DIVERGE_SOURCE_DIR) / relative;
+}
 
 // A fresh empty directory under the system temp dir, removed when the object dies.
 class ScratchDir {
