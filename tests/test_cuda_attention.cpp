@@ -114,9 +114,11 @@ Results run_on_device(const Shape& s, const Inputs& x) {
 //   n u of the sum of the terms' magnitudes, on top of each term's own drift.
 // - a score gradient ds = p (dout.v - delta) scale: p's drift relative to |ds|, and D u of the magnitudes of the two
 //   D-term dot products, times p scale.
-// - the tensor-core forward (head dims 64 and 128) rounds each probability to bf16 before it weights v (the sum
-//   that divides out is of the unrounded ones, so lse keeps its bound): kBf16Rounding of each term p |v| of out on
-//   top, which the CPU's fp32 p never has.
+// - the tensor-core kernels (head dims 64 and 128) round each mma operand they compute to bf16, which the CPU's fp32
+//   never does: the forward each probability before it weights v (the sum that divides out is of the unrounded
+//   ones, so lse keeps its bound), the backward each probability before it weights dout and each score gradient
+//   (p (dout.v - delta), the scale applied to the sum) before it weights q or k. So kBf16Rounding of each term
+//   p |v| of out, p |dout| of dv, |ds| |k| of dq and |ds| |q| of dk on top.
 struct Drift {
   std::vector<double> out, lse, dq, dk, dv;
 };
@@ -125,7 +127,7 @@ Drift drift_bounds(const Shape& s, const Inputs& x) {
   const std::int64_t B = s.batch, T = s.seq, H = s.heads, G = s.kv_heads, D = s.head_dim, group = H / G;
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   const double terms = static_cast<double>(T), key_terms = static_cast<double>(group * T);
-  const double p_rounding = cuda::flash_attention_supports_head_dim(D) ? test::kBf16Rounding : 0.0;
+  const double operand_rounding = cuda::flash_attention_supports_head_dim(D) ? test::kBf16Rounding : 0.0;
   Drift e{std::vector<double>(q_size(s)), std::vector<double>(lse_size(s)), std::vector<double>(q_size(s)),
           std::vector<double>(kv_size(s)), std::vector<double>(kv_size(s))};
   auto row_at = [&](std::int64_t b, std::int64_t t, std::int64_t heads, std::int64_t h) {
@@ -163,10 +165,11 @@ Drift drift_bounds(const Shape& s, const Inputs& x) {
                                   p * scale * static_cast<double>(D + 1) * kEps *
                                       (dot(x.dout, qi, x.v, kj, true) + delta_magnitude);
           for (std::size_t d = 0; d < static_cast<std::size_t>(D); ++d) {
-            e.out[qi + d] += p * std::fabs(x.v[kj + d]) * (forward_p + terms * kEps + p_rounding);
-            e.dq[qi + d] += std::fabs(x.k[kj + d]) * (ds_drift + terms * kEps * std::fabs(ds));
-            e.dk[kj + d] += std::fabs(x.q[qi + d]) * (ds_drift + key_terms * kEps * std::fabs(ds));
-            e.dv[kj + d] += p * std::fabs(x.dout[qi + d]) * (backward_p + key_terms * kEps);
+            e.out[qi + d] += p * std::fabs(x.v[kj + d]) * (forward_p + terms * kEps + operand_rounding);
+            e.dq[qi + d] += std::fabs(x.k[kj + d]) * (ds_drift + (terms * kEps + operand_rounding) * std::fabs(ds));
+            e.dk[kj + d] +=
+                std::fabs(x.q[qi + d]) * (ds_drift + (key_terms * kEps + operand_rounding) * std::fabs(ds));
+            e.dv[kj + d] += p * std::fabs(x.dout[qi + d]) * (backward_p + key_terms * kEps + operand_rounding);
           }
         }
       }
@@ -201,9 +204,20 @@ Reference reference(const Shape& s, std::uint32_t seed) {
   return r;
 }
 
-void check_forward(const Reference& r, const std::vector<float>& out, const std::vector<float>& lse) {
-  CHECK(outside(out, r.want.out, r.drift.out, true) == 0);
-  CHECK(outside(lse, r.want.lse, r.drift.lse, false) == 0);
+void check_forward_and_backward(const Reference& r, const Results& got) {
+  CHECK(outside(got.out, r.want.out, r.drift.out, true) == 0);
+  CHECK(outside(got.lse, r.want.lse, r.drift.lse, false) == 0);
+  CHECK(outside(got.dq, r.want.dq, r.drift.dq, true) == 0);
+  CHECK(outside(got.dk, r.want.dk, r.drift.dk, true) == 0);
+  CHECK(outside(got.dv, r.want.dv, r.drift.dv, true) == 0);
+}
+
+void check_same_bits(const Results& first, const Results& second) {
+  CHECK(first.out == second.out);
+  CHECK(first.lse == second.lse);
+  CHECK(first.dq == second.dq);
+  CHECK(first.dk == second.dk);
+  CHECK(first.dv == second.dv);
 }
 
 }  // namespace
@@ -218,20 +232,17 @@ TEST_CASE("cuda attention: forward and backward match the CPU on the same bf16 i
   for (const Shape& s : shapes) {
     INFO(describe(s));
     const Reference r = reference(s, seed += 4);
-    const Results got = run_on_device(s, r.x);
-    check_forward(r, got.out, got.lse);
-    CHECK(outside(got.dq, r.want.dq, r.drift.dq, true) == 0);
-    CHECK(outside(got.dk, r.want.dk, r.drift.dk, true) == 0);
-    CHECK(outside(got.dv, r.want.dv, r.drift.dv, true) == 0);
+    check_forward_and_backward(r, run_on_device(s, r.x));
   }
 }
 
-TEST_CASE("cuda attention: the tensor-core forward matches the CPU for head dims 64 and 128" *
+TEST_CASE("cuda attention: the tensor-core forward and backward match the CPU for head dims 64 and 128" *
           doctest::test_suite("cuda")) {
   if (!test::cuda_available()) return;
   // Query and key tiles are 64 positions: T = 1 and 17 end inside the first tile, 64 fills it, 100 ends in a
-  // partial second tile, 130 in a third of two rows. Groups of 1 to 8 query heads per KV head; B = 1 or 2 in turn,
-  // so that each head dim, sequence length and group meets both (the emulator's time, not the kernel's, sets this).
+  // partial second tile, 130 in a third of two rows. Groups of 1 to 8 query heads per KV head (the dk and dv blocks
+  // sum over the group); B = 1 or 2 in turn, so that each head dim, sequence length and group meets both (the
+  // emulator's time, not the kernels', sets this).
   std::uint32_t seed = 100;
   for (const std::int64_t head_dim : {64, 128}) {
     for (const std::int64_t seq : {1, 17, 64, 100, 130}) {
@@ -240,8 +251,7 @@ TEST_CASE("cuda attention: the tensor-core forward matches the CPU for head dims
         const Shape s{1 + (seq + group) % 2, seq, group * kv_heads, kv_heads, head_dim};
         INFO(describe(s));
         const Reference r = reference(s, seed += 4);
-        const Forward got = forward_on_device(s, r.x);
-        check_forward(r, got.out, got.lse);
+        check_forward_and_backward(r, run_on_device(s, r.x));
       }
     }
   }
@@ -252,17 +262,11 @@ TEST_CASE("cuda attention: the same bits on every run" * doctest::test_suite("cu
   const Shape s{2, 70, 4, 1, 32};
   Inputs x = make_inputs(s, 40);
   run_on_cpu(s, x);
-  const Results first = run_on_device(s, x), second = run_on_device(s, x);
-  CHECK(first.out == second.out);
-  CHECK(first.lse == second.lse);
-  CHECK(first.dq == second.dq);
-  CHECK(first.dk == second.dk);
-  CHECK(first.dv == second.dv);
+  check_same_bits(run_on_device(s, x), run_on_device(s, x));
   const Shape tensor_core{2, 130, 4, 2, 128};
   Inputs y = make_inputs(tensor_core, 50);
-  const Forward once = forward_on_device(tensor_core, y), again = forward_on_device(tensor_core, y);
-  CHECK(once.out == again.out);
-  CHECK(once.lse == again.lse);
+  run_on_cpu(tensor_core, y);
+  check_same_bits(run_on_device(tensor_core, y), run_on_device(tensor_core, y));
 }
 
 TEST_CASE("cuda attention: a head dim without a kernel is refused, naming the op and D" *

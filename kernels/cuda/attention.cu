@@ -8,9 +8,9 @@
 #include <string>
 #include <utility>
 
+#include "kernels/cuda/attention_delta.h"
 #include "kernels/cuda/attention_rows.h"
 #include "kernels/cuda/bf16.h"
-#include "kernels/cuda/scratch.h"
 #include "kernels/cuda/warp_reduce.h"
 
 namespace diverge::cuda {
@@ -160,22 +160,6 @@ __global__ void attention_forward_kernel(AttentionShape s, float scale, const bf
       store_row<D>(out + rows.query.base + t * rows.query.stride, acc[i.value], 1.0f / sum[i.value], lane);
       if (lane == 0) lse[bh * s.seq + t] = running_max[i.value] + logf(sum[i.value]);
     });
-  }
-}
-
-// delta (B, H, T) = rowsum(dout * out) in fp32, a warp per row: the softmax projection every score gradient of the
-// row subtracts.
-__global__ void attention_delta_kernel(AttentionShape s, const bf16_bits* out, const bf16_bits* dout, float* delta) {
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  const std::int64_t rows = s.batch * s.seq * s.heads;
-  const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * kWarps;
-  for (std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32; r < rows; r += warps) {
-    float sum = 0.0f;
-    for (std::int64_t d = lane; d < s.head_dim; d += 32)
-      sum += load_bf16(dout + r * s.head_dim + d) * load_bf16(out + r * s.head_dim + d);
-    sum = warp_sum(sum);
-    const std::int64_t b = r / (s.seq * s.heads), t = r / s.heads % s.seq, h = r % s.heads;
-    if (lane == 0) delta[(b * s.heads + h) * s.seq + t] = sum;
   }
 }
 
@@ -331,13 +315,8 @@ void attention_forward(const AttentionShape& s, const bf16_bits* q, const bf16_b
 void attention_backward(const AttentionShape& s, const bf16_bits* q, const bf16_bits* k, const bf16_bits* v,
                         const bf16_bits* out, const float* lse, const bf16_bits* dout, bf16_bits* dq, bf16_bits* dk,
                         bf16_bits* dv) {
-  const std::int64_t rows = s.batch * s.seq * s.heads;
-  if (rows == 0) return;
-  static Scratch scratch("attention_backward row projections");
-  float* delta = scratch.get<float>(static_cast<std::size_t>(rows));
-  const std::int64_t delta_blocks = std::min<std::int64_t>((rows + kWarps - 1) / kWarps, kMaxGridY);
-  DIVERGE_LAUNCH(attention_delta_kernel, dim3(static_cast<unsigned>(delta_blocks)), dim3(kThreads), 0, s, out,
-                 dout, delta);
+  if (s.batch * s.seq * s.heads == 0) return;
+  const float* delta = attention_delta(s, out, dout);
   with_head_dim(s.head_dim, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     DIVERGE_LAUNCH(attention_dq_kernel<D>, tile_grid(s, s.batch * s.heads), dim3(kThreads),

@@ -75,7 +75,8 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
       return cpu::attention_backward(s, q.f32(), k.f32(), v.f32(), out.f32(), lse.f32(), dout.f32(), dq.f32(), dk.f32(),
                                      dv.f32());
     case Device::cuda:
-      DIVERGE_CUDA_OP(kOp, cuda::attention_backward(
+      DIVERGE_CUDA_OP(kOp, (cuda::flash_attention_supports_head_dim(s.head_dim) ? cuda::flash_attention_backward
+                                                                                 : cuda::attention_backward)(
                                s, data_of<cuda::bf16_bits>(q), data_of<cuda::bf16_bits>(k),
                                data_of<cuda::bf16_bits>(v), data_of<cuda::bf16_bits>(out), data_of<float>(lse),
                                data_of<cuda::bf16_bits>(dout), data_of<cuda::bf16_bits>(dq),
