@@ -212,12 +212,16 @@ void Transformer::forward(const Tensor& tokens) {
   backward_ready_ = true;
 }
 
-Losses Transformer::take_losses() {
+Losses Transformer::take_losses() { return take_losses(*make_single_process_comm()); }
+
+Losses Transformer::take_losses(Comm& group) {
   check(summed_passes_ > 0, kWhere, "take_losses() needs a forward() since the last take_losses()");
   std::vector<float> sums(static_cast<std::size_t>(loss_sums_.numel()));
-  copy_tensor(loss_sums_, make_view(sums.data(), DType::f32, Device::cpu, {loss_sums_.numel()}));
+  const Tensor host_sums = make_view(sums.data(), DType::f32, Device::cpu, {loss_sums_.numel()});
+  copy_tensor(loss_sums_, host_sums);
   device_zero(device_, loss_sums_.data, loss_sums_.bytes());
-  const auto passes = static_cast<double>(summed_passes_);
+  group.allreduce(host_sums, ReduceOp::sum);
+  const auto passes = static_cast<double>(summed_passes_ * group.size());
   summed_passes_ = 0;
   const std::int64_t moe_layers = model_.n_layers - model_.first_k_dense;
   double lb = 0.0, z = 0.0;

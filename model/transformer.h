@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/arena.h"
+#include "engine/comm/comm.h"
 #include "engine/config/sections.h"
 #include "model/dims.h"
 #include "model/param_layout.h"
@@ -43,8 +44,10 @@ class Transformer {
   // loss add its gradient into every MoE layer's router logits. Needs a forward() since the last backward/eval.
   void backward(const RouterLogitHook& hook = {});
   // The mean loss terms over the forward() passes since the last call (one copy from the device, once per step);
-  // the sums then start again from zero.
+  // the sums then start again from zero. With a group, the mean over the passes of every rank of it: the sums are
+  // all-reduced before the means are taken, so that they are formed as one process forms them over as many passes.
   Losses take_losses();
+  Losses take_losses(Comm& group);
   // Mean LM loss of each sequence (B) of tokens (B, T + 1); gradients and the training loss sums are not touched.
   std::vector<float> eval_sequence_losses(const Tensor& tokens);
 
