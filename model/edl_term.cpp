@@ -113,6 +113,7 @@ void EdlTerm::forward(const Transformer& model, std::span<const std::int32_t> la
                             ops::Write::accumulate);
   }
   ++summed_passes_;
+  sharing_ranks_ = edl_.scope == config::Scope::kGlobal ? comm.size() : 1;
   ready_ = true;
 }
 
@@ -146,7 +147,9 @@ std::int64_t EdlTerm::slot_of(std::int64_t layer) const {
 RouterLogitHook EdlTerm::hook() const {
   if (!active()) return {};
   check(ready_, kWhere, "hook() needs a forward() of the same micro-batch first");
-  const auto coef = static_cast<float>(beta_ / static_cast<double>(layers_.size()));
+  // Under the global scope the loss is one number for all ranks, each holding its share of the gradient, and the
+  // trainer averages the ranks' gradients: each share counts sharing_ranks_ times so that the mean keeps all of it.
+  const auto coef = static_cast<float>(beta_ * sharing_ranks_ / static_cast<double>(layers_.size()));
   return [this, coef](std::int64_t layer, const Tensor& probs, const Tensor& dlogits) {
     const std::int64_t slot = slot_of(layer);
     if (slot < 0) return;

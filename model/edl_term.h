@@ -59,7 +59,9 @@ class EdlTerm {
   // beta * loss: what L_EDL adds to the total loss.
   float weighted(float loss) const { return static_cast<float>(beta_ * static_cast<double>(loss)); }
   // For Transformer::backward: adds beta / layers().size() * dL/dz into each chosen layer's dlogits, using the last
-  // forward(); an empty function when beta == 0, so the backward pass is exactly the one without EDL.
+  // forward(); an empty function when beta == 0, so the backward pass is exactly the one without EDL. Under the
+  // global scope over R ranks it adds R times that: the trainer divides the ranks' summed gradients by R, which is
+  // right for the per-rank losses and would otherwise shrink the one global L_EDL's gradient R-fold.
   RouterLogitHook hook() const;
 
  private:
@@ -82,6 +84,7 @@ class EdlTerm {
   Arena loss_arena_;                      // on the model's device, from the first forward()
   Tensor loss_sums_;                      // (layers()) f32: each layer's loss summed over forward() calls
   std::int64_t summed_passes_ = 0;
+  int sharing_ranks_ = 1;  // the ranks the last forward()'s loss was taken over: comm.size() under the global scope
   bool ready_ = false;
 };
 

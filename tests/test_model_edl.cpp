@@ -180,13 +180,15 @@ TEST_CASE("EdlTerm: global scope on two ranks = micro_batch scope on their conca
   CHECK(comm.calls() == rank_term.layers().size());  // one all-reduce per layer
   CHECK(got == doctest::Approx(want).epsilon(1e-5));
 
-  // Rank 0's gradient on its own tokens is the single-process gradient's rows of those tokens.
+  // Rank 0's gradient on its own tokens, once the trainer's mean over the two ranks halves it, is the
+  // single-process gradient's rows of those tokens.
   const std::int64_t experts = tiny_model().n_experts, rows = 2 * kSeq;
   for (const std::int64_t l : rank_term.layers()) {
     std::vector<float> dfull(static_cast<std::size_t>(kBatch * kSeq * experts)),
         drank(static_cast<std::size_t>(rows * experts));
     whole.hook()(l, full.routing(l).probs, make_view(dfull.data(), DType::f32, Device::cpu, {kBatch * kSeq, experts}));
     rank_term.hook()(l, half.routing(l).probs, make_view(drank.data(), DType::f32, Device::cpu, {rows, experts}));
+    for (float& d : drank) d /= 2.0f;
     dfull.resize(drank.size());
     CHECK(max_rel_error(drank, dfull, 1e-3) < 1e-4);
     CHECK(*std::max_element(dfull.begin(), dfull.end()) > 1e-3f);
