@@ -156,19 +156,19 @@ TEST_CASE("mpi train: 4 ranks log the losses and reach the weights of one proces
   check_matches_accumulation(dir.path(), 4);
 }
 
-TEST_CASE("mpi train: EDL's global scope at 2 ranks trains as one process on the concatenated micro-batch") {
+TEST_CASE("mpi train: the global scopes at 2 ranks train as one process on the concatenated micro-batch") {
   if (!mpi_ready()) return;
-  test::ScratchDir dir("mpi-train-edl-global");
-  // Each rank's EDL gradient uses the per-domain routing sums of both ranks' rows, so together they train as one
-  // process whose micro-batch holds both. The LM and z losses are means over tokens, equal in both cuts; the
-  // load-balance loss is a statistic of each micro-batch (lb_scope micro_batch), so it is switched off and left out.
-  // The cuts differ in how the matrix products split their sums over tokens, and EDL's large early gradient
-  // (beta 0.1 on a loss near 10) moves the weights further per step. Measured: losses and gradient norms within
-  // 3e-7 relative, weights within 9e-7; the global L_EDL's gradient counted once instead of twice (averaged over
-  // the ranks like a per-rank loss) halves the first gradient norm and moves the weights by 0.04.
-  const std::string edl = " --set edl.beta=0.1 --set edl.scope=global --set loss.lb_coef=0";
-  check_same_training(dir.path(), 2, {.settings = edl}, {.micro_batch = 4, .settings = edl},
-                      {"loss", "lm", "z", "edl", "grad_norm"}, {.losses = 1e-6, .weights = 5e-6});
+  test::ScratchDir dir("mpi-train-global-scopes");
+  // Each rank's EDL gradient uses the per-domain routing sums of both ranks' rows, and its load-balance loss the
+  // expert loads of both, so together they train as one process whose micro-batch holds both ranks' rows (its
+  // scopes, over one micro-batch, are the same either way). The LM and z losses are means over tokens, equal in
+  // both cuts. The cuts differ in how the matrix products split their sums over tokens, and EDL's large early
+  // gradient (beta 0.1 on a loss near 10) moves the weights further per step. Measured: losses and gradient norms
+  // within 3e-7 relative, weights within 9e-7; the global L_EDL's gradient counted once instead of twice (averaged
+  // over the ranks like a per-rank loss) halves the first gradient norm and moves the weights by 0.04.
+  const std::string global = " --set edl.beta=0.1 --set edl.scope=global --set loss.lb_scope=global";
+  check_same_training(dir.path(), 2, {.settings = global}, {.micro_batch = 4, .settings = global},
+                      {"loss", "lm", "lb", "z", "edl", "grad_norm"}, {.losses = 1e-6, .weights = 5e-6});
 }
 
 TEST_CASE("mpi train: an error on one rank ends every rank with one line naming it, without a hang") {

@@ -90,6 +90,7 @@ class TrainingRun {
         guard_(config_.train.on_nonfinite, config_.train.max_consecutive_skips),
         root_(checkpoints_root(config_)),
         last_step_(options.stop_after > 0 ? std::min(options.stop_after, config_.train.steps) : config_.train.steps) {
+    model_.balance_load_over(groups_.dp());
     if (config_.data.val_every > 0 && lead_)
       evaluator_ = std::make_unique<Evaluator>(inputs_.data.corpus, inputs_.data.val_label_system,
                                                config_.data.micro_batch, config_.data.seq_len,
