@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <string>
 
+#include "engine/comm/world.h"
 #include "engine/error.h"
 #include "kernels/cuda/device_info.h"
 #include "launch/command.h"
@@ -35,6 +37,11 @@ void prefer_passive_openmp_waits(char** argv) {
   ::execv("/proc/self/exe", argv);  // returns only on failure: then run on with libgomp's default
 }
 
+// Under a launcher, an error names the rank it happened on.
+std::string rank_prefix() {
+  return diverge::launched_by_mpi() ? "rank " + std::to_string(diverge::world_rank()) + ": " : "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -56,12 +63,15 @@ int main(int argc, char** argv) {
     // --help and --version arrive here too, with exit code 0; every real parse error is a usage error.
     return app.exit(e) == 0 ? cli::kExitDone : cli::kExitUsage;
   } catch (const cli::CommandExit& e) {
+    // Every rank reaches the same exit (a usage error, or a stop all ranks agreed on): rank 0 says it for all.
     std::fflush(stdout);
-    if (!e.message.empty()) std::fprintf(stderr, "%s\n", e.message.c_str());
+    if (!e.message.empty() && world_rank() == 0) std::fprintf(stderr, "%s\n", e.message.c_str());
     return e.code;
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "error: %s\n", e.what());
+    std::fprintf(stderr, "error: %s%s\n", rank_prefix().c_str(), e.what());
+    std::fflush(stderr);
+    abort_world(cli::kExitError);  // an error on one rank ends them all: none is left waiting in a collective
     return cli::kExitError;
   }
   return cli::kExitDone;

@@ -27,16 +27,22 @@ std::vector<std::int64_t> chosen_layers(const config::EdlConfig& edl, const conf
 struct StepBuffers {
   Tensor domains;                       // (B) i32
   std::vector<ops::EdlBuffers> layers;  // one per chosen layer
+  std::vector<Tensor> statistics;       // one per chosen layer: (M * (E + 1)) f32, its sums (M, E) then counts (M)
 };
 
-// Each layer's loss goes to its slot of loss_sums (layers), which outlives the step's arena.
+// Each layer's loss goes to its slot of loss_sums (layers), which outlives the step's arena. A layer's sums and
+// counts are one block, so that the global scope reduces them in one all-reduce.
 StepBuffers allocate_step(Buffers& buffers, std::int64_t rows, std::int64_t labels, std::int64_t experts,
                           const Tensor& loss_sums) {
   StepBuffers step;
   step.domains = buffers.i32({rows});
   for (std::int64_t i = 0; i < loss_sums.numel(); ++i) {
-    step.layers.push_back({buffers.f32({labels, experts}), buffers.f32({labels}), buffers.f32({labels, labels}),
-                           buffers.i32({labels}), buffers.f32({labels, experts}), loss_sums.slice_rows(i, i + 1)});
+    const Tensor statistics = buffers.f32({labels * (experts + 1)});
+    step.statistics.push_back(statistics);
+    step.layers.push_back({statistics.slice_rows(0, labels * experts).reshape({labels, experts}),
+                           statistics.slice_rows(labels * experts, labels * (experts + 1)),
+                           buffers.f32({labels, labels}), buffers.i32({labels}), buffers.f32({labels, experts}),
+                           loss_sums.slice_rows(i, i + 1)});
   }
   return step;
 }
@@ -67,6 +73,7 @@ void EdlTerm::allocate(std::int64_t rows, std::int64_t label_count, Device devic
   });
   domains_ = step.domains;
   buffers_ = std::move(step.layers);
+  statistics_ = std::move(step.statistics);
 }
 
 void EdlTerm::upload_domains(std::span<const std::int32_t> labels, std::int64_t label_count, const Comm& comm) {
@@ -101,23 +108,26 @@ void EdlTerm::forward(const Transformer& model, std::span<const std::int32_t> la
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const ops::EdlBuffers& b = buffers_[i];
     ops::edl_domain_sums(model.routing(layers_[i]).probs, Tensor{}, domains_, b.sums, b.counts);
-    if (edl_.scope == config::Scope::kGlobal) {
-      comm.allreduce(b.sums, ReduceOp::sum);
-      comm.allreduce(b.counts, ReduceOp::sum);
-    }
+    if (edl_.scope == config::Scope::kGlobal) comm.allreduce(statistics_[i], ReduceOp::sum);
     ops::edl_loss_from_sums(b.sums, b.counts, static_cast<float>(edl_.eps), b.jsd, b.present, b.dsums, b.loss,
                             ops::Write::accumulate);
   }
   ++summed_passes_;
+  sharing_ranks_ = edl_.scope == config::Scope::kGlobal ? comm.size() : 1;
   ready_ = true;
 }
 
-EdlTerm::Losses EdlTerm::take_losses() {
+EdlTerm::Losses EdlTerm::take_losses() { return take_losses(*make_single_process_comm()); }
+
+EdlTerm::Losses EdlTerm::take_losses(Comm& group) {
   check(summed_passes_ > 0, kWhere, "take_losses() needs a forward() since the last take_losses()");
   std::vector<float> sums(layers_.size());
-  copy_tensor(loss_sums_, make_view(sums.data(), DType::f32, Device::cpu, {loss_sums_.numel()}));
+  const Tensor host_sums = make_view(sums.data(), DType::f32, Device::cpu, {loss_sums_.numel()});
+  copy_tensor(loss_sums_, host_sums);
   device_zero(loss_sums_.device, loss_sums_.data, loss_sums_.bytes());
-  const auto passes = static_cast<double>(summed_passes_);
+  const bool per_rank = edl_.scope == config::Scope::kMicroBatch;
+  if (per_rank) group.allreduce(host_sums, ReduceOp::sum);
+  const auto passes = static_cast<double>(summed_passes_ * (per_rank ? group.size() : 1));
   summed_passes_ = 0;
   Losses losses;
   double total = 0.0;
@@ -137,7 +147,9 @@ std::int64_t EdlTerm::slot_of(std::int64_t layer) const {
 RouterLogitHook EdlTerm::hook() const {
   if (!active()) return {};
   check(ready_, kWhere, "hook() needs a forward() of the same micro-batch first");
-  const auto coef = static_cast<float>(beta_ / static_cast<double>(layers_.size()));
+  // Under the global scope the loss is one number for all ranks, each holding its share of the gradient, and the
+  // trainer averages the ranks' gradients: each share counts sharing_ranks_ times so that the mean keeps all of it.
+  const auto coef = static_cast<float>(beta_ * sharing_ranks_ / static_cast<double>(layers_.size()));
   return [this, coef](std::int64_t layer, const Tensor& probs, const Tensor& dlogits) {
     const std::int64_t slot = slot_of(layer);
     if (slot < 0) return;

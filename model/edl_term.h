@@ -44,19 +44,24 @@ class EdlTerm {
 
   // After model.forward(): each layer's L_EDL of the last forward pass, with the sequences labelled by labels (B),
   // added to the sums take_losses() reads. Keeps what the hook needs. With scope global, all-reduces each layer's
-  // per-domain sums and counts over comm between the two steps (every rank must call it, with the same B).
+  // per-domain sums and counts (one block) over comm between the two steps (every rank must call it, with the same
+  // B).
   void forward(const Transformer& model, std::span<const std::int32_t> labels, Comm& comm);
   // The mean over the forward() calls since the last take_losses() (one copy from the device): per layer of
-  // layers(), and their mean L_EDL. The sums then start again from zero.
+  // layers(), and their mean L_EDL. The sums then start again from zero. With a group, the mean over the calls of
+  // every rank of it (under the global scope every rank's losses are already the group's).
   struct Losses {
     float mean = 0.0f;
     std::vector<float> layers;
   };
   Losses take_losses();
+  Losses take_losses(Comm& group);
   // beta * loss: what L_EDL adds to the total loss.
   float weighted(float loss) const { return static_cast<float>(beta_ * static_cast<double>(loss)); }
   // For Transformer::backward: adds beta / layers().size() * dL/dz into each chosen layer's dlogits, using the last
-  // forward(); an empty function when beta == 0, so the backward pass is exactly the one without EDL.
+  // forward(); an empty function when beta == 0, so the backward pass is exactly the one without EDL. Under the
+  // global scope over R ranks it adds R times that: the trainer divides the ranks' summed gradients by R, which is
+  // right for the per-rank losses and would otherwise shrink the one global L_EDL's gradient R-fold.
   RouterLogitHook hook() const;
 
  private:
@@ -75,9 +80,11 @@ class EdlTerm {
   Arena arena_;                           // on the model's device
   Tensor domains_;                        // (B) i32 of the last forward()
   std::vector<ops::EdlBuffers> buffers_;  // one per chosen layer
+  std::vector<Tensor> statistics_;        // one per chosen layer: its buffers' sums and counts as one block
   Arena loss_arena_;                      // on the model's device, from the first forward()
   Tensor loss_sums_;                      // (layers()) f32: each layer's loss summed over forward() calls
   std::int64_t summed_passes_ = 0;
+  int sharing_ranks_ = 1;  // the ranks the last forward()'s loss was taken over: comm.size() under the global scope
   bool ready_ = false;
 };
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "engine/buffers.h"
+#include "engine/comm/comm.h"
 #include "model/dense_mlp.h"
 #include "model/dims.h"
 #include "model/dispatcher.h"
@@ -18,8 +19,9 @@ struct MoeActs {
   RouterActs router;
   DispatchActs dispatch;
   ExpertActs experts;
-  Tensor routed;   // (N, C): the gate-weighted sum of the routed experts' outputs
-  FfnActs shared;  // (N, Fs) each; empty without shared experts
+  Tensor routed;          // (N, C): the gate-weighted sum of the routed experts' outputs
+  FfnActs shared;         // (N, Fs) each; empty without shared experts
+  Tensor balance_counts;  // (E) i32: the routed counts summed over MoeSettings::balance_group, when there is one
 };
 
 // Backward workspace, shared by all MoE layers.
@@ -33,6 +35,9 @@ struct MoeScratch {
 struct MoeSettings {
   bool renorm_topk = true;
   AuxLossGrads aux;  // weights of this layer's auxiliary losses in the total loss
+  // The group over whose micro-batches the load-balance loss counts its expert loads f_e (loss.lb_scope global):
+  // one all-reduce of E counts per layer and pass. Null: this micro-batch's own.
+  Comm* balance_group = nullptr;
 };
 
 MoeActs allocate_moe(Buffers& buffers, const Dims& d);

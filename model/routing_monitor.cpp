@@ -108,6 +108,13 @@ void RoutingMonitor::record_edl(const EdlTerm& edl, const EdlTerm::Losses& losse
   }
 }
 
+void RoutingMonitor::gather_window(Comm& group) {
+  for (const Tensor& window : windows_) {
+    group.allreduce(window, ReduceOp::sum);
+    if (group.rank() != 0) device_zero(window.device, window.data, window.bytes());
+  }
+}
+
 RoutingReport RoutingMonitor::finish() {
   RoutingReport report;
   report.layers = layers_;

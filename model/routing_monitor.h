@@ -40,6 +40,11 @@ class RoutingMonitor {
   void record_edl(const EdlTerm& edl, const EdlTerm::Losses& losses);
   const std::vector<std::int64_t>& layers() const { return layers_; }
 
+  // Sums the open window over the ranks of group into its rank 0 and empties the others', so that the window's
+  // total stays what the ranks saw together and rank 0 holds all of it: before finish() reports the group's routing
+  // and before window_state() is checkpointed from rank 0. Collective over group; the EDL losses recorded are
+  // already the group's and stay as they are.
+  void gather_window(Comm& group);
   // The window's report; then the window starts empty.
   RoutingReport finish();
 

@@ -98,9 +98,13 @@ float target_weight(const Tensor& targets) {
   return counted == 0 ? 0.0f : static_cast<float>(1.0 / static_cast<double>(counted));
 }
 
-MoeSettings moe_settings(const config::ModelConfig& m, const config::LossConfig& loss, const Dims& d) {
+// balance_group: where the load-balance loss counts expert loads under loss.lb_scope global (null: the pass's own).
+MoeSettings moe_settings(const config::ModelConfig& m, const config::LossConfig& loss, const Dims& d,
+                         Comm* balance_group) {
   const double layers = static_cast<double>(d.moe_layers());
-  return {m.renorm_topk, {static_cast<float>(loss.lb_coef / layers), static_cast<float>(loss.z_coef / layers)}};
+  return {m.renorm_topk,
+          {static_cast<float>(loss.lb_coef / layers), static_cast<float>(loss.z_coef / layers)},
+          loss.lb_scope == config::Scope::kGlobal ? balance_group : nullptr};
 }
 
 // dst (activation dtype, any device) = values, through upload (f32 of dst's shape on dst's device).
@@ -166,7 +170,7 @@ AuxLossSlots Transformer::aux_slots(const Tensor& terms, std::int64_t moe_layer,
   return {terms.slice_rows(lb, lb + 1), terms.slice_rows(z, z + 1), write};
 }
 
-void Transformer::run_forward(const Tensor& tokens, const Tensor& terms, ops::Write write) {
+void Transformer::run_forward(const Tensor& tokens, const Tensor& terms, ops::Write write, Comm* balance_group) {
   check(tokens.dtype == DType::i32 && tokens.ndim == 2 && tokens.dim(1) >= 2, kWhere,
         "tokens must be i32 (B, T + 1) with T >= 1, got " + tokens.describe());
   const std::int64_t batch = tokens.dim(0), seq = tokens.dim(1) - 1;
@@ -184,7 +188,7 @@ void Transformer::run_forward(const Tensor& tokens, const Tensor& terms, ops::Wr
   ops::cast_to_activation(params_block_, working_block_);
 
   const AttentionSettings attention = attention_settings(model_);
-  const MoeSettings moe = moe_settings(model_, loss_, dims_);
+  const MoeSettings moe = moe_settings(model_, loss_, dims_, balance_group);
   ops::embedding(acts_.inputs.reshape({dims_.tokens}), weights_.embed, acts_.embedded);
   Tensor x = acts_.embedded;
   for (std::int64_t l = 0; l < dims_.layers; ++l) {
@@ -207,17 +211,21 @@ void Transformer::run_forward(const Tensor& tokens, const Tensor& terms, ops::Wr
 }
 
 void Transformer::forward(const Tensor& tokens) {
-  run_forward(tokens, loss_sums_, ops::Write::accumulate);
+  run_forward(tokens, loss_sums_, ops::Write::accumulate, balance_group_);
   ++summed_passes_;
   backward_ready_ = true;
 }
 
-Losses Transformer::take_losses() {
+Losses Transformer::take_losses() { return take_losses(*make_single_process_comm()); }
+
+Losses Transformer::take_losses(Comm& group) {
   check(summed_passes_ > 0, kWhere, "take_losses() needs a forward() since the last take_losses()");
   std::vector<float> sums(static_cast<std::size_t>(loss_sums_.numel()));
-  copy_tensor(loss_sums_, make_view(sums.data(), DType::f32, Device::cpu, {loss_sums_.numel()}));
+  const Tensor host_sums = make_view(sums.data(), DType::f32, Device::cpu, {loss_sums_.numel()});
+  copy_tensor(loss_sums_, host_sums);
   device_zero(device_, loss_sums_.data, loss_sums_.bytes());
-  const auto passes = static_cast<double>(summed_passes_);
+  group.allreduce(host_sums, ReduceOp::sum);
+  const auto passes = static_cast<double>(summed_passes_ * group.size());
   summed_passes_ = 0;
   const std::int64_t moe_layers = model_.n_layers - model_.first_k_dense;
   double lb = 0.0, z = 0.0;
@@ -239,7 +247,7 @@ void Transformer::backward(const RouterLogitHook& hook) {
   Buffers buffers(activations_);
   const BackwardScratch scratch = allocate_backward(buffers, dims_, model_.qk_norm);
   const AttentionSettings attention = attention_settings(model_);
-  const MoeSettings moe = moe_settings(model_, loss_, dims_);
+  const MoeSettings moe = moe_settings(model_, loss_, dims_, balance_group_);
   const Tensor& grad = scratch.stream_grad;
   const Tensor top = acts_.layers.back().x_out;
 
@@ -267,7 +275,7 @@ void Transformer::backward(const RouterLogitHook& hook) {
 }
 
 std::vector<float> Transformer::eval_sequence_losses(const Tensor& tokens) {
-  run_forward(tokens, eval_terms_, ops::Write::overwrite);
+  run_forward(tokens, eval_terms_, ops::Write::overwrite, nullptr);
   std::vector<float> row_loss(static_cast<std::size_t>(dims_.tokens));
   copy_tensor(acts_.head.row_loss, make_view(row_loss.data(), DType::f32, Device::cpu, {dims_.tokens}));
   const std::int32_t* targets = staged_targets_.i32();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/arena.h"
+#include "engine/comm/comm.h"
 #include "engine/config/sections.h"
 #include "model/dims.h"
 #include "model/param_layout.h"
@@ -43,8 +44,14 @@ class Transformer {
   // loss add its gradient into every MoE layer's router logits. Needs a forward() since the last backward/eval.
   void backward(const RouterLogitHook& hook = {});
   // The mean loss terms over the forward() passes since the last call (one copy from the device, once per step);
-  // the sums then start again from zero.
+  // the sums then start again from zero. With a group, the mean over the passes of every rank of it: the sums are
+  // all-reduced before the means are taken, so that they are formed as one process forms them over as many passes.
   Losses take_losses();
+  Losses take_losses(Comm& group);
+  // With loss.lb_scope global, the training passes (forward(), not evaluations) count the expert loads of the
+  // load-balance loss over every rank of group (one all-reduce per MoE layer and pass, so every rank of it must
+  // make the same passes); without a group, or with the micro_batch scope, over the pass's own tokens.
+  void balance_load_over(Comm& group) { balance_group_ = &group; }
   // Mean LM loss of each sequence (B) of tokens (B, T + 1); gradients and the training loss sums are not touched.
   std::vector<float> eval_sequence_losses(const Tensor& tokens);
 
@@ -71,8 +78,9 @@ class Transformer {
   const Arena& activation_arena() const { return activations_; }
 
  private:
-  // The pass, its loss terms written into terms (1 + 2 * MoE layers) as write says.
-  void run_forward(const Tensor& tokens, const Tensor& terms, ops::Write write);
+  // The pass, its loss terms written into terms (1 + 2 * MoE layers) as write says; the load-balance loss counts
+  // the expert loads over balance_group when there is one.
+  void run_forward(const Tensor& tokens, const Tensor& terms, ops::Write write, Comm* balance_group);
   AuxLossSlots aux_slots(const Tensor& terms, std::int64_t moe_layer, ops::Write write) const;
   const LayerActs& routing_layer(std::int64_t layer) const;  // checked: a MoE layer of the last forward
   void stage_tokens(const Tensor& tokens);
@@ -105,6 +113,7 @@ class Transformer {
   Tensor eval_terms_;  // an eval pass's terms, discarded
   std::int64_t summed_passes_ = 0;
   bool backward_ready_ = false;
+  Comm* balance_group_ = nullptr;  // balance_load_over()
   // Created by the first set_router_bias(): ones (max_batch * max_seq, 1) and one (1, E) bias per layer in the
   // activation dtype, and an f32 (1, E) that the host's values pass through on their way to the device.
   std::unique_ptr<Arena> bias_arena_;

@@ -65,6 +65,7 @@ Config unusual_config() {
   c.edl.layers.indices = {2, 4, 5};
   c.edl.scope = Scope::kGlobal;
   c.edl.random_seed = 18446744073709551615ULL;
+  c.parallel.ep = 4;
   c.train.device = Device::kCuda;
   c.train.resume = "auto";
   c.log.quiet = true;
@@ -77,7 +78,7 @@ TEST_CASE("the defaults are valid and every section and key is written") {
   const Config defaults;
   CHECK_NOTHROW(defaults.validate());
   const Json doc = defaults.to_json();
-  const std::vector<std::string> sections{"model", "data", "optim", "loss", "edl", "train", "log"};
+  const std::vector<std::string> sections{"model", "data", "optim", "loss", "edl", "parallel", "train", "log"};
   REQUIRE(doc.size() == sections.size());
   std::size_t i = 0;
   for (const auto& [name, section] : doc.items()) CHECK(name == sections[i++]);
@@ -118,12 +119,12 @@ TEST_CASE("an unknown key names its path and the nearest known key") {
         std::string::npos);
   CHECK(parse_error({{"modle", Json::object()}}) == "config t.json: modle: unknown section (did you mean 'model'?)");
   CHECK(parse_error({{"optimizer", Json::object()}}) ==
-        "config t.json: optimizer: unknown section (sections: model, data, optim, loss, edl, train, log)");
+        "config t.json: optimizer: unknown section (sections: model, data, optim, loss, edl, parallel, train, log)");
   // A key from the file is escaped and cut in the message, which stays one line.
   CHECK(parse_error({{"model", {{"n_\nexperts", 8}}}}).starts_with("config t.json: model.n_\\nexperts: unknown key"));
   CHECK(parse_error({{std::string(100000, 's'), Json::object()}}) ==
         "config t.json: " + std::string(60, 's') + "...: unknown section (sections: model, data, optim, loss, edl, "
-        "train, log)");
+        "parallel, train, log)");
 }
 
 TEST_CASE("a value of the wrong type names its path and the expected type") {
@@ -201,6 +202,10 @@ TEST_CASE("rules between keys name the key and the rule") {
         "config t.json: edl.layers[1]: layers must be listed in ascending order, once each");
   CHECK(parse_error({{"edl", {{"labels", ""}}}}).find("edl.labels: must name a label system") != std::string::npos);
   CHECK(parse_error({{"train", {{"out_dir", ""}}}}) == "config t.json: train.out_dir: must not be empty");
+  CHECK(parse_error({{"parallel", {{"ep", 3}}}}) ==
+        "config t.json: parallel.ep: must divide model.n_experts: each expert-parallel rank holds as many experts "
+        "(8 experts, ep 3)");
+  CHECK(parse_error({{"parallel", {{"ep", 0}}}}) == "config t.json: parallel.ep: must be >= 1 (got 0)");
 }
 
 TEST_CASE("validate() checks configs built in code as well") {

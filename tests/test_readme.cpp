@@ -26,6 +26,8 @@ const std::vector<Skipped> kSkipped = {
     {"ctest --test-dir build -L reference", "the reference checks are CTest tests of this very suite"},
     {"python3 data/corpus/build_corpus.py", "downloads 1.1 GB of Debian packages"},
     {"python3 benchmarks/train_step_torch.py", "needs PyTorch"},
+    {"mpirun -np 2 build/diverge train", "test_mpi_train runs diverge train under mpirun (as root, oversubscribed)"},
+    {"mpirun -np 8 --host", "needs two hosts"},
 };
 
 // Settings appended to every `train` example so that it runs in seconds; they come last, so they win.

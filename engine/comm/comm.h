@@ -13,9 +13,9 @@ namespace diverge {
 
 enum class ReduceOp : std::uint8_t { sum, max };
 
-// A process group. The step asks for "the data-parallel group" or "the expert-parallel group" and calls these; it
-// never names MPI or NCCL. Implementations: single process (here), MPI over host buffers and NCCL over device
-// buffers (the distributed milestone). Every call is collective: all ranks of the group make it, in the same order.
+// A process group. The step asks for a role's group (engine/comm/process_groups.h: world, dp, ep, edp) and calls
+// these; it never names MPI or NCCL. Implementations: single process, MPI over host buffers (mpi_comm.cpp), NCCL
+// over device buffers (to come). Every call is collective: all ranks of the group make it, in the same order.
 // Buffers are Tensors so that a device-aware implementation can pick the transport from the tensor's device.
 class Comm {
  public:
@@ -37,6 +37,9 @@ class Comm {
   // buf (any shape) takes root's values on every rank.
   virtual void broadcast(const Tensor& buf, int root) = 0;
   virtual void barrier() = 0;
+  // The sub-group of the ranks that pass the same color, ordered by key (ties by rank): how role groups are cut
+  // from the world. Collective over this group.
+  virtual std::unique_ptr<Comm> split(int color, int key) = 0;
 };
 
 // The group of one: every collective is the identity (or a copy), so single-process training runs the same step

@@ -37,6 +37,7 @@ class SingleProcessComm final : public Comm {
     check(root == 0, "broadcast", "root " + std::to_string(root) + " is not a rank of a group of one");
   }
   void barrier() override {}
+  std::unique_ptr<Comm> split(int, int) override { return std::make_unique<SingleProcessComm>(); }
 };
 
 }  // namespace

@@ -20,6 +20,7 @@ struct Config {
   OptimConfig optim;
   LossConfig loss;
   EdlConfig edl;
+  ParallelConfig parallel;
   TrainConfig train;
   LogConfig log;
 

@@ -86,6 +86,11 @@ void visit_fields(S& s, Field&& field) {
   field("random_seed", s.random_seed);
 }
 
+template <SectionOf<ParallelConfig> S, class Field>
+void visit_fields(S& s, Field&& field) {
+  field("ep", s.ep, at_least(1));
+}
+
 template <SectionOf<TrainConfig> S, class Field>
 void visit_fields(S& s, Field&& field) {
   field("steps", s.steps, at_least(1));
@@ -116,6 +121,7 @@ void visit_sections(C& c, Section&& section) {
   section("optim", c.optim);
   section("loss", c.loss);
   section("edl", c.edl);
+  section("parallel", c.parallel);
   section("train", c.train);
   section("log", c.log);
 }

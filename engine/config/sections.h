@@ -1,4 +1,4 @@
-// The typed sections of a training config (model, data, optim, loss, edl, train, log): plain structs with defaults.
+// The typed sections of a training config (model, data, optim, loss, edl, parallel, train, log): plain structs.
 #pragma once
 
 #include <algorithm>
@@ -141,6 +141,14 @@ struct EdlConfig {
   std::uint64_t random_seed = 0;         // seed of the "random" relabelling control
 
   bool operator==(const EdlConfig&) const = default;
+};
+
+// How the ranks a launcher started divide the work (engine/comm/process_groups.h). Every rank is a data-parallel rank;
+// ep consecutive ranks share each MoE layer's experts.
+struct ParallelConfig {
+  std::int64_t ep = 1;  // expert-parallel group size, >= 1; divides model.n_experts and the number of ranks
+
+  bool operator==(const ParallelConfig&) const = default;
 };
 
 // The run: length, reproducibility, where it writes, checkpoints.

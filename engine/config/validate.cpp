@@ -65,6 +65,12 @@ void check_experts(const ModelConfig& m, const Rules& rules) {
                   "must be >= 1 when model.n_shared_experts > 0");
 }
 
+void check_parallel(const Config& c, const Rules& rules) {
+  rules.require(c.model.n_experts % c.parallel.ep == 0, "parallel.ep",
+                "must divide model.n_experts: each expert-parallel rank holds as many experts (" +
+                    str(c.model.n_experts) + " experts, ep " + str(c.parallel.ep) + ")");
+}
+
 void check_data(const Config& c, const Rules& rules) {
   rules.require(c.data.seq_len <= c.model.max_seq_len, "data.seq_len",
                 "must be <= model.max_seq_len (" + str(c.data.seq_len) + " > " + str(c.model.max_seq_len) + ")");
@@ -112,6 +118,7 @@ void Config::validate(std::string_view where) const {
   check_data(*this, rules);
   check_schedule(*this, rules);
   check_edl(*this, rules);
+  check_parallel(*this, rules);
   check_paths(*this, rules);
 }
 

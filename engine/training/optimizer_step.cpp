@@ -1,6 +1,7 @@
 // The optimizer step over flat blocks: gradient all-reduce and norm, mean and clip folded into AdamW's read, zeroing.
 #include "engine/training/optimizer_step.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/buffers.h"
@@ -39,7 +40,8 @@ OptimizerStep::OptimizerStep(const config::OptimConfig& optim, std::int64_t bloc
 }
 
 ReducedGradients OptimizerStep::reduce_gradients(Comm& comm, const Tensor& grads, std::int64_t micro_batches) {
-  comm.allreduce(grads, ReduceOp::sum);
+  for (std::int64_t begin = 0; begin < grads.numel(); begin += kGradientBucketElements)
+    comm.allreduce(grads.slice_rows(begin, std::min(begin + kGradientBucketElements, grads.numel())), ReduceOp::sum);
   // The gradients now hold the sum over every micro-batch of every rank; the mean's norm follows from the sum's.
   const double contributions = static_cast<double>(micro_batches) * comm.size();
   return {.norm = std::sqrt(ops::sum_of_squares(grads)) / contributions, .contributions = contributions};

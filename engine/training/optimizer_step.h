@@ -18,6 +18,10 @@ struct ReducedGradients {
   double contributions = 1.0;  // micro-batches summed over every rank: the sum / contributions is the mean
 };
 
+// The gradients are all-reduced in buckets of this many elements (64 MiB of f32): a few large collectives over the
+// flat block, never one per tensor, each small enough to overlap with the backward pass once that is asynchronous.
+inline constexpr std::int64_t kGradientBucketElements = std::int64_t{1} << 24;
+
 // The bytes of OptimizerStep's arena for a parameter block of block_elements (P) on device: the memory plan's.
 std::size_t optimizer_bytes(std::int64_t block_elements, Device device);
 
@@ -31,7 +35,7 @@ class OptimizerStep {
                 Device device);
 
   // All-reduces the gradients (P), summed over `micro_batches` micro-batches on this rank, over comm (summing
-  // ranks) and takes the global norm of their mean.
+  // ranks, bucket by bucket) and takes the global norm of their mean.
   static ReducedGradients reduce_gradients(Comm& comm, const Tensor& grads, std::int64_t micro_batches);
   // Scales the reduced gradients to their mean and clips it to optim.grad_clip in one pass, applies AdamW with
   // learning rate lr as update number `update_number` (1-based, for the bias correction), zeroes the gradients.

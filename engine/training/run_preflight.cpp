@@ -66,9 +66,15 @@ Device run_device(const config::Config& config) {
 void check_supported(const config::Config& config) {
   check(run_device(config) == Device::cpu || cuda::device_count() > 0, "train.device",
         "'cuda' needs a CUDA device (" + cuda::describe_backend() + "); set train.device=cpu");
-  check(config.loss.lb_scope == config::Scope::kMicroBatch, "loss.lb_scope",
-        "'global' (the load-balance statistic all-reduced over the data-parallel ranks) is not built yet; set "
-        "loss.lb_scope=micro_batch");
+  check(config.parallel.ep == 1, "parallel.ep",
+        std::to_string(config.parallel.ep) + ": expert parallelism (each rank holding 1/ep of every MoE layer's "
+        "experts) is not built yet; set parallel.ep=1 (every rank then holds every expert)");
+}
+
+void check_world_supported(const config::Config& config, const Comm& world) {
+  check(world.size() == 1 || run_device(config) == Device::cpu, "train.device",
+        "'cuda' on " + std::to_string(world.size()) + " ranks needs the NCCL process group, which is not built yet; "
+        "train on cpu or on one rank");
 }
 
 RunInputs open_run_inputs(const config::Config& config) {
@@ -132,7 +138,7 @@ PreflightReport preflight(const config::Config& config) {
   report.memory_limit = 0;
   report.checked.push_back("config rules");
   check_supported(config);
-  report.checked.push_back("supported by this build (train.device, loss.lb_scope)");
+  report.checked.push_back("supported by this build (train.device, parallel.ep)");
   if (corpus_exists(config)) {
     RunInputs inputs = open_run_inputs(config);
     auto comm = make_single_process_comm();

@@ -15,7 +15,7 @@ StepLosses run_micro_batches(const StepModules& m, const RunInputs& inputs, std:
     m.monitor.add(m.model, batch.domain.at(inputs.data.val_label_system));
     m.model.backward(m.edl.hook());
   }
-  StepLosses losses{.model = m.model.take_losses(), .edl = m.edl.take_losses()};
+  StepLosses losses{.model = m.model.take_losses(m.comm), .edl = m.edl.take_losses(m.comm)};
   m.monitor.record_edl(m.edl, losses.edl);
   return losses;
 }

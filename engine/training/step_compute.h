@@ -19,7 +19,7 @@ struct StepModules {
   model::EdlTerm& edl;
   model::RoutingMonitor& monitor;  // fed every micro-batch, in the val label system
   data::TrainLoader& loader;
-  Comm& comm;
+  Comm& comm;  // the data-parallel group: EDL's global scope and the losses' means reduce over it
 };
 
 struct StepLosses {
@@ -28,7 +28,7 @@ struct StepLosses {
 };
 
 // `micro_batches` micro-batches forward and backward (the gradients add up in the model's grads), then the losses,
-// which stayed on the model's device, read once each.
+// which stayed on the model's device, read once each and averaged over the group's ranks.
 StepLosses run_micro_batches(const StepModules& m, const RunInputs& inputs, std::int64_t micro_batches);
 
 }  // namespace diverge

@@ -1,5 +1,5 @@
 // The training loop: one optimizer step over grad_accum micro-batches, the non-finite guard, logging, evals,
-// checkpoints, preemption, resume.
+// checkpoints, preemption, resume; data-parallel over the ranks of the world, rank 0 speaking for all.
 #include "engine/training/trainer.h"
 
 #include <chrono>
@@ -10,6 +10,8 @@
 #include "data/loader/train_loader.h"
 #include "engine/checkpoint/checkpoint_dir.h"
 #include "engine/comm/comm.h"
+#include "engine/comm/process_groups.h"
+#include "engine/comm/world.h"
 #include "engine/compute_threads.h"
 #include "engine/config/model_size.h"
 #include "engine/error.h"
@@ -44,6 +46,19 @@ RunStart run_start(const config::Config& config, const TrainOptions& options) {
   return config.train.resume.empty() ? RunStart::fresh : RunStart::resume;
 }
 
+// The groups by role over every rank the launcher started, once the world is known to support the config.
+ProcessGroups process_groups(const config::Config& config) {
+  Comm& world = world_comm();
+  check_world_supported(config, world);
+  return ProcessGroups(world, config.parallel.ep);
+}
+
+// The run directory is rank 0's: it alone checks, locks and writes it.
+std::optional<RunDirectory> lead_run_directory(const config::Config& config, RunStart start, bool lead) {
+  if (!lead) return std::nullopt;
+  return std::optional<RunDirectory>(std::in_place, config, start);
+}
+
 // A step after its micro-batches, before the update: the record to log and the gradients' reduction.
 struct StepResult {
   StepRecord record;
@@ -56,19 +71,21 @@ class TrainingRun {
       : threads_(set_compute_threads(config.train.threads)),
         inputs_(open_run_inputs(config)),
         memory_(checked_memory_plan(config_)),
-        run_dir_(config_, run_start(config_, options)),
-        comm_(make_single_process_comm()),
+        groups_(process_groups(config_)),
+        lead_(groups_.world().rank() == 0),
+        run_dir_(lead_run_directory(config_, run_start(config_, options), lead_)),
         model_(config_.model, config_.loss, config_.data.micro_batch, config_.data.seq_len, config_.train.seed,
                memory_.device, config_.train.logit_chunk),
         optimizer_(config_.optim, model_.layout().block_elements(), model_.layout().decay_elements(), model_.device()),
-        loader_(inputs_.data.corpus, loader_config(config_, *comm_)),
+        loader_(inputs_.data.corpus, loader_config(config_, groups_.dp())),
         schedule_(config_.optim, config_.train.steps),
         edl_(config_.edl, config_.model, inputs_.edl_label_count),
         monitor_(config_.model, inputs_.metric_label_count, model_.device()),
         guard_(config_.train.on_nonfinite, config_.train.max_consecutive_skips),
         root_(checkpoints_root(config_)),
         last_step_(options.stop_after > 0 ? std::min(options.stop_after, config_.train.steps) : config_.train.steps) {
-    if (config_.data.val_every > 0)
+    model_.balance_load_over(groups_.dp());
+    if (config_.data.val_every > 0 && lead_)
       evaluator_ = std::make_unique<Evaluator>(inputs_.data.corpus, inputs_.data.val_label_system,
                                                config_.data.micro_batch, config_.data.seq_len,
                                                config_.data.val_batches);
@@ -76,27 +93,30 @@ class TrainingRun {
   }
 
   TrainSummary run() {
-    config_.save_resolved(std::filesystem::path(config_.train.out_dir) / "config.json");
-    remove_stale_temporaries(root_);
-    if (!config_.log.quiet) print_run_plan(config_, facts_);
+    if (lead_) {
+      config_.save_resolved(std::filesystem::path(config_.train.out_dir) / "config.json");
+      remove_stale_temporaries(root_);
+      if (!config_.log.quiet) print_run_plan(config_, facts_);
+    }
+    groups_.world().barrier();  // every rank resumes from what rank 0 found and left in the run directory
     resume();
-    MetricsLog log(config_.metrics_path(), progress_.step);
+    if (lead_) log_.emplace(config_.metrics_path(), progress_.step);
     const StopSignals signals;
     const auto start = Clock::now();
     for (std::int64_t step = progress_.step + 1; step <= last_step_; ++step) {
       const auto step_start = Clock::now();
       StepResult result = forward_backward(step);
-      const StepAgreement agreed = agree_on_step(*comm_, locally_finite(result), signals.received() != 0);
+      const StepAgreement agreed = agree_on_step(groups_.world(), locally_finite(result), signals.received() != 0);
       const StepVerdict verdict = guard_.judge(agreed.finite && std::isfinite(result.gradients.norm));
-      if (verdict == StepVerdict::stop) return stop_nonfinite(log, result, step);
+      if (verdict == StepVerdict::stop) return stop_nonfinite(result, step);
       finish_step(result, verdict, step);
       timing_.steps.add(seconds_since(step_start));
       result.record.tokens_per_s = static_cast<double>(facts_.tokens_per_step) / seconds_since(step_start);
       result.record.elapsed_s = seconds_since(start);
-      if (timing_.steps.count == 1 && !config_.log.quiet)
+      if (timing_.steps.count == 1 && !config_.log.quiet && lead_)
         print_activation_peak(facts_.memory.activations, model_.activation_arena().peak());
-      log_step(log, result.record, step);
-      evaluate(log, step);
+      log_step(result.record, step);
+      evaluate(step);
       const bool due = every(step, config_.train.checkpoint_every) || step == last_step_;
       if ((due || agreed.stop_requested) && !save()) return stop_unsaved(step);
       if (agreed.stop_requested) return stop_for_signal(signals.received(), start);
@@ -110,9 +130,10 @@ class TrainingRun {
     facts.total_params = model_.layout().total_parameters();
     facts.active_params = model_.layout().active_parameters();
     facts.flops_per_token = config::training_flops_per_token(config_.model, config_.data.seq_len);
-    facts.tokens_per_step = config_.data.micro_batch * config_.data.seq_len * config_.data.grad_accum * comm_->size();
+    facts.tokens_per_step =
+        config_.data.micro_batch * config_.data.seq_len * config_.data.grad_accum * groups_.dp().size();
     facts.threads = threads_;
-    facts.comm = comm_->describe();
+    facts.comm = groups_.world().describe();
     facts.corpus = inputs_.data.manifest.file.string();
     facts.memory = memory_;
     return facts;
@@ -139,6 +160,7 @@ class TrainingRun {
     print(config_.train.resume.empty() ? "start: fresh run" : "start: fresh run (no checkpoint to resume from)");
   }
 
+  // Every rank reads the same checkpoint files (on one host, or a file system every host shares).
   void resume_from(const std::filesystem::path& dir) {
     auto resumed = load_training_checkpoint(dir, config_, model_.layout(), model_.params(), optimizer_);
     restore_loop_state(resumed.progress.trainer, dir.string() + ": state.json");
@@ -153,9 +175,10 @@ class TrainingRun {
   // grad_accum micro-batches forward and backward (gradients add up), then the gradients' all-reduce and norm.
   StepResult forward_backward(std::int64_t step) {
     const std::int64_t micro_batches = config_.data.grad_accum;
-    const StepLosses losses = run_micro_batches({model_, edl_, monitor_, loader_, *comm_}, inputs_, micro_batches);
+    const StepLosses losses = run_micro_batches({model_, edl_, monitor_, loader_, groups_.dp()}, inputs_,
+                                                micro_batches);
     StepResult result;
-    result.gradients = OptimizerStep::reduce_gradients(*comm_, model_.grads(), micro_batches);
+    result.gradients = OptimizerStep::reduce_gradients(groups_.dp(), model_.grads(), micro_batches);
     result.record.step = step;
     const model::Losses& lm = losses.model;
     result.record.loss = {.total = lm.total + edl_.weighted(losses.edl.mean), .lm = lm.lm, .lb = lm.lb, .z = lm.z,
@@ -186,22 +209,25 @@ class TrainingRun {
 
   // Lines, records and evals follow the schedule's steps, not where this process stops: an interrupted and resumed
   // run logs exactly what an uninterrupted one does.
-  void log_step(MetricsLog& log, StepRecord& record, std::int64_t step) {
+  void log_step(StepRecord& record, std::int64_t step) {
     if (!every(step, config_.log.every) && step != config_.train.steps) return;
+    monitor_.gather_window(groups_.dp());
     model::RoutingReport routing = monitor_.finish();
+    if (!lead_) return;
     record.routing = std::move(routing.json);
     record.routing_summary = std::move(routing.summary);
-    log.write(record.to_json());
+    log_->write(record.to_json());
     const double eta = timing_.eta(last_step_ - step, evals_after(step), checkpoints_after(step));
     print(format_step_line(record, config_.train.steps, eta));
   }
 
-  void evaluate(MetricsLog& log, std::int64_t step) {
+  // Rank 0 alone evaluates: the weights are the same on every rank.
+  void evaluate(std::int64_t step) {
     if (!evaluator_ || !(every(step, config_.data.val_every) || step == config_.train.steps)) return;
     const auto eval_start = Clock::now();
     EvalRecord eval = evaluator_->run(model_, step, progress_.tokens);
     timing_.evals.add(seconds_since(eval_start));
-    log.write(eval.to_json());
+    log_->write(eval.to_json());
     print(format_eval_line(eval));
   }
 
@@ -214,6 +240,7 @@ class TrainingRun {
 
   // Writes a checkpoint of the state after progress_.step, unless parameters or moments hold a NaN or an infinity
   // (an update that overflowed): then nothing is written, so pruning can never delete the last good checkpoint.
+  // The state is replicated, so rank 0 writes it for every rank; no rank goes on (or exits) before it is complete.
   bool save() {
     const auto save_start = Clock::now();
     const std::pair<const char*, Tensor> blocks[] = {{"parameters", model_.params()},
@@ -225,9 +252,13 @@ class TrainingRun {
                          *tensor + ")";
         return false;
       }
+    monitor_.gather_window(groups_.dp());
     progress_.loader = loader_.state();
     progress_.trainer = loop_state();
-    checkpoint_ = save_training_checkpoint(root_, config_, model_.layout(), model_.params(), optimizer_, progress_);
+    checkpoint_ = lead_ ? save_training_checkpoint(root_, config_, model_.layout(), model_.params(), optimizer_,
+                                                   progress_)
+                        : root_ / checkpoint_name(progress_.step);
+    groups_.world().barrier();
     timing_.checkpoints.add(seconds_since(save_start));
     return true;
   }
@@ -246,7 +277,8 @@ class TrainingRun {
                                                                               ": expected an integer");
     check(state.contains("routing_window"), where, "trainer.routing_window: missing");
     guard_.restore(state["skipped_steps"].get<std::int64_t>(), state["skip_streak"].get<std::int64_t>());
-    monitor_.restore_window(state["routing_window"], where);
+    // The saved window is the ranks' sum (gather_window): rank 0 takes it up, the others start empty.
+    if (lead_) monitor_.restore_window(state["routing_window"], where);
   }
 
   std::string nonfinite_cause(const StepResult& result) const {
@@ -264,13 +296,13 @@ class TrainingRun {
            (checkpoint_ ? "the last checkpoint is " + checkpoint_->string() : std::string("no checkpoint exists yet"));
   }
 
-  TrainSummary stop_nonfinite(MetricsLog& log, StepResult& result, std::int64_t step) {
+  TrainSummary stop_nonfinite(StepResult& result, std::int64_t step) {
     std::string message = "step " + std::to_string(step) + ": " + nonfinite_cause(result);
     if (config_.train.on_nonfinite == config::NonFinitePolicy::kSkip)
       message += "; " + std::to_string(guard_.streak()) + " non-finite steps in a row (train.max_consecutive_skips)";
     result.record.tokens = progress_.tokens + facts_.tokens_per_step;
     result.record.skipped_steps = guard_.skipped();
-    log.write(result.record.to_json());
+    if (log_) log_->write(result.record.to_json());
     print(format_step_line(result.record, config_.train.steps, 0.0));
     return stopped(StopReason::nonfinite, message + unsaved_ending());
   }
@@ -287,7 +319,7 @@ class TrainingRun {
   }
 
   TrainSummary finish(StopReason reason, std::string message, Clock::time_point start) {
-    if (!config_.log.quiet)
+    if (!config_.log.quiet && lead_)
       print_run_end(format_run_end(progress_.step, timing_, seconds_since(start), facts_), config_.metrics_path(),
                     checkpoint_);
     return stopped(reason, std::move(message));
@@ -303,13 +335,15 @@ class TrainingRun {
   }
 
   void print(const std::string& line) const {
-    if (config_.log.quiet) return;
+    if (config_.log.quiet || !lead_) return;
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
   }
 
-  // Warnings reach stderr even in quiet runs: they say that work was dropped or passed over.
-  static void warn(const std::string& line) {
+  // Warnings reach stderr even in quiet runs: they say that work was dropped or passed over. Every rank takes the
+  // same decisions, so rank 0 says it for all.
+  void warn(const std::string& line) const {
+    if (!lead_) return;
     std::fflush(stdout);
     std::fprintf(stderr, "warning: %s\n", line.c_str());
   }
@@ -318,8 +352,9 @@ class TrainingRun {
   RunInputs inputs_;
   const config::Config& config_ = inputs_.config;
   MemoryPlan memory_;
-  RunDirectory run_dir_;  // locked, and checked against an existing run, before the model is allocated
-  std::unique_ptr<Comm> comm_;
+  ProcessGroups groups_;
+  bool lead_;  // world rank 0: the one rank that prints, logs, evaluates and writes checkpoints
+  std::optional<RunDirectory> run_dir_;  // rank 0's: locked and checked against an existing run before allocation
   model::Transformer model_;
   OptimizerStep optimizer_;
   data::TrainLoader loader_;
@@ -331,6 +366,7 @@ class TrainingRun {
   std::int64_t last_step_;  // where this process stops: train.steps, or --stop-after
   std::unique_ptr<Evaluator> evaluator_;
   RunFacts facts_;
+  std::optional<MetricsLog> log_;  // rank 0's
   TrainProgress progress_;
   RunTiming timing_;
   std::string unsaved_cause_;

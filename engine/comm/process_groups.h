@@ -1,0 +1,36 @@
+// ProcessGroups: the world's ranks cut by role (world, dp, ep, edp) once, so the step asks for a role, never a library.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "engine/comm/comm.h"
+
+namespace diverge {
+
+// With W ranks and expert-parallel size E (parallel.ep), rank r belongs to
+//   world: all W ranks;
+//   dp:    all W ranks too: every rank holds the replicated (non-expert) parameters, whose gradients reduce over it;
+//   ep:    the E consecutive ranks [r / E * E, r / E * E + E), which share each MoE layer's experts (1/E each) and
+//          exchange tokens with each other;
+//   edp:   the W / E ranks with the same r % E, which hold the same experts, whose gradients reduce over it.
+// Ranks within each group keep their world order. With E = 1, ep is every rank alone and edp equals dp.
+class ProcessGroups {
+ public:
+  // Collective over world (every rank calls it with the same ep). Error naming parallel.ep when E does not
+  // divide W.
+  ProcessGroups(Comm& world, std::int64_t ep);
+
+  Comm& world() const { return world_; }
+  Comm& dp() const { return *dp_; }
+  Comm& ep() const { return *ep_; }
+  Comm& edp() const { return *edp_; }
+
+ private:
+  Comm& world_;
+  std::unique_ptr<Comm> dp_;
+  std::unique_ptr<Comm> ep_;
+  std::unique_ptr<Comm> edp_;
+};
+
+}  // namespace diverge
