@@ -123,23 +123,33 @@ class MoE(nn.Module):
         self.shared_experts = SwiGLU(cfg.d_model, cfg.shared_hidden) if cfg.n_shared_experts else None
 
     def route(self, h, layer):
-        """h (N, C) -> Routing; the router computes in at least float32."""
+        """h (N, C) -> Routing; the router computes in at least float32, also under autocast."""
         router_dtype = torch.promote_types(h.dtype, torch.float32)
-        logits = F.linear(h.to(router_dtype), self.gate.weight.to(router_dtype))  # (N, E)
+        with torch.autocast(h.device.type, enabled=False):
+            logits = F.linear(h.to(router_dtype), self.gate.weight.to(router_dtype))  # (N, E)
         probs = logits.softmax(dim=-1)  # (N, E)
         return Routing(layer, logits, probs, top_k_stable(probs, self.top_k))
 
-    def forward(self, h, layer):
-        """h (N, C) -> (N, C), Routing. Every expert runs, also on zero tokens, so its gradient is a zero tensor."""
-        routing = self.route(h, layer)
+    def slot_weights(self, routing, dtype):
+        """-> (N, k): the probability of each chosen expert, renormalised over the k when renorm_topk."""
         weights = routing.probs.gather(1, routing.topk)  # (N, k)
         if self.renorm_topk:
             weights = weights / weights.sum(dim=-1, keepdim=True)
-        weights = weights.to(h.dtype)
+        return weights.to(dtype)
+
+    def routed_experts(self, h, routing, weights):
+        """h (N, C), weights (N, k) -> (N, C): sum over slots of weight * chosen expert(h). Every expert runs, also
+        on zero tokens, so its gradient is a zero tensor."""
         out = torch.zeros_like(h)  # (N, C)
         for expert_index, expert in enumerate(self.experts):
             rows, slots = (routing.topk == expert_index).nonzero(as_tuple=True)
             out = out.index_add(0, rows, weights[rows, slots, None] * expert(h[rows]))
+        return out
+
+    def forward(self, h, layer):
+        """h (N, C) -> (N, C), Routing."""
+        routing = self.route(h, layer)
+        out = self.routed_experts(h, routing, self.slot_weights(routing, h.dtype))
         if self.shared_experts is not None:
             out = out + self.shared_experts(h)
         return out, routing

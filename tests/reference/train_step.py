@@ -1,4 +1,5 @@
 # One training step of MODEL.md's optimiser in PyTorch: AdamW (decay on matrices only) after global gradient clipping.
+import contextlib
 import dataclasses
 
 import torch
@@ -23,14 +24,16 @@ def takes_weight_decay(param):
     return param.dim() >= 2
 
 
-def make_optimizer(model, optim):
-    """torch.optim.AdamW with two groups; a tied embedding is one parameter, so it decays once."""
+def make_optimizer(model, optim, fused=False):
+    """torch.optim.AdamW with two groups; a tied embedding is one parameter, so it decays once. fused: torch's
+    one-kernel AdamW (CUDA), else the per-parameter loop."""
     params = list(model.parameters())
     groups = [
         {"params": [p for p in params if takes_weight_decay(p)], "weight_decay": optim.weight_decay},
         {"params": [p for p in params if not takes_weight_decay(p)], "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=optim.lr, betas=(optim.beta1, optim.beta2), eps=optim.eps, foreach=False)
+    implementation = {"fused": True} if fused else {"foreach": False}
+    return torch.optim.AdamW(groups, lr=optim.lr, betas=(optim.beta1, optim.beta2), eps=optim.eps, **implementation)
 
 
 @dataclasses.dataclass
@@ -40,10 +43,12 @@ class StepResult:
     grad_norm: float  # global gradient norm before clipping
 
 
-def train_step(model, optimizer, tokens, loss_cfg, optim):
-    """Forward, backward, clip (torch's rule: scale by grad_clip / (norm + 1e-6) when that is below 1), AdamW."""
+def train_step(model, optimizer, tokens, loss_cfg, optim, forward_context=contextlib.nullcontext):
+    """Forward, backward, clip (torch's rule: scale by grad_clip / (norm + 1e-6) when that is below 1), AdamW.
+    forward_context() wraps the forward pass and the losses (the benchmarks' bf16 autocast), not the backward."""
     optimizer.zero_grad(set_to_none=False)
-    _, routings, losses = forward_losses(model, tokens, loss_cfg)
+    with forward_context():
+        _, routings, losses = forward_losses(model, tokens, loss_cfg)
     losses.total.backward()
     if optim.grad_clip > 0:
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
