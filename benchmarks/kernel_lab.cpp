@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -359,7 +360,7 @@ std::vector<RowCase> row_cases() {
   return {
       {"rmsnorm_forward",
        [](const RowShape& s) { return "T" + std::to_string(s.tokens) + " C" + std::to_string(s.dim); },
-       [](const RowShape& s) { return 2.0 * bf16_bytes(s.tokens * s.dim); },
+       [](const RowShape& s) { return 2.0 * bf16_bytes(s.tokens * s.dim) + bf16_bytes(s.dim); },
        [](Tensors& t, const RowShape& s, std::vector<Tensor>& outputs) {
          const Tensor x = t.normal_activation({s.tokens, s.dim}, 31, 1.0f);
          const Tensor weight = t.normal_activation({s.dim}, 32, 1.0f);
@@ -496,6 +497,19 @@ json load_shapes(const std::string& set) {
   return all.at("tiny");
 }
 
+std::string utc_date() {
+  const std::time_t now = std::time(nullptr);
+  char text[16];
+  std::strftime(text, sizeof text, "%Y-%m-%d", std::gmtime(&now));
+  return text;
+}
+
+std::string command_line(int argc, char** argv) {
+  std::string line = "kernel_lab";
+  for (int i = 1; i < argc; ++i) line += std::string(" ") + argv[i];
+  return line;
+}
+
 struct Flags {
   std::string shapes = "full";
   int reps = 20;
@@ -545,10 +559,11 @@ int main(int argc, char** argv) {
     if (!flags.json_path.empty()) {
       json rows = json::array();
       for (const Row& r : lab.rows) rows.push_back(row_json(lab, r));
-      std::ofstream(flags.json_path) << json{{"meta", {{"device", cuda::device_name()}, {"shapes", flags.shapes}}},
-                                             {"rows", rows}}
-                                            .dump(2)
-                                     << "\n";
+      const json meta = {{"device", cuda::device_name()},
+                         {"shapes", flags.shapes},
+                         {"date", utc_date()},
+                         {"command", command_line(argc, argv)}};
+      std::ofstream(flags.json_path) << json{{"meta", meta}, {"rows", rows}}.dump(2) << "\n";
     }
     if (lab.failed) {
       std::fprintf(stderr, "kernel_lab: a check exceeded %.0e (marked FAILED above)\n", kLabTolerance);

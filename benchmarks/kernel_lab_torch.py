@@ -148,11 +148,11 @@ def row_kernel_rows(shape, device, timer):
     tokens, dim, vocab = shape["tokens"], shape["dim"], shape["vocab"]
     x = torch.randn(tokens, dim, device=device, dtype=BF16)  # (T, C)
     weight = torch.randn(dim, device=device, dtype=BF16)  # (C)
-    logits = torch.randn(tokens, vocab, device=device, dtype=BF16)  # (T, V)
+    logits = torch.randn(tokens, vocab, device=device, dtype=torch.float32)  # (T, V): fp32, as autocast takes it
     targets = torch.randint(0, vocab, (tokens,), device=device)  # (T)
     return [measured_row("rmsnorm_forward", f"T{tokens} C{dim}", "torch rms_norm", 2 * tokens * dim * 2 + dim * 2,
                          GBPS, lambda: F.rms_norm(x, (dim,), weight, eps=RMS_EPS), timer),
-            measured_row("cross_entropy_forward", f"T{tokens} V{vocab}", "torch cross_entropy", tokens * vocab * 2,
+            measured_row("cross_entropy_forward", f"T{tokens} V{vocab}", "torch cross_entropy", tokens * vocab * 4,
                          GBPS, lambda: F.cross_entropy(logits, targets), timer)]
 
 

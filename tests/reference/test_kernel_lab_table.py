@@ -23,7 +23,8 @@ def rate_row(kernel, shape, impl, work, unit, rate):
 def ours():
     return {"meta": {"date": "2026-12-07", "device": "NVIDIA H100", "command": "build/kernel_lab --json ours.json"},
             "rows": [rate_row("attention_forward", ATTENTION, "diverge", FLOPS, "TFLOP/s", 300.0),
-                     rate_row("rmsnorm_forward", "T64 C64", "diverge", 16512, "GB/s", 2000.0)]}
+                     rate_row("rmsnorm_forward", "T64 C64", "diverge", 16512, "GB/s", 2000.0),
+                     rate_row("rmsnorm_forward", "T64 C64", "copy", 16512, "GB/s", 2500.0)]}
 
 
 def torch_side():
@@ -46,10 +47,10 @@ class JoinTest(unittest.TestCase):
             f"| {ATTENTION} | 300 | error | 400 | - | 0.75x |", "",
             f"- torch sdpa cudnn, {ATTENTION}: cuDNN refuses GQA", "",
             "### rmsnorm_forward (GB/s)", "",
-            "| shape | ours | torch rms_norm | ours / torch rms_norm |",
-            "|---|---|---|---|",
-            "| T64 C64 | 2000 | 1600 | 1.25x |",
-            "| T128 C64 | - | 1700 | - |", ""])
+            "| shape | ours | copy | torch rms_norm | ours / copy | ours / torch rms_norm |",
+            "|---|---|---|---|---|---|",
+            "| T64 C64 | 2000 | 2500 | 1600 | 0.80x | 1.25x |",
+            "| T128 C64 | - | - | 1700 | - | - |", ""])
 
     def test_work_counted_differently_is_refused(self):
         theirs = torch_side()
@@ -88,7 +89,14 @@ class JoinTest(unittest.TestCase):
         self.assertIn("- Commands: `build/kernel_lab --json ours.json`; `kernel_lab_torch.py --json t.json`", text)
         self.assertIn("- PyTorch 2.15.0, CUDA 13.2, cuDNN 92600", text)
         self.assertRegex(text, r"- Commit: [0-9a-f]{7,}")
-        self.assertIn("| T64 C64 | 2000 | 1600 | 1.25x |", text)
+        self.assertIn("| T64 C64 | 2000 | 2500 | 1600 | 0.80x | 1.25x |", text)
+
+    def test_ours_without_a_row_of_our_kernels_is_refused(self):
+        mine = ours()
+        for row in mine["rows"]:
+            row["impl"] = "copy"
+        with self.assertRaisesRegex(LabError, "no row of impl"):
+            join(mine, torch_side())
 
 
 if __name__ == "__main__":
