@@ -4,13 +4,13 @@
 #include "kernels/cuda/attention_flash.h"
 
 #include <cmath>
-#include <cstring>
 #include <string>
 
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/attention_rows.h"
 #include "kernels/cuda/cuda_source.h"
 #include "kernels/cuda/ptx.h"
+#include "kernels/cuda/swizzled_tile.h"
 
 namespace diverge::cuda {
 namespace {
@@ -21,17 +21,11 @@ constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kWarpRows = kRows / kWarps;  // 16, the M of one mma: warp w owns the tile's rows 16 w .. 16 w + 15
 constexpr int kKeyTiles = kRows / 8;       // the n-tiles (8 keys each) of a warp's 16 x 64 scores
-constexpr int kChunk = 8;                  // bf16 per 16-byte chunk: one cp.async, one row of an ldmatrix matrix
 constexpr int kMaxGridY = 65535;
 
-// kRows rows of D bf16 in shared memory. Chunk c of row r lives at chunk c ^ (r % 8) of the row: the eight rows an
-// ldmatrix matrix reads at one chunk then fall into eight different groups of four banks, with no padding.
+// kRows rows of D bf16 in shared memory (D of 8 or 16 chunks: swizzled by row % 8).
 template <int D>
-struct SharedTile {
-  bf16_bits data[kRows * D];
-
-  __device__ __forceinline__ bf16_bits* chunk(int row, int c) { return data + row * D + (c ^ (row % 8)) * kChunk; }
-};
+using SharedTile = SwizzledTile<kRows, D>;
 
 template <int D>
 struct FlashTiles {
@@ -52,13 +46,6 @@ __device__ void load_tile(SharedTile<D>& tile, const bf16_bits* x, HeadRows rows
     const bf16_bits* source = x + rows.base + (inside ? first + r : 0) * rows.stride + c * kChunk;
     cp_async_16(tile.chunk(r, c), source, inside ? 16 : 0);
   }
-}
-
-__device__ __forceinline__ std::uint32_t pack_bf16x2(float low, float high) {
-  const __nv_bfloat162 pair = __floats2bfloat162_rn(low, high);
-  std::uint32_t bits;
-  std::memcpy(&bits, &pair, sizeof bits);
-  return bits;
 }
 
 // The A fragments of the warp's 16 query rows for each 16-dim step: ldmatrix's four matrices are rows 0-7 and 8-15
@@ -250,8 +237,6 @@ void launch_forward(const AttentionShape& s, const bf16_bits* q, const bf16_bits
   DIVERGE_LAUNCH(flash_attention_forward_kernel<D>, grid, dim3(kThreads), kBytes, s, attention_scale(s), q, k, v,
                  out, lse);
 }
-
-bool aligned_16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 
