@@ -4,13 +4,13 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <initializer_list>
 #include <string>
 
 #include "kernels/cuda/attention_rows.h"
 #include "kernels/cuda/cuda_source.h"
 #include "kernels/cuda/ptx.h"
+#include "kernels/cuda/swizzled_tile.h"
 
 namespace diverge::cuda::flash {
 
@@ -20,21 +20,15 @@ constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kWarpRows = kRows / kWarps;  // 16, the M of one mma: warp w owns the tile's rows 16 w .. 16 w + 15
 constexpr int kColumnTiles = kRows / 8;    // the n-tiles (8 columns each) of a warp's 16 x 64 product with a tile
-constexpr int kChunk = 8;                  // bf16 per 16-byte chunk: one cp.async, one row of an ldmatrix matrix
 constexpr int kMaxGridY = 65535;
 
 // A warp's 16 x 64 product with a tile as mma accumulator fragments: [n-tile][i], rows g + 8 (i / 2) and columns
 // 8 n + 2 t + i % 2 for g = lane / 4, t = lane % 4. Products with part of a tile have fewer n-tiles.
 using WarpScores = float[kColumnTiles][4];
 
-// kRows rows of D bf16 in shared memory. Chunk c of row r lives at chunk c ^ (r % 8) of the row: the eight rows an
-// ldmatrix matrix reads at one chunk then fall into eight different groups of four banks, with no padding.
+// kRows rows of D bf16 in shared memory (D of 8 or 16 chunks: swizzled by row % 8).
 template <int D>
-struct SharedTile {
-  bf16_bits data[kRows * D];
-
-  __device__ __forceinline__ bf16_bits* chunk(int row, int c) { return data + row * D + (c ^ (row % 8)) * kChunk; }
-};
+using SharedTile = SwizzledTile<kRows, D>;
 
 // Rows [first, first + kRows) of a head, copied asynchronously by the whole block (the caller commits the group);
 // rows past the sequence's end are zero-filled without reading.
@@ -70,13 +64,6 @@ struct QueryTileBlock {
 __device__ __forceinline__ QueryTileBlock query_tile_block(const AttentionShape& s) {
   const std::int64_t first = static_cast<std::int64_t>(gridDim.y - 1 - blockIdx.y) * kRows;
   return {blockIdx.x, head_pair(s, blockIdx.x), first, first / kRows + 1};
-}
-
-__device__ __forceinline__ std::uint32_t pack_bf16x2(float low, float high) {
-  const __nv_bfloat162 pair = __floats2bfloat162_rn(low, high);
-  std::uint32_t bits;
-  std::memcpy(&bits, &pair, sizeof bits);
-  return bits;
 }
 
 // The A fragment of 16 rows of a tile from `first`, at dims 16 kk .. 16 kk + 15: ldmatrix's four matrices are rows
@@ -188,7 +175,7 @@ void allow_dynamic_shared(Kernel kernel, std::size_t bytes) {
 // sequence with more 64-row tiles than a grid's y extent, a head dim without a kernel.
 inline void check_flash_arguments(const AttentionShape& s, std::initializer_list<const void*> tensors) {
   for (const void* tensor : tensors)
-    if (reinterpret_cast<std::uintptr_t>(tensor) % 16 != 0)
+    if (!aligned_16(tensor))
       throw Error("cuda attention", "the tensor-core kernels need 16-byte aligned tensors");
   if ((s.seq + kRows - 1) / kRows > kMaxGridY)
     throw Error("cuda attention", "sequence of " + std::to_string(s.seq) + " exceeds the grid's query tiles");

@@ -17,4 +17,7 @@ __device__ __forceinline__ void store_bf16(bf16_bits* p, float value) {
   *reinterpret_cast<__nv_bfloat16*>(p) = __float2bfloat16(value);
 }
 
+// What a bf16 store of value would hold, kept in fp32.
+__device__ __forceinline__ float rounded_to_bf16(float value) { return __bfloat162float(__float2bfloat16(value)); }
+
 }  // namespace diverge::cuda

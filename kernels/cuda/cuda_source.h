@@ -25,6 +25,15 @@
   type* name = reinterpret_cast<type*>(name##_bytes)
 #endif
 
+// Has nvcc unroll the loop that follows completely: a loop that indexes a register array by its counter keeps the
+// array in registers only when unrolled, where nvcc's own choice may leave a long body rolled and the array on the
+// stack. Nothing on the emulator.
+#ifdef DIVERGE_CUDA_EMULATOR
+#define DIVERGE_UNROLL
+#else
+#define DIVERGE_UNROLL _Pragma("unroll")
+#endif
+
 namespace diverge::cuda {
 
 // Throws Error(where, "<what>: <CUDA's message>") unless error is cudaSuccess.

@@ -1,4 +1,5 @@
-// CUDA expert feed-forward over expert-grouped rows: per-expert cuBLASLt products around one SwiGLU pass.
+// CUDA expert feed-forward over expert-grouped rows: grouped tensor-core products that read the row offsets on the
+// device, SwiGLU fused into their epilogues.
 #pragma once
 
 #include <cstdint>
@@ -10,13 +11,13 @@ namespace diverge::cuda {
 
 // For expert e, rows [offsets[e], offsets[e + 1]) of x (rows, dim), all bf16:
 //   out = (silu(x W_gate[e]^T) * (x W_up[e]^T)) W_down[e]^T
-// offsets are host memory: each expert is its own product, whose extents the host must know.
-void expert_ffn_forward(const ExpertShape& s, const std::int32_t* host_offsets, const bf16_bits* x,
+// offsets (experts + 1) are device memory, read by the kernels: the host never waits for them.
+void expert_ffn_forward(const ExpertShape& s, const std::int32_t* offsets, const bf16_bits* x,
                         ExpertWeightPtrs<const bf16_bits> w, ExpertSavedPtrs<bf16_bits> saved, bf16_bits* out);
 
 // dx (rows, dim, bf16) is overwritten, summed over the gate and up paths in fp32 and rounded once; the fp32 weight
 // gradients dw are added to. dgate_work and dup_work (rows, hidden, bf16) are workspace.
-void expert_ffn_backward(const ExpertShape& s, const std::int32_t* host_offsets, const bf16_bits* x,
+void expert_ffn_backward(const ExpertShape& s, const std::int32_t* offsets, const bf16_bits* x,
                          ExpertWeightPtrs<const bf16_bits> w, ExpertSavedPtrs<const bf16_bits> saved,
                          const bf16_bits* dout, bf16_bits* dx, ExpertWeightPtrs<float> dw, bf16_bits* dgate_work,
                          bf16_bits* dup_work);

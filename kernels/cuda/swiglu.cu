@@ -1,22 +1,20 @@
-// CUDA SwiGLU: grid-stride elementwise passes; silu'(g) = s (1 + g (1 - s)) with s = sigmoid(g), as the CPU.
+// CUDA SwiGLU: grid-stride elementwise passes over the formulas of swiglu_math.h.
 #include "kernels/cuda/swiglu.h"
 
 #include "kernels/cuda/bf16.h"
 #include "kernels/cuda/grid.h"
+#include "kernels/cuda/swiglu_math.h"
 
 namespace diverge::cuda {
 namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-
 __global__ void swiglu_forward_kernel(const bf16_bits* gate, const bf16_bits* up, std::int64_t n,
                                       bf16_bits* out) {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const float g = load_bf16(gate + i);
-    store_bf16(out + i, g * sigmoid(g) * load_bf16(up + i));
+    store_bf16(out + i, swiglu(load_bf16(gate + i), load_bf16(up + i)));
   }
 }
 
@@ -24,10 +22,9 @@ __global__ void swiglu_backward_kernel(const bf16_bits* dout, const bf16_bits* g
                                        std::int64_t n, bf16_bits* dgate, bf16_bits* dup) {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const float g = load_bf16(gate + i), u = load_bf16(up + i), d = load_bf16(dout + i);
-    const float s = sigmoid(g);
-    store_bf16(dgate + i, d * u * s * (1.0f + g * (1.0f - s)));
-    store_bf16(dup + i, d * g * s);
+    const SwigluGradients d = swiglu_gradients(load_bf16(dout + i), load_bf16(gate + i), load_bf16(up + i));
+    store_bf16(dgate + i, d.gate);
+    store_bf16(dup + i, d.up);
   }
 }
 
