@@ -2,7 +2,8 @@
 // world allows. The exchange delivers each row to its expert's rank, expert and position and brings it back in
 // place; a MoE layer whose experts are spread over the group computes what one process computes on the group's
 // tokens together, to f32 rounding: the outputs, the input gradients and every expert gradient (none doubled, none
-// dropped).
+// dropped); and the gradient reduction sums each expert shard over the ranks that hold it and counts it once in
+// the norm.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -16,8 +17,10 @@
 #include "engine/comm/process_groups.h"
 #include "engine/comm/world.h"
 #include "engine/error.h"
+#include "engine/training/optimizer_step.h"
 #include "model/ep_dispatcher.h"
 #include "model/moe_layer.h"
+#include "model/param_layout.h"
 #include "tests/model_support.h"
 
 using namespace diverge;
@@ -356,6 +359,72 @@ TEST_CASE("expert parallel: a MoE layer over the group equals one process on the
     group.allreduce(make_view(grads.router.data(), DType::f32, Device::cpu, {std::ssize(grads.router)}),
                     ReduceOp::sum);
     CHECK(max_difference(grads.router, alone_grads.router) < kLayerTolerance);
+  }
+  world.barrier();
+}
+
+namespace {
+
+// Every rank's gradient of a parameter element: small multiples of 1/8, so that sums and squares are exact in f32
+// and double; the norm then differs from the expected one by the rounding of a square root and a division only.
+float rank_gradient(int rank, std::size_t view, std::int64_t element) {
+  const auto step = static_cast<std::int64_t>((view * 7 + static_cast<std::size_t>(element)) % 5);
+  return static_cast<float>((rank + 1) * step) / 8.0f;
+}
+
+}  // namespace
+
+TEST_CASE("expert parallel: expert gradients sum over the ranks holding them, the norm counts each parameter once") {
+  Comm& world = world_comm();
+  config::ModelConfig m = layer_config();
+  m.n_layers = 2;
+  const model::ParamLayout whole(m);
+  const std::vector<model::NamedView> whole_views = whole.named_views();
+  const std::int64_t micro_batches = 2;
+  for (const std::int64_t ep : ep_sizes()) {
+    CAPTURE(ep);
+    const ProcessGroups groups(world, ep);
+    const model::ParamLayout shard(m, {.index = groups.ep().rank(), .count = ep});
+    const std::int64_t local = kExperts / ep;
+    // Who holds a tensor of the whole model: every rank, or for an expert the ranks of its shard (world rank % ep).
+    const auto holds = [&](const std::string& name, int rank) {
+      const std::int64_t expert = test::expert_in_name(name);
+      return expert < 0 || expert / local == rank % ep;
+    };
+    const auto whole_index = [&](const std::string& name) { return test::view_index(whole_views, name); };
+    const auto reduced = [&](std::size_t view, std::int64_t element) {
+      float sum = 0.0f;
+      for (int r = 0; r < world.size(); ++r)
+        if (holds(whole_views[view].name, r)) sum += rank_gradient(r, view, element);
+      return sum;
+    };
+
+    std::vector<float> memory(static_cast<std::size_t>(shard.block_elements()), 0.0f);
+    const Tensor block = make_view(memory.data(), DType::f32, Device::cpu, {shard.block_elements()});
+    for (const model::NamedView& v : shard.named_views()) {
+      const Tensor t = model::named_view(block, v);
+      for (std::int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = rank_gradient(world.rank(), whole_index(v.name), i);
+    }
+    const ReducedGradients got =
+        OptimizerStep::reduce_gradients(groups, shard.sharded_elements(), block, micro_batches);
+
+    for (const model::NamedView& v : shard.named_views()) {
+      CAPTURE(v.name);
+      const std::size_t view = whole_index(v.name);
+      const Tensor t = model::named_view(block, v);
+      std::vector<float> want;
+      for (std::int64_t i = 0; i < t.numel(); ++i) want.push_back(reduced(view, i));
+      CHECK(test::host_copy(t) == want);
+    }
+    double squares = 0.0;
+    for (std::size_t view = 0; view < whole_views.size(); ++view) {
+      std::int64_t elements = 1;
+      for (const std::int64_t extent : whole_views[view].shape) elements *= extent;
+      for (std::int64_t i = 0; i < elements; ++i) squares += double{reduced(view, i)} * reduced(view, i);
+    }
+    const double contributions = static_cast<double>(micro_batches * world.size());
+    CHECK(got.contributions == contributions);
+    CHECK(got.norm == doctest::Approx(std::sqrt(squares) / contributions).epsilon(1e-12));
   }
   world.barrier();
 }
