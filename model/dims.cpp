@@ -1,6 +1,8 @@
 // Resolution of the model config into step extents, with the size checks the model itself relies on.
 #include "model/dims.h"
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "engine/error.h"
@@ -15,9 +17,18 @@ void require_positive(std::int64_t value, const char* key) {
   check(value >= 1, kWhere, std::string(key) + " must be at least 1, got " + std::to_string(value));
 }
 
+// The rows a rank's experts are planned to receive: capacity * N * k, at most P * N * k (every rank sending every
+// row to this one), at least N * k (as many as without expert parallelism).
+std::int64_t planned_expert_rows(const Dims& d, double capacity) {
+  const std::int64_t most = d.ep * d.routed_rows();
+  if (capacity <= 0.0) return most;
+  const auto planned = static_cast<std::int64_t>(std::ceil(capacity * static_cast<double>(d.routed_rows())));
+  return std::clamp(planned, d.routed_rows(), most);
+}
+
 }  // namespace
 
-Dims make_dims(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq) {
+Dims make_dims(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq, const ExpertParallel& ep) {
   Dims d;
   d.batch = batch;
   d.seq = seq;
@@ -58,6 +69,11 @@ Dims make_dims(const config::ModelConfig& config, std::int64_t batch, std::int64
   check(config.n_shared_experts >= 0, kWhere, "model.n_shared_experts must be >= 0");
   if (config.n_shared_experts > 0) require_positive(config.shared_expert_hidden, "model.shared_expert_hidden");
   if (d.first_dense > 0) require_positive(d.dense_hidden, "model.dense_hidden");
+  check(ep.size >= 1 && d.experts % ep.size == 0, "parallel.ep",
+        std::to_string(ep.size) + " must divide model.n_experts " + std::to_string(d.experts));
+  d.ep = ep.size;
+  d.local_experts = d.experts / ep.size;
+  d.expert_rows = planned_expert_rows(d, ep.capacity);
   return d;
 }
 

@@ -4,7 +4,7 @@
 namespace diverge::model {
 
 ExpertActs allocate_experts(Buffers& buffers, const Dims& d) {
-  const std::int64_t rows = d.routed_rows();
+  const std::int64_t rows = d.expert_rows;
   ExpertActs a;
   a.saved = {buffers.act({rows, d.expert_hidden}), buffers.act({rows, d.expert_hidden}),
              buffers.act({rows, d.expert_hidden})};
@@ -13,9 +13,20 @@ ExpertActs allocate_experts(Buffers& buffers, const Dims& d) {
 }
 
 ExpertScratch allocate_expert_scratch(Buffers& buffers, const Dims& d) {
-  const std::int64_t rows = d.routed_rows();
+  const std::int64_t rows = d.expert_rows;
   return {buffers.act({rows, d.model}), buffers.act({rows, d.model}), buffers.act({rows, d.expert_hidden}),
           buffers.act({rows, d.expert_hidden})};
+}
+
+ExpertActs first_rows(const ExpertActs& acts, std::int64_t rows) {
+  return {{acts.saved.gate.slice_rows(0, rows), acts.saved.up.slice_rows(0, rows),
+           acts.saved.hidden.slice_rows(0, rows)},
+          acts.out.slice_rows(0, rows)};
+}
+
+ExpertScratch first_rows(const ExpertScratch& scratch, std::int64_t rows) {
+  return {scratch.dout.slice_rows(0, rows), scratch.dgrouped.slice_rows(0, rows),
+          scratch.dgate_work.slice_rows(0, rows), scratch.dup_work.slice_rows(0, rows)};
 }
 
 void experts_forward(const Tensor& grouped, const Tensor& offsets, const ops::ExpertWeights& w,

@@ -7,21 +7,25 @@
 
 namespace diverge::model {
 
+// R = Dims::expert_rows: the rows the experts of this rank may see in a pass (N * k without expert parallelism).
 struct ExpertActs {
-  ops::ExpertActivations saved;  // gate, up, hidden (N * k, F)
-  Tensor out;                    // (N * k, C)
+  ops::ExpertActivations saved;  // gate, up, hidden (R, F)
+  Tensor out;                    // (R, C)
 };
 
 // Backward workspace, shared by all MoE layers.
 struct ExpertScratch {
-  Tensor dout;        // (N * k, C): gradient of the expert outputs
-  Tensor dgrouped;    // (N * k, C): gradient of the grouped inputs
-  Tensor dgate_work;  // (N * k, F)
-  Tensor dup_work;    // (N * k, F)
+  Tensor dout;        // (R, C): gradient of the expert outputs
+  Tensor dgrouped;    // (R, C): gradient of the grouped inputs
+  Tensor dgate_work;  // (R, F)
+  Tensor dup_work;    // (R, F)
 };
 
 ExpertActs allocate_experts(Buffers& buffers, const Dims& d);
 ExpertScratch allocate_expert_scratch(Buffers& buffers, const Dims& d);
+// The first `rows` rows of each: a pass whose experts see fewer rows than planned (expert parallelism).
+ExpertActs first_rows(const ExpertActs& acts, std::int64_t rows);
+ExpertScratch first_rows(const ExpertScratch& scratch, std::int64_t rows);
 
 // acts.out = expert FFN of each grouped row (N * k, C) by its expert (offsets (E + 1) from the route plan).
 void experts_forward(const Tensor& grouped, const Tensor& offsets, const ops::ExpertWeights& w, const ExpertActs& acts);

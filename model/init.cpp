@@ -48,9 +48,11 @@ void init_parameters(const ParamLayout& layout, const Tensor& params, std::uint6
       continue;
     }
     const double std = entry_std(e.init, init_std, n_layers);
+    // An expert shard's elements take the counters they have in the whole stack: every EP size starts alike.
+    const auto first = static_cast<std::uint64_t>(e.first_element);
 #pragma omp parallel for schedule(static)
     for (std::int64_t i = 0; i < e.numel; ++i)
-      data[i] = static_cast<float>(std * counter_normal(seed, index, static_cast<std::uint64_t>(i)));
+      data[i] = static_cast<float>(std * counter_normal(seed, index, first + static_cast<std::uint64_t>(i)));
   }
 }
 

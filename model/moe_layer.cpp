@@ -11,12 +11,61 @@ const Tensor& balance_counts(const MoeSettings& s, const MoeActs& acts) {
   return s.balance_group == nullptr ? acts.dispatch.plan.counts : acts.balance_counts;
 }
 
+bool expert_parallel(const MoeSettings& s) { return s.expert_group != nullptr && s.expert_group->size() > 1; }
+
+// The routed experts' outputs (N * k, C) for this rank's grouped rows. Under expert parallelism the rows go to the
+// ranks holding their experts, this rank's experts run on the rows that arrive, and the outputs come back.
+Tensor routed_experts_forward(const MoeSettings& s, const MoeWeights& w, const MoeActs& acts) {
+  if (!expert_parallel(s)) {
+    experts_forward(acts.dispatch.grouped, acts.dispatch.plan.offsets, w.experts, acts.experts);
+    return acts.experts.out;
+  }
+  Comm& group = *s.expert_group;
+  const std::int64_t arrived = plan_exchange(group, acts.dispatch.plan.counts, acts.ep);
+  const Tensor rows = acts.ep.rows.slice_rows(0, arrived);
+  send_to_experts(group, acts.dispatch.grouped, acts.ep, rows);
+  const ExpertActs experts = first_rows(acts.experts, arrived);
+  experts_forward(rows, acts.ep.local.offsets, w.experts, experts);
+  return_from_experts(group, experts.out, acts.ep, acts.ep.returned);
+  return acts.ep.returned;
+}
+
+const Tensor& routed_experts_out(const MoeSettings& s, const MoeActs& acts) {
+  return expert_parallel(s) ? acts.ep.returned : acts.experts.out;
+}
+
+// The gradient of the grouped rows (N * k, C), written into the returned tensor, from that of the experts' outputs,
+// dout (N * k, C), which the call may overwrite; the experts' weight gradients are added to dw. The mirror of
+// routed_experts_forward: gradients travel the way the rows did, then back.
+Tensor routed_experts_backward(const MoeSettings& s, const MoeWeights& w, const MoeWeights& dw, const MoeActs& acts,
+                               const MoeScratch& scratch, const Tensor& dout) {
+  if (!expert_parallel(s)) {
+    experts_backward(acts.dispatch.grouped, acts.dispatch.plan.offsets, w.experts, dw.experts, acts.experts,
+                     scratch.experts);
+    return scratch.experts.dgrouped;
+  }
+  Comm& group = *s.expert_group;
+  const std::int64_t arrived = arrived_rows(group, acts.ep);
+  const ExpertScratch local = first_rows(scratch.experts, arrived);
+  send_to_experts(group, dout, acts.ep, local.dout);
+  experts_backward(acts.ep.rows.slice_rows(0, arrived), acts.ep.local.offsets, w.experts, dw.experts,
+                   first_rows(acts.experts, arrived), local);
+  return_from_experts(group, local.dgrouped, acts.ep, dout);
+  return dout;
+}
+
+// Where combine_backward writes the gradient of the experts' outputs (N * k, C).
+const Tensor& home_grad(const MoeSettings& s, const MoeScratch& scratch) {
+  return expert_parallel(s) ? scratch.ep_home : scratch.experts.dout;
+}
+
 }  // namespace
 
 MoeActs allocate_moe(Buffers& buffers, const Dims& d) {
   MoeActs a;
   a.router = allocate_router(buffers, d);
   a.dispatch = allocate_dispatch(buffers, d);
+  if (d.expert_parallel()) a.ep = allocate_ep_dispatch(buffers, d);
   a.experts = allocate_experts(buffers, d);
   a.routed = buffers.act({d.tokens, d.model});
   if (d.shared_hidden > 0) a.shared = allocate_ffn(buffers, d.tokens, d.shared_hidden);
@@ -30,6 +79,7 @@ MoeScratch allocate_moe_scratch(Buffers& buffers, const Dims& d) {
   s.dgates = buffers.f32({d.tokens, d.top_k});
   s.dlogits = buffers.f32({d.tokens, d.experts});
   if (d.shared_hidden > 0) s.shared = allocate_ffn_scratch(buffers, d.tokens, d.shared_hidden);
+  if (d.expert_parallel()) s.ep_home = buffers.act({d.routed_rows(), d.model});
   return s;
 }
 
@@ -41,8 +91,7 @@ void moe_forward(const MoeSettings& s, const MoeWeights& w, const Tensor& h, con
     copy_tensor(acts.dispatch.plan.counts, acts.balance_counts);
     s.balance_group->allreduce(acts.balance_counts, ReduceOp::sum);
   }
-  experts_forward(acts.dispatch.grouped, acts.dispatch.plan.offsets, w.experts, acts.experts);
-  combine_forward(acts.experts.out, acts.router.gates, acts.dispatch, acts.routed);
+  combine_forward(routed_experts_forward(s, w, acts), acts.router.gates, acts.dispatch, acts.routed);
   ops::add(out, acts.routed, out);
   if (w.shared.present()) ffn_forward(h, w.shared, acts.shared, out);
   router_aux_losses(acts.router, balance_counts(s, acts), losses);
@@ -51,10 +100,9 @@ void moe_forward(const MoeSettings& s, const MoeWeights& w, const Tensor& h, con
 void moe_backward(const MoeSettings& s, std::int64_t layer, const MoeWeights& w, const MoeWeights& dw, const Tensor& h,
                   const MoeActs& acts, const MoeScratch& scratch, const RouterLogitHook& hook, const Tensor& dout,
                   const Tensor& dh) {
-  combine_backward(dout, acts.experts.out, acts.router.gates, acts.dispatch, scratch.experts.dout, scratch.dgates);
-  experts_backward(acts.dispatch.grouped, acts.dispatch.plan.offsets, w.experts, dw.experts, acts.experts,
-                   scratch.experts);
-  dispatch_backward(scratch.experts.dgrouped, acts.dispatch, dh);
+  const Tensor& dexpert_out = home_grad(s, scratch);
+  combine_backward(dout, routed_experts_out(s, acts), acts.router.gates, acts.dispatch, dexpert_out, scratch.dgates);
+  dispatch_backward(routed_experts_backward(s, w, dw, acts, scratch, dexpert_out), acts.dispatch, dh);
   if (w.shared.present())
     ffn_backward(dout, h, w.shared, dw.shared, acts.shared, scratch.shared, dh, ops::Write::accumulate);
   router_backward(h, w.router, dw.router, acts.router, balance_counts(s, acts), scratch.dgates, s.renorm_topk, s.aux,

@@ -44,20 +44,23 @@ Tensor view_at(const Tensor& block, std::int64_t offset, const std::vector<std::
 
 constexpr std::string_view kExpertsInfix = ".mlp.experts.";
 
-// Expert x's slice of a stacked (E, F, C) / (E, C, F) entry, under its HF name.
-NamedView expert_view(const ParamEntry& stack, std::int64_t x) {
+// Expert x's slice of a stacked (E, F, C) / (E, C, F) entry, under its HF name: the global index first + x.
+NamedView expert_view(const ParamEntry& stack, std::int64_t first, std::int64_t x) {
   const std::size_t split = stack.name.find(kExpertsInfix) + kExpertsInfix.size();
   const std::int64_t per_expert = stack.shape[1] * stack.shape[2];
-  return {stack.name.substr(0, split) + std::to_string(x) + "." + stack.name.substr(split),
+  return {stack.name.substr(0, split) + std::to_string(first + x) + "." + stack.name.substr(split),
           {stack.shape[1], stack.shape[2]},
           stack.offset + x * per_expert};
 }
 
 }  // namespace
 
-ParamLayout::ParamLayout(const config::ModelConfig& config) {
-  const Dims d = make_dims(config, 1, 1);
-  experts_ = d.experts;
+ParamLayout::ParamLayout(const config::ModelConfig& config, const ExpertShard& shard) {
+  const Dims d = make_dims(config, 1, 1, {.size = shard.count});
+  check(shard.index >= 0 && shard.index < shard.count, "parameter layout",
+        "expert shard " + std::to_string(shard.index) + " of " + std::to_string(shard.count));
+  experts_ = d.local_experts;
+  first_expert_ = shard.index * d.local_experts;
   tied_ = config.tied_embeddings;
   const std::int64_t C = d.model, HD = d.heads * d.head_dim, KD = d.kv_heads * d.head_dim;
   const std::int64_t E = d.experts, F = d.expert_hidden;
@@ -80,9 +83,9 @@ ParamLayout::ParamLayout(const config::ModelConfig& config) {
       continue;
     }
     add(names::layer(l, names::kRouter), {E, C}, InitRule::normal);
-    add(names::layer(l, names::kExpertsGate), {E, F, C}, InitRule::normal);
-    add(names::layer(l, names::kExpertsUp), {E, F, C}, InitRule::normal);
-    add(names::layer(l, names::kExpertsDown), {E, C, F}, InitRule::residual_normal);
+    add_expert_stack(names::layer(l, names::kExpertsGate), {F, C}, InitRule::normal, E);
+    add_expert_stack(names::layer(l, names::kExpertsUp), {F, C}, InitRule::normal, E);
+    add_expert_stack(names::layer(l, names::kExpertsDown), {C, F}, InitRule::residual_normal, E);
     if (d.shared_hidden > 0) {
       add(names::layer(l, names::kSharedGate), {d.shared_hidden, C}, InitRule::normal);
       add(names::layer(l, names::kSharedUp), {d.shared_hidden, C}, InitRule::normal);
@@ -97,7 +100,7 @@ ParamLayout::ParamLayout(const config::ModelConfig& config) {
   active_parameters_ = total_parameters_ - d.moe_layers() * idle_experts_per_layer;
 }
 
-void ParamLayout::add(std::string name, std::vector<std::int64_t> shape, InitRule init) {
+ParamEntry& ParamLayout::add(std::string name, std::vector<std::int64_t> shape, InitRule init) {
   ParamEntry e;
   e.name = std::move(name);
   e.numel = product(shape);
@@ -105,19 +108,34 @@ void ParamLayout::add(std::string name, std::vector<std::int64_t> shape, InitRul
   e.init = init;
   e.decay = init != InitRule::ones;
   total_parameters_ += e.numel;
-  entries_.push_back(std::move(e));
+  return entries_.emplace_back(std::move(e));
+}
+
+// A stack of this shard's experts, each of shape expert; the whole model counts all `experts` of the layer.
+void ParamLayout::add_expert_stack(std::string name, std::vector<std::int64_t> expert, InitRule init,
+                                   std::int64_t experts) {
+  const std::int64_t per_expert = product(expert);
+  expert.insert(expert.begin(), experts_);
+  ParamEntry& e = add(std::move(name), std::move(expert), init);
+  e.first_element = first_expert_ * per_expert;
+  e.expert_sharded = true;
+  total_parameters_ += (experts - experts_) * per_expert;
 }
 
 void ParamLayout::place_entries() {
   std::int64_t next = 0;
-  for (bool decayed : {true, false}) {
+  const auto place = [&](auto&& belongs) {
     for (ParamEntry& e : entries_) {
-      if (e.decay != decayed) continue;
+      if (!belongs(e)) continue;
       e.offset = next;
       next += align_elements(e.numel);
     }
-    if (decayed) decay_elements_ = next;
-  }
+  };
+  place([](const ParamEntry& e) { return e.expert_sharded; });
+  sharded_elements_ = next;
+  place([](const ParamEntry& e) { return e.decay && !e.expert_sharded; });
+  decay_elements_ = next;
+  place([](const ParamEntry& e) { return !e.decay; });
   block_elements_ = next;
 }
 
@@ -145,7 +163,7 @@ std::vector<NamedView> ParamLayout::named_views() const {
     // A layer's three stacks are consecutive (gate, up, down); the HF state dict lists them expert by expert.
     for (std::int64_t x = 0; x < experts_; ++x)
       for (std::size_t projection = 0; projection < 3; ++projection)
-        views.push_back(expert_view(entries_[i + projection], x));
+        views.push_back(expert_view(entries_[i + projection], first_expert_, x));
     i += 2;
   }
   return views;

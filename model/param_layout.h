@@ -24,6 +24,17 @@ struct ParamEntry {
   std::int64_t numel = 0;
   bool decay = true;  // takes AdamW weight decay (matrices); norms do not
   InitRule init = InitRule::normal;
+  // An expert stack holds one shard of its layer's experts (ExpertShard): this is its first element's index in the
+  // whole stack (initialisation counts from it). 0 for every other entry.
+  std::int64_t first_element = 0;
+  bool expert_sharded = false;  // a routed experts' stack: its gradients reduce over the ranks holding these experts
+};
+
+// The experts of every MoE layer this rank holds under expert parallelism (parallel.ep): shard `index` of `count`,
+// the global experts [index * E / count, (index + 1) * E / count). One shard of one: every expert.
+struct ExpertShard {
+  std::int64_t index = 0;
+  std::int64_t count = 1;
 };
 
 // A tensor of the Hugging Face state dict: where it lies in the block. Per-expert tensors are slices of the stacks.
@@ -63,33 +74,41 @@ std::string layer(std::int64_t layer, std::string_view suffix);
 
 class ParamLayout {
  public:
-  // Entries in MODEL.md order. Storage puts every decayed parameter first and the norms after them, so AdamW sees
-  // two flat slices; each entry starts on a 256-byte boundary (the arena alignment) and padding stays zero.
-  explicit ParamLayout(const config::ModelConfig& config);
+  // Entries in MODEL.md order, each expert stack holding the shard's experts. Storage puts the expert stacks first,
+  // then the other decayed parameters, then the norms, so that the expert-sharded gradients and AdamW's decayed
+  // and undecayed parameters are flat slices; each entry starts on a 256-byte boundary (the arena alignment) and
+  // padding stays zero.
+  explicit ParamLayout(const config::ModelConfig& config, const ExpertShard& shard = {});
 
   const std::vector<ParamEntry>& entries() const { return entries_; }
   // The entry of that name; throws Error naming it when the model has no such parameter. With tied embeddings
   // "lm_head.weight" resolves to the embedding.
   const ParamEntry& entry(std::string_view name) const;
   bool has(std::string_view name) const;
-  // The Hugging Face state dict in MODEL.md order: experts one by one, no lm_head when tied.
+  // The Hugging Face state dict in MODEL.md order: experts one by one (this shard's, under their global indices),
+  // no lm_head when tied.
   std::vector<NamedView> named_views() const;
 
   std::int64_t block_elements() const { return block_elements_; }  // (P): size of the parameter/gradient block
   std::int64_t decay_elements() const { return decay_elements_; }  // [0, decay) decays, [decay, P) does not
-  std::int64_t total_parameters() const { return total_parameters_; }
+  // [0, sharded) holds the expert stacks (this shard's experts), [sharded, P) the parameters every rank holds.
+  std::int64_t sharded_elements() const { return sharded_elements_; }
+  std::int64_t total_parameters() const { return total_parameters_; }  // of the whole model, every expert
   // Parameters one token meets: all but the routed experts it is not sent to (top_k of n_experts per layer).
   std::int64_t active_parameters() const { return active_parameters_; }
 
  private:
-  void add(std::string name, std::vector<std::int64_t> shape, InitRule init);
+  ParamEntry& add(std::string name, std::vector<std::int64_t> shape, InitRule init);
+  void add_expert_stack(std::string name, std::vector<std::int64_t> expert, InitRule init, std::int64_t experts);
   void place_entries();
 
   std::vector<ParamEntry> entries_;
-  std::int64_t experts_ = 0;
+  std::int64_t experts_ = 0;       // per stack: this shard's
+  std::int64_t first_expert_ = 0;  // the global index of the shard's first expert
   bool tied_ = false;
   std::int64_t block_elements_ = 0;
   std::int64_t decay_elements_ = 0;
+  std::int64_t sharded_elements_ = 0;
   std::int64_t total_parameters_ = 0;
   std::int64_t active_parameters_ = 0;
 };

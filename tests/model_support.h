@@ -1,11 +1,15 @@
 // Helpers for the model tests: tiny configs, seeded token batches, and host copies of tensors.
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <random>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/config/sections.h"
@@ -67,6 +71,20 @@ class TokenBatch {
 };
 
 inline std::vector<float> host_copy(const Tensor& t) { return {t.f32(), t.f32() + t.numel()}; }
+
+// The index of the view called name among views; fails the test when there is none.
+inline std::size_t view_index(const std::vector<model::NamedView>& views, const std::string& name) {
+  const auto it = std::find_if(views.begin(), views.end(), [&](const auto& v) { return v.name == name; });
+  REQUIRE_MESSAGE(it != views.end(), name);
+  return static_cast<std::size_t>(it - views.begin());
+}
+
+// The global expert index in a per-expert tensor name ("model.layers.1.mlp.experts.5.up_proj.weight": 5), or -1.
+inline std::int64_t expert_in_name(const std::string& name) {
+  constexpr std::string_view kInfix = ".mlp.experts.";
+  const std::size_t at = name.find(kInfix);
+  return at == std::string::npos ? -1 : std::stoll(name.substr(at + kInfix.size()));
+}
 
 // One forward pass and its loss terms (the model keeps them on its device until take_losses()).
 inline model::Losses forward_losses(model::Transformer& model, const Tensor& tokens) {

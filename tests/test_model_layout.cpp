@@ -1,5 +1,5 @@
 // Tests for the parameter layout: Hugging Face names and shapes in MODEL.md order, tied vs untied embeddings,
-// per-expert views of the stacked experts, placement in the block, and parameter counts.
+// per-expert views of the stacked experts, placement in the block, parameter counts, and expert shards.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -8,8 +8,10 @@
 
 #include "engine/arena.h"
 #include "engine/config/model_size.h"
+#include "model/init.h"
 #include "model/param_layout.h"
 #include "tests/gradcheck.h"
+#include "tests/model_support.h"
 
 using namespace diverge;
 using namespace diverge::test;
@@ -140,4 +142,42 @@ TEST_CASE("parameter layout: total and active counts agree with the config's mod
     }
     CHECK(listed == layout.total_parameters());
   }
+}
+
+TEST_CASE("parameter layout: an expert shard holds its experts under their global names, initialised alike") {
+  config::ModelConfig m = layout_model(false);
+  m.n_experts = 4;  // shards of 1, 2 and 4 experts
+  const model::ParamLayout whole(m);
+  std::vector<float> whole_memory(static_cast<std::size_t>(whole.block_elements()));
+  const Tensor whole_block = make_view(whole_memory.data(), DType::f32, Device::cpu, {whole.block_elements()});
+  model::init_parameters(whole, whole_block, 7, 0.02, m.n_layers);
+  const std::vector<model::NamedView> whole_views = whole.named_views();
+  const auto whole_view = [&](const std::string& name) {
+    return host_copy(model::named_view(whole_block, whole_views[view_index(whole_views, name)]));
+  };
+  for (const std::int64_t count : {1, 2, 4})
+    for (std::int64_t index = 0; index < count; ++index) {
+      CAPTURE(count);
+      CAPTURE(index);
+      const model::ParamLayout shard(m, {.index = index, .count = count});
+      CHECK(shard.total_parameters() == whole.total_parameters());
+      CHECK(shard.active_parameters() == whole.active_parameters());
+      std::vector<float> memory(static_cast<std::size_t>(shard.block_elements()));
+      const Tensor block = make_view(memory.data(), DType::f32, Device::cpu, {shard.block_elements()});
+      model::init_parameters(shard, block, 7, 0.02, m.n_layers);
+      std::int64_t experts = 0;
+      for (const model::NamedView& v : shard.named_views()) {
+        CAPTURE(v.name);
+        CHECK(host_copy(model::named_view(block, v)) == whole_view(v.name));
+        const std::int64_t expert = expert_in_name(v.name);
+        if (expert < 0) {
+          CHECK(v.offset >= shard.sharded_elements());
+          continue;
+        }
+        CHECK(expert / (4 / count) == index);
+        CHECK(v.offset < shard.sharded_elements());
+        ++experts;
+      }
+      CHECK(experts == 4 / count * 3 * (m.n_layers - m.first_k_dense));
+    }
 }

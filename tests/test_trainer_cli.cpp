@@ -45,6 +45,9 @@ TEST_CASE("train cli: a bad key, a wrong type, a negative size, a missing corpus
   if (cuda::device_count() == 0)
     check_one_line_error(test::run_diverge(base + " --set train.device=cuda"), "train.device: 'cuda' needs a CUDA device");
   check_one_line_error(test::run_diverge(base + " --set parallel.ep=2"), "parallel.ep: 2: expert parallelism");
+  if (cuda::device_count() > 0)
+    check_one_line_error(test::run_diverge(base + " --set train.device=cuda --set parallel.ep=2"),
+                         "parallel.ep: 2: expert parallelism on CUDA needs the NCCL process group");
   check_one_line_error(test::run_diverge(base + " --set edl.beta=0.1 --set edl.labels=topic"), "edl.labels");
 }
 

@@ -147,6 +147,10 @@ struct EdlConfig {
 // ep consecutive ranks share each MoE layer's experts.
 struct ParallelConfig {
   std::int64_t ep = 1;  // expert-parallel group size, >= 1; divides model.n_experts and the number of ranks
+  // Rows a rank's experts may receive per MoE layer and pass, as a multiple of the rows its own tokens route
+  // (micro_batch * seq_len * top_k), >= 0; 0 = ep, the most they can ever receive. A pass that brings more stops
+  // with an error naming this key: rows are never dropped.
+  double ep_capacity = 0.0;
 
   bool operator==(const ParallelConfig&) const = default;
 };

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "engine/buffers.h"
 #include "engine/device_memory.h"
@@ -39,12 +40,46 @@ OptimizerStep::OptimizerStep(const config::OptimConfig& optim, std::int64_t bloc
   v_ = moments.v;
 }
 
+namespace {
+
+void allreduce_in_buckets(Comm& comm, const Tensor& part) {
+  for (std::int64_t begin = 0; begin < part.numel(); begin += kGradientBucketElements)
+    comm.allreduce(part.slice_rows(begin, std::min(begin + kGradientBucketElements, part.numel())), ReduceOp::sum);
+}
+
+// Where each part of the gradient block sums: [0, sharded) over the ranks holding the same expert shard, whose
+// squares then add over the ranks holding the other shards; the rest over every rank.
+struct GradientGroups {
+  Comm& replicated;
+  Comm& shard_holders;
+  Comm& shards;
+  std::int64_t sharded_elements;
+};
+
+ReducedGradients reduce_parts(const GradientGroups& g, const Tensor& grads, std::int64_t micro_batches) {
+  const Tensor sharded = grads.slice_rows(0, g.sharded_elements);
+  const Tensor replicated = grads.slice_rows(g.sharded_elements, grads.numel());
+  allreduce_in_buckets(g.shard_holders, sharded);
+  allreduce_in_buckets(g.replicated, replicated);
+  double shard_squares = sharded.numel() > 0 ? ops::sum_of_squares(sharded) : 0.0;
+  g.shards.allreduce(make_view(&shard_squares, DType::f64, Device::cpu, {1}), ReduceOp::sum);
+  const double squares = shard_squares + (replicated.numel() > 0 ? ops::sum_of_squares(replicated) : 0.0);
+  // The gradients now hold the sum over every micro-batch of every rank (an expert's over the tokens of every rank
+  // that routed to it); the mean's norm follows from the sum's.
+  const double contributions = static_cast<double>(micro_batches) * g.replicated.size();
+  return {.norm = std::sqrt(squares) / contributions, .contributions = contributions};
+}
+
+}  // namespace
+
 ReducedGradients OptimizerStep::reduce_gradients(Comm& comm, const Tensor& grads, std::int64_t micro_batches) {
-  for (std::int64_t begin = 0; begin < grads.numel(); begin += kGradientBucketElements)
-    comm.allreduce(grads.slice_rows(begin, std::min(begin + kGradientBucketElements, grads.numel())), ReduceOp::sum);
-  // The gradients now hold the sum over every micro-batch of every rank; the mean's norm follows from the sum's.
-  const double contributions = static_cast<double>(micro_batches) * comm.size();
-  return {.norm = std::sqrt(ops::sum_of_squares(grads)) / contributions, .contributions = contributions};
+  const std::unique_ptr<Comm> alone = make_single_process_comm();
+  return reduce_parts({comm, comm, *alone, 0}, grads, micro_batches);
+}
+
+ReducedGradients OptimizerStep::reduce_gradients(const ProcessGroups& groups, std::int64_t sharded_elements,
+                                                 const Tensor& grads, std::int64_t micro_batches) {
+  return reduce_parts({groups.dp(), groups.edp(), groups.ep(), sharded_elements}, grads, micro_batches);
 }
 
 void OptimizerStep::update(const Tensor& params, const Tensor& grads, const ReducedGradients& reduced, double lr,

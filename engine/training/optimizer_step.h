@@ -7,6 +7,7 @@
 
 #include "engine/arena.h"
 #include "engine/comm/comm.h"
+#include "engine/comm/process_groups.h"
 #include "engine/config/sections.h"
 #include "engine/tensor.h"
 
@@ -37,6 +38,11 @@ class OptimizerStep {
   // All-reduces the gradients (P), summed over `micro_batches` micro-batches on this rank, over comm (summing
   // ranks, bucket by bucket) and takes the global norm of their mean.
   static ReducedGradients reduce_gradients(Comm& comm, const Tensor& grads, std::int64_t micro_batches);
+  // The same under expert parallelism, for a block whose [0, sharded_elements) holds this rank's expert shard
+  // (ParamLayout::sharded_elements): those gradients sum over groups.edp(), the ranks holding the same experts,
+  // the rest over groups.dp(); the norm counts every parameter once, the shards' squares summed over groups.ep().
+  static ReducedGradients reduce_gradients(const ProcessGroups& groups, std::int64_t sharded_elements,
+                                           const Tensor& grads, std::int64_t micro_batches);
   // Scales the reduced gradients to their mean and clips it to optim.grad_clip in one pass, applies AdamW with
   // learning rate lr as update number `update_number` (1-based, for the bias correction), zeroes the gradients.
   void update(const Tensor& params, const Tensor& grads, const ReducedGradients& reduced, double lr,

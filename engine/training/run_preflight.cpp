@@ -2,6 +2,7 @@
 #include "engine/training/run_preflight.h"
 
 #include <filesystem>
+#include <string>
 
 #include "engine/buffers.h"
 #include "engine/error.h"
@@ -66,9 +67,14 @@ Device run_device(const config::Config& config) {
 void check_supported(const config::Config& config) {
   check(run_device(config) == Device::cpu || cuda::device_count() > 0, "train.device",
         "'cuda' needs a CUDA device (" + cuda::describe_backend() + "); set train.device=cpu");
+  const std::string ep = std::to_string(config.parallel.ep);
+  check(config.parallel.ep == 1 || run_device(config) == Device::cpu, "parallel.ep",
+        ep + ": expert parallelism on CUDA needs the NCCL process group, which is not built yet; the token "
+        "exchange runs over host memory: train on cpu, or set parallel.ep=1");
   check(config.parallel.ep == 1, "parallel.ep",
-        std::to_string(config.parallel.ep) + ": expert parallelism (each rank holding 1/ep of every MoE layer's "
-        "experts) is not built yet; set parallel.ep=1 (every rank then holds every expert)");
+        ep + ": expert parallelism in training (each rank holding 1/ep of every MoE layer's experts, their "
+        "gradients reduced over the ranks holding the same ones) is not built yet, only the MoE layer's token "
+        "exchange; set parallel.ep=1 (every rank then holds every expert)");
 }
 
 void check_world_supported(const config::Config& config, const Comm& world) {

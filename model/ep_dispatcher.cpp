@@ -1,0 +1,109 @@
+// Expert-parallel dispatch: counts gathered over the group, rows exchanged by all-to-all-v, re-sorted by local expert.
+#include "model/ep_dispatcher.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+
+namespace diverge::model {
+namespace {
+
+constexpr const char* kWhere = "expert parallelism";
+
+// The rows this rank sends to and receives from each rank of the group, from every rank's counts.
+struct ExchangeCounts {
+  std::vector<std::int64_t> send;  // (P)
+  std::vector<std::int64_t> recv;  // (P)
+  std::int64_t arrived = 0;        // the sum of recv
+};
+
+// Expert e of rank s's counts: all_counts (P, E).
+std::int64_t routed(const EpActs& acts, std::int64_t sender, std::int64_t expert) {
+  return acts.all_counts.i32()[sender * acts.all_counts.dim(1) + expert];
+}
+
+ExchangeCounts exchange_counts(const Comm& group, const EpActs& acts) {
+  const std::int64_t ranks = acts.all_counts.dim(0), local = acts.local.counts.dim(0), me = group.rank();
+  ExchangeCounts c{std::vector<std::int64_t>(static_cast<std::size_t>(ranks), 0),
+                   std::vector<std::int64_t>(static_cast<std::size_t>(ranks), 0)};
+  for (std::int64_t q = 0; q < ranks; ++q)
+    for (std::int64_t e = 0; e < local; ++e) {
+      c.send[static_cast<std::size_t>(q)] += routed(acts, me, q * local + e);
+      c.recv[static_cast<std::size_t>(q)] += routed(acts, q, me * local + e);
+    }
+  for (const std::int64_t rows : c.recv) c.arrived += rows;
+  return c;
+}
+
+void check_host(const Tensor& t, const char* what) {
+  check(t.device == Device::cpu, kWhere,
+        std::string(what) + " " + t.describe() + " is in device memory: the exchange runs over host memory (MPI)");
+}
+
+// acts.local cut to the rows that arrived in the last pass.
+ops::RoutePlan arrived_plan(const Comm& group, const EpActs& acts) {
+  const std::int64_t arrived = exchange_counts(group, acts).arrived;
+  return {acts.local.counts, acts.local.offsets, acts.local.row_of_copy.slice_rows(0, arrived),
+          acts.local.copy_of_row.slice_rows(0, arrived)};
+}
+
+}  // namespace
+
+EpActs allocate_ep_dispatch(Buffers& buffers, const Dims& d) {
+  const std::int64_t rows = d.expert_rows;
+  EpActs a;
+  a.all_counts = buffers.i32({d.ep, d.experts});
+  a.expert_of_row = buffers.i32({rows, 1});
+  a.local.counts = buffers.i32({d.local_experts});
+  a.local.offsets = buffers.i32({d.local_experts + 1});
+  a.local.row_of_copy = buffers.i32({rows, 1});
+  a.local.copy_of_row = buffers.i32({rows});
+  a.arrivals = buffers.act({rows, d.model});
+  a.rows = buffers.act({rows, d.model});
+  a.returned = buffers.act({d.routed_rows(), d.model});
+  return a;
+}
+
+std::int64_t plan_exchange(Comm& group, const Tensor& counts, const EpActs& acts) {
+  check_host(counts, "the routed counts");
+  check_host(acts.all_counts, "the exchange plan");
+  check(acts.all_counts.dim(0) == group.size(), kWhere,
+        "planned for " + std::to_string(acts.all_counts.dim(0)) + " ranks, the group has " +
+            std::to_string(group.size()));
+  group.allgather(counts, acts.all_counts);
+  const ExchangeCounts c = exchange_counts(group, acts);
+  const std::int64_t planned = acts.arrivals.dim(0);
+  check(c.arrived <= planned, "parallel.ep_capacity",
+        "rank " + std::to_string(group.rank()) + "'s experts receive " + std::to_string(c.arrived) +
+            " rows in this pass, " + std::to_string(planned) +
+            " are planned; raise parallel.ep_capacity (0 plans for the most possible, parallel.ep times the rows "
+            "of a rank's own tokens)");
+  const std::int64_t local = acts.local.counts.dim(0), me = group.rank();
+  std::int32_t* expert_of_row = acts.expert_of_row.i32();
+  for (std::int64_t s = 0; s < group.size(); ++s)
+    for (std::int64_t e = 0; e < local; ++e)
+      expert_of_row = std::fill_n(expert_of_row, routed(acts, s, me * local + e), static_cast<std::int32_t>(e));
+  ops::route_plan(acts.expert_of_row.slice_rows(0, c.arrived), arrived_plan(group, acts));
+  return c.arrived;
+}
+
+std::int64_t arrived_rows(const Comm& group, const EpActs& acts) { return exchange_counts(group, acts).arrived; }
+
+void send_to_experts(Comm& group, const Tensor& home, const EpActs& acts, const Tensor& local) {
+  const ExchangeCounts c = exchange_counts(group, acts);
+  const Tensor arrivals = acts.arrivals.slice_rows(0, c.arrived);
+  group.all_to_all_v(home, c.send, arrivals, c.recv);
+  ops::dispatch(arrivals, arrived_plan(group, acts), local);
+}
+
+void return_from_experts(Comm& group, const Tensor& local, const EpActs& acts, const Tensor& home) {
+  const ExchangeCounts c = exchange_counts(group, acts);
+  const Tensor arrivals = acts.arrivals.slice_rows(0, c.arrived);
+  // With one copy per arrival, the dispatcher's backward is the inverse permutation: arrivals[i] = local[row of i].
+  ops::dispatch_backward(local, arrived_plan(group, acts), arrivals);
+  group.all_to_all_v(arrivals, c.recv, home, c.send);
+}
+
+}  // namespace diverge::model

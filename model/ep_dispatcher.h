@@ -1,0 +1,41 @@
+// Expert parallelism: a rank's routed rows travel to the ranks holding their experts (all-to-all-v) and back.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/buffers.h"
+#include "engine/comm/comm.h"
+#include "kernels/ops.h"
+#include "model/dims.h"
+
+namespace diverge::model {
+
+// The P ranks of an expert-parallel group hold E / P experts each: rank q the global experts [q * E / P, ...).
+// A rank's grouped rows (its own N * k copies, sorted by global expert: the dispatcher's) are therefore already in
+// rank order, so they go out as they are; they arrive by sender, each sender's rows by expert, and are sorted
+// once more by local expert (stable, so within an expert: by sender, then by the sender's order) for the experts.
+// The way back undoes both steps. Dropless: the arrivals may be any number up to Dims::expert_rows, the planned
+// bound (parallel.ep_capacity); a pass that brings more is an error naming that key. Host memory only for now: the
+// exchange is MPI over host tensors.
+struct EpActs {
+  Tensor all_counts;     // (P, E) i32: every rank's routed rows per global expert in the last pass
+  Tensor expert_of_row;  // (R, 1) i32: the local expert of each arrival, R = Dims::expert_rows
+  ops::RoutePlan local;  // the arrivals sorted by local expert: counts (E / P), offsets (E / P + 1), (R, 1), (R)
+  Tensor arrivals;       // (R, C): rows in the order the exchange delivers them, either way
+  Tensor rows;           // (R, C): the arrivals grouped by local expert: the local experts' input
+  Tensor returned;       // (N * k, C): the expert outputs back home, in the order of the rank's grouped rows
+};
+
+EpActs allocate_ep_dispatch(Buffers& buffers, const Dims& d);
+
+// Collective over group (P ranks): gathers every rank's routed counts (E) i32 and plans the arrivals by local
+// expert. Returns how many rows arrive (the rows of acts.local); error naming parallel.ep_capacity when more than R.
+std::int64_t plan_exchange(Comm& group, const Tensor& counts, const EpActs& acts);
+// Collective: home (N * k, C), grouped by global expert -> local (arrived rows, C), grouped by local expert.
+void send_to_experts(Comm& group, const Tensor& home, const EpActs& acts, const Tensor& local);
+// Collective, the reverse: local (arrived rows, C) grouped by local expert -> home (N * k, C), rows where they were.
+void return_from_experts(Comm& group, const Tensor& local, const EpActs& acts, const Tensor& home);
+// The rows that arrived in the last pass (plan_exchange's count).
+std::int64_t arrived_rows(const Comm& group, const EpActs& acts);
+
+}  // namespace diverge::model
