@@ -27,15 +27,17 @@ namespace {
 Comm* nccl_world() {
   static Comm* group = []() -> Comm* {
     if (!nccl_built()) {
-      MESSAGE("NCCL " + nccl_version() + ": skipped");
+      const std::string why = "NCCL " + nccl_version() + ": skipped";
+      MESSAGE(why);
       return nullptr;
     }
     if (!test::cuda_available()) return nullptr;  // it says why
     Comm& world = world_comm();
     const int ranks = host_place(world).ranks, devices = cuda::device_count();
     if (ranks > devices) {
-      MESSAGE(std::to_string(ranks) + " ranks on this host and " + std::to_string(devices) +
-              " GPUs, and NCCL needs a GPU per rank: skipped");
+      const std::string why = std::to_string(ranks) + " ranks on this host and " + std::to_string(devices) +
+                              " GPUs, and NCCL needs a GPU per rank: skipped";
+      MESSAGE(why);
       return nullptr;
     }
     use_local_gpu(world);
