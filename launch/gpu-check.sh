@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # On a machine with an NVIDIA GPU, in one run: every CUDA test on the hardware (each kernel against the CPU
-# reference, the model and training against the CPU, the emulator's self-test kernels against the hardware), the
+# reference, the model and training against the CPU, the emulator's self-test kernels against the hardware, the NCCL
+# group; with 2 GPUs or more, the NCCL group as one rank per GPU and tiny-cpu trained on 2 GPUs), the
 # kernel lab beside PyTorch's kernels on the same shapes, `diverge bench` of configs/moe-1b-gpu.json beside the
 # PyTorch reference step of the same model, and tiny-cpu trained on the GPU and on the CPU side by side. Writes
 # benchmarks/results/gpu-<date>/ (summary.md with date, device, commit and commands; the lab table; the JSON).
@@ -65,7 +66,14 @@ corpus=runs/bundled-corpus
 [ -f "$corpus/manifest.json" ] || "$build/diverge" prepare --input data/corpus/bundled \
   --tokenizer data/vocab/bundled/tokenizer.json --output "$corpus" --force >/dev/null
 if [ "$part" != torch ]; then
-  stage cuda-tests 180 "$build/diverge_tests" --source-file='*test_cuda*,*test_emulator*'
+  stage cuda-tests 180 "$build/diverge_tests" --source-file='*test_cuda*,*test_emulator*,*test_nccl_comm*'
+  gpus=$(nvidia-smi -L | grep -c '^GPU')
+  if [ "$gpus" -ge 2 ] && command -v mpirun >/dev/null; then
+    stage "nccl-tests-np${gpus}" 120 tests/mpirun.sh "$gpus" "$build/diverge_tests" --source-file='*test_nccl_comm*'
+    stage tiny-cpu-cuda-np2 90 tests/mpirun.sh 2 "$build/diverge" train --config configs/tiny-cpu.json \
+      --set data.corpus="$corpus" --set train.device=cuda --set train.steps="${GPU_CHECK_STEPS:-60}" \
+      --set log.every=10 --out runs/gpu-check-cuda-np2 --overwrite
+  fi
   stage kernel-lab 150 "$build/kernel_lab" --shapes full --json "$results/lab-diverge.json"
   stage bench-moe-1b 90 "$build/diverge" bench --config configs/moe-1b-gpu.json --set data.corpus="$corpus" \
     --warmup 3 --steps 10 --json "$results/bench-diverge.json"

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <string>
 
 #include "engine/comm/world.h"
@@ -52,7 +53,8 @@ int main(int argc, char** argv) {
       "Typical flow: `diverge prepare` turns JSONL documents into domain-tagged shards, `diverge data inspect`\n"
       "shows what a corpus holds, and training reads the shards. Run `diverge <command> --help` for details.",
       "diverge"};
-  app.set_version_flag("--version", version_text());
+  // A callback: the text probes the device, which must not make a CUDA context before a rank picks its GPU.
+  app.set_version_flag("--version", std::function<std::string()>(version_text));
   app.require_subcommand(1);
   auto& commands = cli::registered_commands();
   std::stable_sort(commands.begin(), commands.end(), [](const auto& a, const auto& b) { return a.order < b.order; });

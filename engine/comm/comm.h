@@ -15,8 +15,8 @@ enum class ReduceOp : std::uint8_t { sum, max };
 
 // A process group. The step asks for a role's group (engine/comm/process_groups.h: world, dp, ep, edp) and calls
 // these; it never names MPI or NCCL. Implementations: single process, MPI over host buffers (mpi_comm.cpp), NCCL
-// over device buffers (to come). Every call is collective: all ranks of the group make it, in the same order.
-// Buffers are Tensors so that a device-aware implementation can pick the transport from the tensor's device.
+// over device buffers (nccl_comm.h). Every call is collective: all ranks of the group make it, in the same order.
+// Buffers are Tensors so that a device-aware group picks the transport from the tensor's device (routed_comm.h).
 class Comm {
  public:
   virtual ~Comm() = default;

@@ -1,4 +1,4 @@
-// MpiComm: the Comm over MPI for host (CPU) tensors; device tensors wait for the NCCL group.
+// MpiComm: the Comm over MPI for host (CPU) tensors; device tensors go over NCCL (nccl_comm.h).
 // The C API only: OpenMPI's and MPICH's headers otherwise pull in their deprecated C++ bindings and their library.
 #define OMPI_SKIP_MPICXX 1
 #define MPICH_SKIP_MPICXX 1
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/comm/collective_args.h"
 #include "engine/comm/mpi_comm.h"
 #include "engine/error.h"
 
@@ -48,10 +49,9 @@ int as_count(std::int64_t n, const char* op) {
 class RowType {
  public:
   explicit RowType(const Tensor& t) {
-    const std::int64_t rows = t.ndim == 0 ? 1 : t.dim(0);
-    const std::size_t row_bytes = rows == 0 ? 0 : t.bytes() / static_cast<std::size_t>(rows);
-    check(row_bytes <= INT_MAX, where("all_to_all_v"), "a row of " + t.describe() + " exceeds MPI's int counts");
-    MPI_Type_contiguous(static_cast<int>(std::max<std::size_t>(row_bytes, 1)), MPI_BYTE, &type_);
+    const std::size_t bytes = row_bytes(t);
+    check(bytes <= INT_MAX, where("all_to_all_v"), "a row of " + t.describe() + " exceeds MPI's int counts");
+    MPI_Type_contiguous(static_cast<int>(std::max<std::size_t>(bytes, 1)), MPI_BYTE, &type_);
     MPI_Type_commit(&type_);
   }
   ~RowType() { MPI_Type_free(&type_); }
@@ -70,20 +70,12 @@ struct RowLayout {
 };
 
 RowLayout row_layout(std::span<const std::int64_t> counts, std::int64_t rows, int ranks, const char* side) {
-  check(static_cast<int>(counts.size()) == ranks, where("all_to_all_v"),
-        std::string(side) + " has " + std::to_string(counts.size()) + " counts for a group of " +
-            std::to_string(ranks));
+  const std::vector<std::int64_t> offsets = row_offsets(counts, rows, ranks, side, where("all_to_all_v"));
   RowLayout layout;
-  std::int64_t total = 0;
-  for (const std::int64_t c : counts) {
-    check(c >= 0, where("all_to_all_v"), std::string(side) + " count " + std::to_string(c) + " is negative");
-    layout.offsets.push_back(as_count(total, "all_to_all_v"));
-    layout.counts.push_back(as_count(c, "all_to_all_v"));
-    total += c;
+  for (std::size_t r = 0; r < counts.size(); ++r) {
+    layout.counts.push_back(as_count(counts[r], "all_to_all_v"));
+    layout.offsets.push_back(as_count(offsets[r], "all_to_all_v"));
   }
-  check(total <= rows, where("all_to_all_v"),
-        std::string(side) + " counts add up to " + std::to_string(total) + " rows, the buffer holds " +
-            std::to_string(rows));
   return layout;
 }
 
@@ -119,9 +111,7 @@ class MpiComm final : public Comm {
   void reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override {
     check_host(send, "reduce_scatter");
     check_host(recv, "reduce_scatter");
-    check(send.dtype == recv.dtype && send.numel() == recv.numel() * size_, where("reduce_scatter"),
-          "needs send = " + std::to_string(size_) + " x recv of one dtype, got " + send.describe() + " and " +
-              recv.describe());
+    check_scatter_sizes(send, recv, size_, where("reduce_scatter"));
     MPI_Reduce_scatter_block(send.data, recv.data, as_count(recv.numel(), "reduce_scatter"),
                              reduction_type(send, "reduce_scatter"), mpi_op(op), comm_);
   }
@@ -129,8 +119,7 @@ class MpiComm final : public Comm {
   void allgather(const Tensor& send, const Tensor& recv) override {
     check_host(send, "allgather");
     check_host(recv, "allgather");
-    check(recv.bytes() == send.bytes() * static_cast<std::size_t>(size_), where("allgather"),
-          "needs recv = " + std::to_string(size_) + " x send, got " + send.describe() + " and " + recv.describe());
+    check_gather_sizes(send, recv, size_, where("allgather"));
     const int bytes = as_count(static_cast<std::int64_t>(send.bytes()), "allgather");
     MPI_Allgather(send.data, bytes, MPI_BYTE, recv.data, bytes, MPI_BYTE, comm_);
   }
@@ -139,9 +128,7 @@ class MpiComm final : public Comm {
                     std::span<const std::int64_t> recv_counts) override {
     check_host(send, "all_to_all_v");
     check_host(recv, "all_to_all_v");
-    check(send.ndim >= 1 && recv.ndim >= 1 && send.bytes() * static_cast<std::size_t>(recv.dim(0)) ==
-                                                   recv.bytes() * static_cast<std::size_t>(send.dim(0)),
-          where("all_to_all_v"), "send and receive rows differ: " + send.describe() + " and " + recv.describe());
+    check_rows_match(send, recv, where("all_to_all_v"));
     const RowLayout out = row_layout(send_counts, send.dim(0), size_, "send");
     const RowLayout in = row_layout(recv_counts, recv.dim(0), size_, "receive");
     const RowType row(send.dim(0) > 0 ? send : recv);
@@ -151,8 +138,7 @@ class MpiComm final : public Comm {
 
   void broadcast(const Tensor& buf, int root) override {
     check_host(buf, "broadcast");
-    check(root >= 0 && root < size_, where("broadcast"),
-          "root " + std::to_string(root) + " is not a rank of a group of " + std::to_string(size_));
+    check_root(root, size_, where("broadcast"));
     auto* bytes = static_cast<char*>(buf.data);
     const auto total = static_cast<std::int64_t>(buf.bytes());
     for (std::int64_t begin = 0; begin < total; begin += kMaxPiece)

@@ -17,6 +17,10 @@ int checked_ep(const Comm& world, std::int64_t ep) {
 
 }  // namespace
 
+ProcessGroups::ProcessGroups(std::unique_ptr<Comm> world, std::int64_t ep) : ProcessGroups(*world, ep) {
+  owned_world_ = std::move(world);
+}
+
 ProcessGroups::ProcessGroups(Comm& world, std::int64_t ep) : world_(world) {
   const int e = checked_ep(world, ep);
   const int rank = world.rank();

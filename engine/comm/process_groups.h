@@ -20,6 +20,8 @@ class ProcessGroups {
   // Collective over world (every rank calls it with the same ep). Error naming parallel.ep when E does not
   // divide W.
   ProcessGroups(Comm& world, std::int64_t ep);
+  // The same over a world the groups own (a run on GPUs: routed_comm.h).
+  ProcessGroups(std::unique_ptr<Comm> world, std::int64_t ep);
 
   Comm& world() const { return world_; }
   Comm& dp() const { return *dp_; }
@@ -27,6 +29,7 @@ class ProcessGroups {
   Comm& edp() const { return *edp_; }
 
  private:
+  std::unique_ptr<Comm> owned_world_;  // set by the owning constructor
   Comm& world_;
   std::unique_ptr<Comm> dp_;
   std::unique_ptr<Comm> ep_;

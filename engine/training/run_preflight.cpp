@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/buffers.h"
+#include "engine/comm/nccl_comm.h"
 #include "engine/error.h"
 #include "engine/host_memory.h"
 #include "engine/progress.h"
@@ -65,8 +66,10 @@ Device run_device(const config::Config& config) {
 }
 
 void check_supported(const config::Config& config) {
-  check(run_device(config) == Device::cpu || cuda::device_count() > 0, "train.device",
-        "'cuda' needs a CUDA device (" + cuda::describe_backend() + "); set train.device=cpu");
+  // describe_backend() probes the device, which makes a CUDA context on device 0: only once the run is refused, so
+  // that each rank of a run on several GPUs makes its first context on its own device (make_device_world).
+  if (run_device(config) == Device::cuda && cuda::device_count() == 0)
+    throw Error("train.device", "'cuda' needs a CUDA device (" + cuda::describe_backend() + "); set train.device=cpu");
   const std::string ep = std::to_string(config.parallel.ep);
   check(config.parallel.ep == 1 || run_device(config) == Device::cpu, "parallel.ep",
         ep + ": expert parallelism on CUDA needs the NCCL process group, which is not built yet; the token "
@@ -78,9 +81,9 @@ void check_supported(const config::Config& config) {
 }
 
 void check_world_supported(const config::Config& config, const Comm& world) {
-  check(world.size() == 1 || run_device(config) == Device::cpu, "train.device",
-        "'cuda' on " + std::to_string(world.size()) + " ranks needs the NCCL process group, which is not built yet; "
-        "train on cpu or on one rank");
+  check(world.size() == 1 || run_device(config) == Device::cpu || nccl_built(), "train.device",
+        "'cuda' on " + std::to_string(world.size()) + " ranks needs NCCL, and this diverge was built without it "
+        "(configure with -DDIVERGE_NCCL=ON: the nvcc build with nccl.h); train on cpu or on one rank");
 }
 
 RunInputs open_run_inputs(const config::Config& config) {

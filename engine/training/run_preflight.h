@@ -26,7 +26,7 @@ struct RunInputs {
 
 // Settings the config accepts that this build cannot honour yet are refused, not ignored: Error naming the key.
 void check_supported(const config::Config& config);
-// The same for what the world of ranks adds: a CUDA run on several ranks (the NCCL group is not built yet).
+// The same for what the world of ranks adds: a CUDA run on several ranks needs NCCL in the build.
 void check_world_supported(const config::Config& config, const Comm& world);
 
 // Opens config.data.corpus and resolves the config against it. Error naming the key for an unsupported setting, a

@@ -11,6 +11,7 @@
 #include "engine/checkpoint/checkpoint_dir.h"
 #include "engine/comm/comm.h"
 #include "engine/comm/process_groups.h"
+#include "engine/comm/routed_comm.h"
 #include "engine/comm/world.h"
 #include "engine/compute_threads.h"
 #include "engine/config/model_size.h"
@@ -46,11 +47,14 @@ RunStart run_start(const config::Config& config, const TrainOptions& options) {
   return config.train.resume.empty() ? RunStart::fresh : RunStart::resume;
 }
 
-// The groups by role over every rank the launcher started, once the world is known to support the config.
+// The groups by role over every rank the launcher started, once the world is known to support the config. On GPUs
+// their device tensors (gradients, expert loads, EDL statistics, routing windows) go over NCCL, their host tensors
+// (losses, the step's agreement) over the world; this binds the rank to its GPU, so it comes before any CUDA work.
 ProcessGroups process_groups(const config::Config& config) {
   Comm& world = world_comm();
   check_world_supported(config, world);
-  return ProcessGroups(world, config.parallel.ep);
+  if (run_device(config) == Device::cpu) return ProcessGroups(world, config.parallel.ep);
+  return ProcessGroups(make_device_world(world), config.parallel.ep);
 }
 
 // The run directory is rank 0's: it alone checks, locks and writes it.
@@ -70,8 +74,8 @@ class TrainingRun {
   TrainingRun(const config::Config& config, const TrainOptions& options)
       : threads_(set_compute_threads(config.train.threads)),
         inputs_(open_run_inputs(config)),
-        memory_(checked_memory_plan(config_)),
         groups_(process_groups(config_)),
+        memory_(checked_memory_plan(config_)),
         lead_(groups_.world().rank() == 0),
         run_dir_(lead_run_directory(config_, run_start(config_, options), lead_)),
         model_(config_.model, config_.loss, config_.data.micro_batch, config_.data.seq_len, config_.train.seed,
@@ -352,8 +356,8 @@ class TrainingRun {
   int threads_;
   RunInputs inputs_;
   const config::Config& config_ = inputs_.config;
+  ProcessGroups groups_;  // before memory_: on GPUs it picks the device whose free memory the plan must fit
   MemoryPlan memory_;
-  ProcessGroups groups_;
   bool lead_;  // world rank 0: the one rank that prints, logs, evaluates and writes checkpoints
   std::optional<RunDirectory> run_dir_;  // rank 0's: locked and checked against an existing run before allocation
   model::Transformer model_;

@@ -1,0 +1,112 @@
+// Tests for the NCCL group over device tensors: alone (one rank, with or without MPI) and under mpirun at 2 or more
+// ranks, one GPU each, every collective against values each rank computes for itself (comm_checks.h), bf16
+// included; host tensors refused; the routed group sending each tensor where it lives. Skipped with one line without
+// NCCL in the build, without a GPU (NCCL never runs on the emulator), or with fewer GPUs on this host than ranks.
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/arena.h"
+#include "engine/comm/host_place.h"
+#include "engine/comm/nccl_comm.h"
+#include "engine/comm/routed_comm.h"
+#include "engine/comm/world.h"
+#include "engine/error.h"
+#include "kernels/cuda/device_info.h"
+#include "tests/comm_checks.h"
+#include "tests/cuda_support.h"
+
+using namespace diverge;
+
+namespace {
+
+// The NCCL group of the world's ranks, each on its own GPU, made once; null where it cannot run, said in one line.
+// Never destroyed: at exit NCCL's teardown would race the CUDA runtime's own.
+Comm* nccl_world() {
+  static Comm* group = []() -> Comm* {
+    if (!nccl_built()) {
+      const std::string why = "NCCL " + nccl_version() + ": skipped";
+      MESSAGE(why);
+      return nullptr;
+    }
+    if (!test::cuda_available()) return nullptr;  // it says why
+    Comm& world = world_comm();
+    const int ranks = host_place(world).ranks, devices = cuda::device_count();
+    if (ranks > devices) {
+      const std::string why = std::to_string(ranks) + " ranks on this host and " + std::to_string(devices) +
+                              " GPUs, and NCCL needs a GPU per rank: skipped";
+      MESSAGE(why);
+      return nullptr;
+    }
+    use_local_gpu(world);
+    return make_nccl_comm(world.split(0, world.rank())).release();
+  }();
+  return group;
+}
+
+}  // namespace
+
+TEST_CASE("nccl comm: allreduce sums and maxima in f32, f64 and i32 over every rank") {
+  if (Comm* group = nccl_world()) test::check_allreduce(*group, Device::cuda);
+}
+
+TEST_CASE("nccl comm: bf16 sums and maxima, exact on values bf16 holds") {
+  Comm* group = nccl_world();
+  if (group == nullptr) return;
+  const int n = group->size(), r = group->rank();
+  Arena arena = test::device_arena(1024);
+  const Tensor sum = test::to_device_bf16(arena, {static_cast<float>(r), 0.5f, -2.0f}, {3});
+  group->allreduce(sum, ReduceOp::sum);
+  CHECK(test::bf16_to_host(sum) == std::vector<float>{static_cast<float>(n * (n - 1) / 2),
+                                                      0.5f * static_cast<float>(n), -2.0f * static_cast<float>(n)});
+  const Tensor max = test::to_device_bf16(arena, {static_cast<float>(-r), 0.25f * static_cast<float>(r)}, {2});
+  group->allreduce(max, ReduceOp::max);
+  CHECK(test::bf16_to_host(max) == std::vector<float>{0.0f, 0.25f * static_cast<float>(n - 1)});
+}
+
+TEST_CASE("nccl comm: reduce_scatter, allgather and broadcast place every rank's slice") {
+  if (Comm* group = nccl_world()) test::check_scatter_gather_broadcast(*group, Device::cuda);
+}
+
+TEST_CASE("nccl comm: all_to_all_v delivers every row to its rank in place, zero counts included") {
+  if (Comm* group = nccl_world()) test::check_all_to_all_v(*group, Device::cuda);
+}
+
+TEST_CASE("nccl comm: split makes an NCCL group per color, ordered by key") {
+  if (Comm* group = nccl_world()) test::check_split(*group, Device::cuda);
+}
+
+TEST_CASE("nccl comm: a host tensor is an Error naming it") {
+  Comm* group = nccl_world();
+  if (group == nullptr) return;
+  std::vector<float> host(4);
+  const Tensor on_host = make_view(host.data(), DType::f32, Device::cpu, {4});
+  CHECK_THROWS_WITH_AS(group->allreduce(on_host, ReduceOp::sum), doctest::Contains("f32 cpu (4)"), Error);
+  CHECK_THROWS_WITH_AS(group->broadcast(on_host, 0), doctest::Contains("host memory"), Error);
+  Arena arena = test::device_arena(1024);
+  const Tensor on_device = test::to_device(arena, std::vector<float>(4), {4});
+  CHECK_THROWS_WITH_AS(group->allgather(on_host, on_device), doctest::Contains("NCCL allgather"), Error);
+  group->barrier();
+}
+
+TEST_CASE("nccl comm: the routed group reduces host tensors over the host group and device tensors over NCCL") {
+  Comm* group = nccl_world();
+  if (group == nullptr) return;
+  Comm& world = world_comm();
+  const std::unique_ptr<Comm> routed = make_routed_comm(world.split(0, world.rank()), group->split(0, group->rank()));
+  const int n = routed->size(), r = routed->rank();
+  CHECK(routed->describe().find("NCCL") != std::string::npos);
+  std::vector<float> host{static_cast<float>(r + 1)};
+  routed->allreduce(make_view(host.data(), DType::f32, Device::cpu, {1}), ReduceOp::sum);
+  CHECK(host[0] == static_cast<float>(n * (n + 1) / 2));
+  Arena arena = test::device_arena(1024);
+  const Tensor device = test::to_device(arena, {static_cast<float>(2 * r)}, {1});
+  routed->allreduce(device, ReduceOp::max);
+  CHECK(test::to_host(device) == std::vector<float>{static_cast<float>(2 * (n - 1))});
+  CHECK_THROWS_WITH_AS(routed->allgather(make_view(host.data(), DType::f32, Device::cpu, {1}), device),
+                       doctest::Contains("one device"), Error);
+  test::check_split(*routed, Device::cuda);
+  routed->barrier();
+}
