@@ -72,8 +72,8 @@ void check_supported(const config::Config& config) {
     throw Error("train.device", "'cuda' needs a CUDA device (" + cuda::describe_backend() + "); set train.device=cpu");
   const std::string ep = std::to_string(config.parallel.ep);
   check(config.parallel.ep == 1 || run_device(config) == Device::cpu, "parallel.ep",
-        ep + ": expert parallelism on CUDA needs the NCCL process group, which is not built yet; the token "
-        "exchange runs over host memory: train on cpu, or set parallel.ep=1");
+        ep + ": expert parallelism on CUDA is not built yet (its token exchange runs over host memory, not NCCL): "
+        "train on cpu, or set parallel.ep=1");
   check(config.parallel.ep == 1, "parallel.ep",
         ep + ": expert parallelism in training (each rank holding 1/ep of every MoE layer's experts, their "
         "gradients reduced over the ranks holding the same ones) is not built yet, only the MoE layer's token "
