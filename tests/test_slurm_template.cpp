@@ -7,7 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <string>
@@ -16,7 +15,6 @@
 #include "engine/checkpoint/checkpoint_dir.h"
 #include "engine/checkpoint/checkpoint_io.h"
 #include "engine/files.h"
-#include "engine/training/metrics.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
 
@@ -59,14 +57,6 @@ pid_t start_batch_script(const test::ScratchDir& dir, const fs::path& config) {
   return pid;
 }
 
-std::int64_t last_logged_step(const fs::path& metrics) {
-  std::int64_t step = 0;
-  if (fs::exists(metrics))
-    for (const auto& record : read_metrics(metrics))
-      if (record["type"] == "train") step = std::max(step, record["step"].get<std::int64_t>());
-  return step;
-}
-
 // The exit code of pid, or -1 if it has not ended within `limit` (it is then killed).
 int exit_code_within(pid_t pid, std::chrono::seconds limit) {
   const auto deadline = Clock::now() + limit;
@@ -100,9 +90,9 @@ TEST_CASE("slurm template: the warning signal checkpoints the step on every rank
   const pid_t job = start_batch_script(dir, dir / "micro.json");
   const fs::path metrics = dir / "run/metrics.jsonl";
   const auto deadline = Clock::now() + std::chrono::seconds(90);
-  while (last_logged_step(metrics) < 6 && Clock::now() < deadline)
+  while (test::last_logged_step(metrics) < 6 && Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  REQUIRE_MESSAGE(last_logged_step(metrics) >= 6, read_file(dir / "job.out"));
+  REQUIRE_MESSAGE(test::last_logged_step(metrics) >= 6, read_file(dir / "job.out"));
   ::kill(job, SIGUSR1);
 
   const int code = exit_code_within(job, std::chrono::seconds(90));
@@ -113,6 +103,6 @@ TEST_CASE("slurm template: the warning signal checkpoints the step on every rank
   // The ranks stopped after one step, all of them: the checkpoint is of the last step the log holds.
   const auto latest = read_latest(dir / "run/checkpoints");
   REQUIRE(latest.has_value());
-  CHECK(load_checkpoint(*latest).state.step == last_logged_step(metrics));
+  CHECK(load_checkpoint(*latest).state.step == test::last_logged_step(metrics));
   CHECK(output.find("requeueing job 4242") != std::string::npos);
 }

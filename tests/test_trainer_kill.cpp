@@ -6,7 +6,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <random>
@@ -43,15 +42,6 @@ int wait_exit_code(pid_t pid) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-}
-
-// The highest step of the log's train records (0 when there are none).
-std::int64_t last_logged_step(const fs::path& metrics) {
-  std::int64_t step = 0;
-  if (fs::exists(metrics))
-    for (const auto& record : read_metrics(metrics))
-      if (record["type"] == "train") step = std::max(step, record["step"].get<std::int64_t>());
-  return step;
 }
 
 // Waits until the run logs past `size` bytes of its metrics (it is in its training loop) or ends; returns its exit
@@ -159,7 +149,7 @@ TEST_CASE("trainer kill: 20 runs stopped by SIGTERM or SIGKILL at random moments
     if (code == 75) {
       ++stopped_by_signal;
       REQUIRE(read_latest(root).has_value());
-      CHECK(load_checkpoint(*read_latest(root)).state.step >= last_logged_step(metrics));
+      CHECK(load_checkpoint(*read_latest(root)).state.step >= test::last_logged_step(metrics));
     }
     if (auto latest = read_latest(root)) CHECK(load_checkpoint(*latest).state.step >= 1);
   }

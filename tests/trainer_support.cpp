@@ -1,6 +1,7 @@
 // Helpers for the trainer tests: synthetic domain shards with a manifest, the micro config, log records, weights.
 #include "tests/trainer_support.h"
 
+#include <algorithm>
 #include <random>
 
 #include "data/shard/indexed_dataset.h"
@@ -115,6 +116,14 @@ std::string final_model_hash(const fs::path& run) {
   const auto latest = read_latest(run / "checkpoints");
   check(latest.has_value(), "final_model_hash", run.string() + " has no checkpoint");
   return content_hash(read_file(*latest / "model.safetensors"));
+}
+
+std::int64_t last_logged_step(const fs::path& metrics) {
+  std::int64_t step = 0;
+  if (fs::exists(metrics))
+    for (const auto& record : read_metrics(metrics))
+      if (record["type"] == "train") step = std::max(step, record["step"].get<std::int64_t>());
+  return step;
 }
 
 }  // namespace diverge::test

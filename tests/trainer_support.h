@@ -24,6 +24,9 @@ void write_micro_config(const fs::path& file, const fs::path& corpus, const fs::
 // between two runs of one config.
 std::vector<nlohmann::json> deterministic_records(const fs::path& metrics);
 
+// The highest step of a metrics log's train records (0 when there are none or no log exists yet).
+std::int64_t last_logged_step(const fs::path& metrics);
+
 // The content hash of the parameters in the newest checkpoint of a run directory: equal hashes mean bit-identical
 // weights. Error when the run has no checkpoint.
 std::string final_model_hash(const fs::path& run);
