@@ -14,6 +14,7 @@
 #include "engine/checkpoint/checkpoint_io.h"
 #include "engine/checkpoint/safetensors_reader.h"
 #include "engine/comm/mpi_comm.h"
+#include "engine/json/json_reader.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
 
@@ -242,6 +243,52 @@ TEST_CASE("mpi train: a checkpoint of 4 ranks at ep 2 resumes at 1 rank and at 2
     const double weights = max_weight_difference(newest_checkpoint(dir / run), newest_checkpoint(dir / "np4"));
     CHECK_MESSAGE(weights < 1e-6, run, ": weights differ by up to ", weights);
   }
+}
+
+// The tensor files of a run's newest checkpoint: their hashes and sizes as state.json records them.
+nlohmann::json checkpoint_files(const fs::path& run) {
+  return read_json_file(newest_checkpoint(run) / "state.json").at("files");
+}
+
+TEST_CASE("mpi train: ZeRO-1 trains bit for bit as whole moments do, and its checkpoints resume at other rank counts") {
+  if (!mpi_ready()) return;
+  test::ScratchDir dir("mpi-train-zero");
+  const fs::path corpus = test::write_synthetic_corpus(dir / "corpus");
+  const fs::path config = dir / "micro.json";
+  test::write_micro_config(config, corpus, dir / "unused", kSteps);
+  const std::string every_two =
+      " --set train.checkpoint_every=2 --set train.keep_checkpoints=0" + std::string(kSmoothAdam);
+  // ZeRO-1 moves AdamW's moments and the choice of which rank updates which parameter, not one operation on any
+  // of them: the same all-reduced gradients, the same elementwise update. So the losses, the weights and the
+  // moments (gathered into the checkpoint) are the very bits of the run that keeps whole moments everywhere.
+  for (const auto& [ranks, ep] : {std::pair{2, 1}, std::pair{4, 2}}) {
+    const std::string cut = " --set parallel.ep=" + std::to_string(ep) + every_two;
+    const std::string name = "np" + std::to_string(ranks) + "-ep" + std::to_string(ep);
+    const auto whole = run_ranks(ranks, train_args(config, dir / (name + "-zero0"), {.micro_batch = 1, .settings = cut}));
+    REQUIRE_MESSAGE(whole.exit_code == 0, whole.output);
+    const auto sharded = run_ranks(ranks, train_args(config, dir / (name + "-zero1"),
+                                                     {.micro_batch = 1, .settings = cut + " --set parallel.zero=1"}));
+    REQUIRE_MESSAGE(sharded.exit_code == 0, sharded.output);
+    CHECK(test::deterministic_records(dir / (name + "-zero1/metrics.jsonl")) ==
+          test::deterministic_records(dir / (name + "-zero0/metrics.jsonl")));
+    CHECK(checkpoint_files(dir / (name + "-zero1")) == checkpoint_files(dir / (name + "-zero0")));
+  }
+
+  // The sharded moments of 4 ranks at ep 2 scatter again over 2 ranks at ep 1, which train on as the 4 did.
+  const fs::path middle = dir / "np4-ep2-zero1/checkpoints" / checkpoint_name(2);
+  const auto resumed = run_ranks(2, train_args(config, dir / "resumed", {.micro_batch = 1, .grad_accum = 2,
+                                                                        .settings = " --set parallel.zero=1 --resume " +
+                                                                                    middle.string() + kSmoothAdam}));
+  REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
+  const auto want = step_records(dir / "np4-ep2-zero1");
+  const auto got = step_records(dir / "resumed");
+  REQUIRE(got.size() == 2);
+  for (std::size_t i = 0; i < got.size(); ++i)
+    for (const char* key : {"loss", "lm", "grad_norm"})
+      CHECK_MESSAGE(relative_difference(got[i], want[i + 2], key) < 1e-6, key, " at step ", i + 3);
+  const double weights = max_weight_difference(newest_checkpoint(dir / "resumed"), middle.parent_path() /
+                                                                                        checkpoint_name(kSteps));
+  CHECK_MESSAGE(weights < 1e-6, "weights differ by up to ", weights);
 }
 
 TEST_CASE("mpi train: the global scopes at 2 ranks train as one process on the concatenated micro-batch") {

@@ -107,3 +107,15 @@ TEST_CASE("optimizer step: its arena holds exactly the two zeroed moments optimi
     nonzero += (step.exp_avg().f32()[i] != 0.0f ? 1 : 0) + (step.exp_avg_sq().f32()[i] != 0.0f ? 1 : 0);
   CHECK(nonzero == 0);
 }
+
+TEST_CASE("optimizer step: ZeRO-1 keeps a rank's aligned slice of each region and the few elements past the last") {
+  // Without sharding every rank keeps every moment.
+  CHECK(moment_elements(10000, {}) == 10000);
+  // 10000 replicated elements over 4 ranks: slices of 39 * 64 = 2496 (multiples of 64), and the 16 past 4 of them
+  // kept whole by every rank.
+  CHECK(moment_elements(10000, {.replicas = 4}) == 2496 + 16);
+  // Experts [0, 4096) over their 2 holders (2048 each), the 5904 others over 4 ranks (1472 each, 16 left).
+  CHECK(moment_elements(10000, {.expert_holders = 2, .replicas = 4, .sharded_elements = 4096}) == 2048 + 1472 + 16);
+  // A region too small to split is kept whole: 100 elements over 4 ranks.
+  CHECK(moment_elements(100, {.replicas = 4}) == 100);
+}

@@ -28,7 +28,8 @@ class Comm {
   virtual void allreduce(const Tensor& buf, ReduceOp op) = 0;
   // send (size * n) -> recv (n): rank r gets the reduction of every rank's r-th slice.
   virtual void reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) = 0;
-  // send (n) -> recv (size * n): rank r's send lands in slice r of everyone's recv.
+  // send (n) -> recv (size * n): rank r's send lands in slice r of everyone's recv. In place when send is that
+  // very slice of recv.
   virtual void allgather(const Tensor& send, const Tensor& recv) = 0;
   // Variable all-to-all over the first dimension: send_counts[r] rows go to rank r, recv_counts[r] rows come from
   // rank r; rows are laid out in rank order on both sides. This is how tokens travel to their experts.

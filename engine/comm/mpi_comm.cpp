@@ -121,7 +121,9 @@ class MpiComm final : public Comm {
     check_host(recv, "allgather");
     check_gather_sizes(send, recv, size_, where("allgather"));
     const int bytes = as_count(static_cast<std::int64_t>(send.bytes()), "allgather");
-    MPI_Allgather(send.data, bytes, MPI_BYTE, recv.data, bytes, MPI_BYTE, comm_);
+    // In place when send is this rank's own slice of recv (as NCCL takes it): MPI wants that said.
+    const bool in_place = send.data == static_cast<char*>(recv.data) + static_cast<std::size_t>(rank_) * send.bytes();
+    MPI_Allgather(in_place ? MPI_IN_PLACE : send.data, bytes, MPI_BYTE, recv.data, bytes, MPI_BYTE, comm_);
   }
 
   void all_to_all_v(const Tensor& send, std::span<const std::int64_t> send_counts, const Tensor& recv,

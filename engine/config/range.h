@@ -22,6 +22,8 @@ struct Range {
 constexpr Range any_value() { return {}; }
 constexpr Range at_least(double min) { return {.min = min}; }
 constexpr Range greater_than(double min) { return {.min = min, .min_open = true}; }
+// [min, max]: e.g. a level of a few.
+constexpr Range closed(double min, double max) { return {.min = min, .max = max}; }
 // [min, max): e.g. Adam betas.
 constexpr Range half_open(double min, double max) { return {.min = min, .max = max, .max_open = true}; }
 

@@ -151,6 +151,10 @@ struct ParallelConfig {
   // (micro_batch * seq_len * top_k), >= 0; 0 = ep, the most they can ever receive. A pass that brings more stops
   // with an error naming this key: rows are never dropped.
   double ep_capacity = 0.0;
+  // ZeRO stage: 0 keeps AdamW's moments whole on every rank; 1 shards them over the ranks that reduce each
+  // parameter's gradient (dp for the replicated parameters, edp for the experts), each rank updating its slice of
+  // the parameters, which are then all-gathered.
+  std::int64_t zero = 0;
 
   bool operator==(const ParallelConfig&) const = default;
 };

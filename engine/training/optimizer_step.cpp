@@ -19,23 +19,93 @@ struct Moments {
   Tensor v;  // (P) f32
 };
 
-Moments allocate_moments(Buffers& buffers, std::int64_t block_elements) {
-  return {buffers.take_zeroed(DType::f32, {block_elements}), buffers.take_zeroed(DType::f32, {block_elements})};
+Moments allocate_moments(Buffers& buffers, std::int64_t elements) {
+  return {buffers.take_zeroed(DType::f32, {elements}), buffers.take_zeroed(DType::f32, {elements})};
+}
+
+// A rank's slice of a sharded run is a multiple of this (256 bytes), so that every slice starts where vectorised
+// kernels may start.
+constexpr std::int64_t kSliceAlign = 64;
+
+// One part of the block shared by a group: the group's rank `ranks` and this rank's place in it (group may be null
+// when only the sizes are wanted).
+struct Region {
+  Comm* group = nullptr;
+  std::int64_t ranks = 1;
+  std::int64_t rank = 0;
+  std::int64_t begin = 0;
+  std::int64_t end = 0;
+};
+
+void add_piece(ShardPlan& plan, std::int64_t begin, std::int64_t end) {
+  plan.pieces.push_back({begin, end, plan.moment_elements});
+  plan.moment_elements += end - begin;
+}
+
+// The largest part of the region that splits evenly into aligned slices goes in gather runs of at most a gradient
+// bucket each; the rest (fewer than ranks * 64 elements) every rank updates alike, keeping those moments whole.
+void plan_region(ShardPlan& plan, const Region& region) {
+  const std::int64_t n = region.end - region.begin;
+  const std::int64_t per_rank = region.ranks > 1 ? n / (region.ranks * kSliceAlign) * kSliceAlign : 0;
+  const std::int64_t bucket =
+      std::max(kSliceAlign, kGradientBucketElements / region.ranks / kSliceAlign * kSliceAlign);
+  for (std::int64_t done = 0; done < per_rank; done += bucket) {
+    const std::int64_t slice = std::min(bucket, per_rank - done);
+    const std::int64_t run = region.begin + done * region.ranks;
+    plan.gathers.push_back({region.group, run, slice});
+    add_piece(plan, run + region.rank * slice, run + (region.rank + 1) * slice);
+  }
+  const std::int64_t tail = region.begin + per_rank * region.ranks;
+  if (tail < region.end) add_piece(plan, tail, region.end);
+}
+
+ShardPlan plan_shards(std::int64_t block_elements, const Region& experts, const Region& replicated) {
+  ShardPlan plan;
+  plan_region(plan, {experts.group, experts.ranks, experts.rank, 0, experts.end});
+  plan_region(plan, {replicated.group, replicated.ranks, replicated.rank, experts.end, block_elements});
+  return plan;
+}
+
+Region sharing(Comm* group, std::int64_t end) {
+  if (group == nullptr) return {.end = end};
+  return {group, group->size(), group->rank(), 0, end};
+}
+
+// The run of gather g in block: this rank's slice, and the whole run every rank's slices fill.
+void gather_run(const ShardPlan::Gather& g, const Tensor& block) {
+  const std::int64_t rank = g.group->rank(), ranks = g.group->size();
+  g.group->allgather(block.slice_rows(g.begin + rank * g.per_rank, g.begin + (rank + 1) * g.per_rank),
+                     block.slice_rows(g.begin, g.begin + ranks * g.per_rank));
+}
+
+Tensor piece_of(const Tensor& block, const ShardPlan::Piece& p) { return block.slice_rows(p.begin, p.end); }
+
+Tensor moments_of(const Tensor& moments, const ShardPlan::Piece& p) {
+  return moments.slice_rows(p.moments, p.moments + (p.end - p.begin));
 }
 
 }  // namespace
 
-std::size_t optimizer_bytes(std::int64_t block_elements, Device device) {
-  return planned_bytes(device, [&](Buffers& buffers) { return allocate_moments(buffers, block_elements); });
+std::int64_t moment_elements(std::int64_t block_elements, const ShardingSizes& sizes) {
+  return plan_shards(block_elements, {.ranks = sizes.expert_holders, .end = sizes.sharded_elements},
+                     {.ranks = sizes.replicas})
+      .moment_elements;
+}
+
+std::size_t optimizer_bytes(std::int64_t moment_elements, Device device) {
+  return planned_bytes(device, [&](Buffers& buffers) { return allocate_moments(buffers, moment_elements); });
 }
 
 OptimizerStep::OptimizerStep(const config::OptimConfig& optim, std::int64_t block_elements, std::int64_t decay_elements,
-                             Device device)
+                             Device device, const StateSharding& sharding)
     : optim_(optim),
       decay_elements_(decay_elements),
-      arena_("optimizer", device, optimizer_bytes(block_elements, device), "model size (AdamW keeps 2 floats/param)") {
+      plan_(plan_shards(block_elements, sharing(sharding.expert_holders, sharding.sharded_elements),
+                        sharing(sharding.replicas, 0))),
+      arena_("optimizer", device, optimizer_bytes(plan_.moment_elements, device),
+             "model size (AdamW keeps 2 floats/param; parallel.zero=1 shards them over the ranks)") {
   Buffers buffers(arena_);
-  const Moments moments = allocate_moments(buffers, block_elements);
+  const Moments moments = allocate_moments(buffers, plan_.moment_elements);
   m_ = moments.m;
   v_ = moments.v;
 }
@@ -97,16 +167,39 @@ void OptimizerStep::update(const Tensor& params, const Tensor& grads, const Redu
                         .weight_decay = static_cast<float>(optim_.weight_decay),
                         .step = update_number,
                         .grad_scale = static_cast<float>(factor)};
-  // The block is [decayed matrices | norm weights]: one AdamW call per part.
-  auto update_part = [&](std::int64_t begin, std::int64_t end, const ops::AdamWHyper& h) {
-    if (begin < end)
-      ops::adamw_step(params.slice_rows(begin, end), grads.slice_rows(begin, end), m_.slice_rows(begin, end),
-                      v_.slice_rows(begin, end), h);
+  ops::AdamWHyper undecayed = hyper;
+  if (optim_.no_decay) undecayed.weight_decay = 0.0f;
+  // The block is [decayed matrices | norm weights]: one AdamW call per part of each piece this rank updates.
+  auto update_part = [&](const ShardPlan::Piece& piece, std::int64_t begin, std::int64_t end,
+                         const ops::AdamWHyper& h) {
+    if (begin >= end) return;
+    const ShardPlan::Piece part{begin, end, piece.moments + (begin - piece.begin)};
+    ops::adamw_step(piece_of(params, part), piece_of(grads, part), moments_of(m_, part), moments_of(v_, part), h);
   };
-  update_part(0, decay_elements_, hyper);
-  if (optim_.no_decay) hyper.weight_decay = 0.0f;
-  update_part(decay_elements_, params.numel(), hyper);
+  for (const ShardPlan::Piece& piece : plan_.pieces) {
+    update_part(piece, piece.begin, std::min(piece.end, decay_elements_), hyper);
+    update_part(piece, std::max(piece.begin, decay_elements_), piece.end, undecayed);
+  }
+  for (const ShardPlan::Gather& g : plan_.gathers) gather_run(g, params);
   discard(grads);
+}
+
+void OptimizerStep::gather_moments(const Tensor& m, const Tensor& v) const {
+  for (const ShardPlan::Piece& piece : plan_.pieces) {
+    copy_tensor(moments_of(m_, piece), piece_of(m, piece));
+    copy_tensor(moments_of(v_, piece), piece_of(v, piece));
+  }
+  for (const ShardPlan::Gather& g : plan_.gathers) {
+    gather_run(g, m);
+    gather_run(g, v);
+  }
+}
+
+void OptimizerStep::scatter_moments(const Tensor& m, const Tensor& v) const {
+  for (const ShardPlan::Piece& piece : plan_.pieces) {
+    copy_tensor(piece_of(m, piece), moments_of(m_, piece));
+    copy_tensor(piece_of(v, piece), moments_of(v_, piece));
+  }
 }
 
 void OptimizerStep::discard(const Tensor& grads) { device_zero(grads.device, grads.data, grads.bytes()); }

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "engine/arena.h"
 #include "engine/comm/comm.h"
@@ -23,8 +24,45 @@ struct ReducedGradients {
 // flat block, never one per tensor, each small enough to overlap with the backward pass once that is asynchronous.
 inline constexpr std::int64_t kGradientBucketElements = std::int64_t{1} << 24;
 
-// The bytes of OptimizerStep's arena for a parameter block of block_elements (P) on device: the memory plan's.
-std::size_t optimizer_bytes(std::int64_t block_elements, Device device);
+// ZeRO-1 (parallel.zero 1): AdamW's moments are split over the ranks that reduce each part of the parameter block,
+// [0, sharded_elements) (this rank's experts) over expert_holders (edp), the rest over replicas (dp). Each rank keeps
+// the moments of its slices only, updates those slices of the parameters, and the parameters are then all-gathered
+// in place. Null groups (or groups of one): every rank keeps every moment.
+struct StateSharding {
+  Comm* expert_holders = nullptr;
+  Comm* replicas = nullptr;
+  std::int64_t sharded_elements = 0;
+};
+
+// The sizes the sharding is planned from, known before any group exists (the memory plan's).
+struct ShardingSizes {
+  std::int64_t expert_holders = 1;
+  std::int64_t replicas = 1;
+  std::int64_t sharded_elements = 0;
+};
+
+// The moments' elements one rank keeps for a block of block_elements (P): P without sharding.
+std::int64_t moment_elements(std::int64_t block_elements, const ShardingSizes& sizes);
+// The bytes of OptimizerStep's arena for those moments on device: the memory plan's.
+std::size_t optimizer_bytes(std::int64_t moment_elements, Device device);
+
+// Which elements of the block a rank updates, and where their moments are (optimizer_step.cpp).
+struct ShardPlan {
+  struct Piece {
+    std::int64_t begin = 0;  // [begin, end) of the block
+    std::int64_t end = 0;
+    std::int64_t moments = 0;  // where its moments start
+  };
+  // A run of the block split evenly over a group, slice r = [begin + r * per_rank, begin + (r + 1) * per_rank).
+  struct Gather {
+    Comm* group = nullptr;
+    std::int64_t begin = 0;
+    std::int64_t per_rank = 0;
+  };
+  std::vector<Piece> pieces;    // this rank's, in block order
+  std::vector<Gather> gathers;  // after an update, each fills the run from its ranks' slices
+  std::int64_t moment_elements = 0;
+};
 
 // AdamW's moments for a parameter block (P) laid out as [decayed | not decayed]: m and v, one arena. A step is
 // reduce_gradients() then update() or, when the trainer refuses the step (non-finite), discard().
@@ -33,7 +71,7 @@ class OptimizerStep {
   // block_elements: P; decay_elements: how many leading elements take weight decay (the rest are norm weights);
   // the moments live on `device`, beside the parameters.
   OptimizerStep(const config::OptimConfig& optim, std::int64_t block_elements, std::int64_t decay_elements,
-                Device device);
+                Device device, const StateSharding& sharding = {});
 
   // All-reduces the gradients (P), summed over `micro_batches` micro-batches on this rank, over comm (summing
   // ranks, bucket by bucket) and takes the global norm of their mean.
@@ -45,18 +83,26 @@ class OptimizerStep {
                                            const Tensor& grads, std::int64_t micro_batches);
   // Scales the reduced gradients to their mean and clips it to optim.grad_clip in one pass, applies AdamW with
   // learning rate lr as update number `update_number` (1-based, for the bias correction), zeroes the gradients.
+  // Sharded: AdamW on this rank's slices, then the all-gathers, collective over the sharding's groups.
   void update(const Tensor& params, const Tensor& grads, const ReducedGradients& reduced, double lr,
               std::int64_t update_number);
   // Drops the gradients without an update: parameters and moments stay as they are.
   static void discard(const Tensor& grads);
 
-  Tensor exp_avg() const { return m_; }     // (P) first moments
-  Tensor exp_avg_sq() const { return v_; }  // (P) second moments
+  bool sharded() const { return !plan_.gathers.empty(); }
+  // The moments this rank keeps: (P) each without sharding, else its slices one after another.
+  Tensor exp_avg() const { return m_; }
+  Tensor exp_avg_sq() const { return v_; }
+  // The whole moments (P) into m and v (host, f32), from every rank's slices: collective when sharded.
+  void gather_moments(const Tensor& m, const Tensor& v) const;
+  // This rank's slices of the whole moments m and v (P).
+  void scatter_moments(const Tensor& m, const Tensor& v) const;
   const Arena& arena() const { return arena_; }
 
  private:
   config::OptimConfig optim_;
   std::int64_t decay_elements_;
+  ShardPlan plan_;
   Arena arena_;
   Tensor m_;
   Tensor v_;

@@ -1,6 +1,7 @@
 // Preflight: open the corpus against the config, build the data pipeline once, plan the memory, and report.
 #include "engine/training/run_preflight.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -104,16 +105,20 @@ data::LoaderConfig loader_config(const config::Config& config, const Comm& comm)
 
 // This rank's share of the model under expert parallelism: its parameters hold 1/ep of every MoE layer's experts,
 // its activations the rows its experts receive.
-MemoryPlan plan_memory(const config::Config& config) {
+MemoryPlan plan_memory(const config::Config& config, std::int64_t ranks) {
   const model::ExpertParallel ep{config.parallel.ep, config.parallel.ep_capacity};
-  const std::int64_t elements = model::ParamLayout(config.model, {.index = 0, .count = ep.size}).block_elements();
+  const model::ParamLayout layout(config.model, {.index = 0, .count = ep.size});
+  const std::int64_t elements = layout.block_elements();
+  const ShardingSizes zero{.expert_holders = std::max<std::int64_t>(1, ranks / ep.size),
+                           .replicas = ranks,
+                           .sharded_elements = layout.sharded_elements()};
   const Device device = run_device(config);
   const std::size_t block = block_bytes(elements, DType::f32, device);
   const DType working = ops::activation_dtype(device);
   return {.device = device,
           .params = block + (working == DType::f32 ? 0 : block_bytes(elements, working, device)),
           .grads = block,
-          .optimizer = optimizer_bytes(elements, device),
+          .optimizer = optimizer_bytes(config.parallel.zero == 1 ? moment_elements(elements, zero) : elements, device),
           .activations = model::activation_bytes(config.model, config.data.micro_batch, config.data.seq_len, device,
                                                   config.train.logit_chunk, ep)};
 }
@@ -122,8 +127,8 @@ std::size_t memory_limit(const MemoryPlan& plan) {
   return plan.device == Device::cpu ? host_memory_limit() : cuda::free_memory();
 }
 
-MemoryPlan checked_memory_plan(const config::Config& config) {
-  MemoryPlan plan = plan_memory(config);
+MemoryPlan checked_memory_plan(const config::Config& config, std::int64_t ranks) {
+  MemoryPlan plan = plan_memory(config, ranks);
   check_memory_plan(plan, memory_limit(plan));
   return plan;
 }

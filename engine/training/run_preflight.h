@@ -39,8 +39,9 @@ data::LoaderConfig loader_config(const config::Config& config, const Comm& comm)
 // The device train.device names.
 Device run_device(const config::Config& config);
 
-// The bytes of each arena of a run of config (model.vocab_size resolved), from the config alone.
-MemoryPlan plan_memory(const config::Config& config);
+// The bytes of each arena of one rank of a run of config (model.vocab_size resolved) on `ranks` ranks: the whole
+// model's but for the experts other ranks hold (parallel.ep) and the moments they keep (parallel.zero).
+MemoryPlan plan_memory(const config::Config& config, std::int64_t ranks = 1);
 
 // What a plan on its device may use: the host's memory limit (host_memory_limit()), or the GPU's free memory.
 std::size_t memory_limit(const MemoryPlan& plan);
@@ -48,8 +49,8 @@ std::size_t memory_limit(const MemoryPlan& plan);
 // Error when the plan's total exceeds limit (memory_limit()), naming each arena and the knobs that shrink it.
 void check_memory_plan(const MemoryPlan& plan, std::size_t limit);
 
-// plan_memory(config), checked against memory_limit().
-MemoryPlan checked_memory_plan(const config::Config& config);
+// plan_memory(config, ranks), checked against memory_limit().
+MemoryPlan checked_memory_plan(const config::Config& config, std::int64_t ranks = 1);
 
 // What `diverge config check` found: every check `train` makes before its first step that could be made.
 struct PreflightReport {

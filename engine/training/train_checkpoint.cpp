@@ -3,7 +3,10 @@
 
 #include <unistd.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <tuple>
+#include <utility>
 
 #include "engine/buffers.h"
 #include "engine/checkpoint/checkpoint_dir.h"
@@ -86,6 +89,38 @@ class HostBlocks {
   std::vector<Tensor> blocks_;
   Arena staging_;
   std::vector<Tensor> host_;
+};
+
+// AdamW's moments as whole blocks (P), as a checkpoint names them: the optimizer's own, or under ZeRO-1 host
+// staging that gather() fills from every rank's slices (collective) and scatter() hands back to this rank's.
+class WholeMoments {
+ public:
+  WholeMoments(const OptimizerStep& optimizer, std::int64_t block_elements) : optimizer_(optimizer) {
+    if (!optimizer.sharded()) {
+      m = optimizer.exp_avg();
+      v = optimizer.exp_avg_sq();
+      return;
+    }
+    const auto allocate = [&](Buffers& buffers) {
+      return std::pair{buffers.take(DType::f32, {block_elements}), buffers.take(DType::f32, {block_elements})};
+    };
+    staging_ = std::make_unique<Arena>("gathered AdamW moments", Device::cpu, planned_bytes(Device::cpu, allocate));
+    Buffers buffers(*staging_);
+    std::tie(m, v) = allocate(buffers);
+  }
+  void gather() const {
+    if (staging_) optimizer_.gather_moments(m, v);
+  }
+  void scatter() const {
+    if (staging_) optimizer_.scatter_moments(m, v);
+  }
+
+  Tensor m;  // (P) f32
+  Tensor v;  // (P) f32
+
+ private:
+  const OptimizerStep& optimizer_;
+  std::unique_ptr<Arena> staging_;
 };
 
 std::vector<NamedTensor> named_tensors(const std::vector<BlockView>& views) {
@@ -182,9 +217,11 @@ fs::path save_training_checkpoint(const fs::path& root, const config::Config& co
   const bool lead = world.rank() == 0;
   const fs::path staging = staging_path(root, state.step, lead_pid(world));
   if (lead) begin_checkpoint(root, staging);
+  const WholeMoments moments(optimizer, params.numel());
+  moments.gather();
   world.barrier();
   if (writes_files(groups)) {
-    const HostBlocks host({params, optimizer.exp_avg(), optimizer.exp_avg_sq()});
+    const HostBlocks host({params, moments.m, moments.v});
     host.download();
     stage_checkpoint_files(root, staging, state.step, "rank" + std::to_string(world.rank()),
                            rank_files(layout, host, groups).files);
@@ -201,10 +238,12 @@ ResumedCheckpoint load_training_checkpoint(const fs::path& dir, const config::Co
   const std::vector<TensorSpec> whole = whole_model_specs(current.model);
   checkpoint.check_model(whole);
   checkpoint.check_optimizer(adamw_state_specs(whole));
-  const HostBlocks host({params, optimizer.exp_avg(), optimizer.exp_avg_sq()});
+  const WholeMoments moments(optimizer, params.numel());
+  const HostBlocks host({params, moments.m, moments.v});
   copy_views(checkpoint, &LoadedCheckpoint::copy_model, block_views(layout, host[0], nullptr));
   copy_views(checkpoint, &LoadedCheckpoint::copy_optimizer, optimizer_views(layout, host[1], host[2]));
   host.upload();
+  moments.scatter();
 
   ResumedCheckpoint resumed;
   resumed.progress.step = checkpoint.state.step;

@@ -28,6 +28,7 @@
 #include "engine/training/step_agreement.h"
 #include "engine/training/stop_signals.h"
 #include "engine/training/train_checkpoint.h"
+#include "kernels/ops.h"
 #include "model/edl_term.h"
 #include "model/routing_monitor.h"
 #include "model/transformer.h"
@@ -57,6 +58,13 @@ ProcessGroups process_groups(const config::Config& config) {
   return ProcessGroups(make_device_world(world), config.parallel.ep);
 }
 
+// Under ZeRO-1 the moments of the experts shard over the ranks holding them, the rest over every rank.
+StateSharding state_sharding(const config::Config& config, const ProcessGroups& groups,
+                             const model::ParamLayout& layout) {
+  if (config.parallel.zero == 0) return {};
+  return {&groups.edp(), &groups.dp(), layout.sharded_elements()};
+}
+
 // The run directory is rank 0's: it alone checks, locks and writes it.
 std::optional<RunDirectory> lead_run_directory(const config::Config& config, RunStart start, bool lead) {
   if (!lead) return std::nullopt;
@@ -75,12 +83,13 @@ class TrainingRun {
       : threads_(set_compute_threads(config.train.threads)),
         inputs_(open_run_inputs(config)),
         groups_(process_groups(config_)),
-        memory_(checked_memory_plan(config_)),
+        memory_(checked_memory_plan(config_, groups_.world().size())),
         lead_(groups_.world().rank() == 0),
         run_dir_(lead_run_directory(config_, run_start(config_, options), lead_)),
         model_(config_.model, config_.loss, config_.data.micro_batch, config_.data.seq_len, config_.train.seed,
                memory_.device, config_.train.logit_chunk, {&groups_.ep(), config_.parallel.ep_capacity}),
-        optimizer_(config_.optim, model_.layout().block_elements(), model_.layout().decay_elements(), model_.device()),
+        optimizer_(config_.optim, model_.layout().block_elements(), model_.layout().decay_elements(), model_.device(),
+                   state_sharding(config_, groups_, model_.layout())),
         loader_(inputs_.data.corpus, loader_config(config_, groups_.dp())),
         schedule_(config_.optim, config_.train.steps),
         edl_(config_.edl, config_.model, inputs_.edl_label_count),
@@ -257,7 +266,7 @@ class TrainingRun {
                                                      {"AdamW exp_avg moments", optimizer_.exp_avg()},
                                                      {"AdamW exp_avg_sq moments", optimizer_.exp_avg_sq()}};
     for (const auto& [what, block] : blocks)
-      if (auto tensor = first_nonfinite_tensor(model_.layout(), block)) {
+      if (auto tensor = first_nonfinite_in(block)) {
         unsaved_cause_ = std::string("the ") + what + " hold non-finite values after the update (first: " +
                          *tensor + ")";
         break;
@@ -275,6 +284,14 @@ class TrainingRun {
     groups_.world().barrier();
     timing_.checkpoints.add(seconds_since(save_start));
     return true;
+  }
+
+  // The first tensor of a parameter-shaped block with a NaN or an infinity; a ZeRO-1 rank's moments are slices of
+  // many tensors, named as such.
+  std::optional<std::string> first_nonfinite_in(const Tensor& block) const {
+    if (block.numel() == model_.layout().block_elements()) return first_nonfinite_tensor(model_.layout(), block);
+    if (block.numel() == 0 || std::isfinite(ops::sum_of_squares(block))) return std::nullopt;
+    return "this rank's slices (parallel.zero)";
   }
 
   // What a checkpoint carries of the loop itself: the guard's counts and the open routing-metrics window.
