@@ -151,6 +151,10 @@ struct ParallelConfig {
   // (micro_batch * seq_len * top_k), >= 0; 0 = ep, the most they can ever receive. A pass that brings more stops
   // with an error naming this key: rows are never dropped.
   double ep_capacity = 0.0;
+  // For `diverge bench ep` only: every MoE layer routes token t's j-th copy to expert (t * top_k + j) mod
+  // n_experts with gates 1 / top_k, whatever the router says, so every expert receives the same rows (Megatron's
+  // force load balancing). `train` and `bench` refuse it: the model would learn nothing about routing.
+  bool ep_force_balance = false;
 
   bool operator==(const ParallelConfig&) const = default;
 };

@@ -78,6 +78,9 @@ void check_supported(const config::Config& config) {
         ep + ": expert parallelism in training (each rank holding 1/ep of every MoE layer's experts, their "
         "gradients reduced over the ranks holding the same ones) is not built yet, only the MoE layer's token "
         "exchange; set parallel.ep=1 (every rank then holds every expert)");
+  check(!config.parallel.ep_force_balance, "parallel.ep_force_balance",
+        "forced-balance routing is for `diverge bench ep` only: it replaces the router's choice by a fixed "
+        "assignment, so a model trained under it would learn no routing; set parallel.ep_force_balance=false");
 }
 
 void check_world_supported(const config::Config& config, const Comm& world) {
