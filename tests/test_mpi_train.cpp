@@ -4,14 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "engine/checkpoint/checkpoint_dir.h"
 #include "engine/checkpoint/safetensors_reader.h"
-#include "engine/comm/mpi_comm.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
 
@@ -30,18 +28,6 @@ struct Tolerance {
   double weights = 0.0;  // absolute, per weight (the micro model's weights are ~0.02 to 1)
 };
 
-bool mpi_ready() {
-  if (!mpi_built()) {
-    std::printf("skipped: this build has no MPI (DIVERGE_MPI=OFF)\n");
-    return false;
-  }
-  if (test::run_command("command -v mpirun").exit_code != 0) {
-    std::printf("skipped: mpirun not found (apt-get install openmpi-bin)\n");
-    return false;
-  }
-  return true;
-}
-
 // How a run cuts each step's global batch: rows per micro-batch and rank, micro-batches per rank; more settings.
 struct Cut {
   std::int64_t micro_batch = 2;
@@ -52,12 +38,6 @@ struct Cut {
 std::string train_args(const fs::path& config, const fs::path& out, const Cut& cut) {
   return "train --config " + config.string() + " --set data.micro_batch=" + std::to_string(cut.micro_batch) +
          " --set data.grad_accum=" + std::to_string(cut.grad_accum) + cut.settings + " --out " + out.string();
-}
-
-// `diverge train` as `ranks` MPI ranks on this host (tests/mpirun.sh), ended after 120 s whatever happens.
-test::CommandResult run_ranks(int ranks, const std::string& args) {
-  return test::run_command("timeout 120 " + test::source_path("tests/mpirun.sh").string() + " " +
-                           std::to_string(ranks) + " " + DIVERGE_BINARY + " " + args);
 }
 
 // The largest |a - b| over every tensor of two runs' newest checkpoints (the same names and shapes in both).
@@ -102,7 +82,7 @@ void check_same_training(const fs::path& dir, int ranks, const Cut& parallel, co
 
   const auto alone = test::run_diverge(train_args(config, single_run, single));
   REQUIRE_MESSAGE(alone.exit_code == 0, alone.output);
-  const auto together = run_ranks(ranks, train_args(config, ranks_run, parallel));
+  const auto together = test::run_diverge_ranks(ranks, train_args(config, ranks_run, parallel));
   REQUIRE_MESSAGE(together.exit_code == 0, together.output);
   CHECK_MESSAGE(together.output.empty(), together.output);  // quiet: only rank 0 may speak, and errors
   CHECK(fs::exists(ranks_run / "config.json"));
@@ -137,13 +117,13 @@ void check_matches_accumulation(const fs::path& dir, int ranks) {
 }  // namespace
 
 TEST_CASE("mpi train: 2 ranks log the losses and reach the weights of one process accumulating 2 micro-batches") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-np2");
   check_matches_accumulation(dir.path(), 2);
 
   // The same ranks again: MPI's reductions are deterministic for a given rank count, so the log and the weights
   // repeat bit for bit.
-  const auto again = run_ranks(2, train_args(dir / "micro.json", dir / "np2-again", {}));
+  const auto again = test::run_diverge_ranks(2, train_args(dir / "micro.json", dir / "np2-again", {}));
   REQUIRE_MESSAGE(again.exit_code == 0, again.output);
   CHECK(test::deterministic_records(dir / "np2-again/metrics.jsonl") ==
         test::deterministic_records(dir / "np2/metrics.jsonl"));
@@ -151,13 +131,13 @@ TEST_CASE("mpi train: 2 ranks log the losses and reach the weights of one proces
 }
 
 TEST_CASE("mpi train: 4 ranks log the losses and reach the weights of one process accumulating 4 micro-batches") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-np4");
   check_matches_accumulation(dir.path(), 4);
 }
 
 TEST_CASE("mpi train: the global scopes at 2 ranks train as one process on the concatenated micro-batch") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-global-scopes");
   // Each rank's EDL gradient uses the per-domain routing sums of both ranks' rows, and its load-balance loss the
   // expert loads of both, so together they train as one process whose micro-batch holds both ranks' rows (its
@@ -172,17 +152,17 @@ TEST_CASE("mpi train: the global scopes at 2 ranks train as one process on the c
 }
 
 TEST_CASE("mpi train: an error on one rank ends every rank with one line naming it, without a hang") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-error");
   const fs::path corpus = test::write_synthetic_corpus(dir / "corpus");
   const fs::path config = dir / "micro.json";
   test::write_micro_config(config, corpus, dir / "unused", kSteps);
-  const auto first = run_ranks(2, train_args(config, dir / "run", {}));
+  const auto first = test::run_diverge_ranks(2, train_args(config, dir / "run", {}));
   REQUIRE_MESSAGE(first.exit_code == 0, first.output);
 
   // A fresh start into a run directory that holds a run: rank 0, which owns the directory, refuses it while
   // rank 1 already waits for it in a collective.
-  const auto again = run_ranks(2, train_args(config, dir / "run", {}));
+  const auto again = test::run_diverge_ranks(2, train_args(config, dir / "run", {}));
   CHECK(again.exit_code != 0);
   CHECK(again.exit_code != 124);  // not ended by the timeout
   CHECK_MESSAGE(again.output.find("error: rank 0: ") != std::string::npos, again.output);
