@@ -50,7 +50,8 @@ NamedView expert_view(const ParamEntry& stack, std::int64_t first, std::int64_t 
   const std::int64_t per_expert = stack.shape[1] * stack.shape[2];
   return {stack.name.substr(0, split) + std::to_string(first + x) + "." + stack.name.substr(split),
           {stack.shape[1], stack.shape[2]},
-          stack.offset + x * per_expert};
+          stack.offset + x * per_expert,
+          true};
 }
 
 }  // namespace

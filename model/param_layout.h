@@ -42,6 +42,7 @@ struct NamedView {
   std::string name;
   std::vector<std::int64_t> shape;
   std::int64_t offset = 0;
+  bool expert_sharded = false;  // one routed expert's tensor: held by the ranks of its expert shard only
 };
 
 // Suffixes of the per-layer parameter names ("model.layers.<l>." + suffix) and the global names.

@@ -36,8 +36,8 @@ BackwardScratch allocate_backward(Buffers& buffers, const Dims& d, bool qk_norm)
 }
 
 std::size_t activation_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq, Device device,
-                             std::int64_t logit_chunk) {
-  const Dims d = make_dims(config, batch, seq);
+                             std::int64_t logit_chunk, const ExpertParallel& ep) {
+  const Dims d = make_dims(config, batch, seq, ep);
   Buffers count(device);
   allocate_forward(count, d, config.qk_norm, logit_chunk_rows(logit_chunk, d.tokens, d.vocab));
   allocate_backward(count, d, config.qk_norm);

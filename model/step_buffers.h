@@ -49,8 +49,8 @@ ForwardActs allocate_forward(Buffers& buffers, const Dims& d, bool qk_norm, std:
 BackwardScratch allocate_backward(Buffers& buffers, const Dims& d, bool qk_norm);
 
 // The exact activation arena bytes of one forward and backward pass of a (batch, seq) micro-batch on device, with
-// the LM head's chunk from train.logit_chunk (0: automatic).
+// the LM head's chunk from train.logit_chunk (0: automatic), under expert parallelism ep (its exchange buffers).
 std::size_t activation_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq, Device device,
-                             std::int64_t logit_chunk);
+                             std::int64_t logit_chunk, const ExpertParallel& ep = {});
 
 }  // namespace diverge::model

@@ -100,11 +100,21 @@ float target_weight(const Tensor& targets) {
 
 // balance_group: where the load-balance loss counts expert loads under loss.lb_scope global (null: the pass's own).
 MoeSettings moe_settings(const config::ModelConfig& m, const config::LossConfig& loss, const Dims& d,
-                         Comm* balance_group) {
+                         Comm* balance_group, const ExpertGroup& experts) {
   const double layers = static_cast<double>(d.moe_layers());
   return {m.renorm_topk,
           {static_cast<float>(loss.lb_coef / layers), static_cast<float>(loss.z_coef / layers)},
-          loss.lb_scope == config::Scope::kGlobal ? balance_group : nullptr};
+          loss.lb_scope == config::Scope::kGlobal ? balance_group : nullptr,
+          experts.comm};
+}
+
+ExpertShard expert_shard(const ExpertGroup& experts) {
+  if (experts.comm == nullptr) return {};
+  return {experts.comm->rank(), experts.comm->size()};
+}
+
+ExpertParallel expert_parallel(const ExpertGroup& experts) {
+  return {expert_shard(experts).count, experts.capacity};
 }
 
 // dst (activation dtype, any device) = values, through upload (f32 of dst's shape on dst's device).
@@ -117,10 +127,12 @@ void upload_as_activation(std::span<const float> values, const Tensor& upload, c
 }  // namespace
 
 Transformer::Transformer(const config::ModelConfig& model, const config::LossConfig& loss, std::int64_t max_batch,
-                         std::int64_t max_seq, std::uint64_t seed, Device device, std::int64_t logit_chunk)
+                         std::int64_t max_seq, std::uint64_t seed, Device device, std::int64_t logit_chunk,
+                         const ExpertGroup& experts)
     : model_(model),
       loss_(loss),
-      layout_(model),
+      experts_(experts),
+      layout_(model, expert_shard(experts)),
       max_batch_(max_batch),
       max_seq_(max_seq),
       device_(device),
@@ -128,7 +140,8 @@ Transformer::Transformer(const config::ModelConfig& model, const config::LossCon
       params_("parameters", device, block_bytes(layout_, DType::f32), "the model's size"),
       working_("working parameters", device, working_bytes(layout_, device), "the model's size"),
       grads_("gradients", device, block_bytes(layout_, DType::f32), "the model's size"),
-      activations_("activations", device, activation_bytes(model, max_batch, max_seq, device, logit_chunk),
+      activations_("activations", device, activation_bytes(model, max_batch, max_seq, device, logit_chunk,
+                                                                expert_parallel(experts)),
                    "lower data.micro_batch, data.seq_len or train.logit_chunk"),
       staging_("token staging", Device::cpu, staging_bytes(max_batch, max_seq)),
       losses_("losses", device,
@@ -178,7 +191,7 @@ void Transformer::run_forward(const Tensor& tokens, const Tensor& terms, ops::Wr
         "micro-batch of " + std::to_string(batch) + " x " + std::to_string(seq) + " tokens exceeds the planned " +
             std::to_string(max_batch_) + " x " + std::to_string(max_seq_));
   backward_ready_ = false;
-  dims_ = make_dims(model_, batch, seq);
+  dims_ = make_dims(model_, batch, seq, expert_parallel(experts_));
   activations_.reset();
   Buffers buffers(activations_);
   acts_ = allocate_forward(buffers, dims_, model_.qk_norm, logit_chunk_rows(logit_chunk_, dims_.tokens, dims_.vocab));
@@ -188,7 +201,7 @@ void Transformer::run_forward(const Tensor& tokens, const Tensor& terms, ops::Wr
   ops::cast_to_activation(params_block_, working_block_);
 
   const AttentionSettings attention = attention_settings(model_);
-  const MoeSettings moe = moe_settings(model_, loss_, dims_, balance_group);
+  const MoeSettings moe = moe_settings(model_, loss_, dims_, balance_group, experts_);
   ops::embedding(acts_.inputs.reshape({dims_.tokens}), weights_.embed, acts_.embedded);
   Tensor x = acts_.embedded;
   for (std::int64_t l = 0; l < dims_.layers; ++l) {
@@ -247,7 +260,7 @@ void Transformer::backward(const RouterLogitHook& hook) {
   Buffers buffers(activations_);
   const BackwardScratch scratch = allocate_backward(buffers, dims_, model_.qk_norm);
   const AttentionSettings attention = attention_settings(model_);
-  const MoeSettings moe = moe_settings(model_, loss_, dims_, balance_group_);
+  const MoeSettings moe = moe_settings(model_, loss_, dims_, balance_group_, experts_);
   const Tensor& grad = scratch.stream_grad;
   const Tensor top = acts_.layers.back().x_out;
 

@@ -26,6 +26,13 @@ struct Losses {
   float z = 0.0f;
 };
 
+// Expert parallelism (parallel.ep): the ranks sharing each MoE layer's experts, and the rows a rank's experts are
+// planned to receive (parallel.ep_capacity). No group, or one of one rank: this process holds every expert.
+struct ExpertGroup {
+  Comm* comm = nullptr;
+  double capacity = 0.0;
+};
+
 class Transformer {
  public:
   // Lays out and initialises the parameters from seed (on the host, so every device starts from the same bits),
@@ -33,8 +40,11 @@ class Transformer {
   // tokens (activation_bytes). Every arena lives on `device`: fp32 master parameters and gradients; on CUDA the
   // forward and backward read a bf16 working copy of the parameters, refreshed from the masters by every pass.
   // logit_chunk: the LM head's rows per chunk of logits (train.logit_chunk; 0: automatic, see logit_chunk_rows).
+  // Under expert parallelism the model holds its rank's shard of the experts (initialised as the same slice of the
+  // whole model's), and every pass, training or evaluation, is collective over the expert group.
   Transformer(const config::ModelConfig& model, const config::LossConfig& loss, std::int64_t max_batch,
-              std::int64_t max_seq, std::uint64_t seed, Device device = Device::cpu, std::int64_t logit_chunk = 0);
+              std::int64_t max_seq, std::uint64_t seed, Device device = Device::cpu, std::int64_t logit_chunk = 0,
+              const ExpertGroup& experts = {});
 
   // tokens (B, T + 1) i32 on the host, B <= max_batch, T <= max_seq: inputs are columns 0..T-1, targets 1..T.
   // Keeps the activations for backward() and the routing for routing(). The loss terms are added to sums that stay
@@ -88,6 +98,7 @@ class Transformer {
 
   config::ModelConfig model_;
   config::LossConfig loss_;
+  ExpertGroup experts_;
   ParamLayout layout_;
   std::int64_t max_batch_;
   std::int64_t max_seq_;

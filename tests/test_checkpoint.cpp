@@ -163,7 +163,8 @@ TEST_CASE("checkpoint: save and load round trip") {
 
   const json state = json::parse(read_file(path / "state.json"));
   CHECK(state["format"] == "diverge-checkpoint");
-  CHECK(state["format_version"] == 2);
+  CHECK(state["format_version"] == 3);
+  CHECK(state["layout"] == json{{"world", 1}, {"ep", 1}});
   for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
     const std::string bytes = read_file(path / file);
     CHECK(state["files"][file]["hash"] == content_hash(bytes));
@@ -260,10 +261,30 @@ TEST_CASE("checkpoint: damaged, missing or inconsistent files are errors naming 
     CHECK(load_error(path) == state_path + "bogus: unknown key");
     edit_state(path, [](json& s) {
       s.erase("bogus");
-      s["format_version"] = 3;
+      s["format_version"] = 4;
     });
-    CHECK(load_error(path) == state_path + "format_version: is 3, this build reads versions 1 to 2");
-    edit_state(path, [](json& s) { s["format_version"] = 1; });
+    CHECK(load_error(path) == state_path + "format_version: is 4, this build reads versions 1 to 3");
+    edit_state(path, [](json& s) {
+      s["format_version"] = 3;
+      s["layout"] = {{"world", 2}, {"ep", 2}};
+    });
+    CHECK(load_error(path) == state_path + "files.model-ep0-of-2.safetensors: missing");
+    edit_state(path, [](json& s) { s["layout"] = {{"world", 1}, {"ep", 3}}; });
+    CHECK(load_error(path) == state_path + "layout: ep 3 does not divide world 1");
+    edit_state(path, [](json& s) {
+      s["layout"] = {{"world", 1}, {"ep", 1}};
+      s["files"]["model-ep0-of-1.safetensors"] = 0;
+    });
+    CHECK(load_error(path) == state_path + "files.model-ep0-of-1.safetensors: unknown key (layout ep 1)");
+    edit_state(path, [](json& s) {
+      s["files"].erase("model-ep0-of-1.safetensors");
+      s["format_version"] = 2;
+    });
+    CHECK(load_error(path) == state_path + "layout: unknown key");
+    edit_state(path, [](json& s) {
+      s.erase("layout");
+      s["format_version"] = 1;
+    });
     CHECK(load_error(path) == state_path + "trainer: unknown key");
     edit_state(path, [](json& s) { s.erase("trainer"); });
     CHECK(load_checkpoint(path).state.trainer == json::object());

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "engine/checkpoint/checkpoint_dir.h"
+#include "engine/checkpoint/checkpoint_io.h"
 #include "engine/checkpoint/safetensors_reader.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
@@ -40,23 +42,38 @@ std::string train_args(const fs::path& config, const fs::path& out, const Cut& c
          " --set data.grad_accum=" + std::to_string(cut.grad_accum) + cut.settings + " --out " + out.string();
 }
 
-// The largest |a - b| over every tensor of two runs' newest checkpoints (the same names and shapes in both).
-double max_weight_difference(const fs::path& run_a, const fs::path& run_b) {
-  const SafetensorsFile a(*read_latest(run_a / "checkpoints") / "model.safetensors");
-  const SafetensorsFile b(*read_latest(run_b / "checkpoints") / "model.safetensors");
-  REQUIRE(a.tensors().size() == b.tensors().size());
+// Every parameter of a checkpoint, from whichever of its files holds it (expert shards included).
+std::map<std::string, std::vector<float>> checkpoint_weights(const fs::path& dir) {
+  const LoadedCheckpoint checkpoint = load_checkpoint(dir);
+  std::map<std::string, std::vector<float>> weights;
+  const auto take = [&](const SafetensorsFile& file) {
+    for (const TensorEntry& entry : file.tensors()) {
+      const auto bytes = file.data(entry);
+      std::vector<float>& values = weights[entry.name];
+      values.resize(bytes.size() / sizeof(float));
+      std::memcpy(values.data(), bytes.data(), bytes.size());
+    }
+  };
+  take(checkpoint.model);
+  for (const SafetensorsFile& shard : checkpoint.model_shards) take(shard);
+  return weights;
+}
+
+// The largest |a - b| over every tensor of two checkpoints (the same names and shapes in both, however stored).
+double max_weight_difference(const fs::path& dir_a, const fs::path& dir_b) {
+  const auto a = checkpoint_weights(dir_a), b = checkpoint_weights(dir_b);
+  REQUIRE(a.size() == b.size());
   double worst = 0.0;
-  for (const TensorEntry& entry : a.tensors()) {
-    const auto bytes_a = a.data(entry);
-    const auto bytes_b = b.data(b.tensor(entry.name));
-    REQUIRE(bytes_a.size() == bytes_b.size());
-    std::vector<float> va(bytes_a.size() / sizeof(float)), vb(va.size());
-    std::memcpy(va.data(), bytes_a.data(), bytes_a.size());
-    std::memcpy(vb.data(), bytes_b.data(), bytes_b.size());
+  for (const auto& [name, va] : a) {
+    REQUIRE_MESSAGE(b.contains(name), name);
+    const std::vector<float>& vb = b.at(name);
+    REQUIRE(va.size() == vb.size());
     for (std::size_t i = 0; i < va.size(); ++i) worst = std::max(worst, std::abs(double{va[i]} - double{vb[i]}));
   }
   return worst;
 }
+
+fs::path newest_checkpoint(const fs::path& run) { return *read_latest(run / "checkpoints"); }
 
 double relative_difference(const nlohmann::json& a, const nlohmann::json& b, const char* key) {
   const double x = a.at(key).get<double>(), y = b.at(key).get<double>();
@@ -98,7 +115,7 @@ void check_same_training(const fs::path& dir, int ranks, const Cut& parallel, co
       CHECK_MESSAGE(relative_difference(got[i], want[i], key) < tolerance.losses, std::string(key), " at step ",
                     i + 1, ": ", got[i][key].dump(), " against ", want[i][key].dump());
   }
-  const double weights = max_weight_difference(ranks_run, single_run);
+  const double weights = max_weight_difference(newest_checkpoint(ranks_run), newest_checkpoint(single_run));
   CHECK_MESSAGE(weights < tolerance.weights, "weights differ by up to ", weights);
 }
 
@@ -112,6 +129,21 @@ void check_same_training(const fs::path& dir, int ranks, const Cut& parallel, co
 void check_matches_accumulation(const fs::path& dir, int ranks) {
   check_same_training(dir, ranks, {.settings = ""}, {.grad_accum = ranks, .settings = ""},
                       {"loss", "lm", "lb", "z", "edl", "grad_norm"}, {.losses = 1e-6, .weights = 1e-6});
+}
+
+// Expert parallelism changes the grouping further: a rank's experts take the rows of every rank of its group in one
+// product, so an expert's weight gradient sums them in another order. Where few rows reach an expert, entries of
+// its gradient are ~1e-9, below AdamW's eps (1e-8), and there the update is lr * g / eps: the rounding of g itself
+// (~1e-12) moves such a weight by up to 9e-6 at lr 1e-2 (measured at ep 4; every other tensor within 2e-7). So these
+// runs take eps 1e-5, under which the update follows g / (|g| + eps) smoothly; then every weight agrees within 2e-7
+// and losses and gradient norms within 1e-7 relative, as under data parallelism, and 1e-6 keeps that margin. A
+// dropped or doubled expert gradient moves the experts' weights by ~lr.
+constexpr const char* kSmoothAdam = " --set optim.eps=1e-5";
+
+void check_expert_parallel_matches_accumulation(const fs::path& dir, int ranks, int ep) {
+  check_same_training(dir, ranks, {.settings = " --set parallel.ep=" + std::to_string(ep) + kSmoothAdam},
+                      {.grad_accum = ranks, .settings = kSmoothAdam}, {"loss", "lm", "lb", "z", "edl", "grad_norm"},
+                      {.losses = 1e-6, .weights = 1e-6});
 }
 
 }  // namespace
@@ -134,6 +166,62 @@ TEST_CASE("mpi train: 4 ranks log the losses and reach the weights of one proces
   if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-np4");
   check_matches_accumulation(dir.path(), 4);
+}
+
+TEST_CASE("mpi train: experts shared by 2 ranks, at 2 and at 4 ranks, train as one process accumulating") {
+  if (!test::mpi_ready()) return;
+  test::ScratchDir dir("mpi-train-ep2");
+  check_expert_parallel_matches_accumulation(dir / "np2", 2, 2);
+  check_expert_parallel_matches_accumulation(dir / "np4", 4, 2);
+}
+
+TEST_CASE("mpi train: experts shared by 4 ranks train as one process accumulating 4 micro-batches") {
+  if (!test::mpi_ready()) return;
+  test::ScratchDir dir("mpi-train-ep4");
+  check_expert_parallel_matches_accumulation(dir.path(), 4, 4);
+}
+
+TEST_CASE("mpi train: a checkpoint of 4 ranks at ep 2 resumes at 1 rank and at 2 ranks at ep 2, and trains on") {
+  if (!test::mpi_ready()) return;
+  test::ScratchDir dir("mpi-train-ep-reshard");
+  const fs::path corpus = test::write_synthetic_corpus(dir / "corpus");
+  const fs::path config = dir / "micro.json";
+  test::write_micro_config(config, corpus, dir / "unused", kSteps);
+  const std::string every_two = " --set train.checkpoint_every=2 --set train.keep_checkpoints=0" +
+                                std::string(kSmoothAdam);
+  const auto whole = test::run_diverge_ranks(4, train_args(config, dir / "np4", {.micro_batch = 1,
+                                                                   .settings = " --set parallel.ep=2" + every_two}));
+  REQUIRE_MESSAGE(whole.exit_code == 0, whole.output);
+  const fs::path middle = dir / "np4/checkpoints" / checkpoint_name(2);
+  const LoadedCheckpoint saved = load_checkpoint(middle);
+  CHECK(saved.state.layout.world == 4);
+  CHECK(saved.state.layout.ep == 2);
+  REQUIRE(saved.model_shards.size() == 2);
+  CHECK(saved.model.find("model.layers.1.mlp.experts.0.up_proj.weight") == nullptr);
+  CHECK(saved.model_shards[1].find("model.layers.1.mlp.experts.3.up_proj.weight") != nullptr);
+
+  // The same global batch of 4 rows a step, cut differently: the resumed runs log steps 3 and 4 as the whole run
+  // did and end at its weights, to the rounding of check_expert_parallel_matches_accumulation.
+  const std::string resume = " --resume " + middle.string() + kSmoothAdam;
+  const auto alone = test::run_diverge(train_args(config, dir / "np1", {.micro_batch = 1, .grad_accum = 4,
+                                                                        .settings = resume}));
+  REQUIRE_MESSAGE(alone.exit_code == 0, alone.output);
+  const auto pair = test::run_diverge_ranks(2, train_args(config, dir / "np2", {.micro_batch = 1, .grad_accum = 2,
+                                                                  .settings = " --set parallel.ep=2" + resume}));
+  REQUIRE_MESSAGE(pair.exit_code == 0, pair.output);
+  const auto want = step_records(dir / "np4");
+  REQUIRE(want.size() == static_cast<std::size_t>(kSteps));
+  for (const char* run : {"np1", "np2"}) {
+    const auto got = step_records(dir / run);
+    REQUIRE(got.size() == 2);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      CHECK(got[i]["step"] == want[i + 2]["step"]);
+      for (const char* key : {"loss", "lm", "grad_norm"})
+        CHECK_MESSAGE(relative_difference(got[i], want[i + 2], key) < 1e-6, run, " ", key, " at step ", i + 3);
+    }
+    const double weights = max_weight_difference(newest_checkpoint(dir / run), newest_checkpoint(dir / "np4"));
+    CHECK_MESSAGE(weights < 1e-6, run, ": weights differ by up to ", weights);
+  }
 }
 
 TEST_CASE("mpi train: the global scopes at 2 ranks train as one process on the concatenated micro-batch") {

@@ -95,8 +95,10 @@ void write_latest(const fs::path& root, std::int64_t step) {
   write_durably(root / kLatestFile, checkpoint_name(step) + "\n");
 }
 
-fs::path staging_path(const fs::path& root, std::int64_t step) {
-  return root / (checkpoint_name(step) + pid_suffix(kStagingTag));
+fs::path staging_path(const fs::path& root, std::int64_t step) { return staging_path(root, step, ::getpid()); }
+
+fs::path staging_path(const fs::path& root, std::int64_t step, std::int64_t pid) {
+  return root / (checkpoint_name(step) + std::string(kStagingTag) + std::to_string(pid));
 }
 
 fs::path publish_checkpoint(const fs::path& staging, const fs::path& root, std::int64_t step) {

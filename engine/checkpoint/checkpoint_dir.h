@@ -39,8 +39,10 @@ std::vector<CheckpointEntry> list_checkpoints(const fs::path& root);
 std::optional<fs::path> read_latest(const fs::path& root);
 void write_latest(const fs::path& root, std::int64_t step);
 
-// Where a checkpoint is staged by this process before it is published.
+// Where a checkpoint is staged by this process before it is published; by process `pid` (several processes writing
+// one checkpoint stage it where the one that begins it would).
 fs::path staging_path(const fs::path& root, std::int64_t step);
+fs::path staging_path(const fs::path& root, std::int64_t step, std::int64_t pid);
 // Moves staging to root/checkpoint_name(step) atomically, replacing (by an atomic exchange) a checkpoint of the
 // same step that a previous, interrupted run published but never pointed `latest` at.
 fs::path publish_checkpoint(const fs::path& staging, const fs::path& root, std::int64_t step);

@@ -1,6 +1,7 @@
 // state.json: TrainingState and the file records to JSON and back, with strict validation on the way in.
 #include "engine/checkpoint/checkpoint_state.h"
 
+#include <algorithm>
 #include <initializer_list>
 
 #include "engine/error.h"
@@ -14,6 +15,7 @@ using json = nlohmann::json;
 constexpr std::string_view kFormat = "diverge-checkpoint";
 
 json file_to_json(const WrittenFile& file) { return {{"hash", file.hash}, {"bytes", file.bytes}}; }
+
 
 // "files.model.safetensors.hash"; a top-level key is named alone.
 std::string key_path(const std::string& at, std::string_view key) {
@@ -49,7 +51,58 @@ WrittenFile file_from_json(const json& value, std::string_view where, const std:
           static_cast<std::uint64_t>(non_negative(value["bytes"], where, at + ".bytes"))};
 }
 
+json layout_to_json(const CheckpointLayout& layout) { return {{"world", layout.world}, {"ep", layout.ep}}; }
+
+CheckpointLayout layout_from_json(const json& value, std::string_view where) {
+  check_keys(value, {"world", "ep"}, where, "layout");
+  CheckpointLayout layout{non_negative(value["world"], where, "layout.world"),
+                          non_negative(value["ep"], where, "layout.ep")};
+  check(layout.world >= 1 && layout.ep >= 1 && layout.world % layout.ep == 0, where,
+        "layout: ep " + std::to_string(layout.ep) + " does not divide world " + std::to_string(layout.world));
+  return layout;
+}
+
+// The files of a checkpoint of this layout: exactly tensor_file_names(layout).
+CheckpointFiles layout_files_from_json(const json& value, const CheckpointLayout& layout, std::string_view where) {
+  const std::vector<std::string> names = tensor_file_names(layout);
+  check(value.is_object(), where, "files: is not a JSON object");
+  for (const auto& [key, unused] : value.items())
+    check(std::find(names.begin(), names.end(), key) != names.end(), where,
+          "files." + brief_text(key) + ": unknown key (layout ep " + std::to_string(layout.ep) + ")");
+  for (const std::string& name : names) check(value.contains(name), where, "files." + name + ": missing");
+  return files_from_json(value, where);
+}
+
 }  // namespace
+
+json files_to_json(const CheckpointFiles& files) {
+  json out = json::object();
+  for (const auto& [name, file] : files) out[name] = file_to_json(file);
+  return out;
+}
+
+CheckpointFiles files_from_json(const json& value, std::string_view where) {
+  check(value.is_object(), where, "files: is not a JSON object");
+  CheckpointFiles files;
+  for (const auto& [name, record] : value.items()) files[name] = file_from_json(record, where, "files." + name);
+  return files;
+}
+
+std::string expert_shard_file(std::string_view base, std::int64_t shard, std::int64_t shards) {
+  return std::string(base) + "-ep" + std::to_string(shard) + "-of-" + std::to_string(shards) + ".safetensors";
+}
+
+std::vector<std::string> tensor_file_names(const CheckpointLayout& layout) {
+  std::vector<std::string> names{std::string(kModelFile)};
+  const auto shards = [&](std::string_view base) {
+    if (layout.ep == 1) return;  // one process's layout: the experts are in the main files
+    for (std::int64_t i = 0; i < layout.ep; ++i) names.push_back(expert_shard_file(base, i, layout.ep));
+  };
+  shards("model");
+  names.emplace_back(kOptimizerFile);
+  shards("optimizer");
+  return names;
+}
 
 json state_to_json(const TrainingState& state, const CheckpointFiles& files) {
   return {{"format", kFormat},
@@ -57,9 +110,8 @@ json state_to_json(const TrainingState& state, const CheckpointFiles& files) {
           {"step", state.step},
           {"tokens_seen", state.tokens_seen},
           {"config_hash", state.config_hash},
-          {"files",
-           {{std::string(kModelFile), file_to_json(files.model)},
-            {std::string(kOptimizerFile), file_to_json(files.optimizer)}}},
+          {"files", files_to_json(files)},
+          {"layout", layout_to_json(state.layout)},
           {"loader", state.loader},
           {"rng", state.rng},
           {"trainer", state.trainer},
@@ -75,10 +127,15 @@ StateFile state_from_json(const json& j, std::string_view where) {
   if (version == 1)
     check_keys(j, {"format", "format_version", "step", "tokens_seen", "config_hash", "files", "loader", "rng", "config"},
                where, "");
-  else
+  else if (version == 2)
     check_keys(j,
                {"format", "format_version", "step", "tokens_seen", "config_hash", "files", "loader", "rng", "trainer",
                 "config"},
+               where, "");
+  else
+    check_keys(j,
+               {"format", "format_version", "step", "tokens_seen", "config_hash", "files", "layout", "loader", "rng",
+                "trainer", "config"},
                where, "");
   check(j["format"] == std::string(kFormat), where,
         "format: is " + quote_json(j["format"]) + ", expected \"" + std::string(kFormat) + "\"");
@@ -97,11 +154,8 @@ StateFile state_from_json(const json& j, std::string_view where) {
   }
   out.state.config = j["config"];
 
-  const json& files = j["files"];
-  check_keys(files, {kModelFile, kOptimizerFile}, where, "files");
-  out.files.model = file_from_json(files[std::string(kModelFile)], where, "files." + std::string(kModelFile));
-  out.files.optimizer =
-      file_from_json(files[std::string(kOptimizerFile)], where, "files." + std::string(kOptimizerFile));
+  if (version >= 3) out.state.layout = layout_from_json(j["layout"], where);
+  out.files = layout_files_from_json(j["files"], out.state.layout, where);
   return out;
 }
 

@@ -15,22 +15,39 @@ std::string spec_text(const TensorSpec& spec) {
 }  // namespace
 
 void check_tensors_match(const SafetensorsFile& file, std::span<const TensorSpec> expected, std::string_view where) {
-  const std::string in_file = " in " + file.path().filename().string();
+  const SafetensorsFile* const files[] = {&file};
+  check_tensors_match(files, expected, where);
+}
+
+void check_tensors_match(std::span<const SafetensorsFile* const> files, std::span<const TensorSpec> expected,
+                         std::string_view where) {
+  const auto in_file = [](const SafetensorsFile& file) { return " in " + file.path().filename().string(); };
   std::set<std::string_view> expected_names;
   for (const auto& want : expected) {
     expected_names.insert(want.name);
-    const TensorEntry* have = file.find(want.name);
-    check(have != nullptr, where, want.name + ": missing" + in_file + " (the config expects " + spec_text(want) + ")");
+    const SafetensorsFile* holder = nullptr;
+    for (const SafetensorsFile* file : files) {
+      if (file->find(want.name) == nullptr) continue;
+      if (holder != nullptr)
+        throw Error(where, want.name + ": both" + in_file(*holder) + " and" + in_file(*file) +
+                               " (each tensor is stored once)");
+      holder = file;
+    }
+    check(holder != nullptr, where,
+          want.name + ": missing" + in_file(*files.front()) + (files.size() > 1 ? " and its expert shards" : "") +
+              " (the config expects " + spec_text(want) + ")");
+    const TensorEntry* have = holder->find(want.name);
     check(have->dtype == want.dtype, where,
-          want.name + ": dtype " + std::string(safe_dtype_name(have->dtype)) + in_file + ", " +
+          want.name + ": dtype " + std::string(safe_dtype_name(have->dtype)) + in_file(*holder) + ", " +
               std::string(safe_dtype_name(want.dtype)) + " expected by the config");
     check(have->shape == want.shape, where,
-          want.name + ": shape " + shape_text(have->shape) + in_file + ", " + shape_text(want.shape) +
+          want.name + ": shape " + shape_text(have->shape) + in_file(*holder) + ", " + shape_text(want.shape) +
               " expected by the config");
   }
-  for (const auto& have : file.tensors())
-    check(expected_names.contains(have.name), where,
-          have.name + ": " + spec_text(have) + in_file + " is not a tensor the config expects");
+  for (const SafetensorsFile* file : files)
+    for (const auto& have : file->tensors())
+      check(expected_names.contains(have.name), where,
+            have.name + ": " + spec_text(have) + in_file(*file) + " is not a tensor the config expects");
 }
 
 std::string exp_avg_name(std::string_view param) { return std::string(param) + ".exp_avg"; }

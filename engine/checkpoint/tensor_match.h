@@ -16,6 +16,9 @@ namespace diverge {
 // "checkpoint step-000100: model.layers.3.self_attn.q_proj.weight: shape [256,256] in file, [512,256] expected by
 // the config".
 void check_tensors_match(const SafetensorsFile& file, std::span<const TensorSpec> expected, std::string_view where);
+// The same over several files together (a checkpoint's expert shards): each expected tensor in exactly one of them.
+void check_tensors_match(std::span<const SafetensorsFile* const> files, std::span<const TensorSpec> expected,
+                         std::string_view where);
 
 // AdamW's first and second moments of a parameter, as optimizer.safetensors names them.
 std::string exp_avg_name(std::string_view param);     // "<param>.exp_avg"

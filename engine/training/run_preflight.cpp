@@ -74,10 +74,6 @@ void check_supported(const config::Config& config) {
   check(config.parallel.ep == 1 || run_device(config) == Device::cpu, "parallel.ep",
         ep + ": expert parallelism on CUDA is not built yet (its token exchange runs over host memory, not NCCL): "
         "train on cpu, or set parallel.ep=1");
-  check(config.parallel.ep == 1, "parallel.ep",
-        ep + ": expert parallelism in training (each rank holding 1/ep of every MoE layer's experts, their "
-        "gradients reduced over the ranks holding the same ones) is not built yet, only the MoE layer's token "
-        "exchange; set parallel.ep=1 (every rank then holds every expert)");
   check(!config.parallel.ep_force_balance, "parallel.ep_force_balance",
         "forced-balance routing is for `diverge bench ep` only: it replaces the router's choice by a fixed "
         "assignment, so a model trained under it would learn no routing; set parallel.ep_force_balance=false");
@@ -109,8 +105,11 @@ data::LoaderConfig loader_config(const config::Config& config, const Comm& comm)
           .weights = config.data.weights};
 }
 
+// This rank's share of the model under expert parallelism: its parameters hold 1/ep of every MoE layer's experts,
+// its activations the rows its experts receive.
 MemoryPlan plan_memory(const config::Config& config) {
-  const std::int64_t elements = model::ParamLayout(config.model).block_elements();
+  const model::ExpertParallel ep{config.parallel.ep, config.parallel.ep_capacity};
+  const std::int64_t elements = model::ParamLayout(config.model, {.index = 0, .count = ep.size}).block_elements();
   const Device device = run_device(config);
   const std::size_t block = block_bytes(elements, DType::f32, device);
   const DType working = ops::activation_dtype(device);
@@ -119,7 +118,7 @@ MemoryPlan plan_memory(const config::Config& config) {
           .grads = block,
           .optimizer = optimizer_bytes(elements, device),
           .activations = model::activation_bytes(config.model, config.data.micro_batch, config.data.seq_len, device,
-                                                  config.train.logit_chunk)};
+                                                  config.train.logit_chunk, ep)};
 }
 
 std::size_t memory_limit(const MemoryPlan& plan) {

@@ -1,9 +1,12 @@
 // Training checkpoints: the model and optimizer blocks seen as named tensors, plus counters and the config.
 #include "engine/training/train_checkpoint.h"
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "engine/buffers.h"
+#include "engine/checkpoint/checkpoint_dir.h"
 #include "engine/checkpoint/checkpoint_io.h"
 #include "engine/checkpoint/tensor_match.h"
 #include "engine/device_memory.h"
@@ -19,20 +22,37 @@ struct BlockView {
   Tensor tensor;
 };
 
+// Which of a block's tensors a file holds: all of them, or, under expert parallelism, the replicated ones or this
+// rank's experts.
+enum class Share { all, replicated, experts };
+
+bool in_share(const model::NamedView& view, Share share) {
+  return share == Share::all || view.expert_sharded == (share == Share::experts);
+}
+
 std::vector<BlockView> block_views(const model::ParamLayout& layout, const Tensor& block,
-                                   std::string (*rename)(std::string_view)) {
+                                   std::string (*rename)(std::string_view), Share share = Share::all) {
   std::vector<BlockView> views;
   for (const auto& view : layout.named_views())
-    views.push_back({rename != nullptr ? rename(view.name) : view.name, model::named_view(block, view)});
+    if (in_share(view, share))
+      views.push_back({rename != nullptr ? rename(view.name) : view.name, model::named_view(block, view)});
   return views;
 }
 
 std::vector<BlockView> optimizer_views(const model::ParamLayout& layout, const Tensor& exp_avg,
-                                       const Tensor& exp_avg_sq) {
-  auto views = block_views(layout, exp_avg, [](std::string_view n) { return exp_avg_name(n); });
-  for (auto& view : block_views(layout, exp_avg_sq, [](std::string_view n) { return exp_avg_sq_name(n); }))
+                                       const Tensor& exp_avg_sq, Share share = Share::all) {
+  auto views = block_views(layout, exp_avg, [](std::string_view n) { return exp_avg_name(n); }, share);
+  for (auto& view : block_views(layout, exp_avg_sq, [](std::string_view n) { return exp_avg_sq_name(n); }, share))
     views.push_back(std::move(view));
   return views;
+}
+
+// The whole model's parameters as a checkpoint stores them, whatever share of them this rank holds.
+std::vector<TensorSpec> whole_model_specs(const config::ModelConfig& model) {
+  std::vector<TensorSpec> specs;
+  for (const auto& view : model::ParamLayout(model).named_views())
+    specs.push_back({view.name, SafeDtype::f32, view.shape});
+  return specs;
 }
 
 // Checkpoint files are written and read on the host: blocks on a GPU pass through host copies in one staging
@@ -76,8 +96,51 @@ std::vector<NamedTensor> named_tensors(const std::vector<BlockView>& views) {
 
 std::vector<TensorSpec> specs_of(const std::vector<NamedTensor>& tensors) { return {tensors.begin(), tensors.end()}; }
 
-void copy_views(const SafetensorsFile& file, const std::vector<BlockView>& views) {
-  for (const auto& view : views) file.copy_to(view.name, view.tensor.data, view.tensor.bytes());
+using CopyTensor = void (LoadedCheckpoint::*)(std::string_view, void*, std::size_t) const;
+
+void copy_views(const LoadedCheckpoint& checkpoint, CopyTensor copy, const std::vector<BlockView>& views) {
+  for (const auto& view : views) (checkpoint.*copy)(view.name, view.tensor.data, view.tensor.bytes());
+}
+
+// The tensor files this rank writes into a checkpoint: rank 0 the main pair (every tensor, or under expert
+// parallelism the replicated ones), the first rank of each expert shard that shard's pair. Host blocks: parameters,
+// exp_avg, exp_avg_sq.
+struct RankFiles {
+  std::vector<std::vector<NamedTensor>> tensors;  // one list per file
+  std::vector<TensorFile> files;
+};
+
+bool experts_apart(const ProcessGroups& groups) { return groups.ep().size() > 1; }
+
+bool writes_files(const ProcessGroups& groups) {
+  return groups.world().rank() == 0 || (experts_apart(groups) && groups.edp().rank() == 0);
+}
+
+RankFiles rank_files(const model::ParamLayout& layout, const HostBlocks& host, const ProcessGroups& groups) {
+  RankFiles out;
+  std::vector<std::string> names;
+  const auto add_pair = [&](std::string model_file, std::string optimizer_file, Share share) {
+    out.tensors.push_back(named_tensors(block_views(layout, host[0], nullptr, share)));
+    names.push_back(std::move(model_file));
+    out.tensors.push_back(named_tensors(optimizer_views(layout, host[1], host[2], share)));
+    names.push_back(std::move(optimizer_file));
+  };
+  if (groups.world().rank() == 0)
+    add_pair(std::string(kModelFile), std::string(kOptimizerFile),
+             experts_apart(groups) ? Share::replicated : Share::all);
+  if (experts_apart(groups) && groups.edp().rank() == 0) {
+    const std::int64_t shard = groups.ep().rank(), shards = groups.ep().size();
+    add_pair(expert_shard_file("model", shard, shards), expert_shard_file("optimizer", shard, shards), Share::experts);
+  }
+  for (std::size_t i = 0; i < names.size(); ++i) out.files.push_back({names[i], out.tensors[i]});
+  return out;
+}
+
+// Rank 0's pid on every rank: the checkpoint is staged where rank 0 would stage one alone.
+std::int64_t lead_pid(Comm& world) {
+  std::int32_t pid = static_cast<std::int32_t>(::getpid());
+  world.broadcast(make_view(&pid, DType::i32, Device::cpu, {1}), 0);
+  return pid;
 }
 
 nlohmann::json plain_json(const config::Json& doc) { return nlohmann::json::parse(doc.dump()); }
@@ -101,7 +164,8 @@ void collect_changes(const nlohmann::json& saved, const nlohmann::json& now, con
 fs::path checkpoints_root(const config::Config& config) { return fs::path(config.train.out_dir) / "checkpoints"; }
 
 fs::path save_training_checkpoint(const fs::path& root, const config::Config& config, const model::ParamLayout& layout,
-                                  const Tensor& params, const OptimizerStep& optimizer, const TrainProgress& progress) {
+                                  const Tensor& params, const OptimizerStep& optimizer, const TrainProgress& progress,
+                                  const ProcessGroups& groups) {
   TrainingState state;
   state.step = progress.step;
   state.tokens_seen = progress.tokens;
@@ -112,25 +176,34 @@ fs::path save_training_checkpoint(const fs::path& root, const config::Config& co
   state.trainer = progress.trainer;
   state.config = plain_json(config.to_json());
   state.config_hash = content_hash(state.config.dump());
-  const HostBlocks host({params, optimizer.exp_avg(), optimizer.exp_avg_sq()});
-  host.download();
-  auto model_tensors = named_tensors(block_views(layout, host[0], nullptr));
-  auto optimizer_tensors = named_tensors(optimizer_views(layout, host[1], host[2]));
-  return save_checkpoint(root, state, model_tensors, optimizer_tensors,
-                         static_cast<int>(config.train.keep_checkpoints));
+  state.layout = {groups.world().size(), groups.ep().size()};
+
+  Comm& world = groups.world();
+  const bool lead = world.rank() == 0;
+  const fs::path staging = staging_path(root, state.step, lead_pid(world));
+  if (lead) begin_checkpoint(root, staging);
+  world.barrier();
+  if (writes_files(groups)) {
+    const HostBlocks host({params, optimizer.exp_avg(), optimizer.exp_avg_sq()});
+    host.download();
+    stage_checkpoint_files(root, staging, state.step, "rank" + std::to_string(world.rank()),
+                           rank_files(layout, host, groups).files);
+  }
+  world.barrier();
+  if (lead) return commit_checkpoint(root, staging, state, static_cast<int>(config.train.keep_checkpoints));
+  return root / checkpoint_name(state.step);
 }
 
 ResumedCheckpoint load_training_checkpoint(const fs::path& dir, const config::Config& current,
                                            const model::ParamLayout& layout, const Tensor& params,
                                            const OptimizerStep& optimizer) {
   LoadedCheckpoint checkpoint = load_checkpoint(dir);
+  const std::vector<TensorSpec> whole = whole_model_specs(current.model);
+  checkpoint.check_model(whole);
+  checkpoint.check_optimizer(adamw_state_specs(whole));
   const HostBlocks host({params, optimizer.exp_avg(), optimizer.exp_avg_sq()});
-  auto model_views = block_views(layout, host[0], nullptr);
-  auto moment_views = optimizer_views(layout, host[1], host[2]);
-  checkpoint.check_model(specs_of(named_tensors(model_views)));
-  checkpoint.check_optimizer(specs_of(named_tensors(moment_views)));
-  copy_views(checkpoint.model, model_views);
-  copy_views(checkpoint.optimizer, moment_views);
+  copy_views(checkpoint, &LoadedCheckpoint::copy_model, block_views(layout, host[0], nullptr));
+  copy_views(checkpoint, &LoadedCheckpoint::copy_optimizer, optimizer_views(layout, host[1], host[2]));
   host.upload();
 
   ResumedCheckpoint resumed;
@@ -148,7 +221,7 @@ void load_checkpoint_parameters(const fs::path& dir, const model::ParamLayout& l
   const HostBlocks host({params});
   auto model_views = block_views(layout, host[0], nullptr);
   checkpoint.check_model(specs_of(named_tensors(model_views)));
-  copy_views(checkpoint.model, model_views);
+  copy_views(checkpoint, &LoadedCheckpoint::copy_model, model_views);
   host.upload();
 }
 

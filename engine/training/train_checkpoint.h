@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "data/loader/loader_state.h"
+#include "engine/comm/process_groups.h"
 #include "engine/config/config.h"
 #include "engine/training/optimizer_step.h"
 #include "model/param_layout.h"
@@ -29,9 +30,13 @@ fs::path checkpoints_root(const config::Config& config);
 
 // Saves step-NNNNNN under root: the parameters under their Hugging Face names (model.safetensors), AdamW's
 // moments (optimizer.safetensors), and progress, RNG seed and the resolved config (state.json); keeps the newest
-// train.keep_checkpoints. Atomic: a kill leaves the previous checkpoint and `latest` intact. Returns its directory.
+// train.keep_checkpoints. Atomic: a kill leaves the previous checkpoint and `latest` intact. Collective over
+// groups.world(): world rank 0 writes the replicated tensors and state.json, and under expert parallelism the first
+// rank of each expert shard (edp rank 0) writes that shard's experts and their moments into files of their own, so
+// no rank ever holds more than its own share. Returns the checkpoint's directory, published once rank 0 returns.
 fs::path save_training_checkpoint(const fs::path& root, const config::Config& config, const model::ParamLayout& layout,
-                                  const Tensor& params, const OptimizerStep& optimizer, const TrainProgress& progress);
+                                  const Tensor& params, const OptimizerStep& optimizer, const TrainProgress& progress,
+                                  const ProcessGroups& groups);
 
 struct ResumedCheckpoint {
   TrainProgress progress;
@@ -40,8 +45,10 @@ struct ResumedCheckpoint {
   std::vector<std::string> changed_keys;
 };
 
-// Loads a checkpoint directory into params and the optimizer's moments. Error naming the checkpoint when a file is
-// damaged or a tensor's name, dtype or shape differs from what the current model expects.
+// Loads a checkpoint directory into params and the optimizer's moments: layout's tensors, this rank's share, from
+// a checkpoint written by any number of ranks at any expert-parallel size (experts are stored under their global
+// names). Error naming the checkpoint when a file is damaged or a tensor's name, dtype or shape differs from what the
+// current model expects.
 ResumedCheckpoint load_training_checkpoint(const fs::path& dir, const config::Config& current,
                                            const model::ParamLayout& layout, const Tensor& params,
                                            const OptimizerStep& optimizer);

@@ -79,7 +79,7 @@ class TrainingRun {
         lead_(groups_.world().rank() == 0),
         run_dir_(lead_run_directory(config_, run_start(config_, options), lead_)),
         model_(config_.model, config_.loss, config_.data.micro_batch, config_.data.seq_len, config_.train.seed,
-               memory_.device, config_.train.logit_chunk),
+               memory_.device, config_.train.logit_chunk, {&groups_.ep(), config_.parallel.ep_capacity}),
         optimizer_(config_.optim, model_.layout().block_elements(), model_.layout().decay_elements(), model_.device()),
         loader_(inputs_.data.corpus, loader_config(config_, groups_.dp())),
         schedule_(config_.optim, config_.train.steps),
@@ -89,7 +89,7 @@ class TrainingRun {
         root_(checkpoints_root(config_)),
         last_step_(options.stop_after > 0 ? std::min(options.stop_after, config_.train.steps) : config_.train.steps) {
     model_.balance_load_over(groups_.dp());
-    if (config_.data.val_every > 0 && lead_)
+    if (config_.data.val_every > 0 && (lead_ || expert_parallel()))
       evaluator_ = std::make_unique<Evaluator>(inputs_.data.corpus, inputs_.data.val_label_system,
                                                config_.data.micro_batch, config_.data.seq_len,
                                                config_.data.val_batches);
@@ -226,15 +226,19 @@ class TrainingRun {
     print(format_step_line(record, config_.train.steps, eta));
   }
 
-  // Rank 0 alone evaluates: the weights are the same on every rank.
+  // Rank 0 alone evaluates where every rank holds the whole model. Under expert parallelism an evaluation pass is
+  // collective over the expert group, so every rank makes it on the same batches, and rank 0 logs it.
   void evaluate(std::int64_t step) {
     if (!evaluator_ || !(every(step, config_.data.val_every) || step == config_.train.steps)) return;
     const auto eval_start = Clock::now();
     EvalRecord eval = evaluator_->run(model_, step, progress_.tokens);
     timing_.evals.add(seconds_since(eval_start));
+    if (!lead_) return;
     log_->write(eval.to_json());
     print(format_eval_line(eval));
   }
+
+  bool expert_parallel() const { return groups_.ep().size() > 1; }
 
   std::int64_t evals_after(std::int64_t step) const {
     return evaluator_ ? events_after(step, last_step_, config_.data.val_every, last_step_ == config_.train.steps) : 0;
@@ -245,7 +249,8 @@ class TrainingRun {
 
   // Writes a checkpoint of the state after progress_.step, unless parameters or moments hold a NaN or an infinity
   // (an update that overflowed): then nothing is written, so pruning can never delete the last good checkpoint.
-  // The state is replicated, so rank 0 writes it for every rank; no rank goes on (or exits) before it is complete.
+  // Rank 0 writes the replicated state for every rank, and under expert parallelism each expert shard's first rank
+  // its experts; no rank goes on (or exits) before the checkpoint is published.
   bool save() {
     const auto save_start = Clock::now();
     const std::pair<const char*, Tensor> blocks[] = {{"parameters", model_.params()},
@@ -255,14 +260,18 @@ class TrainingRun {
       if (auto tensor = first_nonfinite_tensor(model_.layout(), block)) {
         unsaved_cause_ = std::string("the ") + what + " hold non-finite values after the update (first: " +
                          *tensor + ")";
-        return false;
+        break;
       }
+    // Under expert parallelism each rank checks its own experts: all must agree before the collective save.
+    if (!agree_on_step(groups_.world(), unsaved_cause_.empty(), false).finite) {
+      if (unsaved_cause_.empty()) unsaved_cause_ = "another rank's experts hold non-finite values after the update";
+      return false;
+    }
     monitor_.gather_window(groups_.dp());
     progress_.loader = loader_.state();
     progress_.trainer = loop_state();
-    checkpoint_ = lead_ ? save_training_checkpoint(root_, config_, model_.layout(), model_.params(), optimizer_,
-                                                   progress_)
-                        : root_ / checkpoint_name(progress_.step);
+    checkpoint_ = save_training_checkpoint(root_, config_, model_.layout(), model_.params(), optimizer_, progress_,
+                                           groups_);
     groups_.world().barrier();
     timing_.checkpoints.add(seconds_since(save_start));
     return true;
