@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/comm/world.h"
 #include "engine/config/config.h"
 #include "engine/files.h"
 #include "engine/training/step_bench.h"
@@ -50,6 +51,7 @@ Registrar bench_command(45, [](CLI::App& root) {
     config.validate("config " + flags->config);
     if (flags->peak_tflops > 0.0) flags->options.peak_tflops = flags->peak_tflops;
     const BenchReport report = bench_step(config, flags->options);
+    if (world_rank() != 0) return;  // every rank runs the step, rank 0 speaks for them
     std::printf("%s", format_bench_report(report).c_str());
     if (!flags->json.empty()) {
       write_file_atomic(flags->json, bench_report_json(report).dump(2) + "\n");

@@ -9,8 +9,6 @@
 
 #include "engine/arena.h"
 #include "engine/buffers.h"
-#include "engine/comm/process_groups.h"
-#include "engine/comm/routed_comm.h"
 #include "engine/comm/world.h"
 #include "engine/compute_threads.h"
 #include "engine/device_memory.h"
@@ -293,12 +291,6 @@ void check_bench_supported(const config::Config& config, const EpBenchOptions& o
             "layer, no exchange)");
 }
 
-// The world's ep groups on the config's device: on GPUs, device tensors over NCCL (make_device_world).
-ProcessGroups bench_groups(const config::Config& config, Comm& world) {
-  if (run_device(config) == Device::cpu) return ProcessGroups(world, config.parallel.ep);
-  return ProcessGroups(make_device_world(world), config.parallel.ep);
-}
-
 }  // namespace
 
 std::vector<std::int64_t> default_ep_sizes(std::int64_t most) {
@@ -313,7 +305,7 @@ EpBenchReport bench_ep(const config::Config& given, const EpBenchOptions& option
   config.parallel.ep_force_balance = !options.learned_routing;
   check_bench_supported(config, options);
   Comm& world = world_comm();
-  const ProcessGroups groups = bench_groups(config, world);
+  const ProcessGroups groups = open_process_groups(config);
   const Device device = run_device(config);
   const int threads = set_compute_threads(config.train.threads);
   Comm& group = groups.ep();

@@ -6,6 +6,8 @@
 
 #include "engine/buffers.h"
 #include "engine/comm/nccl_comm.h"
+#include "engine/comm/routed_comm.h"
+#include "engine/comm/world.h"
 #include "engine/error.h"
 #include "engine/host_memory.h"
 #include "engine/progress.h"
@@ -83,6 +85,13 @@ void check_world_supported(const config::Config& config, const Comm& world) {
   check(world.size() == 1 || run_device(config) == Device::cpu || nccl_built(), "train.device",
         "'cuda' on " + std::to_string(world.size()) + " ranks needs NCCL, and this diverge was built without it "
         "(configure with -DDIVERGE_NCCL=ON: the nvcc build with nccl.h); train on cpu or on one rank");
+}
+
+ProcessGroups open_process_groups(const config::Config& config) {
+  Comm& world = world_comm();
+  check_world_supported(config, world);
+  if (run_device(config) == Device::cpu) return ProcessGroups(world, config.parallel.ep);
+  return ProcessGroups(make_device_world(world), config.parallel.ep);
 }
 
 RunInputs open_run_inputs(const config::Config& config) {
