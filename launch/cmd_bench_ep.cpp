@@ -1,7 +1,6 @@
 // `diverge bench ep`: expert parallelism's dispatch / combine bandwidth and latency, expert compute, layer breakdown.
 #include <cstdint>
 #include <cstdio>
-#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +9,7 @@
 #include "engine/config/config.h"
 #include "engine/files.h"
 #include "engine/training/ep_bench.h"
+#include "engine/utc_time.h"
 #include "launch/build_commit.h"
 #include "launch/command.h"
 
@@ -22,15 +22,6 @@ struct BenchEpFlags {
   EpBenchOptions options;
   std::string json;
 };
-
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  ::gmtime_r(&now, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
-}
 
 Registrar bench_ep_command(46, [](CLI::App& root) {
   auto flags = std::make_shared<BenchEpFlags>();
@@ -66,7 +57,7 @@ Registrar bench_ep_command(46, [](CLI::App& root) {
     if (world_rank() != 0) return;
     std::printf("%s", format_ep_bench_report(report).c_str());
     if (!flags->json.empty()) {
-      const EpBenchMeta meta{.date = utc_now(), .commit = build_commit(), .command = command_line()};
+      const EpBenchMeta meta{.date = utc_time("%Y-%m-%dT%H:%M:%SZ"), .commit = build_commit(), .command = command_line()};
       write_file_atomic(flags->json, ep_bench_report_json(report, meta).dump(2) + "\n");
       std::printf("json: %s\n", flags->json.c_str());
     }
