@@ -118,6 +118,14 @@ void router(const Tensor& logits, const Tensor& probs, const Tensor& topk, const
 void router_backward(const Tensor& probs, const Tensor& topk, const Tensor& gates, const Tensor& dgates,
                      const Tensor& dprobs, const Tensor& dlogits, bool renormalize, Write write);
 
+// Forced balance, for benchmarks only (Megatron's force load balancing; config parallel.ep_force_balance): the
+// logits play no part, topk[t][j] = (t * k + j) mod E and every gate is 1 / k, so each expert receives N * k / E
+// rows (exactly when E divides N * k, else the lowest experts one more). The gates do not depend on the logits:
+// nothing flows back through them.
+//   topk   (N, k) i32, 1 <= k <= E
+//   gates  (N, k)
+void balanced_routing(std::int64_t experts, const Tensor& topk, const Tensor& gates);
+
 // ---- MoE dispatch / combine -------------------------------------------------------------------------------------
 // The N * k (token, choice) copies, copy c = t * k + j, permuted into rows grouped by expert. Experts may receive
 // no rows at all; that is normal and reads or writes nothing.

@@ -21,6 +21,10 @@ struct RegisteredCommand {
 
 std::vector<RegisteredCommand>& registered_commands();
 
+// The command line this process was started with, its arguments joined by spaces (main sets it): what a report
+// records as the command that made it.
+std::string& command_line();
+
 struct Registrar {
   Registrar(int order, CommandSetup setup) { registered_commands().push_back({order, std::move(setup)}); }
 };

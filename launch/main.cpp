@@ -21,6 +21,11 @@ std::vector<RegisteredCommand>& registered_commands() {
   return commands;
 }
 
+std::string& command_line() {
+  static std::string line;
+  return line;
+}
+
 }  // namespace diverge::cli
 
 namespace {
@@ -48,6 +53,7 @@ std::string rank_prefix() {
 int main(int argc, char** argv) {
   using namespace diverge;
   prefer_passive_openmp_waits(argv);
+  for (int i = 0; i < argc; ++i) cli::command_line() += (i > 0 ? " " : "") + std::string(argv[i]);
   CLI::App app{
       "Diverge: a Mixture-of-Experts pre-training engine with Expert Divergence Learning.\n"
       "Typical flow: `diverge prepare` turns JSONL documents into domain-tagged shards, `diverge data inspect`\n"

@@ -85,7 +85,7 @@ MoeScratch allocate_moe_scratch(Buffers& buffers, const Dims& d) {
 
 void moe_forward(const MoeSettings& s, const MoeWeights& w, const Tensor& h, const MoeActs& acts, const Tensor& out,
                  const AuxLossSlots& losses, const LogitBias& bias) {
-  router_forward(h, w.router, s.renorm_topk, acts.router, bias);
+  router_forward(h, w.router, s.routing(), acts.router, bias);
   dispatch_forward(h, acts.router.topk, acts.dispatch);
   if (s.balance_group != nullptr) {
     copy_tensor(acts.dispatch.plan.counts, acts.balance_counts);
@@ -105,7 +105,7 @@ void moe_backward(const MoeSettings& s, std::int64_t layer, const MoeWeights& w,
   dispatch_backward(routed_experts_backward(s, w, dw, acts, scratch, dexpert_out), acts.dispatch, dh);
   if (w.shared.present())
     ffn_backward(dout, h, w.shared, dw.shared, acts.shared, scratch.shared, dh, ops::Write::accumulate);
-  router_backward(h, w.router, dw.router, acts.router, balance_counts(s, acts), scratch.dgates, s.renorm_topk, s.aux,
+  router_backward(h, w.router, dw.router, acts.router, balance_counts(s, acts), scratch.dgates, s.routing(), s.aux,
                   layer, hook, scratch.dlogits, dh);
 }
 

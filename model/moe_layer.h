@@ -45,6 +45,10 @@ struct MoeSettings {
   // rows travel to their experts' ranks and back (model/ep_dispatcher.h), collectively. Null or one rank: every
   // expert is here. Must agree with the Dims the activations were allocated for.
   Comm* expert_group = nullptr;
+  // Forced-balance routing (ops::balanced_routing): for benchmarks only, config parallel.ep_force_balance.
+  bool force_balance = false;
+
+  RoutingRule routing() const { return {.renormalize = renorm_topk, .force_balance = force_balance}; }
 };
 
 MoeActs allocate_moe(Buffers& buffers, const Dims& d);

@@ -1,6 +1,7 @@
 // Router forward (logits -> probs, top-k, gates), its auxiliary losses, and the backward into weight and input.
 #include "model/router.h"
 
+#include "engine/device_memory.h"
 #include "kernels/ops.h"
 
 namespace diverge::model {
@@ -12,11 +13,12 @@ RouterActs allocate_router(Buffers& buffers, const Dims& d) {
           buffers.f32({d.tokens, d.top_k})};
 }
 
-void router_forward(const Tensor& h, const Tensor& weight, bool renormalize, const RouterActs& acts,
+void router_forward(const Tensor& h, const Tensor& weight, const RoutingRule& rule, const RouterActs& acts,
                     const LogitBias& bias) {
   ops::matmul(h, weight, acts.logits, false, true);
   if (bias.present()) ops::matmul(bias.ones, bias.bias, acts.logits, false, false, Write::accumulate);
-  ops::router(acts.logits, acts.probs, acts.topk, acts.gates, renormalize);
+  ops::router(acts.logits, acts.probs, acts.topk, acts.gates, rule.renormalize);
+  if (rule.force_balance) ops::balanced_routing(acts.probs.dim(1), acts.topk, acts.gates);
 }
 
 void router_aux_losses(const RouterActs& acts, const Tensor& counts, const AuxLossSlots& slots) {
@@ -25,9 +27,14 @@ void router_aux_losses(const RouterActs& acts, const Tensor& counts, const AuxLo
 }
 
 void router_backward(const Tensor& h, const Tensor& weight, const Tensor& dweight, const RouterActs& acts,
-                     const Tensor& counts, const Tensor& dgates, bool renormalize, const AuxLossGrads& aux,
+                     const Tensor& counts, const Tensor& dgates, const RoutingRule& rule, const AuxLossGrads& aux,
                      std::int64_t layer, const RouterLogitHook& hook, const Tensor& dlogits, const Tensor& dh) {
-  ops::router_backward(acts.probs, acts.topk, acts.gates, dgates, Tensor{}, dlogits, renormalize, Write::overwrite);
+  if (rule.force_balance) {
+    device_zero(dlogits.device, dlogits.data, dlogits.bytes());
+  } else {
+    ops::router_backward(acts.probs, acts.topk, acts.gates, dgates, Tensor{}, dlogits, rule.renormalize,
+                         Write::overwrite);
+  }
   if (aux.load_balance != 0.0f) ops::load_balance_loss_backward(acts.probs, counts, aux.load_balance, dlogits);
   if (aux.z != 0.0f) ops::router_z_loss_backward(acts.logits, aux.z, dlogits);
   if (hook) hook(layer, acts.probs, dlogits);

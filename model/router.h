@@ -45,16 +45,25 @@ struct LogitBias {
   bool present() const { return !bias.empty(); }
 };
 
+// How the experts and gates are chosen: the k most probable (gates renormalised or not), or the forced-balance
+// assignment of ops::balanced_routing, for benchmarks only (config parallel.ep_force_balance).
+struct RoutingRule {
+  bool renormalize = true;
+  bool force_balance = false;
+};
+
 RouterActs allocate_router(Buffers& buffers, const Dims& d);
 
-void router_forward(const Tensor& h, const Tensor& weight, bool renormalize, const RouterActs& acts,
+// The logits and probabilities are computed under either rule: the auxiliary losses and the routing metrics read
+// them.
+void router_forward(const Tensor& h, const Tensor& weight, const RoutingRule& rule, const RouterActs& acts,
                     const LogitBias& bias = {});
 // This layer's load-balance loss (f from counts (E) i32) and z-loss into their slots.
 void router_aux_losses(const RouterActs& acts, const Tensor& counts, const AuxLossSlots& slots);
-// dlogits (N, E) = gradient from dgates (N, k) + auxiliary losses + hook; then dh (N, C) += dlogits W and
-// dweight (E, C) += dlogits^T h.
+// dlogits (N, E) = gradient from dgates (N, k) (none under forced balance, whose gates are constants) + auxiliary
+// losses + hook; then dh (N, C) += dlogits W and dweight (E, C) += dlogits^T h.
 void router_backward(const Tensor& h, const Tensor& weight, const Tensor& dweight, const RouterActs& acts,
-                     const Tensor& counts, const Tensor& dgates, bool renormalize, const AuxLossGrads& aux,
+                     const Tensor& counts, const Tensor& dgates, const RoutingRule& rule, const AuxLossGrads& aux,
                      std::int64_t layer, const RouterLogitHook& hook, const Tensor& dlogits, const Tensor& dh);
 
 }  // namespace diverge::model

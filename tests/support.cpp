@@ -1,4 +1,4 @@
-// Helpers shared by tests: scratch directories and running the CLI.
+// Helpers shared by tests: scratch directories and running the CLI, alone or as MPI ranks.
 #include "tests/support.h"
 
 #include <sys/wait.h>
@@ -7,6 +7,8 @@
 #include <array>
 #include <cstdio>
 #include <random>
+
+#include "engine/comm/mpi_comm.h"
 
 namespace diverge::test {
 
@@ -24,6 +26,23 @@ ScratchDir::~ScratchDir() {
 }
 
 CommandResult run_diverge(const std::string& args) { return run_command(std::string(DIVERGE_BINARY) + " " + args); }
+
+bool mpi_ready() {
+  if (!mpi_built()) {
+    std::printf("skipped: this build has no MPI (DIVERGE_MPI=OFF)\n");
+    return false;
+  }
+  if (run_command("command -v mpirun").exit_code != 0) {
+    std::printf("skipped: mpirun not found (apt-get install openmpi-bin)\n");
+    return false;
+  }
+  return true;
+}
+
+CommandResult run_diverge_ranks(int ranks, const std::string& args) {
+  return run_command("timeout 120 " + source_path("tests/mpirun.sh").string() + " " + std::to_string(ranks) + " " +
+                     DIVERGE_BINARY + " " + args);
+}
 
 CommandResult run_command(const std::string& command) {
   std::string cmd = command + " 2>&1";

@@ -41,4 +41,12 @@ CommandResult run_diverge(const std::string& args);
 // Runs a shell command line (quoted by the caller).
 CommandResult run_command(const std::string& command);
 
+// Whether this build and host can start MPI ranks (MPI built in, mpirun on the PATH); when not, prints one
+// "skipped: ..." line saying why (CTest's skip pattern for the mpi tests).
+bool mpi_ready();
+
+// The built `diverge` with args as `ranks` MPI ranks on this host (tests/mpirun.sh), ended after 120 s whatever
+// happens.
+CommandResult run_diverge_ranks(int ranks, const std::string& args);
+
 }  // namespace diverge::test

@@ -66,6 +66,7 @@ Config unusual_config() {
   c.edl.scope = Scope::kGlobal;
   c.edl.random_seed = 18446744073709551615ULL;
   c.parallel.ep = 4;
+  c.parallel.ep_force_balance = true;
   c.train.device = Device::kCuda;
   c.train.resume = "auto";
   c.log.quiet = true;

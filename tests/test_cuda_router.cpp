@@ -351,3 +351,22 @@ TEST_CASE("cuda router and auxiliary losses: the same bits on every run" * docte
   CHECK(std::bit_cast<std::uint32_t>(runs[0].load_balance) == std::bit_cast<std::uint32_t>(runs[1].load_balance));
   CHECK(std::bit_cast<std::uint32_t>(runs[0].z) == std::bit_cast<std::uint32_t>(runs[1].z));
 }
+
+TEST_CASE("cuda balanced routing: the CPU's forced-balance assignment and gates, to the bit" *
+          doctest::test_suite("cuda")) {
+  if (!test::cuda_available()) return;
+  // More copies than one block's threads; k = E; k = 1 with E not dividing N.
+  for (const Shape& s : {Shape{523, 64, 8}, Shape{5, 7, 7}, Shape{37, 10, 1}}) {
+    CAPTURE(s.tokens);
+    std::vector<std::int32_t> want_topk(static_cast<std::size_t>(s.tokens * s.top_k));
+    std::vector<float> want_gates(want_topk.size());
+    ops::balanced_routing(s.experts, make_view(want_topk.data(), DType::i32, Device::cpu, {s.tokens, s.top_k}),
+                          test::host_tensor(want_gates, {s.tokens, s.top_k}));
+    Arena arena = arena_for(s);
+    const Tensor topk = arena.alloc(DType::i32, {s.tokens, s.top_k});
+    const Tensor gates = arena.alloc(DType::f32, {s.tokens, s.top_k});
+    ops::balanced_routing(s.experts, topk, gates);
+    CHECK(test::i32_to_host(topk) == want_topk);
+    CHECK(test::to_host(gates) == want_gates);
+  }
+}

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <map>
 #include <string>
@@ -13,7 +12,6 @@
 #include "engine/checkpoint/checkpoint_dir.h"
 #include "engine/checkpoint/checkpoint_io.h"
 #include "engine/checkpoint/safetensors_reader.h"
-#include "engine/comm/mpi_comm.h"
 #include "engine/json/json_reader.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
@@ -33,18 +31,6 @@ struct Tolerance {
   double weights = 0.0;  // absolute, per weight (the micro model's weights are ~0.02 to 1)
 };
 
-bool mpi_ready() {
-  if (!mpi_built()) {
-    std::printf("skipped: this build has no MPI (DIVERGE_MPI=OFF)\n");
-    return false;
-  }
-  if (test::run_command("command -v mpirun").exit_code != 0) {
-    std::printf("skipped: mpirun not found (apt-get install openmpi-bin)\n");
-    return false;
-  }
-  return true;
-}
-
 // How a run cuts each step's global batch: rows per micro-batch and rank, micro-batches per rank; more settings.
 struct Cut {
   std::int64_t micro_batch = 2;
@@ -55,12 +41,6 @@ struct Cut {
 std::string train_args(const fs::path& config, const fs::path& out, const Cut& cut) {
   return "train --config " + config.string() + " --set data.micro_batch=" + std::to_string(cut.micro_batch) +
          " --set data.grad_accum=" + std::to_string(cut.grad_accum) + cut.settings + " --out " + out.string();
-}
-
-// `diverge train` as `ranks` MPI ranks on this host (tests/mpirun.sh), ended after 120 s whatever happens.
-test::CommandResult run_ranks(int ranks, const std::string& args) {
-  return test::run_command("timeout 120 " + test::source_path("tests/mpirun.sh").string() + " " +
-                           std::to_string(ranks) + " " + DIVERGE_BINARY + " " + args);
 }
 
 // Every parameter of a checkpoint, from whichever of its files holds it (expert shards included).
@@ -120,7 +100,7 @@ void check_same_training(const fs::path& dir, int ranks, const Cut& parallel, co
 
   const auto alone = test::run_diverge(train_args(config, single_run, single));
   REQUIRE_MESSAGE(alone.exit_code == 0, alone.output);
-  const auto together = run_ranks(ranks, train_args(config, ranks_run, parallel));
+  const auto together = test::run_diverge_ranks(ranks, train_args(config, ranks_run, parallel));
   REQUIRE_MESSAGE(together.exit_code == 0, together.output);
   CHECK_MESSAGE(together.output.empty(), together.output);  // quiet: only rank 0 may speak, and errors
   CHECK(fs::exists(ranks_run / "config.json"));
@@ -170,13 +150,13 @@ void check_expert_parallel_matches_accumulation(const fs::path& dir, int ranks, 
 }  // namespace
 
 TEST_CASE("mpi train: 2 ranks log the losses and reach the weights of one process accumulating 2 micro-batches") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-np2");
   check_matches_accumulation(dir.path(), 2);
 
   // The same ranks again: MPI's reductions are deterministic for a given rank count, so the log and the weights
   // repeat bit for bit.
-  const auto again = run_ranks(2, train_args(dir / "micro.json", dir / "np2-again", {}));
+  const auto again = test::run_diverge_ranks(2, train_args(dir / "micro.json", dir / "np2-again", {}));
   REQUIRE_MESSAGE(again.exit_code == 0, again.output);
   CHECK(test::deterministic_records(dir / "np2-again/metrics.jsonl") ==
         test::deterministic_records(dir / "np2/metrics.jsonl"));
@@ -184,33 +164,33 @@ TEST_CASE("mpi train: 2 ranks log the losses and reach the weights of one proces
 }
 
 TEST_CASE("mpi train: 4 ranks log the losses and reach the weights of one process accumulating 4 micro-batches") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-np4");
   check_matches_accumulation(dir.path(), 4);
 }
 
 TEST_CASE("mpi train: experts shared by 2 ranks, at 2 and at 4 ranks, train as one process accumulating") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-ep2");
   check_expert_parallel_matches_accumulation(dir / "np2", 2, 2);
   check_expert_parallel_matches_accumulation(dir / "np4", 4, 2);
 }
 
 TEST_CASE("mpi train: experts shared by 4 ranks train as one process accumulating 4 micro-batches") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-ep4");
   check_expert_parallel_matches_accumulation(dir.path(), 4, 4);
 }
 
 TEST_CASE("mpi train: a checkpoint of 4 ranks at ep 2 resumes at 1 rank and at 2 ranks at ep 2, and trains on") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-ep-reshard");
   const fs::path corpus = test::write_synthetic_corpus(dir / "corpus");
   const fs::path config = dir / "micro.json";
   test::write_micro_config(config, corpus, dir / "unused", kSteps);
   const std::string every_two = " --set train.checkpoint_every=2 --set train.keep_checkpoints=0" +
                                 std::string(kSmoothAdam);
-  const auto whole = run_ranks(4, train_args(config, dir / "np4", {.micro_batch = 1,
+  const auto whole = test::run_diverge_ranks(4, train_args(config, dir / "np4", {.micro_batch = 1,
                                                                    .settings = " --set parallel.ep=2" + every_two}));
   REQUIRE_MESSAGE(whole.exit_code == 0, whole.output);
   const fs::path middle = dir / "np4/checkpoints" / checkpoint_name(2);
@@ -227,7 +207,7 @@ TEST_CASE("mpi train: a checkpoint of 4 ranks at ep 2 resumes at 1 rank and at 2
   const auto alone = test::run_diverge(train_args(config, dir / "np1", {.micro_batch = 1, .grad_accum = 4,
                                                                         .settings = resume}));
   REQUIRE_MESSAGE(alone.exit_code == 0, alone.output);
-  const auto pair = run_ranks(2, train_args(config, dir / "np2", {.micro_batch = 1, .grad_accum = 2,
+  const auto pair = test::run_diverge_ranks(2, train_args(config, dir / "np2", {.micro_batch = 1, .grad_accum = 2,
                                                                   .settings = " --set parallel.ep=2" + resume}));
   REQUIRE_MESSAGE(pair.exit_code == 0, pair.output);
   const auto want = step_records(dir / "np4");
@@ -251,7 +231,7 @@ nlohmann::json checkpoint_files(const fs::path& run) {
 }
 
 TEST_CASE("mpi train: ZeRO-1 trains bit for bit as whole moments do, and its checkpoints resume at other rank counts") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-zero");
   const fs::path corpus = test::write_synthetic_corpus(dir / "corpus");
   const fs::path config = dir / "micro.json";
@@ -264,10 +244,11 @@ TEST_CASE("mpi train: ZeRO-1 trains bit for bit as whole moments do, and its che
   for (const auto& [ranks, ep] : {std::pair{2, 1}, std::pair{4, 2}}) {
     const std::string cut = " --set parallel.ep=" + std::to_string(ep) + every_two;
     const std::string name = "np" + std::to_string(ranks) + "-ep" + std::to_string(ep);
-    const auto whole = run_ranks(ranks, train_args(config, dir / (name + "-zero0"), {.micro_batch = 1, .settings = cut}));
+    const Cut whole_cut{.micro_batch = 1, .settings = cut};
+    const Cut sharded_cut{.micro_batch = 1, .settings = cut + " --set parallel.zero=1"};
+    const auto whole = test::run_diverge_ranks(ranks, train_args(config, dir / (name + "-zero0"), whole_cut));
     REQUIRE_MESSAGE(whole.exit_code == 0, whole.output);
-    const auto sharded = run_ranks(ranks, train_args(config, dir / (name + "-zero1"),
-                                                     {.micro_batch = 1, .settings = cut + " --set parallel.zero=1"}));
+    const auto sharded = test::run_diverge_ranks(ranks, train_args(config, dir / (name + "-zero1"), sharded_cut));
     REQUIRE_MESSAGE(sharded.exit_code == 0, sharded.output);
     CHECK(test::deterministic_records(dir / (name + "-zero1/metrics.jsonl")) ==
           test::deterministic_records(dir / (name + "-zero0/metrics.jsonl")));
@@ -276,9 +257,10 @@ TEST_CASE("mpi train: ZeRO-1 trains bit for bit as whole moments do, and its che
 
   // The sharded moments of 4 ranks at ep 2 scatter again over 2 ranks at ep 1, which train on as the 4 did.
   const fs::path middle = dir / "np4-ep2-zero1/checkpoints" / checkpoint_name(2);
-  const auto resumed = run_ranks(2, train_args(config, dir / "resumed", {.micro_batch = 1, .grad_accum = 2,
-                                                                        .settings = " --set parallel.zero=1 --resume " +
-                                                                                    middle.string() + kSmoothAdam}));
+  const Cut resume{.micro_batch = 1,
+                   .grad_accum = 2,
+                   .settings = " --set parallel.zero=1 --resume " + middle.string() + kSmoothAdam};
+  const auto resumed = test::run_diverge_ranks(2, train_args(config, dir / "resumed", resume));
   REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
   const auto want = step_records(dir / "np4-ep2-zero1");
   const auto got = step_records(dir / "resumed");
@@ -292,7 +274,7 @@ TEST_CASE("mpi train: ZeRO-1 trains bit for bit as whole moments do, and its che
 }
 
 TEST_CASE("mpi train: the global scopes at 2 ranks train as one process on the concatenated micro-batch") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-global-scopes");
   // Each rank's EDL gradient uses the per-domain routing sums of both ranks' rows, and its load-balance loss the
   // expert loads of both, so together they train as one process whose micro-batch holds both ranks' rows (its
@@ -307,17 +289,17 @@ TEST_CASE("mpi train: the global scopes at 2 ranks train as one process on the c
 }
 
 TEST_CASE("mpi train: an error on one rank ends every rank with one line naming it, without a hang") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-error");
   const fs::path corpus = test::write_synthetic_corpus(dir / "corpus");
   const fs::path config = dir / "micro.json";
   test::write_micro_config(config, corpus, dir / "unused", kSteps);
-  const auto first = run_ranks(2, train_args(config, dir / "run", {}));
+  const auto first = test::run_diverge_ranks(2, train_args(config, dir / "run", {}));
   REQUIRE_MESSAGE(first.exit_code == 0, first.output);
 
   // A fresh start into a run directory that holds a run: rank 0, which owns the directory, refuses it while
   // rank 1 already waits for it in a collective.
-  const auto again = run_ranks(2, train_args(config, dir / "run", {}));
+  const auto again = test::run_diverge_ranks(2, train_args(config, dir / "run", {}));
   CHECK(again.exit_code != 0);
   CHECK(again.exit_code != 124);  // not ended by the timeout
   CHECK_MESSAGE(again.output.find("error: rank 0: ") != std::string::npos, again.output);

@@ -1,8 +1,11 @@
 // Tests for the router op: softmax, top-k picks with ties to the lower index, renormalisation, and the backward pass
-// (gates and dense probabilities) against finite differences.
+// (gates and dense probabilities) against finite differences; the forced-balance assignment's even counts.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <tuple>
+#include <vector>
 
 #include "kernels/cpu/router.h"
 #include "kernels/ops.h"
@@ -110,4 +113,47 @@ TEST_CASE("router op checks k against the expert count and expert indices in the
   CHECK(error_message([&] {
           ops::router_backward(tprobs, ttopk, tgates, tgates, Tensor{}, tdlogits, true, ops::Write::overwrite);
         }) == "router_backward: expert 7 at position 3 is outside [0, 3)");
+}
+
+namespace {
+
+// Forced balance over N tokens of k copies among E experts: every expert's rows, counted by the route plan.
+std::vector<std::int32_t> balanced_counts(std::int64_t tokens, std::int64_t experts, std::int64_t top_k,
+                                          std::vector<std::int32_t>& topk, std::vector<float>& gates) {
+  topk.assign(static_cast<std::size_t>(tokens * top_k), -1);
+  gates.assign(topk.size(), -1.0f);
+  const Tensor ttopk = make_view(topk.data(), DType::i32, Device::cpu, {tokens, top_k});
+  ops::balanced_routing(experts, ttopk, make_view(gates.data(), DType::f32, Device::cpu, {tokens, top_k}));
+  std::vector<std::int32_t> counts(static_cast<std::size_t>(experts)), offsets(counts.size() + 1),
+      row_of_copy(topk.size()), copy_of_row(topk.size());
+  ops::route_plan(ttopk, {make_view(counts.data(), DType::i32, Device::cpu, {experts}),
+                          make_view(offsets.data(), DType::i32, Device::cpu, {experts + 1}),
+                          make_view(row_of_copy.data(), DType::i32, Device::cpu, {tokens, top_k}),
+                          make_view(copy_of_row.data(), DType::i32, Device::cpu, {tokens * top_k})});
+  return counts;
+}
+
+}  // namespace
+
+TEST_CASE("balanced routing: every expert gets exactly N * k / E rows, a token's experts distinct, gates 1 / k") {
+  std::vector<std::int32_t> topk;
+  std::vector<float> gates;
+  // 96 tokens x top-2 over 8 experts: 24 rows each; top-8 of 8: every token to every expert.
+  for (const auto& [tokens, experts, top_k] : {std::tuple{96, 8, 2}, std::tuple{12, 8, 8}, std::tuple{30, 6, 1}}) {
+    CAPTURE(tokens);
+    CAPTURE(top_k);
+    const auto counts = balanced_counts(tokens, experts, top_k, topk, gates);
+    CHECK(counts == std::vector<std::int32_t>(static_cast<std::size_t>(experts), tokens * top_k / experts));
+    for (std::int64_t t = 0; t < tokens; ++t) {
+      std::vector<std::int32_t> chosen(topk.begin() + t * top_k, topk.begin() + (t + 1) * top_k);
+      std::sort(chosen.begin(), chosen.end());
+      CHECK(std::adjacent_find(chosen.begin(), chosen.end()) == chosen.end());
+    }
+    CHECK(gates == std::vector<float>(gates.size(), 1.0f / static_cast<float>(top_k)));
+  }
+  // 7 tokens x top-2 over 4 experts: 14 rows, the first two experts one more.
+  CHECK(balanced_counts(7, 4, 2, topk, gates) == std::vector<std::int32_t>{4, 4, 3, 3});
+  CHECK(topk == std::vector<std::int32_t>{0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1});
+  CHECK(contains(error_message([&] { balanced_counts(2, 3, 4, topk, gates); }),
+                 "balanced_routing: top-k 4 must be between 1 and the 3 experts"));
 }

@@ -28,6 +28,7 @@ const std::vector<Skipped> kSkipped = {
     {"python3 benchmarks/train_step_torch.py", "needs PyTorch"},
     {"mpirun -np 2 build/diverge train", "test_mpi_train runs diverge train under mpirun (as root, oversubscribed)"},
     {"mpirun -np 8 --host", "needs two hosts"},
+    {"mpirun -np 2 build/diverge bench ep", "test_mpi_bench_ep runs diverge bench ep under mpirun"},
 };
 
 // Settings appended to every `train` example so that it runs in seconds; they come last, so they win.

@@ -14,6 +14,7 @@
 #include "engine/comm/collective_args.h"
 #include "engine/comm/mpi_comm.h"
 #include "engine/error.h"
+#include "engine/step_profile.h"
 
 namespace diverge {
 namespace {
@@ -98,6 +99,7 @@ class MpiComm final : public Comm {
   std::string describe() const override { return "MPI, " + std::to_string(size_) + " ranks"; }
 
   void allreduce(const Tensor& buf, ReduceOp op) override {
+    const PartScope part(StepPart::communication);
     check_host(buf, "allreduce");
     const MPI_Datatype type = reduction_type(buf, "allreduce");
     auto* bytes = static_cast<char*>(buf.data);
@@ -109,6 +111,7 @@ class MpiComm final : public Comm {
   }
 
   void reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override {
+    const PartScope part(StepPart::communication);
     check_host(send, "reduce_scatter");
     check_host(recv, "reduce_scatter");
     check_scatter_sizes(send, recv, size_, where("reduce_scatter"));
@@ -117,6 +120,7 @@ class MpiComm final : public Comm {
   }
 
   void allgather(const Tensor& send, const Tensor& recv) override {
+    const PartScope part(StepPart::communication);
     check_host(send, "allgather");
     check_host(recv, "allgather");
     check_gather_sizes(send, recv, size_, where("allgather"));
@@ -128,6 +132,7 @@ class MpiComm final : public Comm {
 
   void all_to_all_v(const Tensor& send, std::span<const std::int64_t> send_counts, const Tensor& recv,
                     std::span<const std::int64_t> recv_counts) override {
+    const PartScope part(StepPart::communication);
     check_host(send, "all_to_all_v");
     check_host(recv, "all_to_all_v");
     check_rows_match(send, recv, where("all_to_all_v"));
@@ -139,6 +144,7 @@ class MpiComm final : public Comm {
   }
 
   void broadcast(const Tensor& buf, int root) override {
+    const PartScope part(StepPart::communication);
     check_host(buf, "broadcast");
     check_root(root, size_, where("broadcast"));
     auto* bytes = static_cast<char*>(buf.data);

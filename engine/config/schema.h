@@ -91,6 +91,7 @@ void visit_fields(S& s, Field&& field) {
   field("ep", s.ep, at_least(1));
   field("ep_capacity", s.ep_capacity, at_least(0));
   field("zero", s.zero, closed(0, 1));
+  field("ep_force_balance", s.ep_force_balance);
 }
 
 template <SectionOf<TrainConfig> S, class Field>

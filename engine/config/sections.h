@@ -155,6 +155,10 @@ struct ParallelConfig {
   // parameter's gradient (dp for the replicated parameters, edp for the experts), each rank updating its slice of
   // the parameters, which are then all-gathered.
   std::int64_t zero = 0;
+  // For `diverge bench ep` only: every MoE layer routes token t's j-th copy to expert (t * top_k + j) mod
+  // n_experts with gates 1 / top_k, whatever the router says, so every expert receives the same rows (Megatron's
+  // force load balancing). `train` and `bench` refuse it: the model would learn nothing about routing.
+  bool ep_force_balance = false;
 
   bool operator==(const ParallelConfig&) const = default;
 };

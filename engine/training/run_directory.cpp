@@ -8,13 +8,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 
 #include "engine/checkpoint/checkpoint_dir.h"
 #include "engine/error.h"
 #include "engine/files.h"
 #include "engine/training/metrics.h"
 #include "engine/training/train_checkpoint.h"
+#include "engine/utc_time.h"
 
 namespace diverge {
 namespace {
@@ -54,18 +54,9 @@ int lock_directory(const fs::path& out_dir) {
   return fd;
 }
 
-std::string utc_stamp() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  ::gmtime_r(&now, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y%m%dT%H%M%SZ", &utc);
-  return text;
-}
-
 // A fresh "replaced-<UTC time>" directory under out_dir ("-2", "-3", ... when one exists for this second).
 fs::path archive_directory(const fs::path& out_dir) {
-  const std::string base = "replaced-" + utc_stamp();
+  const std::string base = "replaced-" + utc_time("%Y%m%dT%H%M%SZ");
   fs::path dir = out_dir / base;
   for (int n = 2; fs::exists(dir); ++n) dir = out_dir / (base + "-" + std::to_string(n));
   fs::create_directories(dir);

@@ -7,6 +7,8 @@
 
 #include "engine/buffers.h"
 #include "engine/comm/nccl_comm.h"
+#include "engine/comm/routed_comm.h"
+#include "engine/comm/world.h"
 #include "engine/error.h"
 #include "engine/host_memory.h"
 #include "engine/progress.h"
@@ -75,12 +77,22 @@ void check_supported(const config::Config& config) {
   check(config.parallel.ep == 1 || run_device(config) == Device::cpu, "parallel.ep",
         ep + ": expert parallelism on CUDA is not built yet (its token exchange runs over host memory, not NCCL): "
         "train on cpu, or set parallel.ep=1");
+  check(!config.parallel.ep_force_balance, "parallel.ep_force_balance",
+        "forced-balance routing is for `diverge bench ep` only: it replaces the router's choice by a fixed "
+        "assignment, so a model trained under it would learn no routing; set parallel.ep_force_balance=false");
 }
 
 void check_world_supported(const config::Config& config, const Comm& world) {
   check(world.size() == 1 || run_device(config) == Device::cpu || nccl_built(), "train.device",
         "'cuda' on " + std::to_string(world.size()) + " ranks needs NCCL, and this diverge was built without it "
         "(configure with -DDIVERGE_NCCL=ON: the nvcc build with nccl.h); train on cpu or on one rank");
+}
+
+ProcessGroups open_process_groups(const config::Config& config) {
+  Comm& world = world_comm();
+  check_world_supported(config, world);
+  if (run_device(config) == Device::cpu) return ProcessGroups(world, config.parallel.ep);
+  return ProcessGroups(make_device_world(world), config.parallel.ep);
 }
 
 RunInputs open_run_inputs(const config::Config& config) {

@@ -10,6 +10,7 @@
 
 #include "data/loader/train_loader.h"
 #include "engine/comm/comm.h"
+#include "engine/comm/process_groups.h"
 #include "engine/config/config.h"
 #include "engine/training/run_report.h"
 #include "engine/training/training_data.h"
@@ -28,6 +29,10 @@ struct RunInputs {
 void check_supported(const config::Config& config);
 // The same for what the world of ranks adds: a CUDA run on several ranks needs NCCL in the build.
 void check_world_supported(const config::Config& config, const Comm& world);
+// The groups by role over every rank the launcher started, for a run of config (the world checked first): on GPUs
+// device tensors go over NCCL (make_device_world), which binds the rank to its GPU, so this comes before any CUDA
+// work. The benches build their runs' groups with it.
+ProcessGroups open_process_groups(const config::Config& config);
 
 // Opens config.data.corpus and resolves the config against it. Error naming the key for an unsupported setting, a
 // missing corpus (saying how to make one), a vocabulary the model cannot hold, or a label system of

@@ -26,20 +26,23 @@ class BenchRun {
   BenchRun(const config::Config& config, int threads)
       : threads_(threads),
         inputs_(open_run_inputs(config)),
+        groups_(open_process_groups(config_)),
         memory_(checked_memory_plan(config_)),
-        comm_(make_single_process_comm()),
         model_(config_.model, config_.loss, config_.data.micro_batch, config_.data.seq_len, config_.train.seed,
-               memory_.device, config_.train.logit_chunk),
+               memory_.device, config_.train.logit_chunk, {&groups_.ep(), config_.parallel.ep_capacity}),
         optimizer_(config_.optim, model_.layout().block_elements(), model_.layout().decay_elements(), model_.device()),
-        loader_(inputs_.data.corpus, loader_config(config_, *comm_)),
+        loader_(inputs_.data.corpus, loader_config(config_, groups_.dp())),
         edl_(config_.edl, config_.model, inputs_.edl_label_count),
-        monitor_(config_.model, inputs_.metric_label_count, model_.device()) {}
+        monitor_(config_.model, inputs_.metric_label_count, model_.device()) {
+    model_.balance_load_over(groups_.dp());
+  }
 
   // One optimizer step at the peak learning rate, the device drained at its end; its seconds.
   double step(std::int64_t number) {
     const auto start = Clock::now();
-    run_micro_batches({model_, edl_, monitor_, loader_, *comm_}, inputs_, config_.data.grad_accum);
-    const ReducedGradients reduced = OptimizerStep::reduce_gradients(*comm_, model_.grads(), config_.data.grad_accum);
+    run_micro_batches({model_, edl_, monitor_, loader_, groups_.dp()}, inputs_, config_.data.grad_accum);
+    const ReducedGradients reduced = OptimizerStep::reduce_gradients(groups_, model_.layout().sharded_elements(),
+                                                                     model_.grads(), config_.data.grad_accum);
     optimizer_.update(model_.params(), model_.grads(), reduced, config_.optim.lr, number);
     device_synchronize(model_.device());
     return std::chrono::duration<double>(Clock::now() - start).count();
@@ -50,7 +53,8 @@ class BenchRun {
     r.device = memory_.device == Device::cpu ? "CPU, " + std::to_string(threads_) + " threads" : cuda::device_name();
     r.total_params = model_.layout().total_parameters();
     r.active_params = model_.layout().active_parameters();
-    r.tokens_per_step = config_.data.micro_batch * config_.data.seq_len * config_.data.grad_accum * comm_->size();
+    r.comm = groups_.world().describe() + ", ep " + std::to_string(groups_.ep().size());
+    r.tokens_per_step = config_.data.micro_batch * config_.data.seq_len * config_.data.grad_accum * groups_.dp().size();
     r.flops_per_token = config::training_flops_per_token(config_.model, config_.data.seq_len);
     return r;
   }
@@ -61,8 +65,8 @@ class BenchRun {
   int threads_;
   RunInputs inputs_;
   const config::Config& config_ = inputs_.config;
+  ProcessGroups groups_;  // before memory_: on GPUs it picks the device whose free memory the plan must fit
   MemoryPlan memory_;
-  std::unique_ptr<Comm> comm_;
   model::Transformer model_;
   OptimizerStep optimizer_;
   data::TrainLoader loader_;
@@ -124,8 +128,8 @@ BenchReport bench_step(const config::Config& config, const BenchOptions& options
 }
 
 std::string format_bench_report(const BenchReport& r) {
-  std::string text = "bench: " + r.device + " | " + format_si(static_cast<double>(r.total_params)) + " parameters, " +
-                     format_si(static_cast<double>(r.active_params)) + " active | " +
+  std::string text = "bench: " + r.device + " | " + r.comm + " | " + format_si(static_cast<double>(r.total_params)) +
+                     " parameters, " + format_si(static_cast<double>(r.active_params)) + " active | " +
                      format_thousands(static_cast<double>(r.tokens_per_step)) + " tokens/step | " +
                      std::to_string(r.warmup) + " warmup, " + std::to_string(r.step_seconds.size()) + " timed and " +
                      std::to_string(r.step_seconds.size()) + " profiled steps\n";
@@ -156,6 +160,7 @@ nlohmann::json bench_report_json(const BenchReport& r) {
   nlohmann::json parts = nlohmann::json::object();
   for (std::size_t p = 0; p < kStepParts; ++p) parts[step_part_name(static_cast<StepPart>(p))] = r.part_seconds[p];
   nlohmann::json json = {{"device", r.device},
+                         {"comm", r.comm},
                          {"total_params", r.total_params},
                          {"active_params", r.active_params},
                          {"tokens_per_step", r.tokens_per_step},

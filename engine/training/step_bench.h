@@ -23,6 +23,7 @@ struct BenchOptions {
 
 struct BenchReport {
   std::string device;  // "CPU, 2 threads" or the GPU's name
+  std::string comm;    // the ranks and the expert-parallel size: "single process, ep 1", "MPI, 2 ranks, ep 2"
   std::int64_t total_params = 0;
   std::int64_t active_params = 0;
   std::int64_t tokens_per_step = 0;
@@ -39,7 +40,9 @@ struct BenchReport {
 };
 
 // Builds the config's model, optimizer and data on its device and runs warmup, timed and profiled steps (the
-// training loop's own step: micro-batches, gradient reduction, clipping, AdamW). Errors as `diverge train`'s.
+// training loop's own step: micro-batches, gradient reduction, clipping, AdamW). Collective over the ranks a
+// launcher started (data and expert parallelism as in training); the report is this rank's. Errors as `diverge
+// train`'s.
 BenchReport bench_step(const config::Config& config, const BenchOptions& options);
 
 // The report as the lines `diverge bench` prints, and as the JSON --json writes.

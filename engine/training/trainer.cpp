@@ -11,8 +11,6 @@
 #include "engine/checkpoint/checkpoint_dir.h"
 #include "engine/comm/comm.h"
 #include "engine/comm/process_groups.h"
-#include "engine/comm/routed_comm.h"
-#include "engine/comm/world.h"
 #include "engine/compute_threads.h"
 #include "engine/config/model_size.h"
 #include "engine/error.h"
@@ -48,16 +46,6 @@ RunStart run_start(const config::Config& config, const TrainOptions& options) {
   return config.train.resume.empty() ? RunStart::fresh : RunStart::resume;
 }
 
-// The groups by role over every rank the launcher started, once the world is known to support the config. On GPUs
-// their device tensors (gradients, expert loads, EDL statistics, routing windows) go over NCCL, their host tensors
-// (losses, the step's agreement) over the world; this binds the rank to its GPU, so it comes before any CUDA work.
-ProcessGroups process_groups(const config::Config& config) {
-  Comm& world = world_comm();
-  check_world_supported(config, world);
-  if (run_device(config) == Device::cpu) return ProcessGroups(world, config.parallel.ep);
-  return ProcessGroups(make_device_world(world), config.parallel.ep);
-}
-
 // Under ZeRO-1 the moments of the experts shard over the ranks holding them, the rest over every rank.
 StateSharding state_sharding(const config::Config& config, const ProcessGroups& groups,
                              const model::ParamLayout& layout) {
@@ -82,7 +70,7 @@ class TrainingRun {
   TrainingRun(const config::Config& config, const TrainOptions& options)
       : threads_(set_compute_threads(config.train.threads)),
         inputs_(open_run_inputs(config)),
-        groups_(process_groups(config_)),
+        groups_(open_process_groups(config_)),
         memory_(checked_memory_plan(config_, groups_.world().size())),
         lead_(groups_.world().rank() == 0),
         run_dir_(lead_run_directory(config_, run_start(config_, options), lead_)),

@@ -1,4 +1,5 @@
-// CPU router: one token per iteration, in parallel; top-k by repeated arg-max over the logits, ties to the lower index.
+// CPU router: one token per iteration, in parallel; top-k by repeated arg-max over the logits, ties to the lower index;
+// the forced-balance assignment.
 #include "kernels/cpu/router.h"
 
 #include <algorithm>
@@ -79,11 +80,23 @@ void router_backward(const RouterShape& s, const T* probs, const std::int32_t* t
   softmax_backward_accumulate(probs, dense.data(), s.tokens, s.experts, dlogits);
 }
 
+template <class T>
+void balanced_routing(std::int64_t tokens, std::int64_t experts, std::int64_t top_k, std::int32_t* topk, T* gates) {
+#pragma omp parallel for schedule(static)
+  for (std::int64_t c = 0; c < tokens * top_k; ++c) {
+    topk[c] = static_cast<std::int32_t>(c % experts);
+    gates[c] = T(1) / static_cast<T>(top_k);
+  }
+}
+
 template void router_forward<float>(const RouterShape&, const float*, float*, std::int32_t*, float*);
 template void router_forward<double>(const RouterShape&, const double*, double*, std::int32_t*, double*);
 template void router_backward<float>(const RouterShape&, const float*, const std::int32_t*, const float*, const float*,
                                      const float*, float*, bool);
 template void router_backward<double>(const RouterShape&, const double*, const std::int32_t*, const double*,
                                       const double*, const double*, double*, bool);
+
+template void balanced_routing<float>(std::int64_t, std::int64_t, std::int64_t, std::int32_t*, float*);
+template void balanced_routing<double>(std::int64_t, std::int64_t, std::int64_t, std::int32_t*, double*);
 
 }  // namespace diverge::cpu

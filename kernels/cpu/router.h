@@ -1,4 +1,5 @@
-// CPU MoE router: softmax over experts, top-k choice (ties to the lower expert index), optional gate renormalisation.
+// CPU MoE router: softmax over experts, top-k choice (ties to the lower expert index), optional gate renormalisation;
+// the forced-balance assignment benchmarks route by.
 #pragma once
 
 #include <cstdint>
@@ -22,5 +23,12 @@ void router_forward(const RouterShape& s, const T* logits, T* probs, std::int32_
 template <class T>
 void router_backward(const RouterShape& s, const T* probs, const std::int32_t* topk, const T* gates, const T* dgates,
                      const T* dprobs, T* dlogits, bool accumulate);
+
+// Forced balance (benchmarks): topk (tokens, top_k) [t][j] = (t * top_k + j) mod experts and every gate 1 / top_k,
+// whatever the logits. Consecutive copies take consecutive experts, so each expert gets tokens * top_k / experts
+// rows (exactly, when experts divides tokens * top_k; else the first ones one more), and a token's top_k <= experts
+// choices are distinct.
+template <class T>
+void balanced_routing(std::int64_t tokens, std::int64_t experts, std::int64_t top_k, std::int32_t* topk, T* gates);
 
 }  // namespace diverge::cpu

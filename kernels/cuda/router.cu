@@ -1,6 +1,8 @@
-// CUDA router: a warp per token; top-k by k rounds of a warp arg-max over unique integer keys made from the logits.
+// CUDA router: a warp per token; top-k by k rounds of a warp arg-max over unique integer keys made from the logits;
+// the forced-balance assignment, a thread per copy.
 #include "kernels/cuda/router.h"
 
+#include "kernels/cuda/grid.h"
 #include "kernels/cuda/softmax_rows.h"
 
 namespace diverge::cuda {
@@ -115,6 +117,18 @@ __global__ void router_backward_kernel(const float* probs, const std::int32_t* t
   }
 }
 
+constexpr int kBalanceThreads = 256;
+
+// One thread per (token, choice) copy c = t * k + j, grid-stride.
+__global__ void balanced_routing_kernel(std::int64_t copies, std::int64_t experts, std::int64_t top_k,
+                                        std::int32_t* topk, float* gates) {
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < copies; c += stride) {
+    topk[c] = static_cast<std::int32_t>(c % experts);
+    gates[c] = 1.0f / static_cast<float>(top_k);
+  }
+}
+
 }  // namespace
 
 void router_forward(const float* logits, std::int64_t rows, std::int64_t experts, std::int64_t top_k,
@@ -130,6 +144,13 @@ void router_backward(const float* probs, const std::int32_t* topk, const float* 
   if (rows == 0) return;
   DIVERGE_LAUNCH(router_backward_kernel, row_grid(rows), row_block(), 0, probs, topk, gates, dgates, dprobs,
                  rows, static_cast<int>(experts), static_cast<int>(top_k), renormalize, accumulate, dlogits);
+}
+
+void balanced_routing(std::int64_t rows, std::int64_t experts, std::int64_t top_k, std::int32_t* topk, float* gates) {
+  const std::int64_t copies = rows * top_k;
+  if (copies == 0) return;
+  DIVERGE_LAUNCH(balanced_routing_kernel, grid_stride_blocks(copies, kBalanceThreads), dim3(kBalanceThreads), 0,
+                 copies, experts, top_k, topk, gates);
 }
 
 }  // namespace diverge::cuda

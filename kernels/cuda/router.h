@@ -1,4 +1,5 @@
-// CUDA MoE router in fp32: softmax over the experts, top-k choice on the logits, gates, and the backward into logits.
+// CUDA MoE router in fp32: softmax over the experts, top-k choice on the logits, gates, and the backward into logits;
+// the forced-balance assignment.
 #pragma once
 
 #include <cstdint>
@@ -17,5 +18,9 @@ void router_forward(const float* logits, std::int64_t rows, std::int64_t experts
 void router_backward(const float* probs, const std::int32_t* topk, const float* gates, const float* dgates,
                      const float* dprobs, std::int64_t rows, std::int64_t experts, std::int64_t top_k,
                      bool renormalize, bool accumulate, float* dlogits);
+
+// Forced balance (benchmarks): topk (rows, top_k) [t][j] = (t * top_k + j) mod experts, gates 1 / top_k, as the
+// CPU's balanced_routing.
+void balanced_routing(std::int64_t rows, std::int64_t experts, std::int64_t top_k, std::int32_t* topk, float* gates);
 
 }  // namespace diverge::cuda

@@ -1,4 +1,5 @@
-// router op: checks probabilities, expert choices and gates agree, then dispatches routing and its backward.
+// router op: checks probabilities, expert choices and gates agree, then dispatches routing, its backward and the
+// forced-balance assignment.
 #include <string>
 
 #include "engine/error.h"
@@ -62,6 +63,23 @@ void router_backward(const Tensor& probs, const Tensor& topk, const Tensor& gate
                                                  dprobs.empty() ? nullptr : data_of<float>(dprobs), s.tokens,
                                                  s.experts, s.top_k, renormalize, write == Write::accumulate,
                                                  data_of<float>(dlogits)));
+  }
+}
+
+void balanced_routing(std::int64_t experts, const Tensor& topk, const Tensor& gates) {
+  const PartScope part(StepPart::router_dispatch);
+  constexpr const char* kOp = "balanced_routing";
+  check_arg(kOp, {"topk", topk}, DType::i32, 2);
+  check_arg(kOp, {"gates", gates}, DType::f32, 2);
+  check_extent(kOp, {"gates", gates}, 0, topk.dim(0), "N, the tokens");
+  check_extent(kOp, {"gates", gates}, 1, topk.dim(1), "k, the experts per token");
+  check(1 <= topk.dim(1) && topk.dim(1) <= experts, kOp,
+        "top-k " + std::to_string(topk.dim(1)) + " must be between 1 and the " + std::to_string(experts) + " experts");
+  switch (common_device(kOp, {{"topk", topk}, {"gates", gates}})) {
+    case Device::cpu: return cpu::balanced_routing(topk.dim(0), experts, topk.dim(1), topk.i32(), gates.f32());
+    case Device::cuda:
+      DIVERGE_CUDA_OP(kOp, cuda::balanced_routing(topk.dim(0), experts, topk.dim(1), data_of<std::int32_t>(topk),
+                                                  data_of<float>(gates)));
   }
 }
 
