@@ -25,6 +25,14 @@ namespace {
 // grad_accum = np (rank i's rows are its micro-batch i), or with micro-batch np * B in one pass.
 constexpr std::int64_t kSteps = 4;
 
+// The micro config of kSteps steps over a synthetic corpus, both written under dir: the config's path.
+fs::path write_micro_config(const fs::path& dir) {
+  const fs::path corpus = test::write_synthetic_corpus(dir / "corpus");
+  const fs::path config = dir / "micro.json";
+  test::write_micro_config(config, corpus, dir / "unused", kSteps);
+  return config;
+}
+
 // How far two cuts of the same training may drift apart through f32 rounding alone.
 struct Tolerance {
   double losses = 0.0;   // relative, per logged loss and gradient norm
@@ -93,9 +101,7 @@ std::vector<nlohmann::json> step_records(const fs::path& run) {
 // dir/single, and checks that they log the same `keys` and reach the same weights, to f32 rounding.
 void check_same_training(const fs::path& dir, int ranks, const Cut& parallel, const Cut& single,
                          std::initializer_list<const char*> keys, const Tolerance& tolerance) {
-  const fs::path corpus = test::write_synthetic_corpus(dir / "corpus");
-  const fs::path config = dir / "micro.json";
-  test::write_micro_config(config, corpus, dir / "unused", kSteps);
+  const fs::path config = write_micro_config(dir);
   const fs::path single_run = dir / "single", ranks_run = dir / ("np" + std::to_string(ranks));
 
   const auto alone = test::run_diverge(train_args(config, single_run, single));
@@ -140,6 +146,8 @@ void check_matches_accumulation(const fs::path& dir, int ranks) {
 // and losses and gradient norms within 1e-7 relative, as under data parallelism, and 1e-6 keeps that margin. A
 // dropped or doubled expert gradient moves the experts' weights by ~lr.
 constexpr const char* kSmoothAdam = " --set optim.eps=1e-5";
+// A checkpoint every 2 steps, every one kept: runs whose middle checkpoints others resume.
+constexpr const char* kEveryTwo = " --set train.checkpoint_every=2 --set train.keep_checkpoints=0";
 
 void check_expert_parallel_matches_accumulation(const fs::path& dir, int ranks, int ep) {
   check_same_training(dir, ranks, {.settings = " --set parallel.ep=" + std::to_string(ep) + kSmoothAdam},
@@ -185,13 +193,9 @@ TEST_CASE("mpi train: experts shared by 4 ranks train as one process accumulatin
 TEST_CASE("mpi train: a checkpoint of 4 ranks at ep 2 resumes at 1 rank and at 2 ranks at ep 2, and trains on") {
   if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-ep-reshard");
-  const fs::path corpus = test::write_synthetic_corpus(dir / "corpus");
-  const fs::path config = dir / "micro.json";
-  test::write_micro_config(config, corpus, dir / "unused", kSteps);
-  const std::string every_two = " --set train.checkpoint_every=2 --set train.keep_checkpoints=0" +
-                                std::string(kSmoothAdam);
-  const auto whole = test::run_diverge_ranks(4, train_args(config, dir / "np4", {.micro_batch = 1,
-                                                                   .settings = " --set parallel.ep=2" + every_two}));
+  const fs::path config = write_micro_config(dir.path());
+  const Cut four{.micro_batch = 1, .settings = std::string(" --set parallel.ep=2") + kEveryTwo + kSmoothAdam};
+  const auto whole = test::run_diverge_ranks(4, train_args(config, dir / "np4", four));
   REQUIRE_MESSAGE(whole.exit_code == 0, whole.output);
   const fs::path middle = dir / "np4/checkpoints" / checkpoint_name(2);
   const LoadedCheckpoint saved = load_checkpoint(middle);
@@ -233,16 +237,12 @@ nlohmann::json checkpoint_files(const fs::path& run) {
 TEST_CASE("mpi train: ZeRO-1 trains bit for bit as whole moments do, and its checkpoints resume at other rank counts") {
   if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-zero");
-  const fs::path corpus = test::write_synthetic_corpus(dir / "corpus");
-  const fs::path config = dir / "micro.json";
-  test::write_micro_config(config, corpus, dir / "unused", kSteps);
-  const std::string every_two =
-      " --set train.checkpoint_every=2 --set train.keep_checkpoints=0" + std::string(kSmoothAdam);
+  const fs::path config = write_micro_config(dir.path());
   // ZeRO-1 moves AdamW's moments and the choice of which rank updates which parameter, not one operation on any
   // of them: the same all-reduced gradients, the same elementwise update. So the losses, the weights and the
   // moments (gathered into the checkpoint) are the very bits of the run that keeps whole moments everywhere.
   for (const auto& [ranks, ep] : {std::pair{2, 1}, std::pair{4, 2}}) {
-    const std::string cut = " --set parallel.ep=" + std::to_string(ep) + every_two;
+    const std::string cut = " --set parallel.ep=" + std::to_string(ep) + kEveryTwo + kSmoothAdam;
     const std::string name = "np" + std::to_string(ranks) + "-ep" + std::to_string(ep);
     const Cut whole_cut{.micro_batch = 1, .settings = cut};
     const Cut sharded_cut{.micro_batch = 1, .settings = cut + " --set parallel.zero=1"};
@@ -291,9 +291,7 @@ TEST_CASE("mpi train: the global scopes at 2 ranks train as one process on the c
 TEST_CASE("mpi train: an error on one rank ends every rank with one line naming it, without a hang") {
   if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-error");
-  const fs::path corpus = test::write_synthetic_corpus(dir / "corpus");
-  const fs::path config = dir / "micro.json";
-  test::write_micro_config(config, corpus, dir / "unused", kSteps);
+  const fs::path config = write_micro_config(dir.path());
   const auto first = test::run_diverge_ranks(2, train_args(config, dir / "run", {}));
   REQUIRE_MESSAGE(first.exit_code == 0, first.output);
 
