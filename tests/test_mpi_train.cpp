@@ -4,14 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "engine/checkpoint/checkpoint_dir.h"
 #include "engine/checkpoint/safetensors_reader.h"
-#include "engine/comm/mpi_comm.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
 
@@ -29,18 +27,6 @@ struct Tolerance {
   double losses = 0.0;   // relative, per logged loss and gradient norm
   double weights = 0.0;  // absolute, per weight (the micro model's weights are ~0.02 to 1)
 };
-
-bool mpi_ready() {
-  if (!mpi_built()) {
-    std::printf("skipped: this build has no MPI (DIVERGE_MPI=OFF)\n");
-    return false;
-  }
-  if (test::run_command("command -v mpirun").exit_code != 0) {
-    std::printf("skipped: mpirun not found (apt-get install openmpi-bin)\n");
-    return false;
-  }
-  return true;
-}
 
 // How a run cuts each step's global batch: rows per micro-batch and rank, micro-batches per rank; more settings.
 struct Cut {
@@ -137,7 +123,7 @@ void check_matches_accumulation(const fs::path& dir, int ranks) {
 }  // namespace
 
 TEST_CASE("mpi train: 2 ranks log the losses and reach the weights of one process accumulating 2 micro-batches") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-np2");
   check_matches_accumulation(dir.path(), 2);
 
@@ -151,13 +137,13 @@ TEST_CASE("mpi train: 2 ranks log the losses and reach the weights of one proces
 }
 
 TEST_CASE("mpi train: 4 ranks log the losses and reach the weights of one process accumulating 4 micro-batches") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-np4");
   check_matches_accumulation(dir.path(), 4);
 }
 
 TEST_CASE("mpi train: the global scopes at 2 ranks train as one process on the concatenated micro-batch") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-global-scopes");
   // Each rank's EDL gradient uses the per-domain routing sums of both ranks' rows, and its load-balance loss the
   // expert loads of both, so together they train as one process whose micro-batch holds both ranks' rows (its
@@ -172,7 +158,7 @@ TEST_CASE("mpi train: the global scopes at 2 ranks train as one process on the c
 }
 
 TEST_CASE("mpi train: an error on one rank ends every rank with one line naming it, without a hang") {
-  if (!mpi_ready()) return;
+  if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-error");
   const fs::path corpus = test::write_synthetic_corpus(dir / "corpus");
   const fs::path config = dir / "micro.json";

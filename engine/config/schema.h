@@ -90,6 +90,7 @@ template <SectionOf<ParallelConfig> S, class Field>
 void visit_fields(S& s, Field&& field) {
   field("ep", s.ep, at_least(1));
   field("ep_capacity", s.ep_capacity, at_least(0));
+  field("timeout_s", s.timeout_s, at_least(0));
 }
 
 template <SectionOf<TrainConfig> S, class Field>

@@ -151,6 +151,10 @@ struct ParallelConfig {
   // (micro_batch * seq_len * top_k), >= 0; 0 = ep, the most they can ever receive. A pass that brings more stops
   // with an error naming this key: rows are never dropped.
   double ep_capacity = 0.0;
+  // Seconds a rank may wait in one collective for the others before it ends every rank, naming itself, the
+  // collective and its group (engine/comm/collective_watchdog.h), >= 0; 0 = wait forever. Waits for rank 0's own
+  // work (start, checkpoints, evaluations) do not count on the ranks that wait for it.
+  double timeout_s = 600.0;
 
   bool operator==(const ParallelConfig&) const = default;
 };

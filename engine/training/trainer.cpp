@@ -9,6 +9,7 @@
 
 #include "data/loader/train_loader.h"
 #include "engine/checkpoint/checkpoint_dir.h"
+#include "engine/comm/collective_watchdog.h"
 #include "engine/comm/comm.h"
 #include "engine/comm/process_groups.h"
 #include "engine/comm/routed_comm.h"
@@ -53,6 +54,7 @@ RunStart run_start(const config::Config& config, const TrainOptions& options) {
 ProcessGroups process_groups(const config::Config& config) {
   Comm& world = world_comm();
   check_world_supported(config, world);
+  if (world.size() > 1) watch_collectives(config.parallel.timeout_s, "parallel.timeout_s");
   if (run_device(config) == Device::cpu) return ProcessGroups(world, config.parallel.ep);
   return ProcessGroups(make_device_world(world), config.parallel.ep);
 }
@@ -102,7 +104,7 @@ class TrainingRun {
       remove_stale_temporaries(root_);
       if (!config_.log.quiet) print_run_plan(config_, facts_);
     }
-    groups_.world().barrier();  // every rank resumes from what rank 0 found and left in the run directory
+    wait_for_lead();  // every rank resumes from what rank 0 found and left in the run directory
     resume();
     if (lead_) log_.emplace(config_.metrics_path(), progress_.step);
     const StopSignals signals;
@@ -228,12 +230,24 @@ class TrainingRun {
 
   // Rank 0 alone evaluates: the weights are the same on every rank.
   void evaluate(std::int64_t step) {
-    if (!evaluator_ || !(every(step, config_.data.val_every) || step == config_.train.steps)) return;
-    const auto eval_start = Clock::now();
-    EvalRecord eval = evaluator_->run(model_, step, progress_.tokens);
-    timing_.evals.add(seconds_since(eval_start));
-    log_->write(eval.to_json());
-    print(format_eval_line(eval));
+    if (config_.data.val_every == 0 || !(every(step, config_.data.val_every) || step == config_.train.steps))
+      return;
+    if (evaluator_) {
+      const auto eval_start = Clock::now();
+      EvalRecord eval = evaluator_->run(model_, step, progress_.tokens);
+      timing_.evals.add(seconds_since(eval_start));
+      log_->write(eval.to_json());
+      print(format_eval_line(eval));
+    }
+    wait_for_lead();
+  }
+
+  // The other ranks meet rank 0 after its own work (the run directory, a checkpoint, an evaluation) here rather
+  // than in their next collective: their wait is as long as that work, which the collective deadline
+  // (parallel.timeout_s) does not bound; rank 0's own wait in the barrier stays timed.
+  void wait_for_lead() const {
+    const UntimedWaits lead_work(!lead_);
+    groups_.world().barrier();
   }
 
   std::int64_t evals_after(std::int64_t step) const {
@@ -263,7 +277,7 @@ class TrainingRun {
     checkpoint_ = lead_ ? save_training_checkpoint(root_, config_, model_.layout(), model_.params(), optimizer_,
                                                    progress_)
                         : root_ / checkpoint_name(progress_.step);
-    groups_.world().barrier();
+    wait_for_lead();
     timing_.checkpoints.add(seconds_since(save_start));
     return true;
   }
