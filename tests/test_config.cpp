@@ -67,6 +67,7 @@ Config unusual_config() {
   c.edl.random_seed = 18446744073709551615ULL;
   c.parallel.ep = 4;
   c.parallel.ep_force_balance = true;
+  c.parallel.timeout_s = 90.5;
   c.train.device = Device::kCuda;
   c.train.resume = "auto";
   c.log.quiet = true;
@@ -207,6 +208,10 @@ TEST_CASE("rules between keys name the key and the rule") {
         "config t.json: parallel.ep: must divide model.n_experts: each expert-parallel rank holds as many experts "
         "(8 experts, ep 3)");
   CHECK(parse_error({{"parallel", {{"ep", 0}}}}) == "config t.json: parallel.ep: must be >= 1 (got 0)");
+  CHECK(parse_error({{"parallel", {{"timeout_s", -1}}}}) ==
+        "config t.json: parallel.timeout_s: must be >= 0 (got -1.0)");
+  CHECK(parse_error({{"parallel", {{"timeout_s", "10m"}}}}) ==
+        "config t.json: parallel.timeout_s: expected a number, got \"10m\"");
 }
 
 TEST_CASE("validate() checks configs built in code as well") {

@@ -32,19 +32,6 @@ config::Config diverging_config(const test::ScratchDir& dir, const fs::path& cor
                                      "train.keep_checkpoints=1"});
 }
 
-// Every float of every tensor of a checkpoint's model and optimizer files is finite.
-bool checkpoint_is_finite(const fs::path& dir) {
-  const LoadedCheckpoint loaded = load_checkpoint(dir);
-  for (const SafetensorsFile* file : {&loaded.model, &loaded.optimizer})
-    for (const auto& entry : file->tensors()) {
-      std::vector<float> values((entry.end - entry.begin) / sizeof(float));
-      file->copy_to(entry.name, values.data(), values.size() * sizeof(float));
-      for (float v : values)
-        if (!std::isfinite(v)) return false;
-    }
-  return true;
-}
-
 }  // namespace
 
 TEST_CASE("nonfinite guard: the first NaN or infinite quantity is named in a fixed order") {
@@ -93,7 +80,7 @@ TEST_CASE("nonfinite guard: a diverging run stops naming the step, the quantity 
   const auto checkpoints = list_checkpoints(dir / "run/checkpoints");
   REQUIRE(checkpoints.size() == 1);
   CHECK(checkpoints[0].step == summary.step);
-  CHECK(checkpoint_is_finite(checkpoints[0].path));
+  CHECK(test::checkpoint_is_finite(checkpoints[0].path));
   // The stopping step is logged, its NaN as null, so the curve shows where the run broke.
   const auto records = read_metrics(summary.metrics);
   REQUIRE_FALSE(records.empty());

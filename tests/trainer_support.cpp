@@ -2,15 +2,19 @@
 #include "tests/trainer_support.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "data/shard/indexed_dataset.h"
 #include "data/shard/manifest.h"
 #include "engine/checkpoint/checkpoint_dir.h"
+#include "engine/checkpoint/checkpoint_io.h"
 #include "engine/error.h"
 #include "engine/files.h"
 #include "engine/hash.h"
 #include "engine/training/metrics.h"
+#include "tests/support.h"
 
 namespace diverge::test {
 
@@ -110,6 +114,21 @@ std::vector<nlohmann::json> deterministic_records(const fs::path& metrics) {
     record.erase("elapsed_s");
   }
   return records;
+}
+
+bool checkpoint_is_finite(const fs::path& dir) {
+  const LoadedCheckpoint loaded = load_checkpoint(dir);
+  std::vector<const SafetensorsFile*> files{&loaded.model, &loaded.optimizer};
+  for (const auto* shards : {&loaded.model_shards, &loaded.optimizer_shards})
+    for (const SafetensorsFile& shard : *shards) files.push_back(&shard);
+  for (const SafetensorsFile* file : files)
+    for (const auto& entry : file->tensors()) {
+      std::vector<float> values((entry.end - entry.begin) / sizeof(float));
+      file->copy_to(entry.name, values.data(), values.size() * sizeof(float));
+      for (float v : values)
+        if (!std::isfinite(v)) return false;
+    }
+  return true;
 }
 
 std::string final_model_hash(const fs::path& run) {

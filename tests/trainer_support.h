@@ -27,6 +27,10 @@ std::vector<nlohmann::json> deterministic_records(const fs::path& metrics);
 // The highest step of a metrics log's train records (0 when there are none or no log exists yet).
 std::int64_t last_logged_step(const fs::path& metrics);
 
+// Whether every float of every tensor of a checkpoint directory's model and optimizer files (expert shards too) is
+// finite.
+bool checkpoint_is_finite(const fs::path& dir);
+
 // The content hash of the parameters in the newest checkpoint of a run directory: equal hashes mean bit-identical
 // weights. Error when the run has no checkpoint.
 std::string final_model_hash(const fs::path& run);

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "engine/comm/watched_comm.h"
 #include "engine/error.h"
 
 namespace diverge {
@@ -21,12 +22,12 @@ ProcessGroups::ProcessGroups(std::unique_ptr<Comm> world, std::int64_t ep) : Pro
   owned_world_ = std::move(world);
 }
 
-ProcessGroups::ProcessGroups(Comm& world, std::int64_t ep) : world_(world) {
+ProcessGroups::ProcessGroups(Comm& world, std::int64_t ep) : world_(make_watched_comm(world, "world")) {
   const int e = checked_ep(world, ep);
   const int rank = world.rank();
-  dp_ = world.split(0, rank);
-  ep_ = world.split(rank / e, rank);
-  edp_ = world.split(rank % e, rank);
+  dp_ = make_watched_comm(world.split(0, rank), "dp");
+  ep_ = make_watched_comm(world.split(rank / e, rank), "ep");
+  edp_ = make_watched_comm(world.split(rank % e, rank), "edp");
 }
 
 }  // namespace diverge

@@ -92,6 +92,7 @@ void visit_fields(S& s, Field&& field) {
   field("ep_capacity", s.ep_capacity, at_least(0));
   field("zero", s.zero, closed(0, 1));
   field("ep_force_balance", s.ep_force_balance);
+  field("timeout_s", s.timeout_s, at_least(0));
 }
 
 template <SectionOf<TrainConfig> S, class Field>

@@ -159,6 +159,10 @@ struct ParallelConfig {
   // n_experts with gates 1 / top_k, whatever the router says, so every expert receives the same rows (Megatron's
   // force load balancing). `train` and `bench` refuse it: the model would learn nothing about routing.
   bool ep_force_balance = false;
+  // Seconds a rank may wait in one collective for the others before it ends every rank, naming itself, the
+  // collective and its group (engine/comm/collective_watchdog.h), >= 0; 0 = wait forever. Waits for rank 0's own
+  // work (start, checkpoints, evaluations) do not count on the ranks that wait for it.
+  double timeout_s = 600.0;
 
   bool operator==(const ParallelConfig&) const = default;
 };

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/buffers.h"
+#include "engine/comm/collective_watchdog.h"
 #include "engine/comm/nccl_comm.h"
 #include "engine/comm/routed_comm.h"
 #include "engine/comm/world.h"
@@ -91,6 +92,7 @@ void check_world_supported(const config::Config& config, const Comm& world) {
 ProcessGroups open_process_groups(const config::Config& config) {
   Comm& world = world_comm();
   check_world_supported(config, world);
+  if (world.size() > 1) watch_collectives(config.parallel.timeout_s, "parallel.timeout_s");
   if (run_device(config) == Device::cpu) return ProcessGroups(world, config.parallel.ep);
   return ProcessGroups(make_device_world(world), config.parallel.ep);
 }

@@ -9,6 +9,7 @@
 
 #include "data/loader/train_loader.h"
 #include "engine/checkpoint/checkpoint_dir.h"
+#include "engine/comm/collective_watchdog.h"
 #include "engine/comm/comm.h"
 #include "engine/comm/process_groups.h"
 #include "engine/compute_threads.h"
@@ -99,7 +100,7 @@ class TrainingRun {
       remove_stale_temporaries(root_);
       if (!config_.log.quiet) print_run_plan(config_, facts_);
     }
-    groups_.world().barrier();  // every rank resumes from what rank 0 found and left in the run directory
+    wait_for_lead();  // every rank resumes from what rank 0 found and left in the run directory
     resume();
     if (lead_) log_.emplace(config_.metrics_path(), progress_.step);
     const StopSignals signals;
@@ -226,13 +227,26 @@ class TrainingRun {
   // Rank 0 alone evaluates where every rank holds the whole model. Under expert parallelism an evaluation pass is
   // collective over the expert group, so every rank makes it on the same batches, and rank 0 logs it.
   void evaluate(std::int64_t step) {
-    if (!evaluator_ || !(every(step, config_.data.val_every) || step == config_.train.steps)) return;
-    const auto eval_start = Clock::now();
-    EvalRecord eval = evaluator_->run(model_, step, progress_.tokens);
-    timing_.evals.add(seconds_since(eval_start));
-    if (!lead_) return;
-    log_->write(eval.to_json());
-    print(format_eval_line(eval));
+    if (config_.data.val_every == 0 || !(every(step, config_.data.val_every) || step == config_.train.steps))
+      return;
+    if (evaluator_) {
+      const auto eval_start = Clock::now();
+      EvalRecord eval = evaluator_->run(model_, step, progress_.tokens);
+      timing_.evals.add(seconds_since(eval_start));
+      if (lead_) {
+        log_->write(eval.to_json());
+        print(format_eval_line(eval));
+      }
+    }
+    wait_for_lead();
+  }
+
+  // The other ranks meet rank 0 after its own work (the run directory, a checkpoint, an evaluation) here rather
+  // than in their next collective: their wait is as long as that work, which the collective deadline
+  // (parallel.timeout_s) does not bound; rank 0's own wait in the barrier stays timed.
+  void wait_for_lead() const {
+    const UntimedWaits lead_work(!lead_);
+    groups_.world().barrier();
   }
 
   bool expert_parallel() const { return groups_.ep().size() > 1; }
@@ -267,9 +281,13 @@ class TrainingRun {
     monitor_.gather_window(groups_.dp());
     progress_.loader = loader_.state();
     progress_.trainer = loop_state();
-    checkpoint_ = save_training_checkpoint(root_, config_, model_.layout(), model_.params(), optimizer_, progress_,
-                                           groups_);
-    groups_.world().barrier();
+    {
+      // The others wait inside the save for rank 0's files (and each other's expert shards): rank 0's work.
+      const UntimedWaits lead_work(!lead_);
+      checkpoint_ = save_training_checkpoint(root_, config_, model_.layout(), model_.params(), optimizer_,
+                                             progress_, groups_);
+    }
+    wait_for_lead();
     timing_.checkpoints.add(seconds_since(save_start));
     return true;
   }
