@@ -59,6 +59,69 @@ def summarise_run(path):
     }
 
 
+def batch_cut(summary):
+    """How one run cut its batches, from its config.json and its tokens per step: ranks, sequences per micro-batch
+    and rank, micro-batches per step, the EDL and load-balance scopes and the corpus."""
+    with open(os.path.join(os.path.dirname(summary["path"]), "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    data = config["data"]
+    rank_tokens = data["micro_batch"] * data["grad_accum"] * data["seq_len"]
+    return {"ranks": summary["tokens"] // (summary["step"] * rank_tokens), "micro_batch": data["micro_batch"],
+            "grad_accum": data["grad_accum"], "edl_scope": config["edl"]["scope"],
+            "lb_scope": config["loss"]["lb_scope"], "corpus": data["corpus"]}
+
+
+def common_cut(runs):
+    """The batch cut every run shares; the report compares like with like, so runs that differ are an error."""
+    cuts = {json.dumps(batch_cut(s), sort_keys=True) for seeds in runs.values() for s in seeds.values()}
+    if len(cuts) > 1:
+        fail("the runs cut their batches differently (ranks, micro-batch, scopes or corpus): " +
+             "; ".join(sorted(cuts)))
+    return json.loads(cuts.pop())
+
+
+def domain_counts(corpus):
+    """{label system: number of its domains} of a prepared corpus, from its manifest."""
+    with open(os.path.join(corpus, "manifest.json"), encoding="utf-8") as f:
+        manifest = json.load(f)
+    return {system: len({shard["labels"][system] for shard in manifest["shards"]})
+            for system in manifest["label_systems"]}
+
+
+def edl_batch(cut):
+    """Sequences in one EDL batch: a micro-batch of one rank, or under the global scope that of every rank."""
+    return cut["micro_batch"] * (cut["ranks"] if cut["edl_scope"] == "global" else 1)
+
+
+def batch_sentence(cut):
+    """The batch cut in words, for the report's opening paragraph."""
+    accum = f" x {cut['grad_accum']} micro-batches" if cut["grad_accum"] > 1 else ""
+    ranks = f"{cut['ranks']} ranks" if cut["ranks"] > 1 else "one process"
+    return (f"{ranks}, {cut['micro_batch']} sequences a micro-batch and rank{accum}: "
+            f"{cut['ranks'] * cut['micro_batch'] * cut['grad_accum']} sequences a step. `edl.scope` "
+            f"{cut['edl_scope']} (an EDL batch of {edl_batch(cut)} sequences), `loss.lb_scope` {cut['lb_scope']}.")
+
+
+def domains_per_batch(cut):
+    """How many sequences each domain holds in one EDL batch, and what that means for edl-fine against the
+    sequence control."""
+    counts = domain_counts(cut["corpus"])
+    sequences = edl_batch(cut)
+    share = ", ".join(f"each of its {n} {system} domains {sequences / n:.1f}" for system, n in
+                      sorted(counts.items(), key=lambda item: item[1]))
+    finest = max(counts.values())
+    if sequences <= finest:
+        consequence = ("Most domains of the finest label system thus hold at most one sequence of an EDL batch, "
+                       "so edl-fine is close to the sequence control (exactly equal on every EDL batch whose fine "
+                       "labels are all distinct).")
+    else:
+        consequence = ("A domain of the finest label system thus holds several sequences of an EDL batch, and "
+                       "edl-fine compares domain means of pooled sequences where the sequence control compares "
+                       "sequences.")
+    return (f"EDL only compares domains inside one EDL batch, here {sequences} sequences, and on average the corpus "
+            f"gives {share} of them. {consequence}")
+
+
 def collect_runs(runs_dir):
     """{(variant, beta or None): {seed: summary}} for every finished run directory under runs_dir."""
     runs = {}
@@ -281,7 +344,8 @@ def main():
          [f"routing.layers.{l}.{k}" for l in (0, n_layers - 1) for k in ("jsd_mean", "d_inter", "specialised")],
          stem + "-routing.svg", "Routing per variant (first seed; first and last MoE layer)")
     sweep_lines, sweep_runs, sweep_labels = sweep_table(runs, config_beta)
-    if len(sweep_runs) > 1:
+    swept = any(v == "edl-coarse" and beta for v, beta in runs)
+    if swept:
         plot(args.diverge, [s["path"] for s in sweep_runs], sweep_labels,
              ["lm", "val_loss_mean", "edl", "routing.layers.0.jsd_mean"], stem + "-beta.svg",
              "edl-coarse beta sweep")
@@ -289,12 +353,14 @@ def main():
     analysis_lines, ternaries = analysis_section(args.diverge, rows, stem)
 
     steps, tokens = first["step"], first["tokens"]
+    cut = common_cut(runs)
     out = [f"# {args.title}", "",
            f"Produced by `{args.command}`" if args.command else "",
            f"on {machine()}, commit {args.commit or 'not given'}, report written {time.strftime('%Y-%m-%d')}.", "",
            f"Model and data: `configs/edl/*.json` (identical but for `edl`; EDL variants at beta {config_beta:g}). "
-           f"Every run: {steps} steps, {tokens:,} training tokens. Losses are the final held-out (val split) "
-           "cross-entropy in nats, per coarse domain and their mean; ± is the sample standard deviation over seeds. "
+           f"Every run: {steps} steps, {tokens:,} training tokens; {batch_sentence(cut)} "
+           "Losses are the final held-out (val split) cross-entropy in nats, per coarse domain and their mean; "
+           "± is the sample standard deviation over seeds. "
            "Routing columns are the last logging window of each run, averaged over MoE layers "
            "(routing metrics in the coarse label system, whatever labels EDL trained on). Wall time is the ratio "
            "of `elapsed_s` to the baseline run of the same seed.", "",
@@ -302,9 +368,7 @@ def main():
            "", "<details><summary>Every run</summary>", ""] + run_table(rows, domains) + ["", "</details>"] + [
            "", "## Routing and cost", ""] + routing_table(rows, baseline) + [
            "", "## What this shows", ""] + verdict(rows) + [
-           "", "EDL only compares domains inside one micro-batch. With the bundled corpus's 24 fine domains, most "
-           "fine domains hold at most one sequence of a micro-batch, so edl-fine is close to the sequence control "
-           "(exactly equal on every micro-batch whose fine labels are all distinct).",
+           "", domains_per_batch(cut),
            "", "## What the experts learned (`diverge analyze`, first seed)", "",
            "On the final checkpoint, the val rows of each coarse domain. Permutation test: one layer's expert "
            "identities shuffled at a time, the held-out loss rise (nats) per domain; a router whose experts are "
@@ -312,10 +376,11 @@ def main():
            "selectivity is how much more that hurts the domain itself than the other domains, the signature of "
            "domain-specialised experts. Ternary plots: each expert of the last MoE layer at its share of the three "
            "domains' routed tokens (a corner is an expert used by one domain only).", ""] + analysis_lines + [
-           ""] + ternaries + [
-           "## beta sweep (edl-coarse)", ""] + sweep_lines + [
-           "", "## Curves", "", f"![loss curves]({base}-loss.svg)", "", f"![routing curves]({base}-routing.svg)"]
-    if len(sweep_runs) > 1:
+           ""] + ternaries
+    if swept:
+        out += ["## beta sweep (edl-coarse)", ""] + sweep_lines + [""]
+    out += ["## Curves", "", f"![loss curves]({base}-loss.svg)", "", f"![routing curves]({base}-routing.svg)"]
+    if swept:
         out += ["", f"![beta sweep]({base}-beta.svg)"]
     with open(args.output, "w", encoding="utf-8") as f:
         f.write("\n".join(out) + "\n")

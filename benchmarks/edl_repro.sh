@@ -4,8 +4,13 @@
 # Usage: benchmarks/edl_repro.sh
 # Environment (defaults in brackets):
 #   SEEDS ["1 2 3"]                 seeds of every variant (--set train.seed=S)
+#   VARIANTS ["baseline edl-coarse edl-fine random sequence"]   the configs/edl variants to train
 #   BETAS ["0.01 0.03 0.3"]         extra edl.beta values for edl-coarse, first seed only (its own beta is in the
-#                                   seed runs already)
+#                                   seed runs already); set but empty: no sweep
+#   NP [1]                          ranks per run: above 1, each run trains under
+#                                   `mpirun --allow-run-as-root --oversubscribe -np NP`. data.micro_batch is per
+#                                   rank, so a step reads NP times the sequences: to keep the configs' token budget
+#                                   divide train.steps (and warmup, val_every, log.every) by NP in EXTRA_SETS
 #   STEPS [the configs']            shortens every run (--set train.steps=STEPS, warmup capped to STEPS / 5)
 #   EXTRA_SETS [""]                 more "key=value" overrides for every run, space-separated
 #   CORPUS [runs/bundled-corpus]    the prepared corpus (the bundled one is prepared there if absent)
@@ -26,12 +31,13 @@ cd "$repo"
 build="${BUILD_DIR:-$repo/build}"
 diverge="$build/diverge"
 seeds=(${SEEDS:-1 2 3})
-betas=(${BETAS:-0.01 0.03 0.3})
+betas=(${BETAS-0.01 0.03 0.3})
 extra_sets=(${EXTRA_SETS:-})
 runs="${RUNS:-runs/edl}"
 report="${REPORT:-benchmarks/results/edl-cpu.md}"
 title="${TITLE:-EDL reproduction on the bundled corpus (CPU)}"
-variants=(baseline edl-coarse edl-fine random sequence)
+variants=(${VARIANTS:-baseline edl-coarse edl-fine random sequence})
+ranks="${NP:-1}"
 corpus="${CORPUS:-runs/bundled-corpus}"
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 git diff --quiet HEAD 2>/dev/null || commit="$commit plus uncommitted changes"
@@ -53,6 +59,11 @@ fi
 for assignment in "${extra_sets[@]}"; do
   common+=(--set "$assignment")
 done
+# The launcher in front of every train command: none for one process.
+launch=()
+if ((ranks > 1)); then
+  launch=(mpirun --allow-run-as-root --oversubscribe -np "$ranks")
+fi
 
 # The step the run is configured to end at, as the resolved config says.
 planned_steps() {
@@ -71,7 +82,7 @@ train_once() {
   fi
   rm -rf "$out"
   echo "edl_repro: training $out"
-  "$diverge" train --config "$config" "${common[@]}" "$@" --out "$out"
+  "${launch[@]}" "$diverge" train --config "$config" "${common[@]}" "$@" --out "$out"
 }
 
 for seed in "${seeds[@]}"; do
@@ -86,4 +97,5 @@ done
 
 /usr/bin/python3 "$here/edl_report.py" --runs "$runs" --diverge "$diverge" --output "$report" --title "$title" \
   --commit "$commit" \
-  --command "$0 (SEEDS='${seeds[*]}' BETAS='${betas[*]}' STEPS='${STEPS:-}' EXTRA_SETS='${EXTRA_SETS:-}')"
+  --command "$0 (SEEDS='${seeds[*]}' VARIANTS='${variants[*]}' BETAS='${betas[*]}' NP=$ranks STEPS='${STEPS:-}' \
+EXTRA_SETS='${EXTRA_SETS:-}')"
