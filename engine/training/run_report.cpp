@@ -2,6 +2,7 @@
 #include "engine/training/run_report.h"
 
 #include <cstdio>
+#include <string>
 
 #include "engine/progress.h"
 #include "engine/training/metrics.h"
@@ -33,18 +34,19 @@ void print_run_plan(const config::Config& config, const RunFacts& facts) {
               format_si(static_cast<double>(facts.active_params)).c_str());
   const MemoryPlan& mem = facts.memory;
   std::size_t total = mem.params + mem.grads + mem.optimizer + mem.activations;
+  const std::string ranks = facts.ranks > 1 ? " x " + std::to_string(facts.ranks) + " ranks" : "";
   std::printf(
-      "memory (planned, %s): params %s | grads %s | optimizer %s | activations %s (micro-batch %lld x %lld) | "
+      "memory (planned%s, %s): params %s | grads %s | optimizer %s | activations %s (micro-batch %lld x %lld) | "
       "total %s\n",
-      device_name(mem.device), format_bytes(static_cast<double>(mem.params)).c_str(), format_bytes(static_cast<double>(mem.grads)).c_str(),
+      facts.ranks > 1 ? " per rank" : "", device_name(mem.device), format_bytes(static_cast<double>(mem.params)).c_str(), format_bytes(static_cast<double>(mem.grads)).c_str(),
       format_bytes(static_cast<double>(mem.optimizer)).c_str(),
       format_bytes(static_cast<double>(mem.activations)).c_str(), static_cast<long long>(d.micro_batch),
       static_cast<long long>(d.seq_len), format_bytes(static_cast<double>(total)).c_str());
-  std::printf("compute: %sFLOP/token | %s tokens/step (%lld x %lld x %lld micro-batches) | %d threads | %s\n",
+  std::printf("compute: %sFLOP/token | %s tokens/step (%lld x %lld x %lld micro-batches%s) | %d threads | %s\n",
               format_si(static_cast<double>(facts.flops_per_token)).c_str(),
               format_thousands(static_cast<double>(facts.tokens_per_step)).c_str(),
               static_cast<long long>(d.micro_batch), static_cast<long long>(d.seq_len),
-              static_cast<long long>(d.grad_accum), facts.threads, facts.comm.c_str());
+              static_cast<long long>(d.grad_accum), ranks.c_str(), facts.threads, facts.comm.c_str());
   std::printf("data: %s\n", facts.corpus.c_str());
   std::fflush(stdout);
 }

@@ -28,7 +28,8 @@ struct RunFacts {
   std::int64_t flops_per_token = 0;  // training (forward + backward)
   std::int64_t tokens_per_step = 0;  // all micro-batches of all ranks
   int threads = 0;
-  std::string comm;    // the process group, e.g. "single process"
+  std::int64_t ranks = 1;  // of the world: each plans its own memory, and a step reads every rank's micro-batches
+  std::string comm;        // the process group, e.g. "single process"
   std::string corpus;  // the manifest file
   MemoryPlan memory;
 };

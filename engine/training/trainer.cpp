@@ -135,6 +135,7 @@ class TrainingRun {
     facts.tokens_per_step =
         config_.data.micro_batch * config_.data.seq_len * config_.data.grad_accum * groups_.dp().size();
     facts.threads = threads_;
+    facts.ranks = groups_.world().size();
     facts.comm = groups_.world().describe();
     facts.corpus = inputs_.data.manifest.file.string();
     facts.memory = memory_;
