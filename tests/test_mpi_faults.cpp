@@ -103,17 +103,51 @@ class Job {
   std::optional<int> exit_code_;
 };
 
-// Whether a process still runs (a zombie that nobody has reaped yet counts as ended).
-bool running(pid_t pid) {
-  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+// A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat) and whether it is a zombie;
+// nullopt once it is gone.
+struct ProcessState {
+  unsigned long long start = 0;
+  bool zombie = false;
+};
+
+std::optional<ProcessState> process_state(pid_t pid) {
   std::string stat;
   try {
     stat = read_file("/proc/" + std::to_string(pid) + "/stat");
   } catch (const std::exception&) {
-    return false;
+    return std::nullopt;
   }
   const auto after_name = stat.rfind(") ");
-  return after_name != std::string::npos && stat[after_name + 2] != 'Z';
+  ProcessState state;
+  char code = 0;
+  // Fields 3 (state) to 22 (starttime), after the name.
+  constexpr const char* kStateToStart =
+      "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu";
+  if (after_name == std::string::npos ||
+      std::sscanf(stat.c_str() + after_name + 2, kStateToStart, &code, &state.start) != 2)
+    return std::nullopt;
+  state.zombie = code == 'Z';
+  return state;
+}
+
+// Whether the process that had `pid` when it started at `start` still runs: a zombie that nobody has reaped yet
+// counts as ended, and so does a process that took over the pid since (on a busy machine pids come round again
+// within seconds).
+bool running(pid_t pid, unsigned long long start) {
+  const std::optional<ProcessState> state = process_state(pid);
+  return state && state->start == start && !state->zombie;
+}
+
+// Every rank must be gone by the deadline. mpirun may exit while a rank it signalled is still on its way out
+// (a loaded machine schedules it late), so each is given until then, not checked once.
+void check_ranks_ended(const std::map<int, pid_t>& pids, const std::map<int, unsigned long long>& starts,
+                       Clock::time_point deadline) {
+  for (const auto& [rank, pid] : pids) {
+    const unsigned long long start = starts.at(rank);
+    while (running(pid, start) && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK_MESSAGE(!running(pid, start), "rank ", rank, " still runs");
+  }
 }
 
 // Waits until the run has logged `steps` training steps (it is inside its training loop), at most two minutes.
@@ -143,13 +177,20 @@ std::pair<int, std::string> fault_one_rank(const test::ScratchDir& dir, int rank
   wait_for_training(job, dir / "run/metrics.jsonl", 2);
   const std::map<int, pid_t> pids = job.ranks();
   REQUIRE(pids.size() == static_cast<std::size_t>(ranks));
+  std::map<int, unsigned long long> starts;
+  for (const auto& [rank, pid] : pids) {
+    const std::optional<ProcessState> state = process_state(pid);
+    REQUIRE_MESSAGE(state.has_value(), "rank ", rank, " ended before the fault:\n", job.output());
+    starts[rank] = state->start;
+    CHECK_MESSAGE(running(pid, state->start), "rank ", rank, " is not seen running before the fault");
+  }
   ::kill(pids.at(victim), signal);
   const auto faulted = Clock::now();
   const std::optional<int> code = job.wait(kFaultLimit);
   REQUIRE_MESSAGE(code.has_value(), "the job still ran a minute after the fault:\n", job.output());
   MESSAGE("every rank ended " << std::chrono::duration<double>(Clock::now() - faulted).count()
                               << " s after the fault");
-  for (const auto& [rank, pid] : pids) CHECK_MESSAGE(!running(pid), "rank ", rank, " still runs");
+  check_ranks_ended(pids, starts, faulted + kFaultLimit);
   return {*code, job.output()};
 }
 
