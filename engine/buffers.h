@@ -16,7 +16,9 @@ class Buffers {
  public:
   // A dry run for `device`: every take returns a shaped tensor without memory and counts the bytes it would need.
   explicit Buffers(Device device) : device_(device) {}
-  explicit Buffers(Arena& arena) : arena_(&arena), device_(arena.device()) {}
+  // host_arena: where host() takes from when the arena is not on the host; null where nothing asks.
+  explicit Buffers(Arena& arena, Arena* host_arena = nullptr)
+      : arena_(&arena), host_arena_(host_arena), device_(arena.device()) {}
 
   // Uninitialised, as Arena::alloc: for what is written before it is read.
   Tensor take(DType dtype, std::initializer_list<std::int64_t> shape);
@@ -28,15 +30,22 @@ class Buffers {
   // Statistics, losses' inputs and router state: f32 on every device.
   Tensor f32(std::initializer_list<std::int64_t> shape) { return take(DType::f32, shape); }
   Tensor i32(std::initializer_list<std::int64_t> shape) { return take(DType::i32, shape); }
+  // Uninitialised host memory, for what the host reads or writes between a pass's kernels on any device (an
+  // exchange's row counts): from the arena itself where it is on the host, else from the host arena beside it.
+  Tensor host(DType dtype, std::initializer_list<std::int64_t> shape);
   // Bytes taken so far, counted as the arena counts them (aligned starts).
   std::size_t bytes() const { return bytes_; }
+  // Bytes host() took from the host arena (none where the arena is itself on the host).
+  std::size_t host_bytes() const { return host_bytes_; }
 
  private:
   Tensor count(Tensor t);
 
   Arena* arena_ = nullptr;
+  Arena* host_arena_ = nullptr;
   Device device_;
   std::size_t bytes_ = 0;
+  std::size_t host_bytes_ = 0;
 };
 
 // The arena bytes on `device` that allocate(Buffers&) takes, from a dry run of it. Write an arena's allocations

@@ -35,8 +35,8 @@ Registrar bench_ep_command(46, [](CLI::App& root) {
       "backward split into a2a / experts / rest. Every figure is the median over --iters after --warmup, each\n"
       "iteration started together on every rank and timed on the slowest. Routing is forced even (token t's copy j\n"
       "to expert (t * top_k + j) mod n_experts, gates 1 / top_k: parallel.ep_force_balance) unless\n"
-      "--learned-router. At np 1 (ep 1) it times the experts and the layer alone. CUDA with parallel.ep > 1 is\n"
-      "refused: the exchange runs over host memory.\n"
+      "--learned-router. At np 1 (ep 1) it times the experts and the layer alone. With train.device=cuda the\n"
+      "rows travel over NCCL, one GPU per rank.\n"
       "Example: mpirun -np 2 diverge bench ep --config configs/tiny-cpu.json --set parallel.ep=2 "
       "--set train.threads=1 --json runs/bench-ep.json");
   cmd->add_option("-c,--config", flags->config, "JSON config file (configs/tiny-cpu.json, ...)")->required();

@@ -73,6 +73,12 @@ if [ "$part" != torch ]; then
     stage tiny-cpu-cuda-np2 90 tests/mpirun.sh 2 "$build/diverge" train --config configs/tiny-cpu.json \
       --set data.corpus="$corpus" --set train.device=cuda --set train.steps="${GPU_CHECK_STEPS:-60}" \
       --set log.every=10 --out runs/gpu-check-cuda-np2 --overwrite
+    stage tiny-cpu-cuda-np2-ep2 90 tests/mpirun.sh 2 "$build/diverge" train --config configs/tiny-cpu.json \
+      --set data.corpus="$corpus" --set train.device=cuda --set parallel.ep=2 \
+      --set train.steps="${GPU_CHECK_STEPS:-60}" --set log.every=10 --out runs/gpu-check-cuda-np2-ep2 --overwrite
+    stage "bench-ep-moe-1b-np${gpus}" 120 tests/mpirun.sh "$gpus" "$build/diverge" bench ep \
+      --config configs/moe-1b-gpu.json --set data.corpus="$corpus" --set parallel.ep="$gpus" \
+      --json "$results/bench-ep-nccl.json"
   fi
   stage kernel-lab 150 "$build/kernel_lab" --shapes full --json "$results/lab-diverge.json"
   stage bench-moe-1b 90 "$build/diverge" bench --config configs/moe-1b-gpu.json --set data.corpus="$corpus" \

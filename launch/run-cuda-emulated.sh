@@ -12,5 +12,5 @@ if [ ! -f build-emu/CMakeCache.txt ]; then
 elif [ $# -gt 0 ]; then
   cmake -S . -B build-emu "$@" >/dev/null
 fi
-cmake --build build-emu -j"$(nproc)" --target diverge_tests emulator_bench kernel_lab
+cmake --build build-emu -j"$(nproc)" --target diverge diverge_tests emulator_bench kernel_lab
 ctest --test-dir build-emu -L cuda --output-on-failure -j"$(nproc)"

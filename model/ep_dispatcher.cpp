@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/device_memory.h"
 #include "engine/error.h"
 
 namespace diverge::model {
@@ -37,11 +38,6 @@ ExchangeCounts exchange_counts(const Comm& group, const EpActs& acts) {
   return c;
 }
 
-void check_host(const Tensor& t, const char* what) {
-  check(t.device == Device::cpu, kWhere,
-        std::string(what) + " " + t.describe() + " is in device memory: the exchange runs over host memory (MPI)");
-}
-
 // acts.local cut to the rows that arrived in the last pass.
 ops::RoutePlan arrived_plan(const Comm& group, const EpActs& acts) {
   const std::int64_t arrived = exchange_counts(group, acts).arrived;
@@ -54,7 +50,8 @@ ops::RoutePlan arrived_plan(const Comm& group, const EpActs& acts) {
 EpActs allocate_ep_dispatch(Buffers& buffers, const Dims& d) {
   const std::int64_t rows = d.expert_rows;
   EpActs a;
-  a.all_counts = buffers.i32({d.ep, d.experts});
+  a.all_counts = buffers.host(DType::i32, {d.ep, d.experts});
+  a.arrival_experts = buffers.host(DType::i32, {rows});
   a.expert_of_row = buffers.i32({rows, 1});
   a.local.counts = buffers.i32({d.local_experts});
   a.local.offsets = buffers.i32({d.local_experts + 1});
@@ -67,12 +64,12 @@ EpActs allocate_ep_dispatch(Buffers& buffers, const Dims& d) {
 }
 
 std::int64_t plan_exchange(Comm& group, const Tensor& counts, const EpActs& acts) {
-  check_host(counts, "the routed counts");
-  check_host(acts.all_counts, "the exchange plan");
   check(acts.all_counts.dim(0) == group.size(), kWhere,
         "planned for " + std::to_string(acts.all_counts.dim(0)) + " ranks, the group has " +
             std::to_string(group.size()));
-  group.allgather(counts, acts.all_counts);
+  const Tensor mine = acts.all_counts.slice_rows(group.rank(), group.rank() + 1).reshape({counts.numel()});
+  copy_tensor(counts, mine);
+  group.allgather(mine, acts.all_counts);
   const ExchangeCounts c = exchange_counts(group, acts);
   const std::int64_t planned = acts.arrivals.dim(0);
   check(c.arrived <= planned, "parallel.ep_capacity",
@@ -81,11 +78,13 @@ std::int64_t plan_exchange(Comm& group, const Tensor& counts, const EpActs& acts
             " are planned; raise parallel.ep_capacity (0 plans for the most possible, parallel.ep times the rows "
             "of a rank's own tokens)");
   const std::int64_t local = acts.local.counts.dim(0), me = group.rank();
-  std::int32_t* expert_of_row = acts.expert_of_row.i32();
+  std::int32_t* expert_of_row = acts.arrival_experts.i32();
   for (std::int64_t s = 0; s < group.size(); ++s)
     for (std::int64_t e = 0; e < local; ++e)
       expert_of_row = std::fill_n(expert_of_row, routed(acts, s, me * local + e), static_cast<std::int32_t>(e));
-  ops::route_plan(acts.expert_of_row.slice_rows(0, c.arrived), arrived_plan(group, acts));
+  const Tensor arrivals = acts.expert_of_row.slice_rows(0, c.arrived);
+  copy_tensor(acts.arrival_experts.slice_rows(0, c.arrived), arrivals.reshape({c.arrived}));
+  ops::route_plan(arrivals, arrived_plan(group, acts));
   return c.arrived;
 }
 

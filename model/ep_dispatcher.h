@@ -15,17 +15,21 @@ namespace diverge::model {
 // rank order, so they go out as they are; they arrive by sender, each sender's rows by expert, and are sorted
 // once more by local expert (stable, so within an expert: by sender, then by the sender's order) for the experts.
 // The way back undoes both steps. Dropless: the arrivals may be any number up to Dims::expert_rows, the planned
-// bound (parallel.ep_capacity); a pass that brings more is an error naming that key. Host memory only for now: the
-// exchange is MPI over host tensors.
+// bound (parallel.ep_capacity); a pass that brings more is an error naming that key. On any device: the rows move
+// over the group's transport for their device (MPI for host tensors, NCCL for device ones), while the counts, which
+// size the exchange, are read back to the host once per layer and pass (the one synchronisation, as in every
+// dropless dispatcher).
 struct EpActs {
-  Tensor all_counts;     // (P, E) i32: every rank's routed rows per global expert in the last pass
-  Tensor expert_of_row;  // (R, 1) i32: the local expert of each arrival, R = Dims::expert_rows
+  Tensor all_counts;       // (P, E) i32 on the host: every rank's routed rows per global expert in the last pass
+  Tensor arrival_experts;  // (R) i32 on the host: the local expert of each arrival, on its way to expert_of_row
+  Tensor expert_of_row;    // (R, 1) i32: the local expert of each arrival, R = Dims::expert_rows
   ops::RoutePlan local;  // the arrivals sorted by local expert: counts (E / P), offsets (E / P + 1), (R, 1), (R)
   Tensor arrivals;       // (R, C): rows in the order the exchange delivers them, either way
   Tensor rows;           // (R, C): the arrivals grouped by local expert: the local experts' input
   Tensor returned;       // (N * k, C): the expert outputs back home, in the order of the rank's grouped rows
 };
 
+// Host tensors through buffers.host(): a buffers on a device arena needs its host arena.
 EpActs allocate_ep_dispatch(Buffers& buffers, const Dims& d);
 
 // Collective over group (P ranks): gathers every rank's routed counts (E) i32 and plans the arrivals by local

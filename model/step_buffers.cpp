@@ -35,13 +35,18 @@ BackwardScratch allocate_backward(Buffers& buffers, const Dims& d, bool qk_norm)
   return s;
 }
 
-std::size_t activation_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq, Device device,
-                             std::int64_t logit_chunk, const ExpertParallel& ep) {
+StepBytes step_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq, Device device,
+                     std::int64_t logit_chunk, const ExpertParallel& ep) {
   const Dims d = make_dims(config, batch, seq, ep);
   Buffers count(device);
   allocate_forward(count, d, config.qk_norm, logit_chunk_rows(logit_chunk, d.tokens, d.vocab));
   allocate_backward(count, d, config.qk_norm);
-  return count.bytes();
+  return {count.bytes(), count.host_bytes()};
+}
+
+std::size_t activation_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq, Device device,
+                             std::int64_t logit_chunk, const ExpertParallel& ep) {
+  return step_bytes(config, batch, seq, device, logit_chunk, ep).activations;
 }
 
 }  // namespace diverge::model

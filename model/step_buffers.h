@@ -48,6 +48,15 @@ struct BackwardScratch {
 ForwardActs allocate_forward(Buffers& buffers, const Dims& d, bool qk_norm, std::int64_t logit_rows);
 BackwardScratch allocate_backward(Buffers& buffers, const Dims& d, bool qk_norm);
 
+// What one forward and backward pass of a micro-batch takes, exactly.
+struct StepBytes {
+  std::size_t activations = 0;  // the activation arena, on the model's device
+  std::size_t host = 0;         // the host arena beside it where that device is not the host (exchange counts)
+};
+
+StepBytes step_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq, Device device,
+                     std::int64_t logit_chunk, const ExpertParallel& ep = {});
+
 // The exact activation arena bytes of one forward and backward pass of a (batch, seq) micro-batch on device, with
 // the LM head's chunk from train.logit_chunk (0: automatic), under expert parallelism ep (its exchange buffers).
 std::size_t activation_bytes(const config::ModelConfig& config, std::int64_t batch, std::int64_t seq, Device device,

@@ -143,6 +143,8 @@ Transformer::Transformer(const config::ModelConfig& model, const config::LossCon
       activations_("activations", device, activation_bytes(model, max_batch, max_seq, device, logit_chunk,
                                                                 expert_parallel(experts)),
                    "lower data.micro_batch, data.seq_len or train.logit_chunk"),
+      exchange_plans_("expert exchange plans", Device::cpu,
+                      step_bytes(model, max_batch, max_seq, device, logit_chunk, expert_parallel(experts)).host),
       staging_("token staging", Device::cpu, staging_bytes(max_batch, max_seq)),
       losses_("losses", device,
               planned_bytes(device, [&](Buffers& buffers) { return allocate_loss_terms(buffers, model); })) {
@@ -193,7 +195,8 @@ void Transformer::run_forward(const Tensor& tokens, const Tensor& terms, ops::Wr
   backward_ready_ = false;
   dims_ = make_dims(model_, batch, seq, expert_parallel(experts_));
   activations_.reset();
-  Buffers buffers(activations_);
+  exchange_plans_.reset();
+  Buffers buffers(activations_, &exchange_plans_);
   acts_ = allocate_forward(buffers, dims_, model_.qk_norm, logit_chunk_rows(logit_chunk_, dims_.tokens, dims_.vocab));
   stage_tokens(tokens);
   // The masters may have changed since the last pass (an update, a checkpoint, an edit): one rounding pass over
@@ -257,7 +260,7 @@ Losses Transformer::take_losses(Comm& group) {
 void Transformer::backward(const RouterLogitHook& hook) {
   check(backward_ready_, kWhere, "backward() needs a forward() since the last backward() or eval pass");
   backward_ready_ = false;
-  Buffers buffers(activations_);
+  Buffers buffers(activations_, &exchange_plans_);
   const BackwardScratch scratch = allocate_backward(buffers, dims_, model_.qk_norm);
   const AttentionSettings attention = attention_settings(model_);
   const MoeSettings moe = moe_settings(model_, loss_, dims_, balance_group_, experts_);

@@ -108,6 +108,7 @@ class Transformer {
   Arena working_;  // the bf16 copy the passes read; empty where activations are f32 (the CPU reads the masters)
   Arena grads_;
   Arena activations_;
+  Arena exchange_plans_;  // host: the expert exchange's counts, read between a device pass's kernels; else empty
   Arena staging_;  // host: a micro-batch's inputs and targets, split before their one copy to the device
   Arena losses_;   // on the device: loss_sums_ and eval_terms_
   Tensor params_block_;

@@ -39,8 +39,8 @@ bool mpi_ready() {
   return true;
 }
 
-CommandResult run_diverge_ranks(int ranks, const std::string& args) {
-  return run_command("timeout 120 " + source_path("tests/mpirun.sh").string() + " " + std::to_string(ranks) + " " +
+CommandResult run_diverge_ranks(int ranks, const std::string& args, int timeout_s) {
+  return run_command("timeout " + std::to_string(timeout_s) + " " + source_path("tests/mpirun.sh").string() + " " + std::to_string(ranks) + " " +
                      DIVERGE_BINARY + " " + args);
 }
 

@@ -45,8 +45,8 @@ CommandResult run_command(const std::string& command);
 // "skipped: ..." line saying why (CTest's skip pattern for the mpi tests).
 bool mpi_ready();
 
-// The built `diverge` with args as `ranks` MPI ranks on this host (tests/mpirun.sh), ended after 120 s whatever
+// The built `diverge` with args as `ranks` MPI ranks on this host (tests/mpirun.sh), ended after timeout_s whatever
 // happens.
-CommandResult run_diverge_ranks(int ranks, const std::string& args);
+CommandResult run_diverge_ranks(int ranks, const std::string& args, int timeout_s = 120);
 
 }  // namespace diverge::test

@@ -79,3 +79,25 @@ TEST_CASE("reallocate keeps an arena the plan fits and replaces one it outgrows,
   CHECK(arena.capacity() == 400);
   CHECK(arena.name() == "rows");
 }
+
+TEST_CASE("host takes count beside a device arena's bytes, and come from the arena itself on the host") {
+  const auto allocate = [](Buffers& b) {
+    b.f32({10});
+    return b.host(DType::i32, {5});
+  };
+  Buffers device_plan(Device::cuda);
+  const Tensor planned = allocate(device_plan);
+  CHECK(planned.device == Device::cpu);
+  CHECK(device_plan.bytes() == 40);
+  CHECK(device_plan.host_bytes() == 20);
+
+  Buffers host_plan(Device::cpu);
+  allocate(host_plan);
+  CHECK(host_plan.bytes() == Arena::next_offset(40) + 20);
+  CHECK(host_plan.host_bytes() == 0);
+  Arena arena("mixed", Device::cpu, host_plan.bytes());
+  Buffers buffers(arena);
+  const Tensor counts = allocate(buffers);
+  CHECK(counts.device == Device::cpu);
+  CHECK(arena.used() == arena.capacity());
+}

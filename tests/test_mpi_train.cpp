@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -13,118 +12,14 @@
 #include "engine/checkpoint/checkpoint_io.h"
 #include "engine/checkpoint/safetensors_reader.h"
 #include "engine/json/json_reader.h"
+#include "tests/mpi_train_support.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
 
 using namespace diverge;
+using namespace diverge::test;
 
 namespace {
-
-// The loader's global sample order depends neither on the micro-batch nor on the rank count, so np ranks with
-// micro-batch B and no accumulation read, in one step, the samples that one process reads with micro-batch B and
-// grad_accum = np (rank i's rows are its micro-batch i), or with micro-batch np * B in one pass.
-constexpr std::int64_t kSteps = 4;
-
-// The micro config of kSteps steps over a synthetic corpus, both written under dir: the config's path.
-fs::path write_micro_config(const fs::path& dir) {
-  const fs::path corpus = test::write_synthetic_corpus(dir / "corpus");
-  const fs::path config = dir / "micro.json";
-  test::write_micro_config(config, corpus, dir / "unused", kSteps);
-  return config;
-}
-
-// How far two cuts of the same training may drift apart through f32 rounding alone.
-struct Tolerance {
-  double losses = 0.0;   // relative, per logged loss and gradient norm
-  double weights = 0.0;  // absolute, per weight (the micro model's weights are ~0.02 to 1)
-};
-
-// How a run cuts each step's global batch: rows per micro-batch and rank, micro-batches per rank; more settings.
-struct Cut {
-  std::int64_t micro_batch = 2;
-  std::int64_t grad_accum = 1;
-  std::string settings;
-};
-
-std::string train_args(const fs::path& config, const fs::path& out, const Cut& cut) {
-  return "train --config " + config.string() + " --set data.micro_batch=" + std::to_string(cut.micro_batch) +
-         " --set data.grad_accum=" + std::to_string(cut.grad_accum) + cut.settings + " --out " + out.string();
-}
-
-// Every parameter of a checkpoint, from whichever of its files holds it (expert shards included).
-std::map<std::string, std::vector<float>> checkpoint_weights(const fs::path& dir) {
-  const LoadedCheckpoint checkpoint = load_checkpoint(dir);
-  std::map<std::string, std::vector<float>> weights;
-  const auto take = [&](const SafetensorsFile& file) {
-    for (const TensorEntry& entry : file.tensors()) {
-      const auto bytes = file.data(entry);
-      std::vector<float>& values = weights[entry.name];
-      values.resize(bytes.size() / sizeof(float));
-      std::memcpy(values.data(), bytes.data(), bytes.size());
-    }
-  };
-  take(checkpoint.model);
-  for (const SafetensorsFile& shard : checkpoint.model_shards) take(shard);
-  return weights;
-}
-
-// The largest |a - b| over every tensor of two checkpoints (the same names and shapes in both, however stored).
-double max_weight_difference(const fs::path& dir_a, const fs::path& dir_b) {
-  const auto a = checkpoint_weights(dir_a), b = checkpoint_weights(dir_b);
-  REQUIRE(a.size() == b.size());
-  double worst = 0.0;
-  for (const auto& [name, va] : a) {
-    REQUIRE_MESSAGE(b.contains(name), name);
-    const std::vector<float>& vb = b.at(name);
-    REQUIRE(va.size() == vb.size());
-    for (std::size_t i = 0; i < va.size(); ++i) worst = std::max(worst, std::abs(double{va[i]} - double{vb[i]}));
-  }
-  return worst;
-}
-
-fs::path newest_checkpoint(const fs::path& run) { return *read_latest(run / "checkpoints"); }
-
-double relative_difference(const nlohmann::json& a, const nlohmann::json& b, const char* key) {
-  const double x = a.at(key).get<double>(), y = b.at(key).get<double>();
-  return std::abs(x - y) / std::max(std::abs(y), 1e-30);
-}
-
-// The training records of a run (evals left out), without their timing fields.
-std::vector<nlohmann::json> step_records(const fs::path& run) {
-  std::vector<nlohmann::json> steps;
-  for (auto& record : test::deterministic_records(run / "metrics.jsonl"))
-    if (record.contains("loss")) steps.push_back(std::move(record));
-  return steps;
-}
-
-// Runs the micro config at `ranks` ranks cut as `parallel` and as one process cut as `single`, in dir/np<ranks> and
-// dir/single, and checks that they log the same `keys` and reach the same weights, to f32 rounding.
-void check_same_training(const fs::path& dir, int ranks, const Cut& parallel, const Cut& single,
-                         std::initializer_list<const char*> keys, const Tolerance& tolerance) {
-  const fs::path config = write_micro_config(dir);
-  const fs::path single_run = dir / "single", ranks_run = dir / ("np" + std::to_string(ranks));
-
-  const auto alone = test::run_diverge(train_args(config, single_run, single));
-  REQUIRE_MESSAGE(alone.exit_code == 0, alone.output);
-  const auto together = test::run_diverge_ranks(ranks, train_args(config, ranks_run, parallel));
-  REQUIRE_MESSAGE(together.exit_code == 0, together.output);
-  CHECK_MESSAGE(together.output.empty(), together.output);  // quiet: only rank 0 may speak, and errors
-  CHECK(fs::exists(ranks_run / "config.json"));
-
-  const auto want = step_records(single_run);
-  const auto got = step_records(ranks_run);
-  REQUIRE(want.size() == static_cast<std::size_t>(kSteps));
-  REQUIRE(got.size() == want.size());
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    CHECK(got[i]["step"] == want[i]["step"]);
-    CHECK(got[i]["tokens"] == want[i]["tokens"]);
-    for (const char* key : keys)
-      CHECK_MESSAGE(relative_difference(got[i], want[i], key) < tolerance.losses, std::string(key), " at step ",
-                    i + 1, ": ", got[i][key].dump(), " against ", want[i][key].dump());
-  }
-  const double weights = max_weight_difference(newest_checkpoint(ranks_run), newest_checkpoint(single_run));
-  CHECK_MESSAGE(weights < tolerance.weights, "weights differ by up to ", weights);
-}
 
 // Data parallelism against accumulation: every micro-batch's losses and gradients are the same computation in both;
 // what differs is how the sum over the micro-batches is formed. One process adds each micro-batch into the gradient
@@ -138,14 +33,6 @@ void check_matches_accumulation(const fs::path& dir, int ranks) {
                       {"loss", "lm", "lb", "z", "edl", "grad_norm"}, {.losses = 1e-6, .weights = 1e-6});
 }
 
-// Expert parallelism changes the grouping further: a rank's experts take the rows of every rank of its group in one
-// product, so an expert's weight gradient sums them in another order. Where few rows reach an expert, entries of
-// its gradient are ~1e-9, below AdamW's eps (1e-8), and there the update is lr * g / eps: the rounding of g itself
-// (~1e-12) moves such a weight by up to 9e-6 at lr 1e-2 (measured at ep 4; every other tensor within 2e-7). So these
-// runs take eps 1e-5, under which the update follows g / (|g| + eps) smoothly; then every weight agrees within 2e-7
-// and losses and gradient norms within 1e-7 relative, as under data parallelism, and 1e-6 keeps that margin. A
-// dropped or doubled expert gradient moves the experts' weights by ~lr.
-constexpr const char* kSmoothAdam = " --set optim.eps=1e-5";
 // A checkpoint every 2 steps, every one kept: runs whose middle checkpoints others resume.
 constexpr const char* kEveryTwo = " --set train.checkpoint_every=2 --set train.keep_checkpoints=0";
 
@@ -193,7 +80,7 @@ TEST_CASE("mpi train: experts shared by 4 ranks train as one process accumulatin
 TEST_CASE("mpi train: a checkpoint of 4 ranks at ep 2 resumes at 1 rank and at 2 ranks at ep 2, and trains on") {
   if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-ep-reshard");
-  const fs::path config = write_micro_config(dir.path());
+  const fs::path config = write_mpi_micro_config(dir.path());
   const Cut four{.micro_batch = 1, .settings = std::string(" --set parallel.ep=2") + kEveryTwo + kSmoothAdam};
   const auto whole = test::run_diverge_ranks(4, train_args(config, dir / "np4", four));
   REQUIRE_MESSAGE(whole.exit_code == 0, whole.output);
@@ -215,7 +102,7 @@ TEST_CASE("mpi train: a checkpoint of 4 ranks at ep 2 resumes at 1 rank and at 2
                                                                   .settings = " --set parallel.ep=2" + resume}));
   REQUIRE_MESSAGE(pair.exit_code == 0, pair.output);
   const auto want = step_records(dir / "np4");
-  REQUIRE(want.size() == static_cast<std::size_t>(kSteps));
+  REQUIRE(want.size() == static_cast<std::size_t>(kMpiSteps));
   for (const char* run : {"np1", "np2"}) {
     const auto got = step_records(dir / run);
     REQUIRE(got.size() == 2);
@@ -229,15 +116,10 @@ TEST_CASE("mpi train: a checkpoint of 4 ranks at ep 2 resumes at 1 rank and at 2
   }
 }
 
-// The tensor files of a run's newest checkpoint: their hashes and sizes as state.json records them.
-nlohmann::json checkpoint_files(const fs::path& run) {
-  return read_json_file(newest_checkpoint(run) / "state.json").at("files");
-}
-
 TEST_CASE("mpi train: ZeRO-1 trains bit for bit as whole moments do, and its checkpoints resume at other rank counts") {
   if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-zero");
-  const fs::path config = write_micro_config(dir.path());
+  const fs::path config = write_mpi_micro_config(dir.path());
   // ZeRO-1 moves AdamW's moments and the choice of which rank updates which parameter, not one operation on any
   // of them: the same all-reduced gradients, the same elementwise update. So the losses, the weights and the
   // moments (gathered into the checkpoint) are the very bits of the run that keeps whole moments everywhere.
@@ -269,7 +151,7 @@ TEST_CASE("mpi train: ZeRO-1 trains bit for bit as whole moments do, and its che
     for (const char* key : {"loss", "lm", "grad_norm"})
       CHECK_MESSAGE(relative_difference(got[i], want[i + 2], key) < 1e-6, key, " at step ", i + 3);
   const double weights = max_weight_difference(newest_checkpoint(dir / "resumed"), middle.parent_path() /
-                                                                                        checkpoint_name(kSteps));
+                                                                                        checkpoint_name(kMpiSteps));
   CHECK_MESSAGE(weights < 1e-6, "weights differ by up to ", weights);
 }
 
@@ -291,7 +173,7 @@ TEST_CASE("mpi train: the global scopes at 2 ranks train as one process on the c
 TEST_CASE("mpi train: an error on one rank ends every rank with one line naming it, without a hang") {
   if (!test::mpi_ready()) return;
   test::ScratchDir dir("mpi-train-error");
-  const fs::path config = write_micro_config(dir.path());
+  const fs::path config = write_mpi_micro_config(dir.path());
   const auto first = test::run_diverge_ranks(2, train_args(config, dir / "run", {}));
   REQUIRE_MESSAGE(first.exit_code == 0, first.output);
 

@@ -45,9 +45,6 @@ TEST_CASE("train cli: a bad key, a wrong type, a negative size, a missing corpus
   if (cuda::device_count() == 0)
     check_one_line_error(test::run_diverge(base + " --set train.device=cuda"), "train.device: 'cuda' needs a CUDA device");
   check_one_line_error(test::run_diverge(base + " --set parallel.ep=2"), "parallel.ep: 2 does not divide the 1 ranks");
-  if (cuda::device_count() > 0)
-    check_one_line_error(test::run_diverge(base + " --set train.device=cuda --set parallel.ep=2"),
-                         "parallel.ep: 2: expert parallelism on CUDA is not built yet");
   check_one_line_error(test::run_diverge(base + " --set edl.beta=0.1 --set edl.labels=topic"), "edl.labels");
   check_one_line_error(test::run_diverge(base + " --set parallel.ep_force_balance=true"),
                        "parallel.ep_force_balance: forced-balance routing is for `diverge bench ep` only");

@@ -114,9 +114,9 @@ class LayerPass {
                   .balance_group = nullptr,
                   .expert_group = &group,
                   .force_balance = config.parallel.ep_force_balance},
-        arena_("bench activations", params_.weights().router.device,
-               planned_bytes(params_.weights().router.device, [&](Buffers& b) { return allocate_pass(b, dims_); })) {
-    Buffers buffers(arena_);
+        arena_("bench activations", params_.weights().router.device, planned(dims_, params_).bytes()),
+        plans_("bench exchange plans", Device::cpu, planned(dims_, params_).host_bytes()) {
+    Buffers buffers(arena_, &plans_);
     b_ = allocate_pass(buffers, dims_);
     fill_uniform(b_.h, seed);
     fill_uniform(b_.dout, seed + 1);
@@ -169,6 +169,12 @@ class LayerPass {
   }
 
  private:
+  // A dry run of the pass's buffers on the parameters' device: the activation bytes and the host bytes beside them.
+  static Buffers planned(const model::Dims& dims, const LayerParameters& params) {
+    Buffers plan(params.weights().router.device);
+    allocate_pass(plan, dims);
+    return plan;
+  }
   Tensor arrived(const Tensor& rows) const { return rows.slice_rows(0, model::arrived_rows(group_, b_.acts.ep)); }
 
   model::Dims dims_;
@@ -176,6 +182,7 @@ class LayerPass {
   const LayerParameters& params_;
   model::MoeSettings settings_;
   Arena arena_;
+  Arena plans_;  // host: the exchange's counts where the activations are on a device
   PassBuffers b_;
 };
 
@@ -281,14 +288,9 @@ EpLayerTiming time_layer(const config::Config& config, Comm& group, const LayerP
           .rest_seconds = sums[2] / ranks};
 }
 
-void check_bench_supported(const config::Config& config, const EpBenchOptions& options) {
+void check_options(const EpBenchOptions& options) {
   check(options.iters >= 1 && options.warmup >= 0, "bench ep", "needs --iters >= 1 and --warmup >= 0");
   for (const std::int64_t n : options.sizes) check(n >= 1, "bench ep", "--sizes must be at least 1 token each");
-  check(config.parallel.ep == 1 || run_device(config) == Device::cpu, "parallel.ep",
-        std::to_string(config.parallel.ep) +
-            " on cuda: the expert-parallel token exchange runs over host memory "
-            "(MPI) and has no device path yet; bench ep on cpu, or with parallel.ep=1 on cuda (expert compute and the "
-            "layer, no exchange)");
 }
 
 }  // namespace
@@ -303,7 +305,7 @@ std::vector<std::int64_t> default_ep_sizes(std::int64_t most) {
 EpBenchReport bench_ep(const config::Config& given, const EpBenchOptions& options) {
   config::Config config = given;
   config.parallel.ep_force_balance = !options.learned_routing;
-  check_bench_supported(config, options);
+  check_options(options);
   Comm& world = world_comm();
   const ProcessGroups groups = open_process_groups(config);
   const Device device = run_device(config);

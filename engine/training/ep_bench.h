@@ -73,8 +73,8 @@ struct EpBenchMeta {
 };
 
 // Collective over the world (every rank calls it): builds one MoE layer of config over the ranks' ep groups
-// (parallel.ep, which must divide the world) on its device and times it. Errors name the key at fault; CUDA with
-// parallel.ep > 1 is refused (the exchange runs over host memory).
+// (parallel.ep, which must divide the world) on its device and times it: on CUDA the rows travel over the device
+// group (NCCL). Errors name the key at fault.
 EpBenchReport bench_ep(const config::Config& config, const EpBenchOptions& options);
 
 // The tokens per rank bench ep sweeps by default: 64, 128, ... doubling up to and including `most`.

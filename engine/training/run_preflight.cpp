@@ -74,10 +74,6 @@ void check_supported(const config::Config& config) {
   // that each rank of a run on several GPUs makes its first context on its own device (make_device_world).
   if (run_device(config) == Device::cuda && cuda::device_count() == 0)
     throw Error("train.device", "'cuda' needs a CUDA device (" + cuda::describe_backend() + "); set train.device=cpu");
-  const std::string ep = std::to_string(config.parallel.ep);
-  check(config.parallel.ep == 1 || run_device(config) == Device::cpu, "parallel.ep",
-        ep + ": expert parallelism on CUDA is not built yet (its token exchange runs over host memory, not NCCL): "
-        "train on cpu, or set parallel.ep=1");
   check(!config.parallel.ep_force_balance, "parallel.ep_force_balance",
         "forced-balance routing is for `diverge bench ep` only: it replaces the router's choice by a fixed "
         "assignment, so a model trained under it would learn no routing; set parallel.ep_force_balance=false");
