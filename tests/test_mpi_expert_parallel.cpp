@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <memory>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -14,13 +15,18 @@
 
 #include "engine/arena.h"
 #include "engine/buffers.h"
+#include "engine/device_memory.h"
 #include "engine/comm/process_groups.h"
+#include "engine/comm/routed_comm.h"
 #include "engine/comm/world.h"
 #include "engine/error.h"
 #include "engine/training/optimizer_step.h"
 #include "model/ep_dispatcher.h"
 #include "model/moe_layer.h"
 #include "model/param_layout.h"
+#include "kernels/cuda/device_info.h"
+#include "kernels/ops.h"
+#include "tests/cuda_support.h"
 #include "tests/model_support.h"
 
 using namespace diverge;
@@ -91,61 +97,105 @@ Dims exchange_dims(std::int64_t ep, std::int64_t tokens, std::int64_t expert_row
   return d;
 }
 
-// This rank's routed copies, grouped by global expert as the dispatcher leaves them.
-struct Home {
-  std::vector<std::int32_t> topk;  // (N, k)
-  ops::RoutePlan plan;
-  std::vector<float> rows;  // (N * k, 4): (sender, token, copy, -1) in grouped order
-};
+// The devices the exchange is tried on: the CPU, and CUDA where every rank has a device of its own (the emulator,
+// whose ranks each emulate one; GPUs, one per rank, as NCCL wants).
+std::vector<Device> exchange_devices() {
+  std::vector<Device> devices{Device::cpu};
+#ifdef DIVERGE_CUDA_EMULATOR
+  devices.push_back(Device::cuda);
+#else
+  if (cuda::device_count() >= world_comm().size()) devices.push_back(Device::cuda);
+#endif
+  return devices;
+}
 
+// This rank's side of an exchange on one device: its routed copies grouped by global expert as the dispatcher
+// leaves them, the exchange's buffers, and f32 staging for the rows' way to and from the activation dtype.
 struct Exchange {
-  Home home;
+  Tensor topk;  // (N, k) i32
+  ops::RoutePlan plan;
+  Tensor home;     // (N * k, 4): (sender, token, copy, -1) in grouped order
+  Tensor back;     // (N * k, 4): the rows come home here
+  Tensor staging;  // (R, 4) f32, R >= N * k
   EpActs acts;
 };
 
 Exchange make_exchange(Buffers& buffers, const Dims& d) {
   Exchange x;
-  x.home.plan.counts = buffers.i32({kExperts});
-  x.home.plan.offsets = buffers.i32({kExperts + 1});
-  x.home.plan.row_of_copy = buffers.i32({d.tokens, kTopK});
-  x.home.plan.copy_of_row = buffers.i32({d.routed_rows()});
+  x.topk = buffers.i32({d.tokens, kTopK});
+  x.plan.counts = buffers.i32({kExperts});
+  x.plan.offsets = buffers.i32({kExperts + 1});
+  x.plan.row_of_copy = buffers.i32({d.tokens, kTopK});
+  x.plan.copy_of_row = buffers.i32({d.routed_rows()});
+  x.home = buffers.act({d.routed_rows(), kWidth});
+  x.back = buffers.act({d.routed_rows(), kWidth});
+  x.staging = buffers.f32({std::max(d.expert_rows, d.routed_rows()), kWidth});
   x.acts = allocate_ep_dispatch(buffers, d);
   return x;
 }
 
-void route_home(int sender, Home& home) {
-  const std::int64_t tokens = tokens_of(sender);
-  for (std::int64_t t = 0; t < tokens; ++t)
-    for (std::int64_t j = 0; j < kTopK; ++j) home.topk.push_back(expert_of(sender, t, j));
-  ops::route_plan(make_view(home.topk.data(), DType::i32, Device::cpu, {tokens, kTopK}), home.plan);
-  for (std::int64_t r = 0; r < tokens * kTopK; ++r) {
-    const std::int32_t copy = home.plan.copy_of_row.i32()[r];
-    const auto rr = row(sender, copy / kTopK, copy % kTopK, -1.0f);
-    home.rows.insert(home.rows.end(), rr.begin(), rr.end());
-  }
+// Rows (n, 4) in the activation dtype on any device, to and from host floats (exact: small integers).
+void upload_rows(const std::vector<float>& rows, const Exchange& x, const Tensor& dst) {
+  const Tensor staged = x.staging.slice_rows(0, dst.dim(0));
+  copy_tensor(make_view(const_cast<float*>(rows.data()), DType::f32, Device::cpu, {dst.dim(0), kWidth}), staged);
+  ops::cast_to_activation(staged, dst);
+}
+std::vector<float> download_rows(const Tensor& rows) {
+  if (rows.dtype == DType::bf16) return test::bf16_to_host(rows);
+  std::vector<float> host(static_cast<std::size_t>(rows.numel()));
+  copy_tensor(rows, make_view(host.data(), DType::f32, Device::cpu, {rows.numel()}));
+  return host;
+}
+std::vector<std::int32_t> download_i32(const Tensor& t) {
+  std::vector<std::int32_t> host(static_cast<std::size_t>(t.numel()));
+  copy_tensor(t, make_view(host.data(), DType::i32, Device::cpu, {t.numel()}));
+  return host;
 }
 
-// This rank's side of an exchange within its group of `ep` ranks, planned for expert_rows arrivals: its routed
-// rows and the exchange's buffers.
+// Routes world rank `sender`'s copies and lays its rows out grouped by expert: the rows, on the host.
+std::vector<float> route_home(int sender, const Exchange& x) {
+  const std::int64_t tokens = tokens_of(sender);
+  std::vector<std::int32_t> topk;
+  for (std::int64_t t = 0; t < tokens; ++t)
+    for (std::int64_t j = 0; j < kTopK; ++j) topk.push_back(expert_of(sender, t, j));
+  copy_tensor(make_view(topk.data(), DType::i32, Device::cpu, {tokens, kTopK}), x.topk);
+  ops::route_plan(x.topk, x.plan);
+  std::vector<float> rows;
+  for (const std::int32_t copy : download_i32(x.plan.copy_of_row)) {
+    const auto r = row(sender, copy / kTopK, copy % kTopK, -1.0f);
+    rows.insert(rows.end(), r.begin(), r.end());
+  }
+  upload_rows(rows, x, x.home);
+  return rows;
+}
+
+// This rank's side of an exchange within its group of `ep` ranks on `device`, planned for expert_rows arrivals.
 struct ExchangeSetup {
+  std::unique_ptr<Comm> device_world;  // the world for device tensors (null on the CPU)
   ProcessGroups groups;
   Dims dims;
   Arena arena;
+  Arena plans;
   Exchange x;
+  std::vector<float> home_rows;
 
-  ExchangeSetup(std::int64_t ep, std::int64_t expert_rows)
-      : groups(world_comm(), ep),
+  ExchangeSetup(std::int64_t ep, std::int64_t expert_rows, Device device)
+      : device_world(device == Device::cpu ? nullptr : make_device_world(world_comm())),
+        groups(device_world ? *device_world : world_comm(), ep),
         dims(exchange_dims(ep, tokens_of(world_comm().rank()), expert_rows)),
-        arena("exchange", Device::cpu, planned_bytes(Device::cpu, [&](Buffers& b) { return make_exchange(b, dims); })) {
-    Buffers buffers(arena);
+        arena("exchange", device, planned(device, dims).bytes()),
+        plans("exchange plans", Device::cpu, planned(device, dims).host_bytes()) {
+    Buffers buffers(arena, &plans);
     x = make_exchange(buffers, dims);
-    route_home(world_comm().rank(), x.home);
+    home_rows = route_home(world_comm().rank(), x);
+  }
+
+  static Buffers planned(Device device, const Dims& d) {
+    Buffers plan(device);
+    make_exchange(plan, d);
+    return plan;
   }
 };
-
-Tensor rows_view(std::vector<float>& rows) {
-  return make_view(rows.data(), DType::f32, Device::cpu, {std::ssize(rows) / kWidth, kWidth});
-}
 
 // ---- the MoE layer -------------------------------------------------------------------------------------------------
 
@@ -242,68 +292,72 @@ double max_difference(const std::vector<float>& a, const std::vector<float>& b) 
 
 TEST_CASE("expert parallel: each row reaches its expert's rank, expert and position, and comes back in place") {
   Comm& world = world_comm();
-  for (const std::int64_t ep : ep_sizes()) {
-    CAPTURE(ep);
-    std::int64_t most_tokens = 0;
-    for (std::int64_t i = 0; i < ep; ++i) most_tokens = std::max(most_tokens, tokens_of(member(ep, i)));
-    ExchangeSetup setup(ep, ep * most_tokens * kTopK);
-    Comm& group = setup.groups.ep();
-    const Dims& d = setup.dims;
-    Exchange& x = setup.x;
-    const int sender = world.rank();
+  for (const Device device : exchange_devices())
+    for (const std::int64_t ep : ep_sizes()) {
+      CAPTURE(device_name(device));
+      CAPTURE(ep);
+      std::int64_t most_tokens = 0;
+      for (std::int64_t i = 0; i < ep; ++i) most_tokens = std::max(most_tokens, tokens_of(member(ep, i)));
+      ExchangeSetup setup(ep, ep * most_tokens * kTopK, device);
+      Comm& group = setup.groups.ep();
+      const Dims& d = setup.dims;
+      Exchange& x = setup.x;
+      const int sender = world.rank();
 
-    std::vector<std::int32_t> want_offsets;
-    const std::vector<float> want = expected_arrivals(ep, group.rank(), want_offsets);
-    const std::int64_t arrived = plan_exchange(group, x.home.plan.counts, x.acts);
-    REQUIRE(arrived == std::ssize(want) / kWidth);
-    CHECK(arrived_rows(group, x.acts) == arrived);
-    const Tensor local = x.acts.rows.slice_rows(0, arrived);
-    send_to_experts(group, rows_view(x.home.rows), x.acts, local);
-    CHECK(test::host_copy(local) == want);
-    const std::vector<std::int32_t> offsets(x.acts.local.offsets.i32(),
-                                            x.acts.local.offsets.i32() + x.acts.local.offsets.numel());
-    CHECK(offsets == want_offsets);
+      std::vector<std::int32_t> want_offsets;
+      const std::vector<float> want = expected_arrivals(ep, group.rank(), want_offsets);
+      const std::int64_t arrived = plan_exchange(group, x.plan.counts, x.acts);
+      REQUIRE(arrived == std::ssize(want) / kWidth);
+      CHECK(arrived_rows(group, x.acts) == arrived);
+      const Tensor local = x.acts.rows.slice_rows(0, arrived);
+      send_to_experts(group, x.home, x.acts, local);
+      std::vector<float> arrivals = download_rows(local);
+      CHECK(arrivals == want);
+      const std::vector<std::int32_t> offsets = download_i32(x.acts.local.offsets);
+      CHECK(offsets == want_offsets);
 
-    // Each expert stamps its global index on its rows; back home, every row must hold the expert its copy chose.
-    const std::int64_t first_expert = group.rank() * d.local_experts;
-    for (std::int64_t e = 0; e < d.local_experts; ++e)
-      for (std::int32_t r = offsets[static_cast<std::size_t>(e)]; r < offsets[static_cast<std::size_t>(e + 1)]; ++r)
-        local.f32()[r * kWidth + 3] = static_cast<float>(first_expert + e);
-    std::vector<float> back(x.home.rows.size(), -7.0f);
-    return_from_experts(group, local, x.acts, rows_view(back));
-    std::vector<float> stamped;
-    for (std::int64_t r = 0; r < d.routed_rows(); ++r) {
-      const std::int32_t copy = x.home.plan.copy_of_row.i32()[r];
-      const auto rr = row(sender, copy / kTopK, copy % kTopK,
-                          static_cast<float>(expert_of(sender, copy / kTopK, copy % kTopK)));
-      stamped.insert(stamped.end(), rr.begin(), rr.end());
+      // Each expert stamps its global index on its rows; back home, every row must hold the expert its copy chose.
+      const std::int64_t first_expert = group.rank() * d.local_experts;
+      for (std::int64_t e = 0; e < d.local_experts; ++e)
+        for (std::int32_t r = offsets[static_cast<std::size_t>(e)]; r < offsets[static_cast<std::size_t>(e + 1)]; ++r)
+          arrivals[static_cast<std::size_t>(r * kWidth + 3)] = static_cast<float>(first_expert + e);
+      upload_rows(arrivals, x, local);
+      upload_rows(std::vector<float>(setup.home_rows.size(), -7.0f), x, x.back);
+      return_from_experts(group, local, x.acts, x.back);
+      std::vector<float> stamped;
+      for (const std::int32_t copy : download_i32(x.plan.copy_of_row)) {
+        const auto rr = row(sender, copy / kTopK, copy % kTopK,
+                            static_cast<float>(expert_of(sender, copy / kTopK, copy % kTopK)));
+        stamped.insert(stamped.end(), rr.begin(), rr.end());
+      }
+      CHECK(download_rows(x.back) == stamped);
     }
-    CHECK(back == stamped);
-  }
   world.barrier();
 }
 
 TEST_CASE("expert parallel: more arrivals than planned stop with an error naming parallel.ep_capacity") {
   Comm& world = world_comm();
-  for (const std::int64_t ep : ep_sizes()) {
-    CAPTURE(ep);
-    ExchangeSetup setup(ep, 1);
-    Comm& group = setup.groups.ep();
-    std::vector<std::int32_t> offsets;
-    const auto want = expected_arrivals(ep, group.rank(), offsets);
-    std::string message;
-    try {
-      plan_exchange(group, setup.x.home.plan.counts, setup.x.acts);
-    } catch (const Error& e) {
-      message = e.what();
+  for (const Device device : exchange_devices())
+    for (const std::int64_t ep : ep_sizes()) {
+      CAPTURE(device_name(device));
+      CAPTURE(ep);
+      ExchangeSetup setup(ep, 1, device);
+      Comm& group = setup.groups.ep();
+      std::vector<std::int32_t> offsets;
+      const auto want = expected_arrivals(ep, group.rank(), offsets);
+      std::string message;
+      try {
+        plan_exchange(group, setup.x.plan.counts, setup.x.acts);
+      } catch (const Error& e) {
+        message = e.what();
+      }
+      // Every rank gathers the counts first, so one rank's refusal leaves no other waiting.
+      if (std::ssize(want) / kWidth > 1) {
+        CHECK_MESSAGE(message.find("parallel.ep_capacity") != std::string::npos, message);
+      } else {
+        CHECK(message.empty());
+      }
     }
-    // Every rank gathers the counts first, so one rank's refusal leaves no other waiting.
-    if (std::ssize(want) / kWidth > 1) {
-      CHECK_MESSAGE(message.find("parallel.ep_capacity") != std::string::npos, message);
-    } else {
-      CHECK(message.empty());
-    }
-  }
   world.barrier();
 }
 

@@ -1,18 +1,17 @@
 // The single-process Comm: a group of one rank, where every collective is the identity or a copy.
-#include <cstring>
-
 #include "engine/comm/comm.h"
+#include "engine/device_memory.h"
 #include "engine/error.h"
 
 namespace diverge {
 
 namespace {
 
+// On either device: a run on one GPU has no transport, and its collectives are these copies.
 void copy_whole(const Tensor& from, const Tensor& to, const char* op) {
-  check(from.bytes() == to.bytes(), op,
+  check(from.bytes() == to.bytes() && from.dtype == to.dtype, op,
         "a group of one needs equal send and receive buffers, got " + from.describe() + " and " + to.describe());
-  check(from.device == Device::cpu && to.device == Device::cpu, op, "the single-process group copies host memory");
-  if (from.data != to.data && from.bytes() > 0) std::memcpy(to.data, from.data, from.bytes());
+  copy_tensor(from, to);
 }
 
 class SingleProcessComm final : public Comm {
