@@ -66,13 +66,19 @@ RouterBiasBuffers allocate_router_bias(Buffers& buffers, std::int64_t tokens, st
   return r;
 }
 
-// The seeded initialisation runs on the host in every case, so a GPU run starts from the CPU run's very bits.
-void initialise(const ParamLayout& layout, const Tensor& params, std::uint64_t seed, const config::ModelConfig& m) {
-  if (params.device == Device::cpu) return init_parameters(layout, params, seed, m.init_std, m.n_layers);
-  Arena host("initial parameters", Device::cpu, params.bytes());
-  const Tensor staged = host.alloc_zeroed(DType::f32, {params.numel()});
-  init_parameters(layout, staged, seed, m.init_std, m.n_layers);
-  copy_tensor(staged, params);
+// dst (P, activation dtype, on the device) = host (P, f32) rounded, through device staging of a bounded size, so
+// that a model without device masters never holds an f32 copy of the whole block there.
+void upload_rounded(const Tensor& host, const Tensor& dst) {
+  constexpr std::int64_t kChunk = std::int64_t{1} << 22;  // 16 MiB of f32 at a time
+  const std::int64_t chunk = std::min(kChunk, host.numel());
+  Arena staging("initial parameter staging", dst.device,
+                planned_bytes(dst.device, [&](Buffers& b) { return b.f32({chunk}); }));
+  const Tensor staged = staging.alloc(DType::f32, {chunk});
+  for (std::int64_t begin = 0; begin < host.numel(); begin += chunk) {
+    const std::int64_t end = std::min(begin + chunk, host.numel());
+    copy_tensor(host.slice_rows(begin, end), staged.slice_rows(0, end - begin));
+    ops::cast_to_activation(staged.slice_rows(0, end - begin), dst.slice_rows(begin, end));
+  }
 }
 
 AttentionSettings attention_settings(const config::ModelConfig& m) {
@@ -128,7 +134,7 @@ void upload_as_activation(std::span<const float> values, const Tensor& upload, c
 
 Transformer::Transformer(const config::ModelConfig& model, const config::LossConfig& loss, std::int64_t max_batch,
                          std::int64_t max_seq, std::uint64_t seed, Device device, std::int64_t logit_chunk,
-                         const ExpertGroup& experts)
+                         const ExpertGroup& experts, Masters masters)
     : model_(model),
       loss_(loss),
       experts_(experts),
@@ -137,7 +143,10 @@ Transformer::Transformer(const config::ModelConfig& model, const config::LossCon
       max_seq_(max_seq),
       device_(device),
       logit_chunk_(logit_chunk),
-      params_("parameters", device, block_bytes(layout_, DType::f32), "the model's size"),
+      seed_(seed),
+      masters_(masters),
+      params_("parameters", device, masters == Masters::in_model ? block_bytes(layout_, DType::f32) : 0,
+              "the model's size"),
       working_("working parameters", device, working_bytes(layout_, device), "the model's size"),
       grads_("gradients", device, block_bytes(layout_, DType::f32), "the model's size"),
       activations_("activations", device, activation_bytes(model, max_batch, max_seq, device, logit_chunk,
@@ -149,18 +158,34 @@ Transformer::Transformer(const config::ModelConfig& model, const config::LossCon
       losses_("losses", device,
               planned_bytes(device, [&](Buffers& buffers) { return allocate_loss_terms(buffers, model); })) {
   check(loss.lb_coef >= 0.0 && loss.z_coef >= 0.0, "loss", "lb_coef and z_coef must be >= 0");
-  params_block_ = params_.alloc_zeroed(DType::f32, {layout_.block_elements()});
-  grads_block_ = grads_.alloc_zeroed(DType::f32, {layout_.block_elements()});
-  initialise(layout_, params_block_, seed, model);
-  working_block_ = needs_working_copy(device)
-                       ? working_.alloc_zeroed(ops::activation_dtype(device), {layout_.block_elements()})
-                       : params_block_;
+  check(masters == Masters::in_model || needs_working_copy(device), kWhere,
+        "the masters can live with the optimizer only where the passes read a working copy (CUDA)");
+  const std::int64_t elements = layout_.block_elements();
+  grads_block_ = grads_.alloc_zeroed(DType::f32, {elements});
+  if (masters == Masters::in_model) params_block_ = params_.alloc_zeroed(DType::f32, {elements});
+  working_block_ = needs_working_copy(device) ? working_.alloc_zeroed(ops::activation_dtype(device), {elements})
+                                              : params_block_;
+  // The seeded initialisation runs on the host in every case, so a GPU run starts from the CPU run's very bits.
+  if (device == Device::cpu) {
+    write_initial_parameters(params_block_);
+  } else {
+    Arena host("initial parameters", Device::cpu, block_bytes(layout_, DType::f32));
+    const Tensor staged = host.alloc(DType::f32, {elements});
+    write_initial_parameters(staged);
+    if (masters == Masters::in_model) copy_tensor(staged, params_block_);
+    else upload_rounded(staged, working_block_);
+  }
   weights_ = bind_weights(layout_, working_block_, model.n_layers);
   weight_grads_ = bind_weights(layout_, grads_block_, model.n_layers);
   Buffers loss_buffers(losses_);
   const LossTerms terms = allocate_loss_terms(loss_buffers, model);
   loss_sums_ = terms.sums;
   eval_terms_ = terms.eval;
+}
+
+void Transformer::write_initial_parameters(const Tensor& block) const {
+  device_zero(Device::cpu, block.data, block.bytes());  // the padding between entries, which init leaves
+  init_parameters(layout_, block, seed_, model_.init_std, model_.n_layers);
 }
 
 void Transformer::stage_tokens(const Tensor& tokens) {
@@ -200,8 +225,9 @@ void Transformer::run_forward(const Tensor& tokens, const Tensor& terms, ops::Wr
   acts_ = allocate_forward(buffers, dims_, model_.qk_norm, logit_chunk_rows(logit_chunk_, dims_.tokens, dims_.vocab));
   stage_tokens(tokens);
   // The masters may have changed since the last pass (an update, a checkpoint, an edit): one rounding pass over
-  // the block per micro-batch, so the working copy can never be stale.
-  ops::cast_to_activation(params_block_, working_block_);
+  // the block per micro-batch, so the working copy can never be stale. Masters kept by the optimizer write it
+  // themselves.
+  if (masters_ == Masters::in_model) ops::cast_to_activation(params_block_, working_block_);
 
   const AttentionSettings attention = attention_settings(model_);
   const MoeSettings moe = moe_settings(model_, loss_, dims_, balance_group, experts_);

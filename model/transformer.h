@@ -33,6 +33,11 @@ struct ExpertGroup {
   double capacity = 0.0;
 };
 
+// Where the f32 master weights live: in the model, or, where the passes read a working copy in another dtype
+// (CUDA), with the optimizer, which under ZeRO-1 shards them and writes the working copy after every update
+// (OptimizerStep::publish). The model then holds only the working copy, initialised from the same seed.
+enum class Masters : std::uint8_t { in_model, with_optimizer };
+
 class Transformer {
  public:
   // Lays out and initialises the parameters from seed (on the host, so every device starts from the same bits),
@@ -44,7 +49,7 @@ class Transformer {
   // whole model's), and every pass, training or evaluation, is collective over the expert group.
   Transformer(const config::ModelConfig& model, const config::LossConfig& loss, std::int64_t max_batch,
               std::int64_t max_seq, std::uint64_t seed, Device device = Device::cpu, std::int64_t logit_chunk = 0,
-              const ExpertGroup& experts = {});
+              const ExpertGroup& experts = {}, Masters masters = Masters::in_model);
 
   // tokens (B, T + 1) i32 on the host, B <= max_batch, T <= max_seq: inputs are columns 0..T-1, targets 1..T.
   // Keeps the activations for backward() and the routing for routing(). The loss terms are added to sums that stay
@@ -72,7 +77,13 @@ class Transformer {
   Device device() const { return device_; }
   const ParamLayout& layout() const { return layout_; }
   const Dims& dims() const { return dims_; }       // of the last forward or eval pass
-  Tensor params() const { return params_block_; }  // (P) f32 masters: what the optimizer and checkpoints see
+  // (P) f32 masters: what the optimizer and checkpoints see; empty with Masters::with_optimizer.
+  Tensor params() const { return params_block_; }
+  // (P) what the passes read: the masters themselves where activations are f32, else their rounded working copy.
+  Tensor working() const { return working_block_; }
+  // The initial parameters (P) into the host f32 block, padding zeroed: the constructor's own, for masters kept
+  // elsewhere.
+  void write_initial_parameters(const Tensor& block) const;
   Tensor grads() const { return grads_block_; }    // (P) f32, mirrors params()
   Tensor param(std::string_view name) const { return entry_view(params_block_, layout_.entry(name)); }
   Tensor grad(std::string_view name) const { return entry_view(grads_block_, layout_.entry(name)); }
@@ -104,6 +115,8 @@ class Transformer {
   std::int64_t max_seq_;
   Device device_;
   std::int64_t logit_chunk_;
+  std::uint64_t seed_;
+  Masters masters_;
   Arena params_;
   Arena working_;  // the bf16 copy the passes read; empty where activations are f32 (the CPU reads the masters)
   Arena grads_;

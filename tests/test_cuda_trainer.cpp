@@ -7,7 +7,11 @@
 #include <vector>
 
 #include "engine/config/config.h"
+#include "engine/json/json_reader.h"
+#include "engine/training/optimizer_step.h"
+#include "engine/training/run_preflight.h"
 #include "engine/training/trainer.h"
+#include "model/transformer.h"
 #include "tests/cuda_support.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
@@ -89,4 +93,43 @@ TEST_CASE("train.device=cuda tracks the CPU's loss curve, reruns bit-identically
   const std::vector<nlohmann::json> tail(whole.begin() + kSteps, whole.end());
   check_curves_agree(train_records(gpu_then_cpu.metrics), tail);
   check_curves_agree(train_records(cpu_then_gpu.metrics), tail);
+}
+
+TEST_CASE("train.device=cuda with parallel.zero=1 keeps the masters with the optimizer, as planned, and trains bit for "
+          "bit as with them in the model, resumed too") {
+  if (!test::cuda_available()) return;
+  test::ScratchDir dir("cuda-trainer-zero");
+  const fs::path corpus = test::write_synthetic_corpus(dir / "corpus");
+  const config::Config in_model = micro_config(dir, corpus, "zero0", config::Device::kCuda);
+  config::Config with_optimizer = micro_config(dir, corpus, "zero1", config::Device::kCuda);
+  with_optimizer.parallel.zero = 1;
+
+  // The plan is the arenas: the model keeps only its bf16 working copy, the optimizer the f32 masters beside the
+  // moments (the vocabulary resolved as the run resolves it from the corpus).
+  config::Config planned = with_optimizer;
+  planned.model.vocab_size = 64;
+  const MemoryPlan plan = plan_memory(planned);
+  const model::Transformer model(planned.model, planned.loss, planned.data.micro_batch, planned.data.seq_len, 7,
+                                 Device::cuda, 0, {}, model::Masters::with_optimizer);
+  const OptimizerStep optimizer(planned.optim, model.layout().block_elements(), model.layout().decay_elements(),
+                                Device::cuda, {.masters = true});
+  CHECK(model.params().empty());
+  CHECK(plan.params == model.working().bytes());
+  CHECK(plan.optimizer == optimizer.arena().capacity());
+  planned.parallel.zero = 0;
+  CHECK(plan_memory(planned).params > plan.params);
+
+  // The update, the rounding into the working copy and the checkpoint's gathering move the same f32 values, so the
+  // two runs are the same bits, through a resume from the sharded run's checkpoint too.
+  const TrainSummary whole = train(in_model, {.stop_after = 8});
+  const TrainSummary first = train(with_optimizer, {.stop_after = 4});
+  REQUIRE(first.checkpoint.has_value());
+  config::Config resumed = with_optimizer;
+  resumed.train.resume = "auto";
+  const TrainSummary sharded = train(resumed, {.stop_after = 8});
+  REQUIRE(whole.checkpoint.has_value());
+  REQUIRE(sharded.checkpoint.has_value());
+  CHECK(test::deterministic_records(sharded.metrics) == test::deterministic_records(whole.metrics));
+  CHECK(read_json_file(*sharded.checkpoint / "state.json").at("files") ==
+        read_json_file(*whole.checkpoint / "state.json").at("files"));
 }

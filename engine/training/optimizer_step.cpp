@@ -13,14 +13,16 @@ namespace diverge {
 
 namespace {
 
-// AdamW's moments start at zero.
+// AdamW's moments start at zero; masters, where kept, are written before any update reads them.
 struct Moments {
-  Tensor m;  // (P) f32
-  Tensor v;  // (P) f32
+  Tensor m;        // (P) f32
+  Tensor v;        // (P) f32
+  Tensor masters;  // (P) f32, or empty
 };
 
-Moments allocate_moments(Buffers& buffers, std::int64_t elements) {
-  return {buffers.take_zeroed(DType::f32, {elements}), buffers.take_zeroed(DType::f32, {elements})};
+Moments allocate_moments(Buffers& buffers, std::int64_t elements, bool masters) {
+  return {buffers.take_zeroed(DType::f32, {elements}), buffers.take_zeroed(DType::f32, {elements}),
+          masters ? buffers.take(DType::f32, {elements}) : Tensor{}};
 }
 
 // A rank's slice of a sharded run is a multiple of this (256 bytes), so that every slice starts where vectorised
@@ -92,8 +94,8 @@ std::int64_t moment_elements(std::int64_t block_elements, const ShardingSizes& s
       .moment_elements;
 }
 
-std::size_t optimizer_bytes(std::int64_t moment_elements, Device device) {
-  return planned_bytes(device, [&](Buffers& buffers) { return allocate_moments(buffers, moment_elements); });
+std::size_t optimizer_bytes(std::int64_t moment_elements, Device device, bool masters) {
+  return planned_bytes(device, [&](Buffers& buffers) { return allocate_moments(buffers, moment_elements, masters); });
 }
 
 OptimizerStep::OptimizerStep(const config::OptimConfig& optim, std::int64_t block_elements, std::int64_t decay_elements,
@@ -102,12 +104,13 @@ OptimizerStep::OptimizerStep(const config::OptimConfig& optim, std::int64_t bloc
       decay_elements_(decay_elements),
       plan_(plan_shards(block_elements, sharing(sharding.expert_holders, sharding.sharded_elements),
                         sharing(sharding.replicas, 0))),
-      arena_("optimizer", device, optimizer_bytes(plan_.moment_elements, device),
+      arena_("optimizer", device, optimizer_bytes(plan_.moment_elements, device, sharding.masters),
              "model size (AdamW keeps 2 floats/param; parallel.zero=1 shards them over the ranks)") {
   Buffers buffers(arena_);
-  const Moments moments = allocate_moments(buffers, plan_.moment_elements);
+  const Moments moments = allocate_moments(buffers, plan_.moment_elements, sharding.masters);
   m_ = moments.m;
   v_ = moments.v;
+  masters_ = moments.masters;
 }
 
 namespace {
@@ -174,32 +177,48 @@ void OptimizerStep::update(const Tensor& params, const Tensor& grads, const Redu
                          const ops::AdamWHyper& h) {
     if (begin >= end) return;
     const ShardPlan::Piece part{begin, end, piece.moments + (begin - piece.begin)};
-    ops::adamw_step(piece_of(params, part), piece_of(grads, part), moments_of(m_, part), moments_of(v_, part), h);
+    const Tensor weights = keeps_masters() ? moments_of(masters_, part) : piece_of(params, part);
+    ops::adamw_step(weights, piece_of(grads, part), moments_of(m_, part), moments_of(v_, part), h);
   };
   for (const ShardPlan::Piece& piece : plan_.pieces) {
     update_part(piece, piece.begin, std::min(piece.end, decay_elements_), hyper);
     update_part(piece, std::max(piece.begin, decay_elements_), piece.end, undecayed);
   }
-  for (const ShardPlan::Gather& g : plan_.gathers) gather_run(g, params);
+  if (keeps_masters()) {
+    publish(params);
+  } else {
+    for (const ShardPlan::Gather& g : plan_.gathers) gather_run(g, params);
+  }
   discard(grads);
 }
 
 void OptimizerStep::gather_moments(const Tensor& m, const Tensor& v) const {
-  for (const ShardPlan::Piece& piece : plan_.pieces) {
-    copy_tensor(moments_of(m_, piece), piece_of(m, piece));
-    copy_tensor(moments_of(v_, piece), piece_of(v, piece));
-  }
-  for (const ShardPlan::Gather& g : plan_.gathers) {
-    gather_run(g, m);
-    gather_run(g, v);
-  }
+  gather_whole(m_, m);
+  gather_whole(v_, v);
 }
 
 void OptimizerStep::scatter_moments(const Tensor& m, const Tensor& v) const {
-  for (const ShardPlan::Piece& piece : plan_.pieces) {
-    copy_tensor(piece_of(m, piece), moments_of(m_, piece));
-    copy_tensor(piece_of(v, piece), moments_of(v_, piece));
-  }
+  scatter_whole(m, m_);
+  scatter_whole(v, v_);
+}
+
+void OptimizerStep::scatter_masters(const Tensor& whole) const { scatter_whole(whole, masters_); }
+
+void OptimizerStep::gather_masters(const Tensor& whole) const { gather_whole(masters_, whole); }
+
+void OptimizerStep::publish(const Tensor& working) const {
+  for (const ShardPlan::Piece& piece : plan_.pieces)
+    ops::cast_to_activation(moments_of(masters_, piece), piece_of(working, piece));
+  for (const ShardPlan::Gather& g : plan_.gathers) gather_run(g, working);
+}
+
+void OptimizerStep::gather_whole(const Tensor& mine, const Tensor& whole) const {
+  for (const ShardPlan::Piece& piece : plan_.pieces) copy_tensor(moments_of(mine, piece), piece_of(whole, piece));
+  for (const ShardPlan::Gather& g : plan_.gathers) gather_run(g, whole);
+}
+
+void OptimizerStep::scatter_whole(const Tensor& whole, const Tensor& mine) const {
+  for (const ShardPlan::Piece& piece : plan_.pieces) copy_tensor(piece_of(whole, piece), moments_of(mine, piece));
 }
 
 void OptimizerStep::discard(const Tensor& grads) { device_zero(grads.device, grads.data, grads.bytes()); }

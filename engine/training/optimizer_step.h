@@ -27,11 +27,14 @@ inline constexpr std::int64_t kGradientBucketElements = std::int64_t{1} << 24;
 // ZeRO-1 (parallel.zero 1): AdamW's moments are split over the ranks that reduce each part of the parameter block,
 // [0, sharded_elements) (this rank's experts) over expert_holders (edp), the rest over replicas (dp). Each rank keeps
 // the moments of its slices only, updates those slices of the parameters, and the parameters are then all-gathered
-// in place. Null groups (or groups of one): every rank keeps every moment.
+// in place. Null groups (or groups of one): every rank keeps every moment. With masters, the f32 master weights
+// shard the same way and live here beside the moments: for a model whose passes read a working copy in another
+// dtype (CUDA's bf16), which is what update() then writes and all-gathers.
 struct StateSharding {
   Comm* expert_holders = nullptr;
   Comm* replicas = nullptr;
   std::int64_t sharded_elements = 0;
+  bool masters = false;
 };
 
 // The sizes the sharding is planned from, known before any group exists (the memory plan's).
@@ -43,8 +46,9 @@ struct ShardingSizes {
 
 // The moments' elements one rank keeps for a block of block_elements (P): P without sharding.
 std::int64_t moment_elements(std::int64_t block_elements, const ShardingSizes& sizes);
-// The bytes of OptimizerStep's arena for those moments on device: the memory plan's.
-std::size_t optimizer_bytes(std::int64_t moment_elements, Device device);
+// The bytes of OptimizerStep's arena for those moments on device, and for as many f32 masters when it keeps them:
+// the memory plan's.
+std::size_t optimizer_bytes(std::int64_t moment_elements, Device device, bool masters = false);
 
 // Which elements of the block a rank updates, and where their moments are (optimizer_step.cpp).
 struct ShardPlan {
@@ -83,7 +87,9 @@ class OptimizerStep {
                                            const Tensor& grads, std::int64_t micro_batches);
   // Scales the reduced gradients to their mean and clips it to optim.grad_clip in one pass, applies AdamW with
   // learning rate lr as update number `update_number` (1-based, for the bias correction), zeroes the gradients.
-  // Sharded: AdamW on this rank's slices, then the all-gathers, collective over the sharding's groups.
+  // Sharded: AdamW on this rank's slices, then the all-gathers, collective over the sharding's groups. params is
+  // the block the passes read (P): the f32 masters, or where this step keeps the masters, the working copy, whose
+  // slices it rounds from them (publish()).
   void update(const Tensor& params, const Tensor& grads, const ReducedGradients& reduced, double lr,
               std::int64_t update_number);
   // Drops the gradients without an update: parameters and moments stay as they are.
@@ -97,15 +103,30 @@ class OptimizerStep {
   void gather_moments(const Tensor& m, const Tensor& v) const;
   // This rank's slices of the whole moments m and v (P).
   void scatter_moments(const Tensor& m, const Tensor& v) const;
+
+  // Where this step keeps the f32 masters (StateSharding::masters): its slices, one after another like the moments.
+  bool keeps_masters() const { return !masters_.empty(); }
+  Tensor masters() const { return masters_; }
+  // This rank's slices of whole f32 parameters (P, any device) into the masters it keeps.
+  void scatter_masters(const Tensor& whole) const;
+  // The whole f32 parameters (P, host) from every rank's masters: collective.
+  void gather_masters(const Tensor& whole) const;
+  // working (P, the passes' dtype) = the masters rounded, this rank's slices then the all-gathers: collective.
+  void publish(const Tensor& working) const;
   const Arena& arena() const { return arena_; }
 
  private:
+  // whole (P) from every rank's slices kept in mine (collective), and mine from whole: moments or masters.
+  void gather_whole(const Tensor& mine, const Tensor& whole) const;
+  void scatter_whole(const Tensor& whole, const Tensor& mine) const;
+
   config::OptimConfig optim_;
   std::int64_t decay_elements_;
   ShardPlan plan_;
   Arena arena_;
   Tensor m_;
   Tensor v_;
+  Tensor masters_;  // empty unless StateSharding::masters
 };
 
 }  // namespace diverge

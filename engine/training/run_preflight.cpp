@@ -69,6 +69,11 @@ Device run_device(const config::Config& config) {
   return config.train.device == config::Device::kCuda ? Device::cuda : Device::cpu;
 }
 
+model::Masters run_masters(const config::Config& config) {
+  return config.parallel.zero == 1 && run_device(config) == Device::cuda ? model::Masters::with_optimizer
+                                                                          : model::Masters::in_model;
+}
+
 void check_supported(const config::Config& config) {
   // describe_backend() probes the device, which makes a CUDA context on device 0: only once the run is refused, so
   // that each rank of a run on several GPUs makes its first context on its own device (make_device_world).
@@ -125,10 +130,12 @@ MemoryPlan plan_memory(const config::Config& config, std::int64_t ranks) {
   const Device device = run_device(config);
   const std::size_t block = block_bytes(elements, DType::f32, device);
   const DType working = ops::activation_dtype(device);
+  const bool sharded_masters = run_masters(config) == model::Masters::with_optimizer;
   return {.device = device,
-          .params = block + (working == DType::f32 ? 0 : block_bytes(elements, working, device)),
+          .params = (sharded_masters ? 0 : block) + (working == DType::f32 ? 0 : block_bytes(elements, working, device)),
           .grads = block,
-          .optimizer = optimizer_bytes(config.parallel.zero == 1 ? moment_elements(elements, zero) : elements, device),
+          .optimizer = optimizer_bytes(config.parallel.zero == 1 ? moment_elements(elements, zero) : elements, device,
+                                       sharded_masters),
           .activations = model::activation_bytes(config.model, config.data.micro_batch, config.data.seq_len, device,
                                                   config.train.logit_chunk, ep)};
 }

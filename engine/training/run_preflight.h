@@ -14,6 +14,7 @@
 #include "engine/config/config.h"
 #include "engine/training/run_report.h"
 #include "engine/training/training_data.h"
+#include "model/transformer.h"
 
 namespace diverge {
 
@@ -43,6 +44,9 @@ data::LoaderConfig loader_config(const config::Config& config, const Comm& comm)
 
 // The device train.device names.
 Device run_device(const config::Config& config);
+// Where the run keeps the f32 master weights: with the optimizer, sharded, under ZeRO-1 on CUDA (whose passes read
+// the bf16 working copy); in the model otherwise (the CPU's passes read the masters themselves).
+model::Masters run_masters(const config::Config& config);
 
 // The bytes of each arena of one rank of a run of config (model.vocab_size resolved) on `ranks` ranks: the whole
 // model's but for the experts other ranks hold (parallel.ep) and the moments they keep (parallel.zero).

@@ -91,32 +91,39 @@ class HostBlocks {
   std::vector<Tensor> host_;
 };
 
-// AdamW's moments as whole blocks (P), as a checkpoint names them: the optimizer's own, or under ZeRO-1 host
-// staging that gather() fills from every rank's slices (collective) and scatter() hands back to this rank's.
-class WholeMoments {
+// The parameters and AdamW's moments as whole f32 blocks (P), as a checkpoint names them: the model's and the
+// optimizer's own, or host staging for what the optimizer shards (ZeRO-1's moments, and the masters it keeps), which
+// gather() fills from every rank's slices (collective) and scatter() hands back to this rank's.
+class WholeState {
  public:
-  WholeMoments(const OptimizerStep& optimizer, std::int64_t block_elements) : optimizer_(optimizer) {
-    if (!optimizer.sharded()) {
-      m = optimizer.exp_avg();
-      v = optimizer.exp_avg_sq();
-      return;
-    }
+  WholeState(const OptimizerStep& optimizer, const Tensor& model_params, std::int64_t block_elements)
+      : params(model_params), m(optimizer.exp_avg()), v(optimizer.exp_avg_sq()), optimizer_(optimizer) {
+    const bool staged_params = optimizer.keeps_masters(), staged_moments = optimizer.sharded();
     const auto allocate = [&](Buffers& buffers) {
-      return std::pair{buffers.take(DType::f32, {block_elements}), buffers.take(DType::f32, {block_elements})};
+      const auto whole = [&](bool staged) { return staged ? buffers.take(DType::f32, {block_elements}) : Tensor{}; };
+      return std::tuple{whole(staged_params), whole(staged_moments), whole(staged_moments)};
     };
-    staging_ = std::make_unique<Arena>("gathered AdamW moments", Device::cpu, planned_bytes(Device::cpu, allocate));
+    staging_ = std::make_unique<Arena>("gathered optimizer state", Device::cpu, planned_bytes(Device::cpu, allocate));
     Buffers buffers(*staging_);
-    std::tie(m, v) = allocate(buffers);
+    const auto [p, gm, gv] = allocate(buffers);
+    if (staged_params) params = p;
+    if (staged_moments) {
+      m = gm;
+      v = gv;
+    }
   }
   void gather() const {
-    if (staging_) optimizer_.gather_moments(m, v);
+    if (optimizer_.sharded()) optimizer_.gather_moments(m, v);
+    if (optimizer_.keeps_masters()) optimizer_.gather_masters(params);
   }
   void scatter() const {
-    if (staging_) optimizer_.scatter_moments(m, v);
+    if (optimizer_.sharded()) optimizer_.scatter_moments(m, v);
+    if (optimizer_.keeps_masters()) optimizer_.scatter_masters(params);
   }
 
-  Tensor m;  // (P) f32
-  Tensor v;  // (P) f32
+  Tensor params;  // (P) f32
+  Tensor m;       // (P) f32
+  Tensor v;       // (P) f32
 
  private:
   const OptimizerStep& optimizer_;
@@ -217,11 +224,11 @@ fs::path save_training_checkpoint(const fs::path& root, const config::Config& co
   const bool lead = world.rank() == 0;
   const fs::path staging = staging_path(root, state.step, lead_pid(world));
   if (lead) begin_checkpoint(root, staging);
-  const WholeMoments moments(optimizer, params.numel());
-  moments.gather();
+  const WholeState whole(optimizer, params, layout.block_elements());
+  whole.gather();
   world.barrier();
   if (writes_files(groups)) {
-    const HostBlocks host({params, moments.m, moments.v});
+    const HostBlocks host({whole.params, whole.m, whole.v});
     host.download();
     stage_checkpoint_files(root, staging, state.step, "rank" + std::to_string(world.rank()),
                            rank_files(layout, host, groups).files);
@@ -238,12 +245,12 @@ ResumedCheckpoint load_training_checkpoint(const fs::path& dir, const config::Co
   const std::vector<TensorSpec> whole = whole_model_specs(current.model);
   checkpoint.check_model(whole);
   checkpoint.check_optimizer(adamw_state_specs(whole));
-  const WholeMoments moments(optimizer, params.numel());
-  const HostBlocks host({params, moments.m, moments.v});
+  const WholeState state(optimizer, params, layout.block_elements());
+  const HostBlocks host({state.params, state.m, state.v});
   copy_views(checkpoint, &LoadedCheckpoint::copy_model, block_views(layout, host[0], nullptr));
   copy_views(checkpoint, &LoadedCheckpoint::copy_optimizer, optimizer_views(layout, host[1], host[2]));
   host.upload();
-  moments.scatter();
+  state.scatter();
 
   ResumedCheckpoint resumed;
   resumed.progress.step = checkpoint.state.step;

@@ -33,7 +33,8 @@ fs::path checkpoints_root(const config::Config& config);
 // train.keep_checkpoints. Atomic: a kill leaves the previous checkpoint and `latest` intact. Collective over
 // groups.world(): world rank 0 writes the replicated tensors and state.json, and under expert parallelism the first
 // rank of each expert shard (edp rank 0) writes that shard's experts and their moments into files of their own, so
-// no rank ever holds more than its own share. Returns the checkpoint's directory, published once rank 0 returns.
+// no rank ever holds more than its own share. params is the model's f32 block, or empty where the optimizer keeps the
+// masters (OptimizerStep::keeps_masters). Returns the checkpoint's directory, published once rank 0 returns.
 fs::path save_training_checkpoint(const fs::path& root, const config::Config& config, const model::ParamLayout& layout,
                                   const Tensor& params, const OptimizerStep& optimizer, const TrainProgress& progress,
                                   const ProcessGroups& groups);
@@ -45,7 +46,8 @@ struct ResumedCheckpoint {
   std::vector<std::string> changed_keys;
 };
 
-// Loads a checkpoint directory into params and the optimizer's moments: layout's tensors, this rank's share, from
+// Loads a checkpoint directory into params (or, where params is empty, the masters the optimizer keeps; its
+// publish() then refreshes the working copy) and the optimizer's moments: layout's tensors, this rank's share, from
 // a checkpoint written by any number of ranks at any expert-parallel size (experts are stored under their global
 // names). Error naming the checkpoint when a file is damaged or a tensor's name, dtype or shape differs from what the
 // current model expects.

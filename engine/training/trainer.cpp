@@ -51,7 +51,7 @@ RunStart run_start(const config::Config& config, const TrainOptions& options) {
 StateSharding state_sharding(const config::Config& config, const ProcessGroups& groups,
                              const model::ParamLayout& layout) {
   if (config.parallel.zero == 0) return {};
-  return {&groups.edp(), &groups.dp(), layout.sharded_elements()};
+  return {&groups.edp(), &groups.dp(), layout.sharded_elements(), run_masters(config) == model::Masters::with_optimizer};
 }
 
 // The run directory is rank 0's: it alone checks, locks and writes it.
@@ -76,7 +76,8 @@ class TrainingRun {
         lead_(groups_.world().rank() == 0),
         run_dir_(lead_run_directory(config_, run_start(config_, options), lead_)),
         model_(config_.model, config_.loss, config_.data.micro_batch, config_.data.seq_len, config_.train.seed,
-               memory_.device, config_.train.logit_chunk, {&groups_.ep(), config_.parallel.ep_capacity}),
+               memory_.device, config_.train.logit_chunk, {&groups_.ep(), config_.parallel.ep_capacity},
+               run_masters(config_)),
         optimizer_(config_.optim, model_.layout().block_elements(), model_.layout().decay_elements(), model_.device(),
                    state_sharding(config_, groups_, model_.layout())),
         loader_(inputs_.data.corpus, loader_config(config_, groups_.dp())),
@@ -87,6 +88,7 @@ class TrainingRun {
         root_(checkpoints_root(config_)),
         last_step_(options.stop_after > 0 ? std::min(options.stop_after, config_.train.steps) : config_.train.steps) {
     model_.balance_load_over(groups_.dp());
+    if (optimizer_.keeps_masters()) start_masters();
     if (config_.data.val_every > 0 && (lead_ || expert_parallel()))
       evaluator_ = std::make_unique<Evaluator>(inputs_.data.corpus, inputs_.data.val_label_system,
                                                config_.data.micro_batch, config_.data.seq_len,
@@ -166,6 +168,7 @@ class TrainingRun {
   // Every rank reads the same checkpoint files (on one host, or a file system every host shares).
   void resume_from(const std::filesystem::path& dir) {
     auto resumed = load_training_checkpoint(dir, config_, model_.layout(), model_.params(), optimizer_);
+    if (optimizer_.keeps_masters()) optimizer_.publish(model_.working());
     restore_loop_state(resumed.progress.trainer, dir.string() + ": state.json");
     loader_.restore(resumed.progress.loader);
     progress_ = std::move(resumed.progress);
@@ -199,7 +202,7 @@ class TrainingRun {
   // The update (or, for a skipped step, none) and the counters that move either way: data and schedule go on.
   void finish_step(StepResult& result, StepVerdict verdict, std::int64_t step) {
     if (verdict == StepVerdict::update) {
-      optimizer_.update(model_.params(), model_.grads(), result.gradients, result.record.lr, step - guard_.skipped());
+      optimizer_.update(updated_block(), model_.grads(), result.gradients, result.record.lr, step - guard_.skipped());
     } else {
       OptimizerStep::discard(model_.grads());
       warn("step " + std::to_string(step) + ": update skipped: " + nonfinite_cause(result) + " (" +
@@ -265,7 +268,7 @@ class TrainingRun {
   // its experts; no rank goes on (or exits) before the checkpoint is published.
   bool save() {
     const auto save_start = Clock::now();
-    const std::pair<const char*, Tensor> blocks[] = {{"parameters", model_.params()},
+    const std::pair<const char*, Tensor> blocks[] = {{"parameters", masters()},
                                                      {"AdamW exp_avg moments", optimizer_.exp_avg()},
                                                      {"AdamW exp_avg_sq moments", optimizer_.exp_avg_sq()}};
     for (const auto& [what, block] : blocks)
@@ -292,6 +295,21 @@ class TrainingRun {
     timing_.checkpoints.add(seconds_since(save_start));
     return true;
   }
+
+  // The optimizer's masters, sharded, start as the model's seeded initial parameters, which the working copy
+  // then takes from them: the model alone holds no f32 block to start from.
+  void start_masters() {
+    Arena host("initial parameters", Device::cpu,
+               static_cast<std::size_t>(model_.layout().block_elements()) * sizeof(float));
+    const Tensor initial = host.alloc(DType::f32, {model_.layout().block_elements()});
+    model_.write_initial_parameters(initial);
+    optimizer_.scatter_masters(initial);
+    optimizer_.publish(model_.working());
+  }
+  // The f32 masters: the model's block, or this rank's slices where the optimizer keeps them.
+  Tensor masters() const { return optimizer_.keeps_masters() ? optimizer_.masters() : model_.params(); }
+  // What an update writes: the masters, or where the optimizer keeps them, the working copy it rounds from them.
+  Tensor updated_block() const { return optimizer_.keeps_masters() ? model_.working() : model_.params(); }
 
   // The first tensor of a parameter-shaped block with a NaN or an infinity; a ZeRO-1 rank's moments are slices of
   // many tensors, named as such.
