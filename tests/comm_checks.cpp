@@ -82,6 +82,11 @@ void check_scatter_gather_broadcast(Comm& group, Device device) {
   for (int j = 0; j < kSlice; ++j)  // sum over ranks q of 100 q + (r * kSlice + j)
     CHECK(scattered[static_cast<std::size_t>(j)] ==
           static_cast<float>(100 * n * (n - 1) / 2 + n * (r * kSlice + j)));
+  // In place (NCCL's form): this rank's own slice of send receives the sums of that slice.
+  const Tensor whole = place(arena, values).reshape({n * kSlice});
+  const Tensor own = whole.slice_rows(r * kSlice, (r + 1) * kSlice);
+  group.reduce_scatter(whole, own, ReduceOp::sum);
+  CHECK(fetch<float>(own) == scattered);
 
   const Tensor mine = place(arena, std::vector<float>{static_cast<float>(r), static_cast<float>(-r)});
   const Tensor all = place(arena, std::vector<float>(static_cast<std::size_t>(2 * n)));

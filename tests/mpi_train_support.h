@@ -65,6 +65,11 @@ std::vector<nlohmann::json> step_records(const fs::path& run);
 void check_same_records(const fs::path& run, const fs::path& reference, std::initializer_list<const char*> keys,
                         const Tolerance& tolerance);
 
+// ZeRO-1 against whole moments: every record of run's metrics.jsonl equal to reference's bit for bit, but the
+// gradient norm, which a sharded run sums from each rank's slices (reduce-scattered) and then over the ranks: the same
+// squares added in another order in double, within 1e-12 relative.
+void check_same_records_but_norm_order(const fs::path& run, const fs::path& reference);
+
 // Runs the micro config at `ranks` ranks cut as `parallel` and as one process cut as `single`, in dir/np<ranks> and
 // dir/single, and checks that they log the same `keys` and reach the same weights, within tolerance.
 void check_same_training(const fs::path& dir, int ranks, const Cut& parallel, const Cut& single,

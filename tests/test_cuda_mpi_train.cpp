@@ -82,8 +82,9 @@ TEST_CASE("cuda mpi train: data and expert parallelism on 2 ranks train as one C
     check_same_records(dir / run, dir / "single", {"loss", "lm", "lb", "z", "edl", "grad_norm"},
                        {.losses = 1e-3, .weights = 1e-3});
   }
-  // ZeRO-1 moves the moments and who updates what, not one operation: the very bits of the whole-moments run.
-  CHECK(deterministic_records(dir / "ep-zero/metrics.jsonl") == deterministic_records(dir / "ep/metrics.jsonl"));
+  // ZeRO-1 moves the moments, the masters and who updates what, not one operation: the very bits of the
+  // whole-moments run, but for the order of the gradient norm's squares.
+  check_same_records_but_norm_order(dir / "ep-zero", dir / "ep");
   CHECK(checkpoint_files(dir / "ep-zero") == checkpoint_files(dir / "ep"));
 }
 

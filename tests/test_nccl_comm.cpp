@@ -1,7 +1,8 @@
 // Tests for the NCCL group over device tensors: alone (one rank, with or without MPI) and under mpirun at 2 or more
 // ranks, one GPU each, every collective against values each rank computes for itself (comm_checks.h), bf16
 // included; host tensors refused; the routed group sending each tensor where it lives. Skipped with one line without
-// NCCL in the build, without a GPU (NCCL never runs on the emulator), or with fewer GPUs on this host than ranks.
+// NCCL in the build, without a GPU, or with fewer GPUs on this host than ranks. On the emulator the same checks run
+// against its stand-in, the host group over device memory (tests/emulator/device_comm.cpp).
 #include <doctest/doctest.h>
 
 #include <memory>

@@ -26,7 +26,8 @@ class Comm {
 
   // In place over all ranks: buf (any shape) becomes the elementwise reduction.
   virtual void allreduce(const Tensor& buf, ReduceOp op) = 0;
-  // send (size * n) -> recv (n): rank r gets the reduction of every rank's r-th slice.
+  // send (size * n) -> recv (n): rank r gets the reduction of every rank's r-th slice. In place when recv is that
+  // very slice of send (the rest of send is then undefined).
   virtual void reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) = 0;
   // send (n) -> recv (size * n): rank r's send lands in slice r of everyone's recv. In place when send is that
   // very slice of recv.

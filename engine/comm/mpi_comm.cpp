@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 #include <cstdlib>
 #include <span>
 #include <string>
@@ -115,8 +116,16 @@ class MpiComm final : public Comm {
     check_host(send, "reduce_scatter");
     check_host(recv, "reduce_scatter");
     check_scatter_sizes(send, recv, size_, where("reduce_scatter"));
-    MPI_Reduce_scatter_block(send.data, recv.data, as_count(recv.numel(), "reduce_scatter"),
-                             reduction_type(send, "reduce_scatter"), mpi_op(op), comm_);
+    const int count = as_count(recv.numel(), "reduce_scatter");
+    const MPI_Datatype type = reduction_type(send, "reduce_scatter");
+    // In place when recv is this rank's own slice of send (as NCCL takes it): MPI's in-place form leaves the
+    // result at the start of the buffer, whence it moves to the slice.
+    if (recv.data == static_cast<char*>(send.data) + static_cast<std::size_t>(rank_) * recv.bytes()) {
+      MPI_Reduce_scatter_block(MPI_IN_PLACE, send.data, count, type, mpi_op(op), comm_);
+      if (rank_ != 0) std::memmove(recv.data, send.data, recv.bytes());
+      return;
+    }
+    MPI_Reduce_scatter_block(send.data, recv.data, count, type, mpi_op(op), comm_);
   }
 
   void allgather(const Tensor& send, const Tensor& recv) override {

@@ -39,8 +39,8 @@ struct Region {
   std::int64_t end = 0;
 };
 
-void add_piece(ShardPlan& plan, std::int64_t begin, std::int64_t end) {
-  plan.pieces.push_back({begin, end, plan.moment_elements});
+void add_piece(ShardPlan& plan, std::int64_t begin, std::int64_t end, bool slice) {
+  plan.pieces.push_back({begin, end, plan.moment_elements, slice});
   plan.moment_elements += end - begin;
 }
 
@@ -55,10 +55,10 @@ void plan_region(ShardPlan& plan, const Region& region) {
     const std::int64_t slice = std::min(bucket, per_rank - done);
     const std::int64_t run = region.begin + done * region.ranks;
     plan.gathers.push_back({region.group, run, slice});
-    add_piece(plan, run + region.rank * slice, run + (region.rank + 1) * slice);
+    add_piece(plan, run + region.rank * slice, run + (region.rank + 1) * slice, true);
   }
   const std::int64_t tail = region.begin + per_rank * region.ranks;
-  if (tail < region.end) add_piece(plan, tail, region.end);
+  if (tail < region.end) add_piece(plan, tail, region.end, false);
 }
 
 ShardPlan plan_shards(std::int64_t block_elements, const Region& experts, const Region& replicated) {
@@ -115,6 +115,13 @@ OptimizerStep::OptimizerStep(const config::OptimConfig& optim, std::int64_t bloc
 
 namespace {
 
+// The gradients hold the sum over every micro-batch of every rank (an expert's over the tokens of every rank that
+// routed to it), whose squares add up to `squares`; the mean's norm follows from the sum's.
+ReducedGradients of_sum(double squares, std::int64_t micro_batches, int ranks) {
+  const double contributions = static_cast<double>(micro_batches) * ranks;
+  return {.norm = std::sqrt(squares) / contributions, .contributions = contributions};
+}
+
 void allreduce_in_buckets(Comm& comm, const Tensor& part) {
   for (std::int64_t begin = 0; begin < part.numel(); begin += kGradientBucketElements)
     comm.allreduce(part.slice_rows(begin, std::min(begin + kGradientBucketElements, part.numel())), ReduceOp::sum);
@@ -137,10 +144,7 @@ ReducedGradients reduce_parts(const GradientGroups& g, const Tensor& grads, std:
   double shard_squares = sharded.numel() > 0 ? ops::sum_of_squares(sharded) : 0.0;
   g.shards.allreduce(make_view(&shard_squares, DType::f64, Device::cpu, {1}), ReduceOp::sum);
   const double squares = shard_squares + (replicated.numel() > 0 ? ops::sum_of_squares(replicated) : 0.0);
-  // The gradients now hold the sum over every micro-batch of every rank (an expert's over the tokens of every rank
-  // that routed to it); the mean's norm follows from the sum's.
-  const double contributions = static_cast<double>(micro_batches) * g.replicated.size();
-  return {.norm = std::sqrt(squares) / contributions, .contributions = contributions};
+  return of_sum(squares, micro_batches, g.replicated.size());
 }
 
 }  // namespace
@@ -153,6 +157,32 @@ ReducedGradients OptimizerStep::reduce_gradients(Comm& comm, const Tensor& grads
 ReducedGradients OptimizerStep::reduce_gradients(const ProcessGroups& groups, std::int64_t sharded_elements,
                                                  const Tensor& grads, std::int64_t micro_batches) {
   return reduce_parts({groups.dp(), groups.edp(), groups.ep(), sharded_elements}, grads, micro_batches);
+}
+
+ReducedGradients OptimizerStep::reduce(const ProcessGroups& groups, std::int64_t sharded_elements,
+                                       const Tensor& grads, std::int64_t micro_batches) const {
+  if (!sharded()) return reduce_gradients(groups, sharded_elements, grads, micro_batches);
+  for (const ShardPlan::Gather& g : plan_.gathers) {
+    const std::int64_t rank = g.group->rank(), ranks = g.group->size();
+    g.group->reduce_scatter(grads.slice_rows(g.begin, g.begin + ranks * g.per_rank),
+                            grads.slice_rows(g.begin + rank * g.per_rank, g.begin + (rank + 1) * g.per_rank),
+                            ReduceOp::sum);
+  }
+  // Squares of the reduced gradient: each slice on its one rank, summed over the slice's group; each kept part on
+  // every rank of its group alike, counted once. The experts' then add over the ranks holding the other shards.
+  double slices[2] = {0.0, 0.0}, kept[2] = {0.0, 0.0};  // [experts, replicated]
+  for (const ShardPlan::Piece& piece : plan_.pieces) {
+    const Tensor part = piece_of(grads, piece);
+    const int region = piece.begin < sharded_elements ? 0 : 1;
+    if (!piece.slice) (region == 0 ? groups.edp() : groups.dp()).allreduce(part, ReduceOp::sum);
+    (piece.slice ? slices : kept)[region] += part.numel() > 0 ? ops::sum_of_squares(part) : 0.0;
+  }
+  const auto sum_over = [](Comm& group, double value) {
+    group.allreduce(make_view(&value, DType::f64, Device::cpu, {1}), ReduceOp::sum);
+    return value;
+  };
+  const double experts = sum_over(groups.ep(), sum_over(groups.edp(), slices[0]) + kept[0]);
+  return of_sum(experts + sum_over(groups.dp(), slices[1]) + kept[1], micro_batches, groups.dp().size());
 }
 
 void OptimizerStep::update(const Tensor& params, const Tensor& grads, const ReducedGradients& reduced, double lr,

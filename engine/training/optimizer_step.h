@@ -25,9 +25,9 @@ struct ReducedGradients {
 inline constexpr std::int64_t kGradientBucketElements = std::int64_t{1} << 24;
 
 // ZeRO-1 (parallel.zero 1): AdamW's moments are split over the ranks that reduce each part of the parameter block,
-// [0, sharded_elements) (this rank's experts) over expert_holders (edp), the rest over replicas (dp). Each rank keeps
-// the moments of its slices only, updates those slices of the parameters, and the parameters are then all-gathered
-// in place. Null groups (or groups of one): every rank keeps every moment. With masters, the f32 master weights
+// [0, sharded_elements) (this rank's experts) over expert_holders (edp), the rest over replicas (dp). Each rank
+// receives the gradient sums of its slices only (reduce()), keeps the moments of its slices, updates those slices of
+// the parameters, and the parameters are then all-gathered in place. Null groups (or groups of one): every rank keeps every moment. With masters, the f32 master weights
 // shard the same way and live here beside the moments: for a model whose passes read a working copy in another
 // dtype (CUDA's bf16), which is what update() then writes and all-gathers.
 struct StateSharding {
@@ -56,6 +56,7 @@ struct ShardPlan {
     std::int64_t begin = 0;  // [begin, end) of the block
     std::int64_t end = 0;
     std::int64_t moments = 0;  // where its moments start
+    bool slice = false;        // this rank's slice of a gather run; else a part every rank of the group keeps
   };
   // A run of the block split evenly over a group, slice r = [begin + r * per_rank, begin + (r + 1) * per_rank).
   struct Gather {
@@ -85,6 +86,11 @@ class OptimizerStep {
   // the rest over groups.dp(); the norm counts every parameter once, the shards' squares summed over groups.ep().
   static ReducedGradients reduce_gradients(const ProcessGroups& groups, std::int64_t sharded_elements,
                                            const Tensor& grads, std::int64_t micro_batches);
+  // The same for this step's sharding (the groups its StateSharding named from groups): under ZeRO-1 each gather
+  // run's gradients are reduce-scattered, so a rank receives the sums of its own slices only, which are all its
+  // update reads (half an all-reduce's traffic); the rest of the block then holds this rank's own sums.
+  ReducedGradients reduce(const ProcessGroups& groups, std::int64_t sharded_elements, const Tensor& grads,
+                          std::int64_t micro_batches) const;
   // Scales the reduced gradients to their mean and clips it to optim.grad_clip in one pass, applies AdamW with
   // learning rate lr as update number `update_number` (1-based, for the bias correction), zeroes the gradients.
   // Sharded: AdamW on this rank's slices, then the all-gathers, collective over the sharding's groups. params is

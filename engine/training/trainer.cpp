@@ -184,8 +184,7 @@ class TrainingRun {
     const StepLosses losses = run_micro_batches({model_, edl_, monitor_, loader_, groups_.dp()}, inputs_,
                                                 micro_batches);
     StepResult result;
-    result.gradients = OptimizerStep::reduce_gradients(groups_, model_.layout().sharded_elements(), model_.grads(),
-                                                       micro_batches);
+    result.gradients = optimizer_.reduce(groups_, model_.layout().sharded_elements(), model_.grads(), micro_batches);
     result.record.step = step;
     const model::Losses& lm = losses.model;
     result.record.loss = {.total = lm.total + edl_.weighted(losses.edl.mean), .lm = lm.lm, .lb = lm.lb, .z = lm.z,
