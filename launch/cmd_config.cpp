@@ -7,6 +7,7 @@
 #include "engine/config/config.h"
 #include "engine/config/model_size.h"
 #include "engine/training/run_preflight.h"
+#include "engine/training/run_report.h"
 #include "launch/command.h"
 
 namespace diverge::cli {
@@ -62,13 +63,19 @@ Registrar config_command(40, [](CLI::App& root) {
       "Run every check `diverge train` makes before its first step: the config's keys, types, ranges and rules\n"
       "between keys, what this build supports, the corpus (vocabulary, label systems, blend weights, validation\n"
       "shards) and the memory plan. Prints \"ok\", the model's size and what was checked and what could not be (no\n"
-      "corpus yet), or the first error with its JSON path or file (exit 1).\n"
-      "Example: diverge config check --config configs/tiny-cpu.json");
+      "corpus yet), or the first error with its JSON path or file (exit 1). --ranks N plans one rank's memory of a\n"
+      "run on N ranks (mpirun -np N): its share of the experts (parallel.ep) and of the optimizer (parallel.zero).\n"
+      "Example: diverge config check --config configs/moe-1b-gpu.json --set parallel.ep=8 --set parallel.zero=1 "
+      "--ranks 8");
   add_config_options(*check_cmd, *check_args, /*file_required=*/true);
-  check_cmd->callback([check_args] {
-    const PreflightReport report = preflight(check_args->load());
+  auto ranks = std::make_shared<std::int64_t>(0);
+  check_cmd->add_option("--ranks", *ranks, "plan the memory of one of this many ranks (default: one process)")
+      ->check(CLI::PositiveNumber);
+  check_cmd->callback([check_args, ranks] {
+    const PreflightReport report = preflight(check_args->load(), *ranks);
     std::printf("ok\n");
     print_model_size(report.config);
+    if (report.memory) std::printf("%s\n", format_memory_plan(*report.memory, report.ranks, report.config.data).c_str());
     for (const auto& line : report.checked) std::printf("checked: %s\n", line.c_str());
     for (const auto& line : report.not_checked) std::printf("not checked: %s\n", line.c_str());
   });

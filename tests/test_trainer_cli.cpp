@@ -88,6 +88,21 @@ TEST_CASE("config check: runs train's checks against the corpus, and says what i
   // Expert parallelism is checked as one rank of its group would run it (the world size is the launcher's).
   const auto expert_parallel = test::run_diverge(check + " --set parallel.ep=2");
   CHECK_MESSAGE(expert_parallel.exit_code == 0, expert_parallel.output);
+  // --ranks plans one rank of a run on that many: ZeRO-1 then shards the moments over 4 ranks.
+  const auto memory_line = [&](const std::string& args) {
+    const auto run = test::run_diverge(check + " --set parallel.ep=2 --set parallel.zero=1" + args);
+    REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+    const std::size_t at = run.output.find("memory (planned");
+    REQUIRE_MESSAGE(at != std::string::npos, run.output);
+    return run.output.substr(at, run.output.find('\n', at) - at);
+  };
+  const std::string alone = memory_line(""), of_four = memory_line(" --ranks 4");
+  CHECK(alone.rfind("memory (planned, cpu): ", 0) == 0);
+  CHECK(of_four.rfind("memory (planned per rank, cpu): ", 0) == 0);
+  const auto optimizer = [](const std::string& line) { return line.substr(line.find("| optimizer")); };
+  CHECK(optimizer(of_four) != optimizer(alone));
+  check_one_line_error(test::run_diverge(check + " --set parallel.ep=2 --ranks 3"),
+                       "parallel.ep: 2 does not divide the 3 ranks planned for");
   check_one_line_error(test::run_diverge(check + " --set data.micro_batch=4000000"), "memory plan: ");
 
   const auto absent = test::run_diverge(check + " --set data.corpus=" + (dir / "nowhere").string());

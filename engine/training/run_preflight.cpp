@@ -162,10 +162,13 @@ void check_memory_plan(const MemoryPlan& plan, std::size_t limit) {
             "; lower data.micro_batch or data.seq_len (activations) or the model's size");
 }
 
-PreflightReport preflight(const config::Config& config) {
+PreflightReport preflight(const config::Config& config, std::int64_t ranks) {
   PreflightReport report;
   report.config = config;
   report.memory_limit = 0;
+  report.ranks = std::max<std::int64_t>(ranks, 1);
+  check(ranks == 0 || ranks % config.parallel.ep == 0, "parallel.ep",
+        std::to_string(config.parallel.ep) + " does not divide the " + std::to_string(ranks) + " ranks planned for");
   report.checked.push_back("config rules");
   check_supported(config);
   report.checked.push_back("supported by this build (train.device, parallel.ep)");
@@ -186,7 +189,7 @@ PreflightReport preflight(const config::Config& config) {
         "(data.weights, data.val_label_system, edl.labels) and the validation shards were not checked");
   }
   if (report.config.model.vocab_size > 0) {
-    report.memory = plan_memory(report.config);
+    report.memory = plan_memory(report.config, report.ranks);
     report.memory_limit = memory_limit(*report.memory);
     check_memory_plan(*report.memory, report.memory_limit);
     report.checked.push_back("memory plan: " + format_bytes(static_cast<double>(total_bytes(*report.memory))) +

@@ -64,7 +64,8 @@ MemoryPlan checked_memory_plan(const config::Config& config, std::int64_t ranks 
 // What `diverge config check` found: every check `train` makes before its first step that could be made.
 struct PreflightReport {
   config::Config config;                   // resolved when the corpus was opened
-  std::optional<MemoryPlan> memory;        // when the vocabulary size is known
+  std::optional<MemoryPlan> memory;        // when the vocabulary size is known: one rank's
+  std::int64_t ranks = 1;                  // what the plan is for
   std::size_t memory_limit = 0;
   std::vector<std::string> checked;        // "corpus runs/c/manifest.json: vocabulary 8,192, ...", ...
   std::vector<std::string> not_checked;    // what could not be checked, and why
@@ -72,7 +73,9 @@ struct PreflightReport {
 
 // Runs train's checks without training: the config rules (already passed by a loaded config), this build's
 // support, the corpus (vocabulary, label systems, blend weights, validation shards) and the memory plan. A missing
-// corpus is not an error here: the checks that need it are listed in not_checked. Any failed check is an Error.
-PreflightReport preflight(const config::Config& config);
+// corpus is not an error here: the checks that need it are listed in not_checked. Any failed check is an Error. The
+// memory plan is one rank's of a run on `ranks` (mpirun -np), which parallel.ep must then divide; 0: of one process,
+// as one rank of its expert-parallel group would plan it (the world size being the launcher's).
+PreflightReport preflight(const config::Config& config, std::int64_t ranks = 0);
 
 }  // namespace diverge

@@ -22,6 +22,14 @@ std::string format_si(double value) {
   return buf;
 }
 
+std::string format_memory_plan(const MemoryPlan& mem, std::int64_t ranks, const config::DataConfig& d) {
+  const auto bytes = [](std::size_t n) { return format_bytes(static_cast<double>(n)); };
+  return std::string("memory (planned") + (ranks > 1 ? " per rank" : "") + ", " + device_name(mem.device) +
+         "): params " + bytes(mem.params) + " | grads " + bytes(mem.grads) + " | optimizer " + bytes(mem.optimizer) +
+         " | activations " + bytes(mem.activations) + " (micro-batch " + std::to_string(d.micro_batch) + " x " +
+         std::to_string(d.seq_len) + ") | total " + bytes(mem.params + mem.grads + mem.optimizer + mem.activations);
+}
+
 void print_run_plan(const config::Config& config, const RunFacts& facts) {
   const auto& m = config.model;
   const auto& d = config.data;
@@ -32,16 +40,8 @@ void print_run_plan(const config::Config& config, const RunFacts& facts) {
               format_thousands(static_cast<double>(m.vocab_size)).c_str());
   std::printf("params: %s total, %s active per token\n", format_si(static_cast<double>(facts.total_params)).c_str(),
               format_si(static_cast<double>(facts.active_params)).c_str());
-  const MemoryPlan& mem = facts.memory;
-  std::size_t total = mem.params + mem.grads + mem.optimizer + mem.activations;
+  std::printf("%s\n", format_memory_plan(facts.memory, facts.ranks, d).c_str());
   const std::string ranks = facts.ranks > 1 ? " x " + std::to_string(facts.ranks) + " ranks" : "";
-  std::printf(
-      "memory (planned%s, %s): params %s | grads %s | optimizer %s | activations %s (micro-batch %lld x %lld) | "
-      "total %s\n",
-      facts.ranks > 1 ? " per rank" : "", device_name(mem.device), format_bytes(static_cast<double>(mem.params)).c_str(), format_bytes(static_cast<double>(mem.grads)).c_str(),
-      format_bytes(static_cast<double>(mem.optimizer)).c_str(),
-      format_bytes(static_cast<double>(mem.activations)).c_str(), static_cast<long long>(d.micro_batch),
-      static_cast<long long>(d.seq_len), format_bytes(static_cast<double>(total)).c_str());
   std::printf("compute: %sFLOP/token | %s tokens/step (%lld x %lld x %lld micro-batches%s) | %d threads | %s\n",
               format_si(static_cast<double>(facts.flops_per_token)).c_str(),
               format_thousands(static_cast<double>(facts.tokens_per_step)).c_str(),

@@ -39,6 +39,8 @@ std::string format_si(double value);
 
 // The model, the memory per arena, the compute per step and the corpus: printed before the first step.
 void print_run_plan(const config::Config& config, const RunFacts& facts);
+// "memory (planned per rank, cuda): params 1.7 MB | grads ... | total 7.6 MB": one rank's plan of a run on `ranks`.
+std::string format_memory_plan(const MemoryPlan& plan, std::int64_t ranks, const config::DataConfig& data);
 
 // Printed after the first step: the activation arena's measured peak beside the plan.
 void print_activation_peak(std::size_t planned, std::size_t measured);
