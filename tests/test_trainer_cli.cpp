@@ -104,6 +104,9 @@ TEST_CASE("config check: runs train's checks against the corpus, and says what i
   check_one_line_error(test::run_diverge(check + " --set parallel.ep=2 --ranks 3"),
                        "parallel.ep: 2 does not divide the 3 ranks planned for");
   check_one_line_error(test::run_diverge(check + " --set data.micro_batch=4000000"), "memory plan: ");
+  // Under expert parallelism the exchange's planned rows are a knob of their own.
+  check_one_line_error(test::run_diverge(check + " --set data.micro_batch=4000000 --set parallel.ep=2"),
+                       "or parallel.ep_capacity (the rows the expert exchange plans for");
 
   const auto absent = test::run_diverge(check + " --set data.corpus=" + (dir / "nowhere").string());
   REQUIRE_MESSAGE(absent.exit_code == 0, absent.output);

@@ -146,20 +146,24 @@ std::size_t memory_limit(const MemoryPlan& plan) {
 
 MemoryPlan checked_memory_plan(const config::Config& config, std::int64_t ranks) {
   MemoryPlan plan = plan_memory(config, ranks);
-  check_memory_plan(plan, memory_limit(plan));
+  check_memory_plan(plan, memory_limit(plan), config);
   return plan;
 }
 
-void check_memory_plan(const MemoryPlan& plan, std::size_t limit) {
+void check_memory_plan(const MemoryPlan& plan, std::size_t limit, const config::Config& config) {
   const std::size_t total = total_bytes(plan);
+  std::string knobs = "lower data.micro_batch or data.seq_len (activations)";
+  if (config.parallel.ep > 1)
+    knobs += ", or parallel.ep_capacity (the rows the expert exchange plans for; 0 plans for the most possible)";
+  if (config.parallel.zero == 0) knobs += ", set parallel.zero=1 to shard the optimizer over several ranks";
+  knobs += ", or shrink the model";
   check(total <= limit, "memory plan",
         format_bytes(static_cast<double>(total)) + " planned (params " + format_bytes(static_cast<double>(plan.params)) +
             ", grads " + format_bytes(static_cast<double>(plan.grads)) + ", optimizer " +
             format_bytes(static_cast<double>(plan.optimizer)) + ", activations " +
             format_bytes(static_cast<double>(plan.activations)) + ") exceeds the " +
             format_bytes(static_cast<double>(limit)) +
-            (plan.device == Device::cpu ? " this process may use" : " free on the GPU") +
-            "; lower data.micro_batch or data.seq_len (activations) or the model's size");
+            (plan.device == Device::cpu ? " this process may use" : " free on the GPU") + "; " + knobs);
 }
 
 PreflightReport preflight(const config::Config& config, std::int64_t ranks) {
@@ -191,7 +195,7 @@ PreflightReport preflight(const config::Config& config, std::int64_t ranks) {
   if (report.config.model.vocab_size > 0) {
     report.memory = plan_memory(report.config, report.ranks);
     report.memory_limit = memory_limit(*report.memory);
-    check_memory_plan(*report.memory, report.memory_limit);
+    check_memory_plan(*report.memory, report.memory_limit, report.config);
     report.checked.push_back("memory plan: " + format_bytes(static_cast<double>(total_bytes(*report.memory))) +
                              " of the " + format_bytes(static_cast<double>(report.memory_limit)) +
                              " this process may use");

@@ -55,8 +55,9 @@ MemoryPlan plan_memory(const config::Config& config, std::int64_t ranks = 1);
 // What a plan on its device may use: the host's memory limit (host_memory_limit()), or the GPU's free memory.
 std::size_t memory_limit(const MemoryPlan& plan);
 
-// Error when the plan's total exceeds limit (memory_limit()), naming each arena and the knobs that shrink it.
-void check_memory_plan(const MemoryPlan& plan, std::size_t limit);
+// Error when the plan's total exceeds limit (memory_limit()), naming each arena and the knobs of config that shrink
+// it.
+void check_memory_plan(const MemoryPlan& plan, std::size_t limit, const config::Config& config);
 
 // plan_memory(config, ranks), checked against memory_limit().
 MemoryPlan checked_memory_plan(const config::Config& config, std::int64_t ranks = 1);
