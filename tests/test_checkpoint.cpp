@@ -164,7 +164,7 @@ TEST_CASE("checkpoint: save and load round trip") {
   const json state = json::parse(read_file(path / "state.json"));
   CHECK(state["format"] == "diverge-checkpoint");
   CHECK(state["format_version"] == 3);
-  CHECK(state["layout"] == json{{"world", 1}, {"ep", 1}});
+  CHECK(state["layout"] == json{{"world", 1}, {"ep", 1}, {"zero", 0}});
   for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
     const std::string bytes = read_file(path / file);
     CHECK(state["files"][file]["hash"] == content_hash(bytes));
@@ -271,6 +271,8 @@ TEST_CASE("checkpoint: damaged, missing or inconsistent files are errors naming 
     CHECK(load_error(path) == state_path + "files.model-ep0-of-2.safetensors: missing");
     edit_state(path, [](json& s) { s["layout"] = {{"world", 1}, {"ep", 3}}; });
     CHECK(load_error(path) == state_path + "layout: ep 3 does not divide world 1");
+    edit_state(path, [](json& s) { s["layout"] = {{"world", 1}, {"ep", 1}, {"zero", -1}}; });
+    CHECK(load_error(path).rfind(state_path + "layout.zero: ", 0) == 0);
     edit_state(path, [](json& s) {
       s["layout"] = {{"world", 1}, {"ep", 1}};
       s["files"]["model-ep0-of-1.safetensors"] = 0;

@@ -51,12 +51,18 @@ WrittenFile file_from_json(const json& value, std::string_view where, const std:
           static_cast<std::uint64_t>(non_negative(value["bytes"], where, at + ".bytes"))};
 }
 
-json layout_to_json(const CheckpointLayout& layout) { return {{"world", layout.world}, {"ep", layout.ep}}; }
+json layout_to_json(const CheckpointLayout& layout) {
+  return {{"world", layout.world}, {"ep", layout.ep}, {"zero", layout.zero}};
+}
 
 CheckpointLayout layout_from_json(const json& value, std::string_view where) {
-  check_keys(value, {"world", "ep"}, where, "layout");
+  // "zero" came after the first files of version 3: without it, a run that kept whole moments.
+  const bool zero = value.is_object() && value.contains("zero");
+  if (zero) check_keys(value, {"world", "ep", "zero"}, where, "layout");
+  else check_keys(value, {"world", "ep"}, where, "layout");
   CheckpointLayout layout{non_negative(value["world"], where, "layout.world"),
-                          non_negative(value["ep"], where, "layout.ep")};
+                          non_negative(value["ep"], where, "layout.ep"),
+                          zero ? non_negative(value["zero"], where, "layout.zero") : 0};
   check(layout.world >= 1 && layout.ep >= 1 && layout.world % layout.ep == 0, where,
         "layout: ep " + std::to_string(layout.ep) + " does not divide world " + std::to_string(layout.world));
   return layout;

@@ -27,6 +27,7 @@ inline constexpr int kCheckpointFormatVersion = 3;
 struct CheckpointLayout {
   std::int64_t world = 1;  // ranks
   std::int64_t ep = 1;     // expert-parallel size: expert shards
+  std::int64_t zero = 0;   // the ZeRO stage that wrote it, for the record: the files are the same at every stage
 };
 
 // "model-ep1-of-2.safetensors" for base "model", shard 1 of 2.

@@ -218,7 +218,7 @@ fs::path save_training_checkpoint(const fs::path& root, const config::Config& co
   state.trainer = progress.trainer;
   state.config = plain_json(config.to_json());
   state.config_hash = content_hash(state.config.dump());
-  state.layout = {groups.world().size(), groups.ep().size()};
+  state.layout = {groups.world().size(), groups.ep().size(), config.parallel.zero};
 
   Comm& world = groups.world();
   const bool lead = world.rank() == 0;
