@@ -46,6 +46,22 @@ inline config::ModelConfig tiny_model() {
   return m;
 }
 
+// Every kind of block of tiny_model() (QK-norm, grouped KV heads, a dense first layer, MoE layers with a shared
+// expert, an untied head) at a head dim the CUDA attention supports.
+inline config::ModelConfig cuda_model() {
+  config::ModelConfig m = tiny_model();
+  m.vocab_size = 61;
+  m.d_model = 32;
+  m.n_heads = 4;
+  m.n_kv_heads = 2;
+  m.head_dim = 16;
+  m.expert_hidden = 24;
+  m.shared_expert_hidden = 16;
+  m.dense_hidden = 40;
+  m.init_std = 0.1;
+  return m;
+}
+
 inline config::LossConfig tiny_loss(double lb_coef, double z_coef) {
   config::LossConfig l;
   l.lb_coef = lb_coef;

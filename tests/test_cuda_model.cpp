@@ -20,22 +20,6 @@ using namespace diverge::test;
 
 namespace {
 
-// Every kind of block of tiny_model() (QK-norm, grouped KV heads, a dense first layer, MoE layers with a shared
-// expert, an untied head) at a head dim the CUDA attention supports.
-config::ModelConfig cuda_model() {
-  config::ModelConfig m = tiny_model();
-  m.vocab_size = 61;
-  m.d_model = 32;
-  m.n_heads = 4;
-  m.n_kv_heads = 2;
-  m.head_dim = 16;
-  m.expert_hidden = 24;
-  m.shared_expert_hidden = 16;
-  m.dense_hidden = 40;
-  m.init_std = 0.1;
-  return m;
-}
-
 // bf16 keeps 8 significant bits: a rounding moves a value by up to 2^-8 of it (kBf16Rounding). The CUDA pass
 // rounds every activation it stores and the weights it reads; a 3-layer forward and backward puts about 60 such
 // roundings on the longest path from a parameter to the loss and back. Independent roundings add like a random

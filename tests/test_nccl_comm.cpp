@@ -1,23 +1,29 @@
 // Tests for the NCCL group over device tensors: alone (one rank, with or without MPI) and under mpirun at 2 or more
 // ranks, one GPU each, every collective against values each rank computes for itself (comm_checks.h), bf16
-// included; host tensors refused; the routed group sending each tensor where it lives. Skipped with one line without
-// NCCL in the build, without a GPU, or with fewer GPUs on this host than ranks. On the emulator the same checks run
-// against its stand-in, the host group over device memory (tests/emulator/device_comm.cpp).
+// included; host tensors refused; the routed group sending each tensor where it lives; a training step over the
+// group of one rank. Skipped with one line without NCCL in the build, without a GPU, or with fewer GPUs on this host
+// than ranks. On the emulator the same checks run against its stand-in, the host group over device memory
+// (tests/emulator/device_comm.cpp).
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <utility>
 #include <string>
 #include <vector>
 
 #include "engine/arena.h"
+#include "engine/comm/process_groups.h"
 #include "engine/comm/host_place.h"
 #include "engine/comm/nccl_comm.h"
 #include "engine/comm/routed_comm.h"
 #include "engine/comm/world.h"
 #include "engine/error.h"
+#include "engine/training/optimizer_step.h"
 #include "kernels/cuda/device_info.h"
 #include "tests/comm_checks.h"
+#include "model/transformer.h"
 #include "tests/cuda_support.h"
+#include "tests/model_support.h"
 
 using namespace diverge;
 
@@ -110,4 +116,29 @@ TEST_CASE("nccl comm: the routed group reduces host tensors over the host group 
                        doctest::Contains("one device"), Error);
   test::check_split(*routed, Device::cuda);
   routed->barrier();
+}
+
+TEST_CASE("nccl comm: a CUDA training step over the NCCL group of one rank is the single process's, bit for bit") {
+  if (!nccl_built() || world_comm().size() != 1 || !test::cuda_available()) return;
+  const config::ModelConfig m = test::cuda_model();
+  constexpr std::int64_t kBatch = 2, kSeq = 6;
+  test::TokenBatch tokens(kBatch, kSeq, m.vocab_size, 11);
+  // One step, forward to update, with the gradients reduced over world's groups: on one rank every reduction is
+  // the identity, so over NCCL (its collectives on the compute stream, in place) the step must change no bit.
+  const auto step = [&](std::unique_ptr<Comm> world) {
+    const ProcessGroups groups(std::move(world), 1);
+    model::Transformer model(m, test::tiny_loss(0.01, 0.001), kBatch, kSeq, 7, Device::cuda);
+    OptimizerStep optimizer(config::OptimConfig{}, model.layout().block_elements(), model.layout().decay_elements(),
+                            Device::cuda);
+    model.forward(tokens.tensor());
+    model.backward();
+    const ReducedGradients reduced =
+        OptimizerStep::reduce_gradients(groups, model.layout().sharded_elements(), model.grads(), 1);
+    optimizer.update(model.params(), model.grads(), reduced, 1e-2, 1);
+    return std::pair{reduced.norm, test::to_host(model.params())};
+  };
+  const auto alone = step(make_single_process_comm());
+  const auto over_nccl = step(make_routed_comm(make_single_process_comm(), make_nccl_comm(make_single_process_comm())));
+  CHECK(over_nccl.first == alone.first);
+  CHECK(over_nccl.second == alone.second);
 }
