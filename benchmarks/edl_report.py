@@ -232,7 +232,7 @@ def verdict(rows):
         else:
             noise = math.hypot(base_spread, spread)
             size = ("larger than" if abs(delta) > 2 * noise else "within") + \
-                   f" twice the seed noise ({noise:.4f})"
+                   f" twice the seed noise (2 x {noise:.4f}, both spreads combined, = {2 * noise:.4f})"
         direction = "lower (better)" if delta < 0 else "higher (worse)"
         jsd = statistics.fmean(s["jsd"] for s in seeds.values())
         sentences.append(f"- **{variant}**: held-out loss {direction} than baseline by {abs(delta):.4f} nats, "
