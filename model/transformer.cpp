@@ -66,21 +66,6 @@ RouterBiasBuffers allocate_router_bias(Buffers& buffers, std::int64_t tokens, st
   return r;
 }
 
-// dst (P, activation dtype, on the device) = host (P, f32) rounded, through device staging of a bounded size, so
-// that a model without device masters never holds an f32 copy of the whole block there.
-void upload_rounded(const Tensor& host, const Tensor& dst) {
-  constexpr std::int64_t kChunk = std::int64_t{1} << 22;  // 16 MiB of f32 at a time
-  const std::int64_t chunk = std::min(kChunk, host.numel());
-  Arena staging("initial parameter staging", dst.device,
-                planned_bytes(dst.device, [&](Buffers& b) { return b.f32({chunk}); }));
-  const Tensor staged = staging.alloc(DType::f32, {chunk});
-  for (std::int64_t begin = 0; begin < host.numel(); begin += chunk) {
-    const std::int64_t end = std::min(begin + chunk, host.numel());
-    copy_tensor(host.slice_rows(begin, end), staged.slice_rows(0, end - begin));
-    ops::cast_to_activation(staged.slice_rows(0, end - begin), dst.slice_rows(begin, end));
-  }
-}
-
 AttentionSettings attention_settings(const config::ModelConfig& m) {
   return {static_cast<float>(m.rms_eps), static_cast<float>(m.rope_theta), m.qk_norm};
 }
@@ -145,15 +130,14 @@ Transformer::Transformer(const config::ModelConfig& model, const config::LossCon
       logit_chunk_(logit_chunk),
       seed_(seed),
       masters_(masters),
+      step_bytes_(step_bytes(model, max_batch, max_seq, device, logit_chunk, expert_parallel(experts))),
       params_("parameters", device, masters == Masters::in_model ? block_bytes(layout_, DType::f32) : 0,
               "the model's size"),
       working_("working parameters", device, working_bytes(layout_, device), "the model's size"),
       grads_("gradients", device, block_bytes(layout_, DType::f32), "the model's size"),
-      activations_("activations", device, activation_bytes(model, max_batch, max_seq, device, logit_chunk,
-                                                                expert_parallel(experts)),
+      activations_("activations", device, step_bytes_.activations,
                    "lower data.micro_batch, data.seq_len or train.logit_chunk"),
-      exchange_plans_("expert exchange plans", Device::cpu,
-                      step_bytes(model, max_batch, max_seq, device, logit_chunk, expert_parallel(experts)).host),
+      exchange_plans_("expert exchange plans", Device::cpu, step_bytes_.host),
       staging_("token staging", Device::cpu, staging_bytes(max_batch, max_seq)),
       losses_("losses", device,
               planned_bytes(device, [&](Buffers& buffers) { return allocate_loss_terms(buffers, model); })) {
@@ -166,14 +150,14 @@ Transformer::Transformer(const config::ModelConfig& model, const config::LossCon
   working_block_ = needs_working_copy(device) ? working_.alloc_zeroed(ops::activation_dtype(device), {elements})
                                               : params_block_;
   // The seeded initialisation runs on the host in every case, so a GPU run starts from the CPU run's very bits.
+  // Masters kept by the optimizer start there (from write_initial_parameters), which then writes the working copy.
   if (device == Device::cpu) {
     write_initial_parameters(params_block_);
-  } else {
+  } else if (masters == Masters::in_model) {
     Arena host("initial parameters", Device::cpu, block_bytes(layout_, DType::f32));
     const Tensor staged = host.alloc(DType::f32, {elements});
     write_initial_parameters(staged);
-    if (masters == Masters::in_model) copy_tensor(staged, params_block_);
-    else upload_rounded(staged, working_block_);
+    copy_tensor(staged, params_block_);
   }
   weights_ = bind_weights(layout_, working_block_, model.n_layers);
   weight_grads_ = bind_weights(layout_, grads_block_, model.n_layers);

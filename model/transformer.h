@@ -35,7 +35,8 @@ struct ExpertGroup {
 
 // Where the f32 master weights live: in the model, or, where the passes read a working copy in another dtype
 // (CUDA), with the optimizer, which under ZeRO-1 shards them and writes the working copy after every update
-// (OptimizerStep::publish). The model then holds only the working copy, initialised from the same seed.
+// (OptimizerStep::publish), from the start: the model then holds only the working copy, which is zero until the
+// optimizer first publishes the masters it started from write_initial_parameters().
 enum class Masters : std::uint8_t { in_model, with_optimizer };
 
 class Transformer {
@@ -117,6 +118,7 @@ class Transformer {
   std::int64_t logit_chunk_;
   std::uint64_t seed_;
   Masters masters_;
+  StepBytes step_bytes_;  // one pass's activation and host bytes at the largest micro-batch
   Arena params_;
   Arena working_;  // the bf16 copy the passes read; empty where activations are f32 (the CPU reads the masters)
   Arena grads_;

@@ -114,8 +114,9 @@ class LayerPass {
                   .balance_group = nullptr,
                   .expert_group = &group,
                   .force_balance = config.parallel.ep_force_balance},
-        arena_("bench activations", params_.weights().router.device, planned(dims_, params_).bytes()),
-        plans_("bench exchange plans", Device::cpu, planned(dims_, params_).host_bytes()) {
+        planned_(planned(dims_, params_)),
+        arena_("bench activations", params_.weights().router.device, planned_.bytes()),
+        plans_("bench exchange plans", Device::cpu, planned_.host_bytes()) {
     Buffers buffers(arena_, &plans_);
     b_ = allocate_pass(buffers, dims_);
     fill_uniform(b_.h, seed);
@@ -181,6 +182,7 @@ class LayerPass {
   Comm& group_;
   const LayerParameters& params_;
   model::MoeSettings settings_;
+  Buffers planned_;  // the dry run that sizes the two arenas
   Arena arena_;
   Arena plans_;  // host: the exchange's counts where the activations are on a device
   PassBuffers b_;
