@@ -63,42 +63,48 @@ ParamLayout::ParamLayout(const config::ModelConfig& config, const ExpertShard& s
   experts_ = d.local_experts;
   first_expert_ = shard.index * d.local_experts;
   tied_ = config.tied_embeddings;
-  const std::int64_t C = d.model, HD = d.heads * d.head_dim, KD = d.kv_heads * d.head_dim;
-  const std::int64_t E = d.experts, F = d.expert_hidden;
-  add(std::string(names::kEmbed), {d.vocab, C}, InitRule::normal);
+  add(std::string(names::kEmbed), {d.vocab, d.model}, InitRule::normal);
   for (std::int64_t l = 0; l < d.layers; ++l) {
-    add(names::layer(l, names::kInputNorm), {C}, InitRule::ones);
-    add(names::layer(l, names::kQProj), {HD, C}, InitRule::normal);
-    add(names::layer(l, names::kKProj), {KD, C}, InitRule::normal);
-    add(names::layer(l, names::kVProj), {KD, C}, InitRule::normal);
-    add(names::layer(l, names::kOProj), {C, HD}, InitRule::residual_normal);
-    if (config.qk_norm) {
-      add(names::layer(l, names::kQNorm), {d.head_dim}, InitRule::ones);
-      add(names::layer(l, names::kKNorm), {d.head_dim}, InitRule::ones);
-    }
-    add(names::layer(l, names::kPostNorm), {C}, InitRule::ones);
-    if (!d.is_moe(l)) {
-      add(names::layer(l, names::kDenseGate), {d.dense_hidden, C}, InitRule::normal);
-      add(names::layer(l, names::kDenseUp), {d.dense_hidden, C}, InitRule::normal);
-      add(names::layer(l, names::kDenseDown), {C, d.dense_hidden}, InitRule::residual_normal);
-      continue;
-    }
-    add(names::layer(l, names::kRouter), {E, C}, InitRule::normal);
-    add_expert_stack(names::layer(l, names::kExpertsGate), {F, C}, InitRule::normal, E);
-    add_expert_stack(names::layer(l, names::kExpertsUp), {F, C}, InitRule::normal, E);
-    add_expert_stack(names::layer(l, names::kExpertsDown), {C, F}, InitRule::residual_normal, E);
-    if (d.shared_hidden > 0) {
-      add(names::layer(l, names::kSharedGate), {d.shared_hidden, C}, InitRule::normal);
-      add(names::layer(l, names::kSharedUp), {d.shared_hidden, C}, InitRule::normal);
-      add(names::layer(l, names::kSharedDown), {C, d.shared_hidden}, InitRule::residual_normal);
-    }
+    const std::size_t first = entries_.size();
+    add_layer(d, config.qk_norm, l);
+    for (std::size_t i = first; i < entries_.size(); ++i) entries_[i].layer = l;
   }
-  add(std::string(names::kFinalNorm), {C}, InitRule::ones);
-  if (!tied_) add(std::string(names::kLmHead), {d.vocab, C}, InitRule::normal);
+  add(std::string(names::kFinalNorm), {d.model}, InitRule::ones);
+  if (!tied_) add(std::string(names::kLmHead), {d.vocab, d.model}, InitRule::normal);
   place_entries();
 
-  const std::int64_t idle_experts_per_layer = (E - d.top_k) * 3 * F * C;
+  const std::int64_t idle_experts_per_layer = (d.experts - d.top_k) * 3 * d.expert_hidden * d.model;
   active_parameters_ = total_parameters_ - d.moe_layers() * idle_experts_per_layer;
+}
+
+void ParamLayout::add_layer(const Dims& d, bool qk_norm, std::int64_t l) {
+  const std::int64_t C = d.model, HD = d.heads * d.head_dim, KD = d.kv_heads * d.head_dim;
+  const std::int64_t E = d.experts, F = d.expert_hidden;
+  add(names::layer(l, names::kInputNorm), {C}, InitRule::ones);
+  add(names::layer(l, names::kQProj), {HD, C}, InitRule::normal);
+  add(names::layer(l, names::kKProj), {KD, C}, InitRule::normal);
+  add(names::layer(l, names::kVProj), {KD, C}, InitRule::normal);
+  add(names::layer(l, names::kOProj), {C, HD}, InitRule::residual_normal);
+  if (qk_norm) {
+    add(names::layer(l, names::kQNorm), {d.head_dim}, InitRule::ones);
+    add(names::layer(l, names::kKNorm), {d.head_dim}, InitRule::ones);
+  }
+  add(names::layer(l, names::kPostNorm), {C}, InitRule::ones);
+  if (!d.is_moe(l)) {
+    add(names::layer(l, names::kDenseGate), {d.dense_hidden, C}, InitRule::normal);
+    add(names::layer(l, names::kDenseUp), {d.dense_hidden, C}, InitRule::normal);
+    add(names::layer(l, names::kDenseDown), {C, d.dense_hidden}, InitRule::residual_normal);
+    return;
+  }
+  add(names::layer(l, names::kRouter), {E, C}, InitRule::normal);
+  add_expert_stack(names::layer(l, names::kExpertsGate), {F, C}, InitRule::normal, E);
+  add_expert_stack(names::layer(l, names::kExpertsUp), {F, C}, InitRule::normal, E);
+  add_expert_stack(names::layer(l, names::kExpertsDown), {C, F}, InitRule::residual_normal, E);
+  if (d.shared_hidden > 0) {
+    add(names::layer(l, names::kSharedGate), {d.shared_hidden, C}, InitRule::normal);
+    add(names::layer(l, names::kSharedUp), {d.shared_hidden, C}, InitRule::normal);
+    add(names::layer(l, names::kSharedDown), {C, d.shared_hidden}, InitRule::residual_normal);
+  }
 }
 
 ParamEntry& ParamLayout::add(std::string name, std::vector<std::int64_t> shape, InitRule init) {

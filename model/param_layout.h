@@ -11,6 +11,8 @@
 
 namespace diverge::model {
 
+struct Dims;
+
 // How a parameter is initialised (MODEL.md): Normal(0, init_std); residual output projections (o_proj, every
 // down_proj) Normal(0, init_std / sqrt(2 L)); norm weights 1.
 enum class InitRule : std::uint8_t { normal, residual_normal, ones };
@@ -28,6 +30,7 @@ struct ParamEntry {
   // whole stack (initialisation counts from it). 0 for every other entry.
   std::int64_t first_element = 0;
   bool expert_sharded = false;  // a routed experts' stack: its gradients reduce over the ranks holding these experts
+  std::int64_t layer = -1;      // the decoder layer it belongs to; -1 for the embedding, final norm and lm_head
 };
 
 // The experts of every MoE layer this rank holds under expert parallelism (parallel.ep): shard `index` of `count`,
@@ -99,6 +102,7 @@ class ParamLayout {
   std::int64_t active_parameters() const { return active_parameters_; }
 
  private:
+  void add_layer(const Dims& d, bool qk_norm, std::int64_t layer);
   ParamEntry& add(std::string name, std::vector<std::int64_t> shape, InitRule init);
   void add_expert_stack(std::string name, std::vector<std::int64_t> expert, InitRule init, std::int64_t experts);
   void place_entries();

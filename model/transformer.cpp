@@ -267,7 +267,15 @@ Losses Transformer::take_losses(Comm& group) {
   return losses;
 }
 
-void Transformer::backward(const RouterLogitHook& hook) {
+std::int64_t gradient_stage(const ParamEntry& entry, std::int64_t layers) {
+  if (entry.layer >= 0) return layers - entry.layer;
+  return entry.name == names::kEmbed ? layers + 1 : 0;
+}
+
+void Transformer::backward(const RouterLogitHook& hook, const GradientsFinal& final) {
+  const auto report = [&](std::int64_t stage) {
+    if (final) final(stage);
+  };
   check(backward_ready_, kWhere, "backward() needs a forward() since the last backward() or eval pass");
   backward_ready_ = false;
   Buffers buffers(activations_, &exchange_plans_);
@@ -281,6 +289,7 @@ void Transformer::backward(const RouterLogitHook& hook) {
                    acts_.head, scratch.sublayer.dnormed, weight_grads_.lm_head);
   ops::rmsnorm_backward(scratch.sublayer.dnormed, top, weights_.final_norm, acts_.final_norm.rstd, grad,
                         weight_grads_.final_norm);
+  report(0);
   for (std::int64_t l = dims_.layers - 1; l >= 0; --l) {
     const auto index = static_cast<std::size_t>(l);
     const LayerActs& la = acts_.layers[index];
@@ -296,8 +305,10 @@ void Transformer::backward(const RouterLogitHook& hook) {
     const Tensor& x_in = l == 0 ? acts_.embedded : acts_.layers[index - 1].x_out;
     attention_backward(attention, w.attention, dw.attention, x_in, la.attention, scratch.attention, scratch.sublayer,
                        grad);
+    report(dims_.layers - l);
   }
   ops::embedding_backward(acts_.inputs.reshape({dims_.tokens}), grad, weight_grads_.embed);
+  report(dims_.layers + 1);
 }
 
 std::vector<float> Transformer::eval_sequence_losses(const Tensor& tokens) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -39,6 +40,13 @@ struct ExpertGroup {
 // optimizer first publishes the masters it started from write_initial_parameters().
 enum class Masters : std::uint8_t { in_model, with_optimizer };
 
+// The backward finishes the weight gradients in stages: 0 the final norm and an untied lm_head, then one stage per
+// layer from the last (stage 1 + (L - 1 - l) for layer l), last (L + 1) the embedding, with a tied lm_head. A stage's
+// gradients are final once it has been reported: what lets their reduction overlap the rest of the backward.
+using GradientsFinal = std::function<void(std::int64_t stage)>;
+std::int64_t gradient_stage(const ParamEntry& entry, std::int64_t layers);
+inline std::int64_t gradient_stages(std::int64_t layers) { return layers + 2; }
+
 class Transformer {
  public:
   // Lays out and initialises the parameters from seed (on the host, so every device starts from the same bits),
@@ -57,8 +65,9 @@ class Transformer {
   // on the model's device until take_losses(): nothing is read back during the pass.
   void forward(const Tensor& tokens);
   // Adds d total / d parameters of the last forward() into the gradient block; the hook lets an auxiliary routing
-  // loss add its gradient into every MoE layer's router logits. Needs a forward() since the last backward/eval.
-  void backward(const RouterLogitHook& hook = {});
+  // loss add its gradient into every MoE layer's router logits; `final` hears each stage of gradients finished
+  // (on a device: queued on the compute stream). Needs a forward() since the last backward/eval.
+  void backward(const RouterLogitHook& hook = {}, const GradientsFinal& final = {});
   // The mean loss terms over the forward() passes since the last call (one copy from the device, once per step);
   // the sums then start again from zero. With a group, the mean over the passes of every rank of it: the sums are
   // all-reduced before the means are taken, so that they are formed as one process forms them over as many passes.

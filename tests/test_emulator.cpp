@@ -8,10 +8,16 @@
 #include <numeric>
 
 #include "kernels/cuda/device_info.h"
+#include "kernels/cuda/memory.h"
 #include "tests/support.h"
 
 #if defined(DIVERGE_CUDA_EMULATOR) || defined(DIVERGE_WITH_CUDA)
+#include <cuda_runtime_api.h>
+
 #include "tests/emulator/selftest_kernels.h"
+#ifdef DIVERGE_CUDA_EMULATOR
+#include "tests/emulator/cuda_emulator.h"
+#endif
 
 using namespace diverge;
 
@@ -28,6 +34,48 @@ int expected_shuffle(const emu_test::ShuffleCase& c, int lane) {
   if (c.mode == 3 && (lane ^ c.arg) <= last) source = lane ^ c.arg;
   return source * 10 + 1;
 }
+
+// 64 floats set to zero on `producer`, then copied to a second buffer on `consumer`, which waits for the set through
+// an event when `ordered`: what the copy delivered, read after both streams finished.
+std::vector<float> set_then_copy(cudaStream_t producer, cudaStream_t consumer, bool ordered) {
+  constexpr std::size_t kBytes = 64 * sizeof(float);
+  void* from = nullptr;
+  void* to = nullptr;
+  REQUIRE(cudaMalloc(&from, kBytes) == cudaSuccess);
+  REQUIRE(cudaMalloc(&to, kBytes) == cudaSuccess);
+  REQUIRE(cudaMemsetAsync(from, 0, kBytes, producer) == cudaSuccess);
+  cudaEvent_t set = nullptr;
+  REQUIRE(cudaEventCreate(&set) == cudaSuccess);
+  if (ordered) {
+    REQUIRE(cudaEventRecord(set, producer) == cudaSuccess);
+    REQUIRE(cudaStreamWaitEvent(consumer, set, 0) == cudaSuccess);
+  }
+  REQUIRE(cudaMemcpyAsync(to, from, kBytes, cudaMemcpyDeviceToDevice, consumer) == cudaSuccess);
+  REQUIRE(cudaStreamSynchronize(consumer) == cudaSuccess);
+  REQUIRE(cudaStreamSynchronize(producer) == cudaSuccess);
+  std::vector<float> out(64);
+  REQUIRE(cudaMemcpy(out.data(), to, kBytes, cudaMemcpyDeviceToHost) == cudaSuccess);
+  cudaEventDestroy(set);
+  cudaFree(from);
+  cudaFree(to);
+  return out;
+}
+
+// Two streams of this test's own, after the context's (the emulator's deferral policy counts streams in creation
+// order, the context's compute stream first).
+struct TwoStreams {
+  cudaStream_t a = nullptr;
+  cudaStream_t b = nullptr;
+  TwoStreams() {
+    cuda::synchronize();
+    cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking);
+    cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking);
+  }
+  ~TwoStreams() {
+    cudaStreamDestroy(a);
+    cudaStreamDestroy(b);
+  }
+};
 
 bool has_device() {
   if (cuda::device_count() > 0) return true;
@@ -142,7 +190,28 @@ TEST_CASE("emulator: cp.async fills shared memory by commit groups, zero-filling
   }
 }
 
+TEST_CASE("emulator: work on one stream ordered after another's by an event sees its writes" *
+          doctest::test_suite("cuda")) {
+  if (!has_device()) return;
+  const TwoStreams streams;
+  for (float x : set_then_copy(streams.a, streams.b, true)) CHECK(x == 0.0f);
+  for (float x : set_then_copy(streams.b, streams.a, true)) CHECK(x == 0.0f);
+}
+
 #ifdef DIVERGE_CUDA_EMULATOR
+
+TEST_CASE("emulator: a deferred stream shows a missing event between two streams as wrong reads" *
+          doctest::test_suite("cuda")) {
+  // The producer's set waits in its queue until something waits for it: a consumer that does not wait copies the
+  // poison, one that waits through the event runs the set first.
+  const TwoStreams streams;
+  emu::defer_stream(streams.a, true);
+  for (float x : set_then_copy(streams.a, streams.b, false)) CHECK(std::isnan(x));
+  for (float x : set_then_copy(streams.a, streams.b, true)) CHECK(x == 0.0f);
+  // An eager producer hides the missing event, which is why CI runs the multi-stream tests under both policies.
+  emu::defer_stream(streams.a, false);
+  for (float x : set_then_copy(streams.a, streams.b, false)) CHECK(x == 0.0f);
+}
 
 TEST_CASE("emulator: reading a cp.async tile before its wait shows up as wrong reads" * doctest::test_suite("cuda")) {
   // The emulator writes shared memory only at the wait: the early reads see the poison, the later ones the tile.

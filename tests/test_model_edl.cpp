@@ -21,6 +21,7 @@
 #include "model/transformer.h"
 #include "tests/gradcheck.h"
 #include "tests/model_support.h"
+#include "tests/stub_comm.h"
 
 using namespace diverge;
 using namespace diverge::test;
@@ -112,30 +113,18 @@ TEST_CASE("EdlTerm: total loss = model loss + beta * L_EDL of the model's dense 
 namespace {
 
 // A stand-in for a second rank in the global scope: allreduce adds that rank's buffers, given in call order.
-class TwoRankComm final : public Comm {
+class TwoRankComm final : public StubComm {
  public:
-  explicit TwoRankComm(std::vector<std::vector<float>> other_rank) : other_rank_(std::move(other_rank)) {}
-  int rank() const override { return 0; }
-  int size() const override { return 2; }
-  std::string describe() const override { return "two ranks, one simulated"; }
+  explicit TwoRankComm(std::vector<std::vector<float>> other_rank)
+      : StubComm("two ranks, one simulated", 2), other_rank_(std::move(other_rank)) {}
   void allreduce(const Tensor& buf, ReduceOp) override {
     const std::vector<float>& other = other_rank_.at(next_++);
     REQUIRE(static_cast<std::int64_t>(other.size()) == buf.numel());
     for (std::size_t i = 0; i < other.size(); ++i) buf.f32()[i] += other[i];
   }
-  void reduce_scatter(const Tensor&, const Tensor&, ReduceOp) override { unused(); }
-  void allgather(const Tensor&, const Tensor&) override { unused(); }
-  void all_to_all_v(const Tensor&, std::span<const std::int64_t>, const Tensor&,
-                    std::span<const std::int64_t>) override {
-    unused();
-  }
-  void broadcast(const Tensor&, int) override { unused(); }
-  void barrier() override { unused(); }
-  std::unique_ptr<Comm> split(int, int) override { unused(); }
   std::size_t calls() const { return next_; }
 
  private:
-  [[noreturn]] static void unused() { throw Error("TwoRankComm", "only allreduce is expected from EdlTerm"); }
   std::vector<std::vector<float>> other_rank_;
   std::size_t next_ = 0;
 };

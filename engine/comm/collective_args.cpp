@@ -50,4 +50,13 @@ std::vector<std::int64_t> row_offsets(std::span<const std::int64_t> counts, std:
   return offsets;
 }
 
+void check_self_exchange(std::span<const std::int64_t> send_counts, std::span<const std::int64_t> recv_counts,
+                         int rank, const std::string& where) {
+  const auto r = static_cast<std::size_t>(rank);
+  if (r >= send_counts.size() || r >= recv_counts.size()) return;  // row_offsets names the wrong count of counts
+  check(send_counts[r] == recv_counts[r], where,
+        "rank " + std::to_string(rank) + " sends itself " + std::to_string(send_counts[r]) + " rows but receives " +
+            std::to_string(recv_counts[r]) + " from itself");
+}
+
 }  // namespace diverge

@@ -13,6 +13,15 @@ namespace diverge {
 
 enum class ReduceOp : std::uint8_t { sum, max };
 
+// A collective in flight (Comm::start_allreduce, start_reduce_scatter): its buffers are the collective's until
+// wait(). On a device group wait() orders the compute stream's later work after the collective and returns at once;
+// elsewhere the collective has finished by then.
+class InFlight {
+ public:
+  virtual ~InFlight() = default;
+  virtual void wait() = 0;
+};
+
 // A process group. The step asks for a role's group (engine/comm/process_groups.h: world, dp, ep, edp) and calls
 // these; it never names MPI or NCCL. Implementations: single process, MPI over host buffers (mpi_comm.cpp), NCCL
 // over device buffers (nccl_comm.h). Every call is collective: all ranks of the group make it, in the same order.
@@ -29,6 +38,11 @@ class Comm {
   // send (size * n) -> recv (n): rank r gets the reduction of every rank's r-th slice. In place when recv is that
   // very slice of send (the rest of send is then undefined).
   virtual void reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) = 0;
+  // The same two started, to overlap the gradients' reduction with the backward: every rank starts the same ones in
+  // the same order, and nothing reads or writes their buffers before wait(). A group that cannot overlap (the
+  // default, and MPI: its progress needs the cores the CPU's backward uses) runs the collective at the call.
+  virtual std::unique_ptr<InFlight> start_allreduce(const Tensor& buf, ReduceOp op);
+  virtual std::unique_ptr<InFlight> start_reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op);
   // send (n) -> recv (size * n): rank r's send lands in slice r of everyone's recv. In place when send is that
   // very slice of recv.
   virtual void allgather(const Tensor& send, const Tensor& recv) = 0;

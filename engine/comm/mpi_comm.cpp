@@ -145,6 +145,7 @@ class MpiComm final : public Comm {
     check_host(send, "all_to_all_v");
     check_host(recv, "all_to_all_v");
     check_rows_match(send, recv, where("all_to_all_v"));
+    check_self_exchange(send_counts, recv_counts, rank_, where("all_to_all_v"));
     const RowLayout out = row_layout(send_counts, send.dim(0), size_, "send");
     const RowLayout in = row_layout(recv_counts, recv.dim(0), size_, "receive");
     const RowType row(send.dim(0) > 0 ? send : recv);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/comm/collective_args.h"
+#include "engine/comm/device_in_flight.h"
 #include "engine/comm/host_place.h"
 #include "engine/error.h"
 #include "engine/step_profile.h"
@@ -68,22 +69,15 @@ class NcclComm final : public Comm {
   int size() const override { return bootstrap_->size(); }
   std::string describe() const override { return nccl_version() + ", " + std::to_string(size()) + " ranks"; }
 
-  void allreduce(const Tensor& buf, ReduceOp op) override {
-    const PartScope part(StepPart::communication);
-    check_device(buf, "allreduce");
-    check_nccl(ncclAllReduce(buf.data, buf.data, static_cast<std::size_t>(buf.numel()), nccl_type(buf.dtype),
-                             nccl_op(op), comm_, cuda::launch_stream()),
-               "allreduce", "ncclAllReduce of " + buf.describe());
-  }
-
+  void allreduce(const Tensor& buf, ReduceOp op) override { allreduce_on(buf, op, cuda::launch_stream()); }
   void reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override {
-    const PartScope part(StepPart::communication);
-    check_device(send, "reduce_scatter");
-    check_device(recv, "reduce_scatter");
-    check_scatter_sizes(send, recv, size(), where("reduce_scatter"));
-    check_nccl(ncclReduceScatter(send.data, recv.data, static_cast<std::size_t>(recv.numel()), nccl_type(send.dtype),
-                                 nccl_op(op), comm_, cuda::launch_stream()),
-               "reduce_scatter", "ncclReduceScatter of " + send.describe());
+    reduce_scatter_on(send, recv, op, cuda::launch_stream());
+  }
+  std::unique_ptr<InFlight> start_allreduce(const Tensor& buf, ReduceOp op) override {
+    return std::make_unique<DeviceInFlight>([&](cudaStream_t stream) { allreduce_on(buf, op, stream); });
+  }
+  std::unique_ptr<InFlight> start_reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override {
+    return std::make_unique<DeviceInFlight>([&](cudaStream_t stream) { reduce_scatter_on(send, recv, op, stream); });
   }
 
   void allgather(const Tensor& send, const Tensor& recv) override {
@@ -102,8 +96,10 @@ class NcclComm final : public Comm {
     check_device(send, "all_to_all_v");
     check_device(recv, "all_to_all_v");
     check_rows_match(send, recv, where("all_to_all_v"));
+    check_self_exchange(send_counts, recv_counts, rank(), where("all_to_all_v"));
     const std::vector<std::int64_t> out = row_offsets(send_counts, send.dim(0), size(), "send", where("all_to_all_v"));
-    const std::vector<std::int64_t> in = row_offsets(recv_counts, recv.dim(0), size(), "receive", where("all_to_all_v"));
+    const std::vector<std::int64_t> in =
+        row_offsets(recv_counts, recv.dim(0), size(), "receive", where("all_to_all_v"));
     const std::size_t row = row_bytes(send.dim(0) > 0 ? send : recv);
     const cudaStream_t stream = cuda::launch_stream();
     check_nccl(ncclGroupStart(), "all_to_all_v", "ncclGroupStart");
@@ -140,6 +136,24 @@ class NcclComm final : public Comm {
   }
 
  private:
+  void allreduce_on(const Tensor& buf, ReduceOp op, cudaStream_t stream) {
+    const PartScope part(StepPart::communication);
+    check_device(buf, "allreduce");
+    check_nccl(ncclAllReduce(buf.data, buf.data, static_cast<std::size_t>(buf.numel()), nccl_type(buf.dtype),
+                             nccl_op(op), comm_, stream),
+               "allreduce", "ncclAllReduce of " + buf.describe());
+  }
+
+  void reduce_scatter_on(const Tensor& send, const Tensor& recv, ReduceOp op, cudaStream_t stream) {
+    const PartScope part(StepPart::communication);
+    check_device(send, "reduce_scatter");
+    check_device(recv, "reduce_scatter");
+    check_scatter_sizes(send, recv, size(), where("reduce_scatter"));
+    check_nccl(ncclReduceScatter(send.data, recv.data, static_cast<std::size_t>(recv.numel()), nccl_type(send.dtype),
+                                 nccl_op(op), comm_, stream),
+               "reduce_scatter", "ncclReduceScatter of " + send.describe());
+  }
+
   std::unique_ptr<Comm> bootstrap_;
   ncclComm_t comm_ = nullptr;
 };

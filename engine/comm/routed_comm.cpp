@@ -28,6 +28,12 @@ class RoutedComm final : public Comm {
   void reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override {
     over(send, recv, "reduce_scatter").reduce_scatter(send, recv, op);
   }
+  std::unique_ptr<InFlight> start_allreduce(const Tensor& buf, ReduceOp op) override {
+    return over(buf).start_allreduce(buf, op);
+  }
+  std::unique_ptr<InFlight> start_reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override {
+    return over(send, recv, "reduce_scatter").start_reduce_scatter(send, recv, op);
+  }
   void allgather(const Tensor& send, const Tensor& recv) override {
     over(send, recv, "allgather").allgather(send, recv);
   }

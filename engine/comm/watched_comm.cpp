@@ -25,6 +25,16 @@ class WatchedComm final : public Comm {
     const WatchedCollective mark("reduce_scatter", group_);
     inner_.reduce_scatter(send, recv, op);
   }
+  // A started collective is watched while it starts: a device group's wait never blocks the host, and the host's
+  // next wait for the device is itself inside a watched collective or a read-back the step agreement follows.
+  std::unique_ptr<InFlight> start_allreduce(const Tensor& buf, ReduceOp op) override {
+    const WatchedCollective mark("allreduce", group_);
+    return inner_.start_allreduce(buf, op);
+  }
+  std::unique_ptr<InFlight> start_reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override {
+    const WatchedCollective mark("reduce_scatter", group_);
+    return inner_.start_reduce_scatter(send, recv, op);
+  }
   void allgather(const Tensor& send, const Tensor& recv) override {
     const WatchedCollective mark("allgather", group_);
     inner_.allgather(send, recv);

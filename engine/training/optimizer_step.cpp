@@ -122,11 +122,6 @@ ReducedGradients of_sum(double squares, std::int64_t micro_batches, int ranks) {
   return {.norm = std::sqrt(squares) / contributions, .contributions = contributions};
 }
 
-void allreduce_in_buckets(Comm& comm, const Tensor& part) {
-  for (std::int64_t begin = 0; begin < part.numel(); begin += kGradientBucketElements)
-    comm.allreduce(part.slice_rows(begin, std::min(begin + kGradientBucketElements, part.numel())), ReduceOp::sum);
-}
-
 // Where each part of the gradient block sums: [0, sharded) over the ranks holding the same expert shard, whose
 // squares then add over the ranks holding the other shards; the rest over every rank.
 struct GradientGroups {
@@ -136,45 +131,63 @@ struct GradientGroups {
   std::int64_t sharded_elements;
 };
 
-ReducedGradients reduce_parts(const GradientGroups& g, const Tensor& grads, std::int64_t micro_batches) {
+ReducedGradients whole_block_norm(const GradientGroups& g, const Tensor& grads, std::int64_t micro_batches) {
   const Tensor sharded = grads.slice_rows(0, g.sharded_elements);
   const Tensor replicated = grads.slice_rows(g.sharded_elements, grads.numel());
-  allreduce_in_buckets(g.shard_holders, sharded);
-  allreduce_in_buckets(g.replicated, replicated);
   double shard_squares = sharded.numel() > 0 ? ops::sum_of_squares(sharded) : 0.0;
   g.shards.allreduce(make_view(&shard_squares, DType::f64, Device::cpu, {1}), ReduceOp::sum);
   const double squares = shard_squares + (replicated.numel() > 0 ? ops::sum_of_squares(replicated) : 0.0);
   return of_sum(squares, micro_batches, g.replicated.size());
 }
 
+ReducedGradients reduce_whole_block(const GradientGroups& g, const Tensor& grads, std::int64_t micro_batches) {
+  run_collectives(whole_block_collectives(g.replicated, g.shard_holders, g.sharded_elements, grads.numel()), grads);
+  return whole_block_norm(g, grads, micro_batches);
+}
+
+GradientGroups gradient_groups(const ProcessGroups& groups, std::int64_t sharded_elements) {
+  return {groups.dp(), groups.edp(), groups.ep(), sharded_elements};
+}
+
 }  // namespace
 
 ReducedGradients OptimizerStep::reduce_gradients(Comm& comm, const Tensor& grads, std::int64_t micro_batches) {
   const std::unique_ptr<Comm> alone = make_single_process_comm();
-  return reduce_parts({comm, comm, *alone, 0}, grads, micro_batches);
+  return reduce_whole_block({comm, comm, *alone, 0}, grads, micro_batches);
 }
 
 ReducedGradients OptimizerStep::reduce_gradients(const ProcessGroups& groups, std::int64_t sharded_elements,
                                                  const Tensor& grads, std::int64_t micro_batches) {
-  return reduce_parts({groups.dp(), groups.edp(), groups.ep(), sharded_elements}, grads, micro_batches);
+  return reduce_whole_block(gradient_groups(groups, sharded_elements), grads, micro_batches);
 }
 
-ReducedGradients OptimizerStep::reduce(const ProcessGroups& groups, std::int64_t sharded_elements,
-                                       const Tensor& grads, std::int64_t micro_batches) const {
-  if (!sharded()) return reduce_gradients(groups, sharded_elements, grads, micro_batches);
+std::vector<GradientCollective> OptimizerStep::gradient_collectives(const ProcessGroups& groups,
+                                                                    std::int64_t sharded_elements,
+                                                                    std::int64_t block_elements) const {
+  if (!sharded()) return whole_block_collectives(groups.dp(), groups.edp(), sharded_elements, block_elements);
+  std::vector<GradientCollective> out;
   for (const ShardPlan::Gather& g : plan_.gathers) {
     const std::int64_t rank = g.group->rank(), ranks = g.group->size();
-    g.group->reduce_scatter(grads.slice_rows(g.begin, g.begin + ranks * g.per_rank),
-                            grads.slice_rows(g.begin + rank * g.per_rank, g.begin + (rank + 1) * g.per_rank),
-                            ReduceOp::sum);
+    out.push_back({.group = g.group, .begin = g.begin, .end = g.begin + ranks * g.per_rank, .scatter = true,
+                   .slice_begin = g.begin + rank * g.per_rank, .slice_end = g.begin + (rank + 1) * g.per_rank});
   }
+  for (const ShardPlan::Piece& piece : plan_.pieces) {
+    if (piece.slice) continue;
+    Comm& group = piece.begin < sharded_elements ? groups.edp() : groups.dp();
+    out.push_back({.group = &group, .begin = piece.begin, .end = piece.end});
+  }
+  return out;
+}
+
+ReducedGradients OptimizerStep::reduced_norm(const ProcessGroups& groups, std::int64_t sharded_elements,
+                                             const Tensor& grads, std::int64_t micro_batches) const {
+  if (!sharded()) return whole_block_norm(gradient_groups(groups, sharded_elements), grads, micro_batches);
   // Squares of the reduced gradient: each slice on its one rank, summed over the slice's group; each kept part on
   // every rank of its group alike, counted once. The experts' then add over the ranks holding the other shards.
   double slices[2] = {0.0, 0.0}, kept[2] = {0.0, 0.0};  // [experts, replicated]
   for (const ShardPlan::Piece& piece : plan_.pieces) {
     const Tensor part = piece_of(grads, piece);
     const int region = piece.begin < sharded_elements ? 0 : 1;
-    if (!piece.slice) (region == 0 ? groups.edp() : groups.dp()).allreduce(part, ReduceOp::sum);
     (piece.slice ? slices : kept)[region] += part.numel() > 0 ? ops::sum_of_squares(part) : 0.0;
   }
   const auto sum_over = [](Comm& group, double value) {

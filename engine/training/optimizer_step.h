@@ -11,6 +11,7 @@
 #include "engine/comm/process_groups.h"
 #include "engine/config/sections.h"
 #include "engine/tensor.h"
+#include "engine/training/gradient_reduction.h"
 
 namespace diverge {
 
@@ -20,16 +21,13 @@ struct ReducedGradients {
   double contributions = 1.0;  // micro-batches summed over every rank: the sum / contributions is the mean
 };
 
-// The gradients are all-reduced in buckets of this many elements (64 MiB of f32): a few large collectives over the
-// flat block, never one per tensor, each small enough to overlap with the backward pass once that is asynchronous.
-inline constexpr std::int64_t kGradientBucketElements = std::int64_t{1} << 24;
-
 // ZeRO-1 (parallel.zero 1): AdamW's moments are split over the ranks that reduce each part of the parameter block,
 // [0, sharded_elements) (this rank's experts) over expert_holders (edp), the rest over replicas (dp). Each rank
-// receives the gradient sums of its slices only (reduce()), keeps the moments of its slices, updates those slices of
-// the parameters, and the parameters are then all-gathered in place. Null groups (or groups of one): every rank keeps every moment. With masters, the f32 master weights
-// shard the same way and live here beside the moments: for a model whose passes read a working copy in another
-// dtype (CUDA's bf16), which is what update() then writes and all-gathers.
+// receives the gradient sums of its slices only (gradient_collectives()), keeps the moments of its slices, updates
+// those slices of the parameters, and the parameters are then all-gathered in place. Null groups (or groups of one):
+// every rank keeps every moment. With masters, the f32 master weights shard the same way and live here beside the
+// moments: for a model whose passes read a working copy in another dtype (CUDA's bf16), which is what update() then
+// writes and all-gathers.
 struct StateSharding {
   Comm* expert_holders = nullptr;
   Comm* replicas = nullptr;
@@ -86,11 +84,16 @@ class OptimizerStep {
   // the rest over groups.dp(); the norm counts every parameter once, the shards' squares summed over groups.ep().
   static ReducedGradients reduce_gradients(const ProcessGroups& groups, std::int64_t sharded_elements,
                                            const Tensor& grads, std::int64_t micro_batches);
-  // The same for this step's sharding (the groups its StateSharding named from groups): under ZeRO-1 each gather
-  // run's gradients are reduce-scattered, so a rank receives the sums of its own slices only, which are all its
-  // update reads (half an all-reduce's traffic); the rest of the block then holds this rank's own sums.
-  ReducedGradients reduce(const ProcessGroups& groups, std::int64_t sharded_elements, const Tensor& grads,
-                          std::int64_t micro_batches) const;
+  // The collectives that sum the gradients for this step's sharding (the groups its StateSharding named from
+  // groups): whole_block_collectives without sharding; under ZeRO-1 each gather run's gradients are
+  // reduce-scattered, so a rank receives the sums of its own slices only, which are all its update reads (half an
+  // all-reduce's traffic), and the parts every rank keeps are all-reduced. The rest of the block then holds this
+  // rank's own sums.
+  std::vector<GradientCollective> gradient_collectives(const ProcessGroups& groups, std::int64_t sharded_elements,
+                                                       std::int64_t block_elements) const;
+  // The global norm of the mean gradient once those collectives have run; the norm counts every parameter once.
+  ReducedGradients reduced_norm(const ProcessGroups& groups, std::int64_t sharded_elements, const Tensor& grads,
+                                std::int64_t micro_batches) const;
   // Scales the reduced gradients to their mean and clips it to optim.grad_clip in one pass, applies AdamW with
   // learning rate lr as update number `update_number` (1-based, for the bias correction), zeroes the gradients.
   // Sharded: AdamW on this rank's slices, then the all-gathers, collective over the sharding's groups. params is

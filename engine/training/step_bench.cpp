@@ -31,6 +31,9 @@ class BenchRun {
         model_(config_.model, config_.loss, config_.data.micro_batch, config_.data.seq_len, config_.train.seed,
                memory_.device, config_.train.logit_chunk, {&groups_.ep(), config_.parallel.ep_capacity}),
         optimizer_(config_.optim, model_.layout().block_elements(), model_.layout().decay_elements(), model_.device()),
+        reduction_(whole_block_collectives(groups_.dp(), groups_.edp(), model_.layout().sharded_elements(),
+                                           model_.layout().block_elements()),
+                   final_stages(model_.layout(), config_.model.n_layers)),
         loader_(inputs_.data.corpus, loader_config(config_, groups_.dp())),
         edl_(config_.edl, config_.model, inputs_.edl_label_count),
         monitor_(config_.model, inputs_.metric_label_count, model_.device()) {
@@ -40,9 +43,12 @@ class BenchRun {
   // One optimizer step at the peak learning rate, the device drained at its end; its seconds.
   double step(std::int64_t number) {
     const auto start = Clock::now();
-    run_micro_batches({model_, edl_, monitor_, loader_, groups_.dp()}, inputs_, config_.data.grad_accum);
-    const ReducedGradients reduced = OptimizerStep::reduce_gradients(groups_, model_.layout().sharded_elements(),
-                                                                     model_.grads(), config_.data.grad_accum);
+    const Tensor grads = model_.grads();
+    run_micro_batches({model_, edl_, monitor_, loader_, groups_.dp()}, inputs_, config_.data.grad_accum,
+                      [&](std::int64_t stage) { reduction_.stage_final(stage, grads); });
+    reduction_.finish(grads);
+    const ReducedGradients reduced =
+        optimizer_.reduced_norm(groups_, model_.layout().sharded_elements(), grads, config_.data.grad_accum);
     optimizer_.update(model_.params(), model_.grads(), reduced, config_.optim.lr, number);
     device_synchronize(model_.device());
     return std::chrono::duration<double>(Clock::now() - start).count();
@@ -69,6 +75,7 @@ class BenchRun {
   MemoryPlan memory_;
   model::Transformer model_;
   OptimizerStep optimizer_;
+  OverlappedReduction reduction_;
   data::TrainLoader loader_;
   model::EdlTerm edl_;
   model::RoutingMonitor monitor_;

@@ -28,7 +28,9 @@ struct StepLosses {
 };
 
 // `micro_batches` micro-batches forward and backward (the gradients add up in the model's grads), then the losses,
-// which stayed on the model's device, read once each and averaged over the group's ranks.
-StepLosses run_micro_batches(const StepModules& m, const RunInputs& inputs, std::int64_t micro_batches);
+// which stayed on the model's device, read once each and averaged over the group's ranks. The last backward reports
+// its finished stages of gradients to last_final (their reduction overlaps it: OverlappedReduction).
+StepLosses run_micro_batches(const StepModules& m, const RunInputs& inputs, std::int64_t micro_batches,
+                             const model::GradientsFinal& last_final = {});
 
 }  // namespace diverge

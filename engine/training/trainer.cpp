@@ -51,7 +51,8 @@ RunStart run_start(const config::Config& config, const TrainOptions& options) {
 StateSharding state_sharding(const config::Config& config, const ProcessGroups& groups,
                              const model::ParamLayout& layout) {
   if (config.parallel.zero == 0) return {};
-  return {&groups.edp(), &groups.dp(), layout.sharded_elements(), run_masters(config) == model::Masters::with_optimizer};
+  return {&groups.edp(), &groups.dp(), layout.sharded_elements(),
+          run_masters(config) == model::Masters::with_optimizer};
 }
 
 // The run directory is rank 0's: it alone checks, locks and writes it.
@@ -80,6 +81,9 @@ class TrainingRun {
                run_masters(config_)),
         optimizer_(config_.optim, model_.layout().block_elements(), model_.layout().decay_elements(), model_.device(),
                    state_sharding(config_, groups_, model_.layout())),
+        reduction_(optimizer_.gradient_collectives(groups_, model_.layout().sharded_elements(),
+                                                   model_.layout().block_elements()),
+                   final_stages(model_.layout(), config_.model.n_layers)),
         loader_(inputs_.data.corpus, loader_config(config_, groups_.dp())),
         schedule_(config_.optim, config_.train.steps),
         edl_(config_.edl, config_.model, inputs_.edl_label_count),
@@ -178,13 +182,17 @@ class TrainingRun {
     print(line);
   }
 
-  // grad_accum micro-batches forward and backward (gradients add up), then the gradients' all-reduce and norm.
+  // grad_accum micro-batches forward and backward (gradients add up), the gradients' reduction overlapping the last
+  // backward, then their norm.
   StepResult forward_backward(std::int64_t step) {
     const std::int64_t micro_batches = config_.data.grad_accum;
-    const StepLosses losses = run_micro_batches({model_, edl_, monitor_, loader_, groups_.dp()}, inputs_,
-                                                micro_batches);
+    const Tensor grads = model_.grads();
+    const StepLosses losses =
+        run_micro_batches({model_, edl_, monitor_, loader_, groups_.dp()}, inputs_, micro_batches,
+                          [&](std::int64_t stage) { reduction_.stage_final(stage, grads); });
+    reduction_.finish(grads);
     StepResult result;
-    result.gradients = optimizer_.reduce(groups_, model_.layout().sharded_elements(), model_.grads(), micro_batches);
+    result.gradients = optimizer_.reduced_norm(groups_, model_.layout().sharded_elements(), grads, micro_batches);
     result.record.step = step;
     const model::Losses& lm = losses.model;
     result.record.loss = {.total = lm.total + edl_.weighted(losses.edl.mean), .lm = lm.lm, .lb = lm.lb, .z = lm.z,
@@ -412,6 +420,7 @@ class TrainingRun {
   std::optional<RunDirectory> run_dir_;  // rank 0's: locked and checked against an existing run before allocation
   model::Transformer model_;
   OptimizerStep optimizer_;
+  OverlappedReduction reduction_;
   data::TrainLoader loader_;
   LrSchedule schedule_;
   model::EdlTerm edl_;

@@ -4,11 +4,14 @@
 #include <string>
 
 #include "kernels/cuda/device_info.h"
+#include "kernels/cuda/stream.h"
 
 namespace diverge::cuda {
 
 Context::Context() {
   check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cuda::context", "creating the stream");
+  check_cuda(cudaStreamCreateWithFlags(&collective_stream_, cudaStreamNonBlocking), "cuda::context",
+             "creating the collective stream");
   const cublasStatus_t status = cublasLtCreate(&blas_);
   if (status != CUBLAS_STATUS_SUCCESS)
     throw Error("cuda::context", "cublasLtCreate failed: cuBLAS status " + std::to_string(static_cast<int>(status)));
@@ -16,6 +19,7 @@ Context::Context() {
 
 Context::~Context() {
   cublasLtDestroy(blas_);
+  cudaStreamDestroy(collective_stream_);
   cudaStreamDestroy(stream_);
 }
 
@@ -30,6 +34,25 @@ Context& context() {
 }
 
 cudaStream_t launch_stream() { return context().stream(); }
+
+// A fresh event per point: cheap beside a collective, and nothing to recycle.
+CollectiveWork::CollectiveWork(const std::function<void(cudaStream_t)>& issue) {
+  const cudaStream_t compute = context().stream(), collectives = context().collective_stream();
+  cudaEvent_t ready = nullptr;
+  check_cuda(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), "cuda::CollectiveWork", "creating an event");
+  check_cuda(cudaEventRecord(ready, compute), "cuda::CollectiveWork", "recording an event");
+  check_cuda(cudaStreamWaitEvent(collectives, ready, 0), "cuda::CollectiveWork", "ordering the streams");
+  cudaEventDestroy(ready);
+  issue(collectives);
+  check_cuda(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming), "cuda::CollectiveWork", "creating an event");
+  check_cuda(cudaEventRecord(done_, collectives), "cuda::CollectiveWork", "recording an event");
+}
+
+CollectiveWork::~CollectiveWork() { cudaEventDestroy(done_); }
+
+void CollectiveWork::join() const {
+  check_cuda(cudaStreamWaitEvent(context().stream(), done_, 0), "cuda::CollectiveWork", "ordering the streams");
+}
 
 std::uint64_t host_waits() { return context().waits(); }
 

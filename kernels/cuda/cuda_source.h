@@ -57,7 +57,10 @@ void launch_kernel(const char* name, const char* file, int line, void (*kernel)(
                    std::size_t shared_bytes, const Args&... args) {
 #ifdef DIVERGE_CUDA_EMULATOR
   const emu::LaunchInfo info{name, file, line, grid, block, shared_bytes};
-  emu::launch(info, [&] { kernel(static_cast<Params>(args)...); });
+  // The arguments are copied at the launch, as a GPU's launch copies them, so a deferred stream runs the kernel
+  // on the values of the call.
+  std::function<void()> body = [kernel, ... values = static_cast<Params>(args)] { kernel(values...); };
+  emu::enqueue(launch_stream(), [info, body = std::move(body)] { emu::launch(info, body); });
 #else
   kernel<<<grid, block, shared_bytes, launch_stream()>>>(static_cast<Params>(args)...);
   const cudaError_t error = cudaGetLastError();

@@ -135,34 +135,37 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
   return CUBLAS_STATUS_SUCCESS;
 }
 
-// D = alpha op(A) op(B) + beta C, column-major, alpha and beta host floats.
+// D = alpha op(A) op(B) + beta C, column-major, alpha and beta host floats read at the call; the product runs in
+// the stream's order.
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t operation, const void* alpha, const void* a,
                               cublasLtMatrixLayout_t a_layout, const void* b, cublasLtMatrixLayout_t b_layout,
                               const void* beta, const void* c, cublasLtMatrixLayout_t c_layout, void* d,
                               cublasLtMatrixLayout_t d_layout, const cublasLtMatmulAlgo_t* algorithm, void*, size_t,
-                              cudaStream_t) {
+                              cudaStream_t stream) {
   if (algorithm == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
   const OperationState& op = state(operation);
-  const LayoutState &la = state(a_layout), &lb = state(b_layout), &lc = state(c_layout), &ld = state(d_layout);
+  const LayoutState la = state(a_layout), lb = state(b_layout), lc = state(c_layout), ld = state(d_layout);
   const bool ta = op.trans_a == CUBLAS_OP_T, tb = op.trans_b == CUBLAS_OP_T;
   const std::uint64_t m = ta ? la.cols : la.rows, k = ta ? la.rows : la.cols;
   const std::uint64_t n = tb ? lb.rows : lb.cols;
   if ((tb ? lb.cols : lb.rows) != k || lc.rows != m || lc.cols != n || ld.rows != m || ld.cols != n ||
       lc.type != ld.type)
     return CUBLAS_STATUS_INVALID_VALUE;
-  const std::vector<float> wa = widened(a, la), wb = widened(b, lb);
-  std::vector<float> product(m * n);
-  cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-              static_cast<int>(n), static_cast<int>(k), 1.0f, wa.data(), static_cast<int>(la.rows), wb.data(),
-              static_cast<int>(lb.rows), 0.0f, product.data(), static_cast<int>(m));
   const float scale = *static_cast<const float*>(alpha), keep = *static_cast<const float*>(beta);
-  for (std::uint64_t col = 0; col < n; ++col)
-    for (std::uint64_t row = 0; row < m; ++row) {
-      float value = scale * product[col * m + row];
-      // beta = 0 never reads C, as cuBLAS does not: C may hold anything, NaN included.
-      if (keep != 0.0f) value += keep * load(c, lc.type, col * static_cast<std::uint64_t>(lc.ld) + row);
-      store(d, ld.type, col * static_cast<std::uint64_t>(ld.ld) + row, value);
-    }
+  diverge::emu::enqueue(stream, [=] {
+    const std::vector<float> wa = widened(a, la), wb = widened(b, lb);
+    std::vector<float> product(m * n);
+    cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+                static_cast<int>(n), static_cast<int>(k), 1.0f, wa.data(), static_cast<int>(la.rows), wb.data(),
+                static_cast<int>(lb.rows), 0.0f, product.data(), static_cast<int>(m));
+    for (std::uint64_t col = 0; col < n; ++col)
+      for (std::uint64_t row = 0; row < m; ++row) {
+        float value = scale * product[col * m + row];
+        // beta = 0 never reads C, as cuBLAS does not: C may hold anything, NaN included.
+        if (keep != 0.0f) value += keep * load(c, lc.type, col * static_cast<std::uint64_t>(lc.ld) + row);
+        store(d, ld.type, col * static_cast<std::uint64_t>(ld.ld) + row, value);
+      }
+  });
   return CUBLAS_STATUS_SUCCESS;
 }
 

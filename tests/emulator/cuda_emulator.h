@@ -44,6 +44,21 @@ struct LaunchInfo {
 // mask at different collectives, a deadlock) throws std::runtime_error naming the kernel, block, thread and line.
 void launch(const LaunchInfo& info, const std::function<void()>& body);
 
+// Which streams defer their work (DIVERGE_EMU_DEFER, default others): none; the first stream a process creates (the
+// engine's compute stream, kernels/cuda/context.cu); or every stream but the first (side streams such as the
+// collectives'). A deferred stream runs its queue only when something waits for it (a stream or event
+// synchronisation, a stream waiting on one of its events, a copy to the host, cudaFree); the others run each
+// operation when it is queued. Either way a missing order between two streams reads or writes at the wrong time.
+enum class Deferral : std::uint8_t { none, first, others };
+// Overrides the policy for one stream (the emulator's own tests); a stream no longer deferred runs its queue.
+void defer_stream(cudaStream_t stream, bool deferred);
+// Queues operation on stream (0: the legacy default stream, never deferred), to run in the stream's order.
+void enqueue(cudaStream_t stream, std::function<void()> operation);
+// Runs every stream's queue to its end (cudaDeviceSynchronize).
+void finish_all_streams();
+// The same for cudaFree, which may run in a destructor: a fault is kept for the next synchronisation to throw.
+void finish_streams_before_free();
+
 void barrier(std::source_location where);
 // The block's dynamic shared memory (LaunchInfo::shared_bytes), filled with 0xff bytes (NaN for floats) first.
 void* dynamic_shared();

@@ -1,7 +1,6 @@
-// The CUDA runtime API over host memory: allocations (poisoned with 0xff bytes, NaN as floats), copies and sets,
-// streams and events that complete at once, one emulated device.
+// The CUDA runtime API over host memory: allocations (poisoned with 0xff bytes, NaN as floats), synchronous copies
+// and sets, one emulated device. Streams, events and the asynchronous calls are streams.cpp's.
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -26,11 +25,6 @@ cudaError_t fail(cudaError_t error) {
   return error;
 }
 
-// Events record the host time: every operation has finished by the time a call returns.
-struct Event {
-  std::chrono::steady_clock::time_point at;
-};
-
 }  // namespace
 
 extern "C" {
@@ -53,6 +47,8 @@ cudaError_t cudaMalloc(void** pointer, size_t bytes) {
 
 cudaError_t cudaFree(void* pointer) {
   if (pointer == nullptr) return cudaSuccess;
+  // As on a GPU, freeing waits for the device: no queued operation may still use the memory.
+  diverge::emu::finish_streams_before_free();
   std::lock_guard lock(g_mutex);
   const auto found = g_allocations.find(pointer);
   if (found == g_allocations.end()) return fail(cudaErrorInvalidValue);
@@ -70,17 +66,9 @@ cudaError_t cudaMemcpy(void* destination, const void* source, size_t bytes, cuda
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void* destination, const void* source, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy(destination, source, bytes, kind);
-}
-
 cudaError_t cudaMemset(void* destination, int value, size_t bytes) {
   if (bytes > 0) std::memset(destination, value, bytes);
   return cudaSuccess;
-}
-
-cudaError_t cudaMemsetAsync(void* destination, int value, size_t bytes, cudaStream_t) {
-  return cudaMemset(destination, value, bytes);
 }
 
 cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
@@ -88,38 +76,6 @@ cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
   std::lock_guard lock(g_mutex);
   *total = kEmulatedBytes;
   *free = kEmulatedBytes > g_allocated ? kEmulatedBytes - g_allocated : 0;
-  return cudaSuccess;
-}
-
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
-cudaError_t cudaStreamCreate(cudaStream_t* stream) {
-  *stream = reinterpret_cast<cudaStream_t>(new char);
-  return cudaSuccess;
-}
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) { return cudaStreamCreate(stream); }
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  delete reinterpret_cast<char*>(stream);
-  return cudaSuccess;
-}
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-
-cudaError_t cudaEventCreate(cudaEvent_t* event) {
-  *event = reinterpret_cast<cudaEvent_t>(new Event);
-  return cudaSuccess;
-}
-cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  delete reinterpret_cast<Event*>(event);
-  return cudaSuccess;
-}
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t) {
-  reinterpret_cast<Event*>(event)->at = std::chrono::steady_clock::now();
-  return cudaSuccess;
-}
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
-cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
-  *ms = std::chrono::duration<float, std::milli>(reinterpret_cast<Event*>(end)->at -
-                                                 reinterpret_cast<Event*>(start)->at)
-            .count();
   return cudaSuccess;
 }
 

@@ -236,11 +236,12 @@ std::vector<float> async_copy_sums(const std::vector<float>& x, int partial_from
 }
 
 // One block of `threads` threads running kernel(out) over a fresh array of 4 ints per thread, with as much dynamic
-// shared memory and 16 bytes more.
+// shared memory and 16 bytes more, then a wait for the device: where a deferred stream reports the fault.
 void run_one_block(const char* name, void (*kernel)(int*), unsigned threads) {
   DeviceArray<int> out(4 * threads);
   cuda::launch_kernel(name, __FILE__, __LINE__, kernel, dim3(1), dim3(threads), (4 * threads + 4) * sizeof(int),
                       out.get());
+  check(cudaStreamSynchronize(cuda::launch_stream()));
 }
 #define DIVERGE_RUN_ONE_BLOCK(kernel, threads) run_one_block(#kernel, kernel, threads)
 

@@ -1,0 +1,74 @@
+// The gradient buckets' reduction beside the CUDA backward, on the emulator under both stream orders: with the
+// collective stream deferred, and with the compute stream deferred. A missing event either way changes the result.
+#include <doctest/doctest.h>
+
+#ifdef DIVERGE_CUDA_EMULATOR
+#include <vector>
+
+#include "engine/comm/device_in_flight.h"
+#include "engine/training/gradient_reduction.h"
+#include "engine/training/optimizer_step.h"
+#include "kernels/cuda/context.h"
+#include "model/transformer.h"
+#include "tests/cuda_support.h"
+#include "tests/emulator/cuda_emulator.h"
+#include "tests/model_support.h"
+#include "tests/stub_comm.h"
+
+using namespace diverge;
+using namespace diverge::test;
+
+namespace {
+
+// A device group of one whose started all-reduce doubles the bucket, as a sum with an identical second rank would:
+// queued on the collective stream as NCCL's kernels are, so it reads and writes where that stream's order says.
+class DoublingDeviceComm final : public StubComm {
+ public:
+  DoublingDeviceComm() : StubComm("one device rank whose sums double", 1) {}
+  std::unique_ptr<InFlight> start_allreduce(const Tensor& buf, ReduceOp) override {
+    return std::make_unique<DeviceInFlight>([&](cudaStream_t stream) {
+      emu::enqueue(stream, [data = static_cast<float*>(buf.data), n = buf.numel()] {
+        for (std::int64_t i = 0; i < n; ++i) data[i] *= 2.0f;
+      });
+    });
+  }
+};
+
+// Which of the context's two streams defers its work until something waits for it.
+void defer(bool compute, bool collectives) {
+  emu::defer_stream(cuda::context().stream(), compute);
+  emu::defer_stream(cuda::context().collective_stream(), collectives);
+}
+
+}  // namespace
+
+TEST_CASE("cuda gradient overlap: buckets reduced beside the backward read its final gradients, under both orders") {
+  const config::ModelConfig config = cuda_model();
+  model::Transformer model(config, tiny_loss(0.1, 0.01), 2, 13, 3, Device::cuda);
+  const Tensor grads = model.grads();
+  TokenBatch batch(2, 13, config.vocab_size, 4);
+  model.forward(batch.tensor());
+  model.backward();
+  const std::vector<float> once = to_host(grads);
+
+  DoublingDeviceComm comm;
+  for (const bool compute_deferred : {false, true}) {
+    CAPTURE(compute_deferred);
+    OptimizerStep::discard(grads);
+    OverlappedReduction reduction(
+        whole_block_collectives(comm, comm, model.layout().sharded_elements(), model.layout().block_elements(), 256),
+        final_stages(model.layout(), config.n_layers));
+    defer(compute_deferred, !compute_deferred);
+    model.forward(batch.tensor());
+    model.backward({}, [&](std::int64_t stage) { reduction.stage_final(stage, grads); });
+    reduction.finish(grads);
+    const std::vector<float> doubled = to_host(grads);
+    defer(false, false);
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < once.size(); ++i) wrong += doubled[i] == 2.0f * once[i] ? 0 : 1;
+    CHECK_MESSAGE(wrong == 0, wrong, " of ", once.size(), " gradients are not the reduced final ones");
+  }
+  model.take_losses();
+}
+
+#endif  // DIVERGE_CUDA_EMULATOR
