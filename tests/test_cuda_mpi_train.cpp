@@ -1,6 +1,7 @@
 // CUDA on 2 ranks against one CUDA process: data parallel, expert parallel and ZeRO-1 training, and `bench ep`, on
-// the emulator (whose device group is the host group over device memory) or on 2 GPUs over NCCL.
+// the emulator (whose device group is the host group over device memory) or on 2 GPUs over NCCL; and a hung rank.
 #include <doctest/doctest.h>
+#include <signal.h>
 
 #include <cstdio>
 #include <string>
@@ -9,6 +10,7 @@
 #include "engine/files.h"
 #include "kernels/cuda/device_info.h"
 #include "tests/cuda_support.h"
+#include "tests/mpi_fault_support.h"
 #include "tests/mpi_train_support.h"
 #include "tests/support.h"
 #include "tests/trainer_support.h"
@@ -108,4 +110,28 @@ TEST_CASE("cuda mpi bench ep: 2 ranks exchange device rows, each receiving its e
   CHECK(size.at("arrived_rows").get<double>() == rows);
   CHECK(size.at("bytes_out").get<double>() == rows / 2.0 * shape.at("d_model").get<double>() * 2.0);
   CHECK(size.at("dispatch_seconds").get<double>() > 0.0);
+}
+
+TEST_CASE("cuda mpi faults: a stopped rank ends a CUDA run on 2 ranks through the deadline, under both stream orders") {
+  if (!cuda_available() || !mpi_ready() || !two_devices_ready()) return;
+  // NCCL's collectives wait on the device, so a peer that hangs leaves the other rank waiting for its device, for a
+  // started gradient bucket or in a host collective, depending on the stream order: each is watched. With the
+  // compute stream deferred, the emulated collectives run inside the waits for the device, as NCCL's kernels do:
+  // the global load balance's all-reduce of expert counts, on the compute stream, is then the first collective
+  // the other rank meets, inside the route plan's read-back of the next layer.
+  // 30 s: above any wait of a rank for the other in this micro run (an emulated step takes about 10 s), far enough
+  // below the fault limit for the grace and the launcher.
+  for (const char* order : {"others", "first"}) {
+    CAPTURE(std::string(order));
+    ScratchDir dir("cuda-mpi-stop");
+    const fs::path corpus = write_synthetic_corpus(dir / "corpus");
+    write_micro_config(dir / "micro.json", corpus, dir / "run", 100000);
+    const std::string command = std::string("env DIVERGE_EMU_DEFER=") + order + " " + DIVERGE_BINARY +
+                                " train --config " + (dir / "micro.json").string() +
+                                " --set train.device=cuda --set loss.lb_scope=global --set parallel.timeout_s=30";
+    const auto [code, output] = fault_one_rank(dir.path(), 2, command, dir / "run/metrics.jsonl", 1, SIGSTOP);
+    CHECK(code == 1);
+    check_timeout_lines(output, 2, 1);
+    if (std::string(order) == "first") CHECK_MESSAGE(says(output, "in device wait #"), output);
+  }
 }

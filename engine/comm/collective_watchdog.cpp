@@ -36,6 +36,15 @@ Mark& live_mark() {
   return mark;
 }
 
+void store_mark(const char* op, const WatchedGroup* group, std::int64_t number, std::int64_t since_ns) {
+  Mark& mark = live_mark();
+  mark.since_ns.store(0, std::memory_order_release);  // a reader between the stores sees no collective
+  mark.op.store(op, std::memory_order_relaxed);
+  mark.group.store(group, std::memory_order_relaxed);
+  mark.number.store(number, std::memory_order_relaxed);
+  mark.since_ns.store(since_ns, std::memory_order_release);
+}
+
 // Nesting depth of UntimedWaits; only the collective-making thread touches it.
 int& untimed_depth() {
   static int depth = 0;
@@ -140,14 +149,20 @@ WatchedCollective::WatchedCollective(const char* op, WatchedGroup& group) : time
   ++group.collectives;
   if (!timed_) return;
   Mark& mark = live_mark();
-  mark.op.store(op, std::memory_order_relaxed);
-  mark.group.store(&group, std::memory_order_relaxed);
-  mark.number.store(group.collectives, std::memory_order_relaxed);
-  mark.since_ns.store(now_ns(), std::memory_order_release);
+  outer_since_ns_ = mark.since_ns.load(std::memory_order_acquire);
+  outer_op_ = mark.op.load(std::memory_order_relaxed);
+  outer_group_ = mark.group.load(std::memory_order_relaxed);
+  outer_number_ = mark.number.load(std::memory_order_relaxed);
+  store_mark(op, &group, group.collectives, now_ns());
 }
 
 WatchedCollective::~WatchedCollective() {
-  if (timed_) live_mark().since_ns.store(0, std::memory_order_release);
+  if (!timed_) return;
+  if (outer_since_ns_ == 0) {
+    live_mark().since_ns.store(0, std::memory_order_release);
+    return;
+  }
+  store_mark(outer_op_, outer_group_, outer_number_, outer_since_ns_);
 }
 
 UntimedWaits::UntimedWaits(bool active) : active_(active) {

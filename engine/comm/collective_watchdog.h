@@ -14,7 +14,8 @@ struct WatchedGroup {
 
 // Marks one collective while it lives: which operation, on which group, since when. The calling thread pays a
 // clock read and a few atomic stores, nothing beside any collective; the watchdog thread reads them about once a
-// second. Collectives are made from one thread (the training loop's), so one mark is live at a time.
+// second. Collectives are made from one thread (the training loop's), so one mark is watched at a time: a mark made
+// inside another (a wait for the device inside a collective) is watched until it ends, then the outer one again.
 class WatchedCollective {
  public:
   WatchedCollective(const char* op, WatchedGroup& group);
@@ -24,6 +25,11 @@ class WatchedCollective {
 
  private:
   bool timed_;
+  // The mark this one hides while it lives (since_ns 0: none).
+  const char* outer_op_ = nullptr;
+  const WatchedGroup* outer_group_ = nullptr;
+  std::int64_t outer_number_ = 0;
+  std::int64_t outer_since_ns_ = 0;
 };
 
 // While one lives (and `active`), the collectives this process begins are not timed: this rank waits for another

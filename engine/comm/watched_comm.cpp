@@ -6,6 +6,21 @@
 namespace diverge {
 namespace {
 
+class WatchedInFlight final : public InFlight {
+ public:
+  WatchedInFlight(std::unique_ptr<InFlight> inner, const char* op, WatchedGroup& group)
+      : inner_(std::move(inner)), op_(op), group_(group) {}
+  void wait() override {
+    const WatchedCollective mark(op_, group_);
+    inner_->wait();
+  }
+
+ private:
+  std::unique_ptr<InFlight> inner_;
+  const char* op_;
+  WatchedGroup& group_;
+};
+
 class WatchedComm final : public Comm {
  public:
   WatchedComm(std::unique_ptr<Comm> owned, Comm& inner, const std::string& role)
@@ -25,15 +40,15 @@ class WatchedComm final : public Comm {
     const WatchedCollective mark("reduce_scatter", group_);
     inner_.reduce_scatter(send, recv, op);
   }
-  // A started collective is watched while it starts: a device group's wait never blocks the host, and the host's
-  // next wait for the device is itself inside a watched collective or a read-back the step agreement follows.
+  // A started collective is watched while it starts and while it is waited for. On a device group neither blocks
+  // the host, which meets a hung peer later, in a wait for the device (watched by the CUDA context).
   std::unique_ptr<InFlight> start_allreduce(const Tensor& buf, ReduceOp op) override {
     const WatchedCollective mark("allreduce", group_);
-    return inner_.start_allreduce(buf, op);
+    return std::make_unique<WatchedInFlight>(inner_.start_allreduce(buf, op), "allreduce", group_);
   }
   std::unique_ptr<InFlight> start_reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override {
     const WatchedCollective mark("reduce_scatter", group_);
-    return inner_.start_reduce_scatter(send, recv, op);
+    return std::make_unique<WatchedInFlight>(inner_.start_reduce_scatter(send, recv, op), "reduce_scatter", group_);
   }
   void allgather(const Tensor& send, const Tensor& recv) override {
     const WatchedCollective mark("allgather", group_);

@@ -23,7 +23,19 @@ Context::~Context() {
   cudaStreamDestroy(stream_);
 }
 
+namespace {
+
+WatchedGroup& device_queue() {
+  static WatchedGroup group{.label = "device (the collectives queued on it)"};
+  return group;
+}
+
+}  // namespace
+
+WatchedDeviceWait::WatchedDeviceWait() : mark_("device wait", device_queue()) {}
+
 void Context::synchronize() {
+  const WatchedDeviceWait wait;
   ++waits_;
   check_cuda(cudaStreamSynchronize(stream_), "cuda::context", "waiting for the stream");
 }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "engine/comm/collective_watchdog.h"
 #include "kernels/cuda/cuda_source.h"
 
 namespace diverge::cuda {
@@ -23,7 +24,8 @@ class Context {
   cudaStream_t stream() const { return stream_; }
   cudaStream_t collective_stream() const { return collective_stream_; }
   cublasLtHandle_t blas() const { return blas_; }
-  // Waits until everything queued on the stream has run, and reports an asynchronous kernel fault there.
+  // Waits until everything queued on the stream has run, and reports an asynchronous kernel fault there. Watched
+  // (WatchedDeviceWait).
   void synchronize();
   std::uint64_t waits() const { return waits_; }
 
@@ -35,5 +37,15 @@ class Context {
 };
 
 Context& context();
+
+// Marks a wait of the host for the device for the collective watchdog while it lives: on several ranks the device's
+// queue holds NCCL's collectives, so a peer that hangs leaves this rank waiting for its device, not in a host call.
+class WatchedDeviceWait {
+ public:
+  WatchedDeviceWait();
+
+ private:
+  WatchedCollective mark_;
+};
 
 }  // namespace diverge::cuda

@@ -35,8 +35,10 @@ void copy_to_device(void* device, const void* host, std::size_t bytes) {
              "cuda::copy_to_device", "cudaMemcpyAsync");
 }
 
-// The one place the host waits for the device: after the kernels queued before it.
+// The one place the host waits for the device: after the kernels queued before it. From pageable memory the copy
+// itself waits, so the watch covers it too.
 void copy_to_host(void* host, const void* device, std::size_t bytes) {
+  const WatchedDeviceWait wait;
   check_cuda(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, context().stream()), "cuda::copy_to_host",
              "cudaMemcpyAsync");
   context().synchronize();
