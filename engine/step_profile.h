@@ -18,7 +18,8 @@ enum class StepPart : std::uint8_t {
   router_dispatch,  // router, top-k, permutation and combine, load-balance and z-loss statistics
   edl,              // the EDL loss and the routing-metric sums
   optimizer,        // gradient norm, clipping, AdamW
-  communication,    // collectives between ranks
+  communication,    // collectives between ranks; on GPUs the gradient buckets only where the backward does not
+                    // hide them (the compute stream's wait for them)
   other,            // everything else: embedding, norms, RoPE, activations, the loss, host work between ops
 };
 inline constexpr std::size_t kStepParts = 8;

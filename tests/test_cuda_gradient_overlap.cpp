@@ -20,11 +20,11 @@ using namespace diverge::test;
 
 namespace {
 
-// A device group of one whose started all-reduce doubles the bucket, as a sum with an identical second rank would:
+// A device group of two ranks with the same gradients, the other simulated: a started all-reduce doubles the bucket,
 // queued on the collective stream as NCCL's kernels are, so it reads and writes where that stream's order says.
 class DoublingDeviceComm final : public StubComm {
  public:
-  DoublingDeviceComm() : StubComm("one device rank whose sums double", 1) {}
+  DoublingDeviceComm() : StubComm("two device ranks with the same gradients, one simulated", 2) {}
   std::unique_ptr<InFlight> start_allreduce(const Tensor& buf, ReduceOp) override {
     return std::make_unique<DeviceInFlight>([&](cudaStream_t stream) {
       emu::enqueue(stream, [data = static_cast<float*>(buf.data), n = buf.numel()] {

@@ -16,7 +16,7 @@ using namespace diverge::test;
 
 namespace {
 
-// A group of one that keeps what each all-reduce saw, the collective being the identity there.
+// A group of two whose simulated second rank contributes zeros: an all-reduce keeps its buffer, and what it saw.
 class SnapshotComm final : public StubComm {
  public:
   struct Seen {
@@ -24,7 +24,7 @@ class SnapshotComm final : public StubComm {
     std::vector<float> values;
   };
 
-  SnapshotComm() : StubComm("one rank that keeps what it reduced", 1) {}
+  SnapshotComm() : StubComm("two ranks, the other adding zeros, keeping what they reduced", 2) {}
   void allreduce(const Tensor& buf, ReduceOp) override {
     seen_.push_back({buf.f32(), std::vector<float>(buf.f32(), buf.f32() + buf.numel())});
   }

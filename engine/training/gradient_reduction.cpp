@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "engine/error.h"
+#include "engine/step_profile.h"
 #include "model/transformer.h"
 
 namespace diverge {
@@ -56,6 +57,7 @@ std::vector<StagedRange> final_stages(const model::ParamLayout& layout, std::int
 OverlappedReduction::OverlappedReduction(std::vector<GradientCollective> collectives,
                                          const std::vector<StagedRange>& stages) {
   for (GradientCollective& c : collectives) {
+    if (c.group->size() == 1) continue;  // the sum over one rank is the gradient itself
     const std::int64_t stage = ready_after(stages, c.begin, c.end);
     order_.push_back({std::move(c), stage});
   }
@@ -69,6 +71,8 @@ void OverlappedReduction::stage_final(std::int64_t stage, const Tensor& grads) {
 }
 
 void OverlappedReduction::finish(const Tensor& grads) {
+  if (order_.empty()) return;
+  const PartScope part(StepPart::communication);  // on GPUs: what the backward did not hide
   while (started_.size() < order_.size()) started_.push_back(order_[started_.size()].collective.start(grads));
   for (const std::unique_ptr<InFlight>& in_flight : started_) in_flight->wait();
   started_.clear();
