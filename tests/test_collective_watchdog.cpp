@@ -1,5 +1,6 @@
 // Tests for the collective watchdog in one process: a collective past its deadline ends the process with one line
-// naming the rank, collective, group and key; short collectives, untimed waits and a stopped process do not.
+// naming the rank, collective, group and key, nested marks included; short collectives, untimed waits and a
+// stopped process do not.
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -72,6 +73,22 @@ TEST_CASE("collective watchdog: a collective past the deadline ends the process 
   CHECK_MESSAGE(ended.stderr.find(" in allreduce #2 on group dp (2 ranks) ") != std::string::npos, ended.stderr);
   CHECK_MESSAGE(ended.stderr.find("parallel.timeout_s = 0.4 s") != std::string::npos, ended.stderr);
   CHECK(ended.stderr.find('\n') == ended.stderr.size() - 1);
+}
+
+TEST_CASE("collective watchdog: a wait marked inside a collective leaves the collective watched once it ends") {
+  // A device wait inside a host collective (or the reverse): the inner mark ends, and the outer collective, which
+  // then hangs, must still reach its deadline.
+  const Ended ended = in_watched_child(0.4, [] {
+    WatchedGroup outer_group{"dp (2 ranks)"}, inner_group{"device (the collectives queued on it)"};
+    const WatchedCollective outer("allreduce", outer_group);
+    {
+      const WatchedCollective inner("device wait", inner_group);
+      sleep_s(0.05);
+    }
+    sleep_s(5);
+  });
+  CHECK(ended.code == 1);
+  CHECK_MESSAGE(ended.stderr.find(" in allreduce #1 on group dp (2 ranks) ") != std::string::npos, ended.stderr);
 }
 
 TEST_CASE("collective watchdog: collectives within the deadline, however many, and untimed waits pass") {
