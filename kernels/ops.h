@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -295,6 +296,9 @@ struct AdamWHyper {
 void adamw_step(const Tensor& params, const Tensor& grads, const Tensor& m, const Tensor& v, const AdamWHyper& h);
 // sum of squares of grads (any shape), deterministic; distributed runs all-reduce it before taking the root.
 double sum_of_squares(const Tensor& grads);
+// The same for several f32 tensors on one device, each summed alone (the same bits as sum_of_squares), read back
+// together: one wait for the device.
+std::vector<double> sums_of_squares(std::span<const Tensor> parts);
 // Scales grads (any shape) so their global norm is at most max_norm; returns the norm before clipping.
 float clip_grad_norm(const Tensor& grads, float max_norm);
 

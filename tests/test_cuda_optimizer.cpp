@@ -2,7 +2,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <vector>
 
+#include "kernels/cuda/device_info.h"
 #include "kernels/ops.h"
 #include "tests/cuda_support.h"
 
@@ -66,4 +68,30 @@ TEST_CASE("cuda sum_of_squares: matches the CPU's double sum and gives the same 
     CHECK(std::fabs(got - expected) <= static_cast<double>(n + 1) * 0x1p-53 * expected);
     CHECK(ops::sum_of_squares(device) == got);
   }
+}
+
+TEST_CASE("cuda sums_of_squares: several parts read back at once, each the bits of its own sum" *
+          doctest::test_suite("cuda")) {
+  if (!test::cuda_available()) return;
+  const std::vector<std::int64_t> sizes = {16'385, 0, 1, 40'000};
+  std::int64_t total = 0;
+  for (std::int64_t n : sizes) total += n;
+  auto values = test::normal_values(static_cast<std::size_t>(total), 11, 2.0f);
+  Arena arena = test::device_arena(static_cast<std::size_t>(total) * sizeof(float) + Arena::kAlignment);
+  const Tensor block = test::to_device(arena, values, {total});
+  std::vector<Tensor> parts;
+  std::int64_t begin = 0;
+  for (std::int64_t n : sizes) {
+    parts.push_back(block.slice_rows(begin, begin + n));
+    begin += n;
+  }
+  const std::uint64_t waits = cuda::host_waits();
+  const std::vector<double> sums = ops::sums_of_squares(parts);
+  CHECK(cuda::host_waits() - waits == 1);
+  REQUIRE(sums.size() == parts.size());
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    CAPTURE(i);
+    CHECK(sums[i] == ops::sum_of_squares(parts[i]));
+  }
+  CHECK(sums[1] == 0.0);
 }

@@ -2,6 +2,7 @@
 #include "engine/training/optimizer_step.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <memory>
 
@@ -132,12 +133,11 @@ struct GradientGroups {
 };
 
 ReducedGradients whole_block_norm(const GradientGroups& g, const Tensor& grads, std::int64_t micro_batches) {
-  const Tensor sharded = grads.slice_rows(0, g.sharded_elements);
-  const Tensor replicated = grads.slice_rows(g.sharded_elements, grads.numel());
-  double shard_squares = sharded.numel() > 0 ? ops::sum_of_squares(sharded) : 0.0;
-  g.shards.allreduce(make_view(&shard_squares, DType::f64, Device::cpu, {1}), ReduceOp::sum);
-  const double squares = shard_squares + (replicated.numel() > 0 ? ops::sum_of_squares(replicated) : 0.0);
-  return of_sum(squares, micro_batches, g.replicated.size());
+  const std::array<Tensor, 2> parts = {grads.slice_rows(0, g.sharded_elements),
+                                       grads.slice_rows(g.sharded_elements, grads.numel())};
+  std::vector<double> squares = ops::sums_of_squares(parts);  // [sharded, replicated]
+  g.shards.allreduce(make_view(&squares[0], DType::f64, Device::cpu, {1}), ReduceOp::sum);
+  return of_sum(squares[0] + squares[1], micro_batches, g.replicated.size());
 }
 
 ReducedGradients reduce_whole_block(const GradientGroups& g, const Tensor& grads, std::int64_t micro_batches) {
@@ -184,11 +184,13 @@ ReducedGradients OptimizerStep::reduced_norm(const ProcessGroups& groups, std::i
   if (!sharded()) return whole_block_norm(gradient_groups(groups, sharded_elements), grads, micro_batches);
   // Squares of the reduced gradient: each slice on its one rank, summed over the slice's group; each kept part on
   // every rank of its group alike, counted once. The experts' then add over the ranks holding the other shards.
+  std::vector<Tensor> parts;
+  for (const ShardPlan::Piece& piece : plan_.pieces) parts.push_back(piece_of(grads, piece));
+  const std::vector<double> squares = ops::sums_of_squares(parts);
   double slices[2] = {0.0, 0.0}, kept[2] = {0.0, 0.0};  // [experts, replicated]
-  for (const ShardPlan::Piece& piece : plan_.pieces) {
-    const Tensor part = piece_of(grads, piece);
-    const int region = piece.begin < sharded_elements ? 0 : 1;
-    (piece.slice ? slices : kept)[region] += part.numel() > 0 ? ops::sum_of_squares(part) : 0.0;
+  for (std::size_t i = 0; i < plan_.pieces.size(); ++i) {
+    const ShardPlan::Piece& piece = plan_.pieces[i];
+    (piece.slice ? slices : kept)[piece.begin < sharded_elements ? 0 : 1] += squares[i];
   }
   const auto sum_over = [](Comm& group, double value) {
     group.allreduce(make_view(&value, DType::f64, Device::cpu, {1}), ReduceOp::sum);

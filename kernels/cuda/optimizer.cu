@@ -69,18 +69,23 @@ void adamw_step(const AdamWStep& h, std::int64_t n, float* params, const float* 
   DIVERGE_LAUNCH(adamw_kernel, grid_stride_blocks(n, kThreads), dim3(kThreads), 0, h, n, params, grads, m, v);
 }
 
-double sum_of_squares(const float* x, std::int64_t n) {
-  if (n == 0) return 0.0;
+void sums_of_squares(std::span<const SquaresPart> parts, double* host) {
   static Scratch scratch("sum_of_squares scratch");
-  const std::int64_t chunks = (n + kChunk - 1) / kChunk;
-  double* partial = scratch.get<double>(static_cast<std::size_t>(chunks) + 1);
-  double* total = partial + chunks;
-  DIVERGE_LAUNCH(chunk_squares_kernel, dim3(static_cast<unsigned>(chunks)), dim3(kThreads), 0, x, n,
-                 partial);
-  DIVERGE_LAUNCH(ordered_total_kernel, dim3(1), dim3(kThreads), 0, partial, chunks, total);
-  double host = 0.0;
-  copy_to_host(&host, total, sizeof host);
-  return host;
+  std::int64_t all_chunks = 0;
+  for (const SquaresPart& part : parts) all_chunks += (part.n + kChunk - 1) / kChunk;
+  double* partial = scratch.get<double>(static_cast<std::size_t>(all_chunks) + parts.size());
+  double* totals = partial + all_chunks;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::int64_t chunks = (parts[i].n + kChunk - 1) / kChunk;
+    if (chunks == 0) continue;
+    DIVERGE_LAUNCH(chunk_squares_kernel, dim3(static_cast<unsigned>(chunks)), dim3(kThreads), 0, parts[i].x,
+                   parts[i].n, partial);
+    DIVERGE_LAUNCH(ordered_total_kernel, dim3(1), dim3(kThreads), 0, partial, chunks, totals + i);
+    partial += chunks;
+  }
+  if (!parts.empty()) copy_to_host(host, totals, parts.size() * sizeof(double));
+  for (std::size_t i = 0; i < parts.size(); ++i)
+    if (parts[i].n == 0) host[i] = 0.0;  // its total was never written
 }
 
 }  // namespace diverge::cuda

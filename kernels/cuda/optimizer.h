@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 namespace diverge::cuda {
 
@@ -20,8 +21,12 @@ struct AdamWStep {
 // params, m, v (n) updated in place from grads (n), elementwise as kernels/cpu/adamw.h.
 void adamw_step(const AdamWStep& h, std::int64_t n, float* params, const float* grads, float* m, float* v);
 
-// The sum of squares of x (n) in double, in an order fixed by n alone: per-chunk tree sums, then the chunks in
-// order, so the same input gives the same bits on every run.
-double sum_of_squares(const float* x, std::int64_t n);
+// host[i] = the sum of squares of parts[i] in double, each in an order fixed by its n alone: per-chunk tree sums,
+// then the chunks in order, so the same input gives the same bits on every run. One wait for the device for all.
+struct SquaresPart {
+  const float* x;
+  std::int64_t n;
+};
+void sums_of_squares(std::span<const SquaresPart> parts, double* host);
 
 }  // namespace diverge::cuda

@@ -1,6 +1,8 @@
 // Optimizer ops: checks hyper-parameters and the flat blocks, then dispatches AdamW and gradient-norm work.
 #include <cmath>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "engine/error.h"
 #include "engine/step_profile.h"
@@ -13,6 +15,16 @@
 namespace diverge::ops {
 
 namespace {
+
+#ifdef DIVERGE_WITH_CUDA
+std::vector<double> device_sums_of_squares(std::span<const Tensor> parts) {
+  std::vector<cuda::SquaresPart> device_parts;
+  for (const Tensor& t : parts) device_parts.push_back({data_of<float>(t), t.numel()});
+  std::vector<double> sums(parts.size());
+  cuda::sums_of_squares(device_parts, sums.data());
+  return sums;
+}
+#endif
 
 void check_hyper(const AdamWHyper& h) {
   constexpr const char* kWhere = "adamw_step";
@@ -55,17 +67,27 @@ void adamw_step(const Tensor& params, const Tensor& grads, const Tensor& m, cons
   }
 }
 
-double sum_of_squares(const Tensor& grads) {
+std::vector<double> sums_of_squares(std::span<const Tensor> parts) {
   const PartScope part(StepPart::optimizer);
-  constexpr const char* kOp = "sum_of_squares";
-  check_arg(kOp, {"grads", grads}, DType::f32, -1);
-  switch (common_device(kOp, {{"grads", grads}})) {
-    case Device::cpu: return cpu::sum_of_squares(grads.f32(), grads.numel());
-    case Device::cuda:
-      DIVERGE_CUDA_OP(kOp, cuda::sum_of_squares(data_of<float>(grads), grads.numel()));
+  constexpr const char* kOp = "sums_of_squares";
+  std::vector<Arg> args;
+  for (const Tensor& t : parts) {
+    check_arg(kOp, {"part", t}, DType::f32, -1);
+    args.push_back({"part", t});
+  }
+  if (parts.empty()) return {};
+  switch (common_device(kOp, args)) {
+    case Device::cpu: {
+      std::vector<double> sums;
+      for (const Tensor& t : parts) sums.push_back(cpu::sum_of_squares(t.f32(), t.numel()));
+      return sums;
+    }
+    case Device::cuda: DIVERGE_CUDA_OP(kOp, device_sums_of_squares(parts));
   }
   no_cuda_kernel(kOp);
 }
+
+double sum_of_squares(const Tensor& grads) { return sums_of_squares(std::span<const Tensor>(&grads, 1))[0]; }
 
 float clip_grad_norm(const Tensor& grads, float max_norm) {
   const PartScope part(StepPart::optimizer);
