@@ -143,6 +143,7 @@ TEST_CASE("trainer kill: 20 runs stopped by SIGTERM or SIGKILL at random moments
       ::kill(pid, signal);
     }
     const int code = ended ? *ended : wait_exit_code(pid);
+    CAPTURE(code);
     // A SIGTERM inside the training loop ends with a checkpoint of the step it interrupted (75); a run that had
     // already finished its steps exits 0.
     if (signal == SIGTERM) CHECK((code == 75 || code == 0));

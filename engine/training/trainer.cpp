@@ -100,7 +100,7 @@ class TrainingRun {
     facts_ = run_facts();
   }
 
-  TrainSummary run() {
+  TrainSummary run(const StopSignals& signals) {
     if (lead_) {
       config_.save_resolved(std::filesystem::path(config_.train.out_dir) / "config.json");
       remove_stale_temporaries(root_);
@@ -109,7 +109,6 @@ class TrainingRun {
     wait_for_lead();  // every rank resumes from what rank 0 found and left in the run directory
     resume();
     if (lead_) log_.emplace(config_.metrics_path(), progress_.step);
-    const StopSignals signals;
     const auto start = Clock::now();
     for (std::int64_t step = progress_.step + 1; step <= last_step_; ++step) {
       const auto step_start = Clock::now();
@@ -440,7 +439,11 @@ class TrainingRun {
 }  // namespace
 
 TrainSummary train(const config::Config& config, const TrainOptions& options) {
-  return TrainingRun(config, options).run();
+  // The stop signals are the trainer's for the whole run, start-up and teardown included: one that arrives before
+  // the first step stops the run after it, with a checkpoint, and one that arrives once the steps are done (the
+  // run's memory being freed) finds a finished run rather than the default action, death by the signal.
+  const StopSignals signals;
+  return TrainingRun(config, options).run(signals);
 }
 
 }  // namespace diverge
