@@ -13,7 +13,7 @@
 #include "tests/cuda_support.h"
 #include "tests/emulator/cuda_emulator.h"
 #include "tests/model_support.h"
-#include "tests/stub_comm.h"
+#include "tests/simulated_group.h"
 
 using namespace diverge;
 using namespace diverge::test;
@@ -22,9 +22,9 @@ namespace {
 
 // A device group of two ranks with the same gradients, the other simulated: a started all-reduce doubles the bucket,
 // queued on the collective stream as NCCL's kernels are, so it reads and writes where that stream's order says.
-class DoublingDeviceComm final : public StubComm {
+class DoublingDeviceComm final : public SimulatedGroup {
  public:
-  DoublingDeviceComm() : StubComm("two device ranks with the same gradients, one simulated", 2) {}
+  DoublingDeviceComm() : SimulatedGroup("two device ranks with the same gradients, one simulated", 2) {}
   std::unique_ptr<InFlight> start_allreduce(const Tensor& buf, ReduceOp) override {
     return std::make_unique<DeviceInFlight>([&](cudaStream_t stream) {
       emu::enqueue(stream, [data = static_cast<float*>(buf.data), n = buf.numel()] {

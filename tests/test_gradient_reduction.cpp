@@ -8,7 +8,7 @@
 #include "engine/training/gradient_reduction.h"
 #include "model/transformer.h"
 #include "tests/model_support.h"
-#include "tests/stub_comm.h"
+#include "tests/simulated_group.h"
 #include "tests/support.h"
 
 using namespace diverge;
@@ -17,14 +17,14 @@ using namespace diverge::test;
 namespace {
 
 // A group of two whose simulated second rank contributes zeros: an all-reduce keeps its buffer, and what it saw.
-class SnapshotComm final : public StubComm {
+class SnapshotComm final : public SimulatedGroup {
  public:
   struct Seen {
     const float* data = nullptr;
     std::vector<float> values;
   };
 
-  SnapshotComm() : StubComm("two ranks, the other adding zeros, keeping what they reduced", 2) {}
+  SnapshotComm() : SimulatedGroup("two ranks, the other adding zeros, keeping what they reduced", 2) {}
   void allreduce(const Tensor& buf, ReduceOp) override {
     seen_.push_back({buf.f32(), std::vector<float>(buf.f32(), buf.f32() + buf.numel())});
   }

@@ -21,7 +21,7 @@
 #include "model/transformer.h"
 #include "tests/gradcheck.h"
 #include "tests/model_support.h"
-#include "tests/stub_comm.h"
+#include "tests/simulated_group.h"
 
 using namespace diverge;
 using namespace diverge::test;
@@ -113,10 +113,10 @@ TEST_CASE("EdlTerm: total loss = model loss + beta * L_EDL of the model's dense 
 namespace {
 
 // A stand-in for a second rank in the global scope: allreduce adds that rank's buffers, given in call order.
-class TwoRankComm final : public StubComm {
+class TwoRankComm final : public SimulatedGroup {
  public:
   explicit TwoRankComm(std::vector<std::vector<float>> other_rank)
-      : StubComm("two ranks, one simulated", 2), other_rank_(std::move(other_rank)) {}
+      : SimulatedGroup("two ranks, one simulated", 2), other_rank_(std::move(other_rank)) {}
   void allreduce(const Tensor& buf, ReduceOp) override {
     const std::vector<float>& other = other_rank_.at(next_++);
     REQUIRE(static_cast<std::int64_t>(other.size()) == buf.numel());

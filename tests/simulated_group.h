@@ -1,4 +1,4 @@
-// A group for tests that stand in for other ranks: every collective is an error unless the test overrides it.
+// A group for tests that simulate other ranks: every collective is an error unless the test overrides it.
 #pragma once
 
 #include <memory>
@@ -12,9 +12,9 @@ namespace diverge::test {
 
 // Rank 0 of `size` ranks; a subclass overrides the collectives its test expects, and any other call throws an Error
 // naming the stand-in and the collective.
-class StubComm : public Comm {
+class SimulatedGroup : public Comm {
  public:
-  StubComm(std::string name, int size) : name_(std::move(name)), size_(size) {}
+  SimulatedGroup(std::string name, int size) : name_(std::move(name)), size_(size) {}
   int rank() const override { return 0; }
   int size() const override { return size_; }
   std::string describe() const override { return name_; }
