@@ -60,8 +60,13 @@ Registrar train_command(40, [](CLI::App& root) {
                "start afresh in a run directory that holds a run: its metrics log and config move to "
                "replaced-<time>/ inside it, its checkpoints are deleted (without this, such a start is refused)");
   cmd->callback([options] {
-    const TrainSummary summary =
-        train(load_config(*options), {.stop_after = options->stop_after, .overwrite = options->overwrite});
+    // The stop signals stay handled until the process exits: one that arrives once the run is done (its memory
+    // being freed, MPI finalising) is noted rather than killing a finished run by the default action. Held by a
+    // static pointer, so that nothing destroys them before the exit.
+    static const StopSignals* const signals = new StopSignals;
+    const TrainSummary summary = train(
+        load_config(*options),
+        {.stop_after = options->stop_after, .overwrite = options->overwrite, .signals = signals});
     if (summary.reason == StopReason::nonfinite) throw CommandExit{kExitNonFinite, "stopped: " + summary.message};
     if (summary.reason == StopReason::signal) throw CommandExit{kExitPreempted, "stopped: " + summary.message};
   });

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "data/loader/train_loader.h"
 #include "engine/checkpoint/checkpoint_dir.h"
@@ -440,9 +441,9 @@ class TrainingRun {
 
 TrainSummary train(const config::Config& config, const TrainOptions& options) {
   // The stop signals are the trainer's for the whole run, start-up and teardown included: one that arrives before
-  // the first step stops the run after it, with a checkpoint, and one that arrives once the steps are done (the
-  // run's memory being freed) finds a finished run rather than the default action, death by the signal.
-  const StopSignals signals;
+  // the first step stops the run after it, with a checkpoint.
+  std::optional<StopSignals> own;
+  const StopSignals& signals = options.signals != nullptr ? *options.signals : own.emplace();
   return TrainingRun(config, options).run(signals);
 }
 

@@ -9,6 +9,7 @@
 
 #include "engine/config/config.h"
 #include "engine/training/metrics.h"
+#include "engine/training/stop_signals.h"
 
 namespace diverge {
 
@@ -19,6 +20,9 @@ struct TrainOptions {
   // Start fresh even when train.out_dir holds a run: its logs are archived and its checkpoints deleted. Without it
   // a fresh start (train.resume "") into a directory that holds a run is an Error.
   bool overwrite = false;
+  // The stop signals the run obeys, when its caller holds them past the run (the CLI, until the process exits);
+  // without them the run claims its own for the call.
+  const StopSignals* signals = nullptr;
 };
 
 // Why train() returned.
