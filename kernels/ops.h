@@ -141,10 +141,13 @@ struct RoutePlan {
 void route_plan(const Tensor& topk, const RoutePlan& plan);
 // grouped (N * k, C): each row a copy of its token's row of x (N, C).
 void dispatch(const Tensor& x, const RoutePlan& plan, const Tensor& grouped);
-// dx (N, C) = sum of the token's copies' rows of dgrouped (N * k, C); overwritten.
-void dispatch_backward(const Tensor& dgrouped, const RoutePlan& plan, const Tensor& dx);
-// out (N, C) = sum_j gates (N, k) [t][j] * expert_out (N * k, C) [row of copy (t, j)]; overwritten.
-void combine(const Tensor& expert_out, const Tensor& gates, const RoutePlan& plan, const Tensor& out);
+// dx (N, C) = sum of the token's copies' rows of dgrouped (N * k, C); with Write::accumulate the sum starts from dx.
+void dispatch_backward(const Tensor& dgrouped, const RoutePlan& plan, const Tensor& dx,
+                       Write write = Write::overwrite);
+// out (N, C) = sum_j gates (N, k) [t][j] * expert_out (N * k, C) [row of copy (t, j)]; with Write::accumulate the sum
+// starts from out (the residual stream takes the routed experts' output without a tensor of its own).
+void combine(const Tensor& expert_out, const Tensor& gates, const RoutePlan& plan, const Tensor& out,
+             Write write = Write::overwrite);
 // dexpert_out (N * k, C) and dgates (N, k), both overwritten, from dout (N, C).
 void combine_backward(const Tensor& dout, const Tensor& expert_out, const Tensor& gates, const RoutePlan& plan,
                       const Tensor& dexpert_out, const Tensor& dgates);

@@ -29,4 +29,14 @@ void ffn_forward(const Tensor& h, const FfnWeights& w, const FfnActs& acts, cons
 void ffn_backward(const Tensor& dout, const Tensor& h, const FfnWeights& w, const FfnWeights& dw, const FfnActs& acts,
                   const FfnScratch& scratch, const Tensor& dh, ops::Write write_dh);
 
+// The same passes in halves, for a caller that overlaps them with other ranks' traffic (the shared experts beside
+// the expert all-to-alls). Forward: the hidden activations, then out (N, C) += hidden W_down^T.
+void ffn_hidden_forward(const Tensor& h, const FfnWeights& w, const FfnActs& acts);
+void ffn_output_forward(const FfnWeights& w, const FfnActs& acts, const Tensor& out);
+// Backward: every weight gradient (and scratch's gradients of the hidden activations), then dh (N, C) from those.
+void ffn_weights_backward(const Tensor& dout, const Tensor& h, const FfnWeights& w, const FfnWeights& dw,
+                          const FfnActs& acts, const FfnScratch& scratch);
+void ffn_input_backward(const Tensor& h, const FfnWeights& w, const FfnScratch& scratch, const Tensor& dh,
+                        ops::Write write_dh);
+
 }  // namespace diverge::model

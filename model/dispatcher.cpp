@@ -18,12 +18,12 @@ void dispatch_forward(const Tensor& h, const Tensor& topk, const DispatchActs& a
   ops::dispatch(h, acts.plan, acts.grouped);
 }
 
-void dispatch_backward(const Tensor& dgrouped, const DispatchActs& acts, const Tensor& dh) {
-  ops::dispatch_backward(dgrouped, acts.plan, dh);
+void dispatch_backward(const Tensor& dgrouped, const DispatchActs& acts, const Tensor& dh, ops::Write write) {
+  ops::dispatch_backward(dgrouped, acts.plan, dh, write);
 }
 
-void combine_forward(const Tensor& expert_out, const Tensor& gates, const DispatchActs& acts, const Tensor& y) {
-  ops::combine(expert_out, gates, acts.plan, y);
+void combine_forward(const Tensor& expert_out, const Tensor& gates, const DispatchActs& acts, const Tensor& out) {
+  ops::combine(expert_out, gates, acts.plan, out, ops::Write::accumulate);
 }
 
 void combine_backward(const Tensor& dy, const Tensor& expert_out, const Tensor& gates, const DispatchActs& acts,

@@ -16,11 +16,12 @@ DispatchActs allocate_dispatch(Buffers& buffers, const Dims& d);
 
 // Plans the routing of topk (N, k) and gathers the rows of h (N, C) into acts.grouped.
 void dispatch_forward(const Tensor& h, const Tensor& topk, const DispatchActs& acts);
-// dh (N, C) = sum over each token's copies of dgrouped (N * k, C); overwritten.
-void dispatch_backward(const Tensor& dgrouped, const DispatchActs& acts, const Tensor& dh);
+// dh (N, C) = sum over each token's copies of dgrouped (N * k, C), written or added to as write says.
+void dispatch_backward(const Tensor& dgrouped, const DispatchActs& acts, const Tensor& dh, ops::Write write);
 
-// y (N, C) = gate-weighted sum of each token's expert outputs (N * k, C); overwritten.
-void combine_forward(const Tensor& expert_out, const Tensor& gates, const DispatchActs& acts, const Tensor& y);
+// out (N, C) += gate-weighted sum of each token's expert outputs (N * k, C): the residual stream takes the routed
+// experts' output in place.
+void combine_forward(const Tensor& expert_out, const Tensor& gates, const DispatchActs& acts, const Tensor& out);
 // dexpert_out (N * k, C) and dgates (N, k), both overwritten, from dy (N, C).
 void combine_backward(const Tensor& dy, const Tensor& expert_out, const Tensor& gates, const DispatchActs& acts,
                       const Tensor& dexpert_out, const Tensor& dgates);

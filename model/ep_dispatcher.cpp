@@ -90,19 +90,32 @@ std::int64_t plan_exchange(Comm& group, const Tensor& counts, const EpActs& acts
 
 std::int64_t arrived_rows(const Comm& group, const EpActs& acts) { return exchange_counts(group, acts).arrived; }
 
-void send_to_experts(Comm& group, const Tensor& home, const EpActs& acts, const Tensor& local) {
+std::unique_ptr<InFlight> start_send_to_experts(Comm& group, const Tensor& home, const EpActs& acts) {
   const ExchangeCounts c = exchange_counts(group, acts);
-  const Tensor arrivals = acts.arrivals.slice_rows(0, c.arrived);
-  group.all_to_all_v(home, c.send, arrivals, c.recv);
-  ops::dispatch(arrivals, arrived_plan(group, acts), local);
+  return group.start_all_to_all_v(home, c.send, acts.arrivals.slice_rows(0, c.arrived), c.recv);
 }
 
-void return_from_experts(Comm& group, const Tensor& local, const EpActs& acts, const Tensor& home) {
+void group_arrivals(const Comm& group, const EpActs& acts, const Tensor& local) {
+  const ops::RoutePlan plan = arrived_plan(group, acts);
+  ops::dispatch(acts.arrivals.slice_rows(0, plan.copy_of_row.dim(0)), plan, local);
+}
+
+void send_to_experts(Comm& group, const Tensor& home, const EpActs& acts, const Tensor& local) {
+  start_send_to_experts(group, home, acts)->wait();
+  group_arrivals(group, acts, local);
+}
+
+std::unique_ptr<InFlight> start_return_from_experts(Comm& group, const Tensor& local, const EpActs& acts,
+                                                    const Tensor& home) {
   const ExchangeCounts c = exchange_counts(group, acts);
   const Tensor arrivals = acts.arrivals.slice_rows(0, c.arrived);
   // With one copy per arrival, the dispatcher's backward is the inverse permutation: arrivals[i] = local[row of i].
   ops::dispatch_backward(local, arrived_plan(group, acts), arrivals);
-  group.all_to_all_v(arrivals, c.recv, home, c.send);
+  return group.start_all_to_all_v(arrivals, c.recv, home, c.send);
+}
+
+void return_from_experts(Comm& group, const Tensor& local, const EpActs& acts, const Tensor& home) {
+  start_return_from_experts(group, local, acts, home)->wait();
 }
 
 }  // namespace diverge::model

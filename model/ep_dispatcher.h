@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "engine/buffers.h"
 #include "engine/comm/comm.h"
@@ -39,6 +40,14 @@ std::int64_t plan_exchange(Comm& group, const Tensor& counts, const EpActs& acts
 void send_to_experts(Comm& group, const Tensor& home, const EpActs& acts, const Tensor& local);
 // Collective, the reverse: local (arrived rows, C) grouped by local expert -> home (N * k, C), rows where they were.
 void return_from_experts(Comm& group, const Tensor& local, const EpActs& acts, const Tensor& home);
+
+// The same two started, so that other work (the shared experts) runs while the rows travel. send_to_experts is
+// start_send_to_experts, its wait(), then group_arrivals; return_from_experts is start_return_from_experts and its
+// wait(). Until the wait, home and acts.arrivals are the exchange's.
+std::unique_ptr<InFlight> start_send_to_experts(Comm& group, const Tensor& home, const EpActs& acts);
+void group_arrivals(const Comm& group, const EpActs& acts, const Tensor& local);
+std::unique_ptr<InFlight> start_return_from_experts(Comm& group, const Tensor& local, const EpActs& acts,
+                                                    const Tensor& home);
 // The rows that arrived in the last pass (plan_exchange's count).
 std::int64_t arrived_rows(const Comm& group, const EpActs& acts);
 

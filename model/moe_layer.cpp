@@ -1,6 +1,8 @@
 // MoE layer forward and backward: composes router, dispatcher, routed experts and shared experts.
 #include "model/moe_layer.h"
 
+#include <memory>
+
 #include "engine/device_memory.h"
 
 namespace diverge::model {
@@ -13,20 +15,30 @@ const Tensor& balance_counts(const MoeSettings& s, const MoeActs& acts) {
 
 bool expert_parallel(const MoeSettings& s) { return s.expert_group != nullptr && s.expert_group->size() > 1; }
 
-// The routed experts' outputs (N * k, C) for this rank's grouped rows. Under expert parallelism the rows go to the
-// ranks holding their experts, this rank's experts run on the rows that arrive, and the outputs come back.
-Tensor routed_experts_forward(const MoeSettings& s, const MoeWeights& w, const MoeActs& acts) {
+// The routed experts' outputs (N * k, C) for this rank's grouped rows; out (N, C) += the shared experts' output.
+// Under expert parallelism the rows go to the ranks holding their experts, this rank's experts run on the rows that
+// arrive, and the outputs come back, while the shared experts run: their hidden activations beside the way out,
+// their output beside the way back (so that a GPU computes them while NCCL moves the rows).
+const Tensor& routed_and_shared_forward(const MoeSettings& s, const MoeWeights& w, const Tensor& h,
+                                        const MoeActs& acts, const Tensor& out) {
+  const bool shared = w.shared.present();
   if (!expert_parallel(s)) {
     experts_forward(acts.dispatch.grouped, acts.dispatch.plan.offsets, w.experts, acts.experts);
+    if (shared) ffn_forward(h, w.shared, acts.shared, out);
     return acts.experts.out;
   }
   Comm& group = *s.expert_group;
   const std::int64_t arrived = plan_exchange(group, acts.dispatch.plan.counts, acts.ep);
   const Tensor rows = acts.ep.rows.slice_rows(0, arrived);
-  send_to_experts(group, acts.dispatch.grouped, acts.ep, rows);
+  const std::unique_ptr<InFlight> going = start_send_to_experts(group, acts.dispatch.grouped, acts.ep);
+  if (shared) ffn_hidden_forward(h, w.shared, acts.shared);
+  going->wait();
+  group_arrivals(group, acts.ep, rows);
   const ExpertActs experts = first_rows(acts.experts, arrived);
   experts_forward(rows, acts.ep.local.offsets, w.experts, experts);
-  return_from_experts(group, experts.out, acts.ep, acts.ep.returned);
+  const std::unique_ptr<InFlight> back = start_return_from_experts(group, experts.out, acts.ep, acts.ep.returned);
+  if (shared) ffn_output_forward(w.shared, acts.shared, out);
+  back->wait();
   return acts.ep.returned;
 }
 
@@ -34,24 +46,34 @@ const Tensor& routed_experts_out(const MoeSettings& s, const MoeActs& acts) {
   return expert_parallel(s) ? acts.ep.returned : acts.experts.out;
 }
 
-// The gradient of the grouped rows (N * k, C), written into the returned tensor, from that of the experts' outputs,
-// dout (N * k, C), which the call may overwrite; the experts' weight gradients are added to dw. The mirror of
-// routed_experts_forward: gradients travel the way the rows did, then back.
-Tensor routed_experts_backward(const MoeSettings& s, const MoeWeights& w, const MoeWeights& dw, const MoeActs& acts,
-                               const MoeScratch& scratch, const Tensor& dout) {
+// The gradient of the grouped rows (N * k, C), from that of the experts' outputs, dexpert_out (N * k, C), which the
+// call may overwrite (it is returned there under expert parallelism); the experts' weight gradients are added to dw.
+// The shared experts' backward writes dh (N, C) from dout (N, C). The mirror of routed_and_shared_forward: gradients
+// travel the way the rows did, then back, with the shared experts' weight gradients beside the way out and their
+// input gradient beside the way back.
+const Tensor& routed_and_shared_backward(const MoeSettings& s, const MoeWeights& w, const MoeWeights& dw,
+                                         const Tensor& h, const MoeActs& acts, const MoeScratch& scratch,
+                                         const Tensor& dout, const Tensor& dexpert_out, const Tensor& dh) {
+  const bool shared = w.shared.present();
   if (!expert_parallel(s)) {
     experts_backward(acts.dispatch.grouped, acts.dispatch.plan.offsets, w.experts, dw.experts, acts.experts,
                      scratch.experts);
+    if (shared) ffn_backward(dout, h, w.shared, dw.shared, acts.shared, scratch.shared, dh, ops::Write::overwrite);
     return scratch.experts.dgrouped;
   }
   Comm& group = *s.expert_group;
   const std::int64_t arrived = arrived_rows(group, acts.ep);
   const ExpertScratch local = first_rows(scratch.experts, arrived);
-  send_to_experts(group, dout, acts.ep, local.dout);
+  const std::unique_ptr<InFlight> going = start_send_to_experts(group, dexpert_out, acts.ep);
+  if (shared) ffn_weights_backward(dout, h, w.shared, dw.shared, acts.shared, scratch.shared);
+  going->wait();
+  group_arrivals(group, acts.ep, local.dout);
   experts_backward(acts.ep.rows.slice_rows(0, arrived), acts.ep.local.offsets, w.experts, dw.experts,
                    first_rows(acts.experts, arrived), local);
-  return_from_experts(group, local.dgrouped, acts.ep, dout);
-  return dout;
+  const std::unique_ptr<InFlight> back = start_return_from_experts(group, local.dgrouped, acts.ep, dexpert_out);
+  if (shared) ffn_input_backward(h, w.shared, scratch.shared, dh, ops::Write::overwrite);
+  back->wait();
+  return dexpert_out;
 }
 
 // Where combine_backward writes the gradient of the experts' outputs (N * k, C).
@@ -67,7 +89,6 @@ MoeActs allocate_moe(Buffers& buffers, const Dims& d) {
   a.dispatch = allocate_dispatch(buffers, d);
   if (d.expert_parallel()) a.ep = allocate_ep_dispatch(buffers, d);
   a.experts = allocate_experts(buffers, d);
-  a.routed = buffers.act({d.tokens, d.model});
   if (d.shared_hidden > 0) a.shared = allocate_ffn(buffers, d.tokens, d.shared_hidden);
   a.balance_counts = buffers.i32({d.experts});
   return a;
@@ -91,9 +112,7 @@ void moe_forward(const MoeSettings& s, const MoeWeights& w, const Tensor& h, con
     copy_tensor(acts.dispatch.plan.counts, acts.balance_counts);
     s.balance_group->allreduce(acts.balance_counts, ReduceOp::sum);
   }
-  combine_forward(routed_experts_forward(s, w, acts), acts.router.gates, acts.dispatch, acts.routed);
-  ops::add(out, acts.routed, out);
-  if (w.shared.present()) ffn_forward(h, w.shared, acts.shared, out);
+  combine_forward(routed_and_shared_forward(s, w, h, acts, out), acts.router.gates, acts.dispatch, out);
   router_aux_losses(acts.router, balance_counts(s, acts), losses);
 }
 
@@ -102,9 +121,8 @@ void moe_backward(const MoeSettings& s, std::int64_t layer, const MoeWeights& w,
                   const Tensor& dh) {
   const Tensor& dexpert_out = home_grad(s, scratch);
   combine_backward(dout, routed_experts_out(s, acts), acts.router.gates, acts.dispatch, dexpert_out, scratch.dgates);
-  dispatch_backward(routed_experts_backward(s, w, dw, acts, scratch, dexpert_out), acts.dispatch, dh);
-  if (w.shared.present())
-    ffn_backward(dout, h, w.shared, dw.shared, acts.shared, scratch.shared, dh, ops::Write::accumulate);
+  const Tensor& dgrouped = routed_and_shared_backward(s, w, dw, h, acts, scratch, dout, dexpert_out, dh);
+  dispatch_backward(dgrouped, acts.dispatch, dh, w.shared.present() ? ops::Write::accumulate : ops::Write::overwrite);
   router_backward(h, w.router, dw.router, acts.router, balance_counts(s, acts), scratch.dgates, s.routing(), s.aux,
                   layer, hook, scratch.dlogits, dh);
 }

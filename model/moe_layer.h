@@ -21,7 +21,6 @@ struct MoeActs {
   DispatchActs dispatch;
   EpActs ep;  // under expert parallelism: the exchange with the ranks holding the other experts; else empty
   ExpertActs experts;
-  Tensor routed;          // (N, C): the gate-weighted sum of the routed experts' outputs
   FfnActs shared;         // (N, Fs) each; empty without shared experts
   Tensor balance_counts;  // (E) i32: the routed counts summed over MoeSettings::balance_group, when there is one
 };

@@ -164,6 +164,42 @@ TEST_CASE("cuda dispatch: the plan is the CPU's, gathers are exact, sums within 
   }
 }
 
+TEST_CASE("cuda dispatch: with accumulate, combine and dispatch_backward start from the output, as on the CPU" *
+          doctest::test_suite("cuda")) {
+  if (!test::cuda_available()) return;
+  const Route route{300, 2, 16, 100, 3};
+  const auto [tokens, top_k, experts, dim, stride] = route;
+  const std::int64_t copies = tokens * top_k;
+  const auto n = static_cast<std::size_t>(tokens * dim), r = static_cast<std::size_t>(copies * dim);
+  auto rows = test::rounded_to_bf16(test::normal_values(r, 11, 1.0f));
+  const auto old = test::rounded_to_bf16(test::normal_values(n, 12, 1.0f));
+  // Gates that are powers of two make every product exact in fp32, so a fused multiply-add rounds as the CPU's
+  // multiply then add: both sides then add the same fp32 values in the same order, rounding the one sum to bf16.
+  std::vector<float> gates(static_cast<std::size_t>(copies));
+  for (std::size_t c = 0; c < gates.size(); ++c) gates[c] = std::ldexp(1.0f, -static_cast<int>(c % 4));
+  auto topk = random_topk(route, 13);
+  HostPlan host(tokens, top_k, experts);
+  ops::route_plan(make_view(topk.data(), DType::i32, Device::cpu, {tokens, top_k}), host.plan);
+  std::vector<float> combined = old, summed = old;
+  ops::combine(test::host_tensor(rows, {copies, dim}), test::host_tensor(gates, {tokens, top_k}), host.plan,
+               test::host_tensor(combined, {tokens, dim}), ops::Write::accumulate);
+  ops::dispatch_backward(test::host_tensor(rows, {copies, dim}), host.plan, test::host_tensor(summed, {tokens, dim}),
+                         ops::Write::accumulate);
+
+  Arena arena = test::device_arena(plan_bytes(tokens, top_k, experts) + (2 * r + 6 * n + copies) * 4 +
+                                   16 * Arena::kAlignment);
+  const ops::RoutePlan plan = device_plan(arena, tokens, top_k, experts);
+  ops::route_plan(test::to_device_i32(arena, topk, {tokens, top_k}), plan);
+  const Tensor d_rows = test::to_device_bf16(arena, rows, {copies, dim}),
+               d_gates = test::to_device(arena, gates, {tokens, top_k}),
+               d_combined = test::to_device_bf16(arena, old, {tokens, dim}),
+               d_summed = test::to_device_bf16(arena, old, {tokens, dim});
+  ops::combine(d_rows, d_gates, plan, d_combined, ops::Write::accumulate);
+  ops::dispatch_backward(d_rows, plan, d_summed, ops::Write::accumulate);
+  CHECK(test::bf16_to_host(d_combined) == test::rounded_to_bf16(combined));
+  CHECK(test::bf16_to_host(d_summed) == test::rounded_to_bf16(summed));
+}
+
 TEST_CASE("cuda dispatch: the plan and every sum are the same bits on every run" * doctest::test_suite("cuda")) {
   if (!test::cuda_available()) return;
   const Route route{700, 4, 8, 72, 2};

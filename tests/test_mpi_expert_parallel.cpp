@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <memory>
 #include <cmath>
+#include <functional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -199,12 +201,12 @@ struct ExchangeSetup {
 
 // ---- the MoE layer -------------------------------------------------------------------------------------------------
 
-// The tiny test model's sizes with this file's experts, as one MoE layer without shared experts.
-config::ModelConfig layer_config() {
+// The tiny test model's sizes with this file's experts, as one MoE layer with `shared` shared experts.
+config::ModelConfig layer_config(std::int64_t shared = 0) {
   config::ModelConfig m = test::tiny_model();
   m.n_layers = 1;
   m.first_k_dense = 0;
-  m.n_shared_experts = 0;
+  m.n_shared_experts = shared;
   m.n_experts = kExperts;
   m.top_k = kTopK;
   return m;
@@ -223,13 +225,20 @@ std::vector<float> pattern(std::int64_t n, double seed) {
 // The layer's parameters (or gradients) over every expert, in vectors of their own.
 struct LayerParams {
   std::vector<float> router, gate, up, down;
+  std::vector<float> shared_gate, shared_up, shared_down;  // empty without shared experts
 
   LayerParams(const Dims& d, bool zero) {
-    const std::int64_t C = d.model, F = d.expert_hidden, E = d.experts;
-    router = zero ? std::vector<float>(static_cast<std::size_t>(E * C)) : pattern(E * C, 0.1);
-    gate = zero ? std::vector<float>(static_cast<std::size_t>(E * F * C)) : pattern(E * F * C, 0.2);
-    up = zero ? std::vector<float>(static_cast<std::size_t>(E * F * C)) : pattern(E * F * C, 0.3);
-    down = zero ? std::vector<float>(static_cast<std::size_t>(E * C * F)) : pattern(E * C * F, 0.4);
+    const std::int64_t C = d.model, F = d.expert_hidden, E = d.experts, S = d.shared_hidden;
+    const auto values = [zero](std::int64_t n, double seed) {
+      return zero ? std::vector<float>(static_cast<std::size_t>(n)) : pattern(n, seed);
+    };
+    router = values(E * C, 0.1);
+    gate = values(E * F * C, 0.2);
+    up = values(E * F * C, 0.3);
+    down = values(E * C * F, 0.4);
+    shared_gate = values(S * C, 0.5);
+    shared_up = values(S * C, 0.6);
+    shared_down = values(C * S, 0.7);
   }
 
   // The router and experts [first, first + count) as the layer sees them.
@@ -241,6 +250,10 @@ struct LayerParams {
     MoeWeights w;
     w.router = make_view(router.data(), DType::f32, Device::cpu, {E, C});
     w.experts = {stack(gate, F, C), stack(up, F, C), stack(down, C, F)};
+    if (const std::int64_t S = d.shared_hidden; S > 0)
+      w.shared = {make_view(shared_gate.data(), DType::f32, Device::cpu, {S, C}),
+                  make_view(shared_up.data(), DType::f32, Device::cpu, {S, C}),
+                  make_view(shared_down.data(), DType::f32, Device::cpu, {C, S})};
     return w;
   }
 };
@@ -254,27 +267,49 @@ struct LayerRun {
   std::vector<float> out, dh;
 };
 
+// One MoE layer's tensors, in an arena of their own: its activations, scratch, output, input gradient and losses.
+struct LayerPass {
+  struct Tensors {
+    MoeActs acts;
+    MoeScratch scratch;
+    Tensor out, dh, losses;  // (N, C), (N, C), (2)
+  };
+
+  explicit LayerPass(const Dims& d)
+      : arena("moe layer", Device::cpu, planned_bytes(Device::cpu, [&](Buffers& b) { return allocate(b, d); })),
+        buffers(arena),
+        t(allocate(buffers, d)) {
+    std::fill(t.out.f32(), t.out.f32() + t.out.numel(), 0.0f);
+  }
+
+  void forward(const MoeSettings& s, const MoeWeights& w, std::vector<float>& h) const {
+    moe_forward(s, w, view(h), t.acts, t.out, {t.losses.slice_rows(0, 1), t.losses.slice_rows(1, 2)});
+  }
+  void backward(const MoeSettings& s, const MoeWeights& w, const MoeWeights& dw, std::vector<float>& h,
+                std::vector<float>& dout) const {
+    moe_backward(s, 0, w, dw, view(h), t.acts, t.scratch, {}, view(dout), t.dh);
+  }
+
+  static Tensors allocate(Buffers& b, const Dims& d) {
+    return {allocate_moe(b, d), allocate_moe_scratch(b, d), b.act({d.tokens, d.model}), b.act({d.tokens, d.model}),
+            b.f32({2})};
+  }
+  Tensor view(std::vector<float>& rows) const {
+    return make_view(rows.data(), DType::f32, Device::cpu, {t.out.dim(0), t.out.dim(1)});
+  }
+
+  Arena arena;
+  Buffers buffers;
+  const Tensors t;
+};
+
 LayerRun run_layer(const Dims& d, Comm* expert_group, const MoeWeights& w, const MoeWeights& dw,
                    std::vector<float>& h, std::vector<float>& dout) {
-  const auto allocate = [&](Buffers& b) {
-    struct {
-      MoeActs acts;
-      MoeScratch scratch;
-      Tensor out, dh, losses;
-    } r{allocate_moe(b, d), allocate_moe_scratch(b, d), b.act({d.tokens, d.model}), b.act({d.tokens, d.model}),
-        b.f32({2})};
-    return r;
-  };
-  Arena arena("moe layer", Device::cpu, planned_bytes(Device::cpu, allocate));
-  Buffers buffers(arena);
-  const auto r = allocate(buffers);
+  LayerPass pass(d);
   const MoeSettings settings{.renorm_topk = true, .aux = {}, .balance_group = nullptr, .expert_group = expert_group};
-  const Tensor hv = make_view(h.data(), DType::f32, Device::cpu, {d.tokens, d.model});
-  const Tensor doutv = make_view(dout.data(), DType::f32, Device::cpu, {d.tokens, d.model});
-  std::fill(r.out.f32(), r.out.f32() + r.out.numel(), 0.0f);
-  moe_forward(settings, w, hv, r.acts, r.out, {r.losses.slice_rows(0, 1), r.losses.slice_rows(1, 2)});
-  moe_backward(settings, 0, w, dw, hv, r.acts, r.scratch, {}, doutv, r.dh);
-  return {test::host_copy(r.out), test::host_copy(r.dh)};
+  pass.forward(settings, w, h);
+  pass.backward(settings, w, dw, h, dout);
+  return {test::host_copy(pass.t.out), test::host_copy(pass.t.dh)};
 }
 
 std::vector<float> rows_of(const std::vector<float>& v, std::int64_t begin, std::int64_t end, std::int64_t width) {
@@ -372,47 +407,163 @@ constexpr double kLayerTolerance = 1e-6;
 
 TEST_CASE("expert parallel: a MoE layer over the group equals one process on the group's tokens, gradients included") {
   Comm& world = world_comm();
-  const config::ModelConfig m = layer_config();
+  for (const std::int64_t shared_experts : {0, 1})
+    for (const std::int64_t ep : ep_sizes()) {
+      CAPTURE(shared_experts);
+      CAPTURE(ep);
+      const config::ModelConfig m = layer_config(shared_experts);
+      const ProcessGroups groups(world, ep);
+      Comm& group = groups.ep();
+      const std::int64_t me = group.rank();
+
+      const Dims whole = make_dims(m, ep, kSeq);
+      const std::int64_t C = whole.model;
+      std::vector<float> h, dout;
+      for (std::int64_t i = 0; i < ep; ++i) {
+        const auto hi = inputs_of(member(ep, i), C), di = output_grad_of(member(ep, i), C);
+        h.insert(h.end(), hi.begin(), hi.end());
+        dout.insert(dout.end(), di.begin(), di.end());
+      }
+      LayerParams params(whole, false), alone_grads(whole, true);
+      const LayerRun alone = run_layer(whole, nullptr, params.view(whole, 0, kExperts),
+                                       alone_grads.view(whole, 0, kExperts), h, dout);
+
+      const Dims part = make_dims(m, 1, kSeq, {.size = ep, .capacity = 0.0});
+      const std::int64_t local = part.local_experts;
+      std::vector<float> my_h = inputs_of(world.rank(), C), my_dout = output_grad_of(world.rank(), C);
+      LayerParams grads(part, true);
+      const LayerRun spread = run_layer(part, &group, params.view(part, me * local, local),
+                                        grads.view(part, me * local, local), my_h, my_dout);
+
+      CHECK(max_difference(spread.out, rows_of(alone.out, me * kSeq, (me + 1) * kSeq, C)) < kLayerTolerance);
+      CHECK(max_difference(spread.dh, rows_of(alone.dh, me * kSeq, (me + 1) * kSeq, C)) < kLayerTolerance);
+      const std::int64_t per_expert = whole.expert_hidden * C;
+      for (auto [mine, want] : {std::pair{&grads.gate, &alone_grads.gate}, std::pair{&grads.up, &alone_grads.up},
+                                std::pair{&grads.down, &alone_grads.down}}) {
+        CHECK(max_difference(rows_of(*mine, me * local, (me + 1) * local, per_expert),
+                             rows_of(*want, me * local, (me + 1) * local, per_expert)) < kLayerTolerance);
+        // The other experts' gradients are not this rank's: nothing may land there.
+        std::vector<float> others = *mine;
+        std::fill(others.begin() + me * local * per_expert, others.begin() + (me + 1) * local * per_expert, 0.0f);
+        CHECK(others == std::vector<float>(others.size(), 0.0f));
+      }
+      // The router and the shared experts are every rank's: their gradients sum over the group.
+      for (auto [mine, want] : {std::pair{&grads.router, &alone_grads.router},
+                                std::pair{&grads.shared_gate, &alone_grads.shared_gate},
+                                std::pair{&grads.shared_up, &alone_grads.shared_up},
+                                std::pair{&grads.shared_down, &alone_grads.shared_down}}) {
+        if (mine->empty()) continue;  // no shared experts
+        group.allreduce(make_view(mine->data(), DType::f32, Device::cpu, {std::ssize(*mine)}), ReduceOp::sum);
+        CHECK(max_difference(*mine, *want) < kLayerTolerance);
+      }
+    }
+  world.barrier();
+}
+
+namespace {
+
+// The group's collectives, passed on, with a look at the layer's tensors when a started all-to-all starts and when
+// it is waited for: what the layer computed between the two is what the exchange's time may hide.
+class WatchingGroup final : public Comm {
+ public:
+  WatchingGroup(Comm& inner, std::function<void(const char*)> look) : inner_(inner), look_(std::move(look)) {}
+  int rank() const override { return inner_.rank(); }
+  int size() const override { return inner_.size(); }
+  std::string describe() const override { return inner_.describe(); }
+  void allreduce(const Tensor& buf, ReduceOp op) override { inner_.allreduce(buf, op); }
+  void reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override {
+    inner_.reduce_scatter(send, recv, op);
+  }
+  void allgather(const Tensor& send, const Tensor& recv) override { inner_.allgather(send, recv); }
+  void all_to_all_v(const Tensor& send, std::span<const std::int64_t> send_counts, const Tensor& recv,
+                    std::span<const std::int64_t> recv_counts) override {
+    look_("unstarted all_to_all_v");
+    inner_.all_to_all_v(send, send_counts, recv, recv_counts);
+  }
+  std::unique_ptr<InFlight> start_all_to_all_v(const Tensor& send, std::span<const std::int64_t> send_counts,
+                                               const Tensor& recv, std::span<const std::int64_t> recv_counts) override {
+    look_("start");
+    class Watched final : public InFlight {
+     public:
+      Watched(std::unique_ptr<InFlight> inner, const std::function<void(const char*)>& look)
+          : inner_(std::move(inner)), look_(look) {}
+      void wait() override {
+        look_("wait");
+        inner_->wait();
+      }
+
+     private:
+      std::unique_ptr<InFlight> inner_;
+      const std::function<void(const char*)>& look_;
+    };
+    return std::make_unique<Watched>(inner_.start_all_to_all_v(send, send_counts, recv, recv_counts), look_);
+  }
+  void broadcast(const Tensor& buf, int root) override { inner_.broadcast(buf, root); }
+  void barrier() override { inner_.barrier(); }
+  std::unique_ptr<Comm> split(int color, int key) override { return inner_.split(color, key); }
+
+ private:
+  Comm& inner_;
+  std::function<void(const char*)> look_;
+};
+
+bool all_of_zero(const Tensor& t) {
+  return std::all_of(t.f32(), t.f32() + t.numel(), [](float v) { return v == 0.0f; });
+}
+bool all_nan(const Tensor& t) {
+  return std::all_of(t.f32(), t.f32() + t.numel(), [](float v) { return std::isnan(v); });
+}
+bool any_nan(const Tensor& t) {
+  return std::any_of(t.f32(), t.f32() + t.numel(), [](float v) { return std::isnan(v); });
+}
+void fill_nan(const Tensor& t) { std::fill(t.f32(), t.f32() + t.numel(), std::nanf("")); }
+
+}  // namespace
+
+TEST_CASE("expert parallel: the shared experts compute while the rows travel, each half beside one all-to-all") {
+  Comm& world = world_comm();
+  const config::ModelConfig m = layer_config(1);
   for (const std::int64_t ep : ep_sizes()) {
+    if (ep == 1) continue;  // one rank exchanges nothing
     CAPTURE(ep);
     const ProcessGroups groups(world, ep);
-    Comm& group = groups.ep();
-    const std::int64_t me = group.rank();
+    const Dims d = make_dims(m, 1, kSeq, {.size = ep, .capacity = 0.0});
+    const std::int64_t local = d.local_experts, me = groups.ep().rank();
+    LayerParams params(d, false), grads(d, true);
+    const MoeWeights w = params.view(d, me * local, local), dw = grads.view(d, me * local, local);
+    LayerPass pass(d);
+    const auto& r = pass.t;
+    std::vector<float> h = inputs_of(world.rank(), d.model), dout = output_grad_of(world.rank(), d.model);
+    fill_nan(r.acts.shared.hidden);
+    fill_nan(r.dh);
 
-    const Dims whole = make_dims(m, ep, kSeq);
-    const std::int64_t C = whole.model;
-    std::vector<float> h, dout;
-    for (std::int64_t i = 0; i < ep; ++i) {
-      const auto hi = inputs_of(member(ep, i), C), di = output_grad_of(member(ep, i), C);
-      h.insert(h.end(), hi.begin(), hi.end());
-      dout.insert(dout.end(), di.begin(), di.end());
-    }
-    LayerParams params(whole, false), alone_grads(whole, true);
-    const LayerRun alone = run_layer(whole, nullptr, params.view(whole, 0, kExperts),
-                                     alone_grads.view(whole, 0, kExperts), h, dout);
-
-    const Dims part = make_dims(m, 1, kSeq, {.size = ep, .capacity = 0.0});
-    const std::int64_t local = part.local_experts;
-    std::vector<float> my_h = inputs_of(world.rank(), C), my_dout = output_grad_of(world.rank(), C);
-    LayerParams grads(part, true);
-    const LayerRun shared = run_layer(part, &group, params.view(part, me * local, local),
-                                      grads.view(part, me * local, local), my_h, my_dout);
-
-    CHECK(max_difference(shared.out, rows_of(alone.out, me * kSeq, (me + 1) * kSeq, C)) < kLayerTolerance);
-    CHECK(max_difference(shared.dh, rows_of(alone.dh, me * kSeq, (me + 1) * kSeq, C)) < kLayerTolerance);
-    const std::int64_t per_expert = whole.expert_hidden * C;
-    for (auto [mine, want] : {std::pair{&grads.gate, &alone_grads.gate}, std::pair{&grads.up, &alone_grads.up},
-                              std::pair{&grads.down, &alone_grads.down}}) {
-      CHECK(max_difference(rows_of(*mine, me * local, (me + 1) * local, per_expert),
-                           rows_of(*want, me * local, (me + 1) * local, per_expert)) < kLayerTolerance);
-      // The other experts' gradients are not this rank's: nothing may land there.
-      std::vector<float> others = *mine;
-      std::fill(others.begin() + me * local * per_expert, others.begin() + (me + 1) * local * per_expert, 0.0f);
-      CHECK(others == std::vector<float>(others.size(), 0.0f));
-    }
-    group.allreduce(make_view(grads.router.data(), DType::f32, Device::cpu, {std::ssize(grads.router)}),
-                    ReduceOp::sum);
-    CHECK(max_difference(grads.router, alone_grads.router) < kLayerTolerance);
+    // What each look saw: whether the shared experts' part of that pass had been computed yet.
+    std::string seen;
+    const auto written = [](bool done) { return done ? "done" : "not yet"; };
+    bool backward = false;
+    WatchingGroup group(groups.ep(), [&](const char* moment) {
+      const std::string at = std::string(backward ? "backward " : "forward ") + moment + ": ";
+      if (!backward) {
+        const bool hidden = !any_nan(r.acts.shared.hidden), output = !all_of_zero(r.out);
+        seen += at + "hidden " + written(hidden) + ", output " + written(output) + "\n";
+      } else {
+        const bool weights = !all_of_zero(dw.shared.gate) && !all_of_zero(dw.shared.down);
+        seen += at + "weight gradients " + written(weights) + ", input gradient " + written(!all_nan(r.dh)) + "\n";
+      }
+    });
+    const MoeSettings settings{.renorm_topk = true, .aux = {}, .balance_group = nullptr, .expert_group = &group};
+    pass.forward(settings, w, h);
+    backward = true;
+    pass.backward(settings, w, dw, h, dout);
+    CHECK(seen ==
+          "forward start: hidden not yet, output not yet\n"
+          "forward wait: hidden done, output not yet\n"
+          "forward start: hidden done, output not yet\n"
+          "forward wait: hidden done, output done\n"
+          "backward start: weight gradients not yet, input gradient not yet\n"
+          "backward wait: weight gradients done, input gradient not yet\n"
+          "backward start: weight gradients done, input gradient not yet\n"
+          "backward wait: weight gradients done, input gradient done\n");
   }
   world.barrier();
 }

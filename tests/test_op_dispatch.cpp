@@ -54,7 +54,7 @@ TEST_CASE("dispatch then combine with gates summing to one gives the input back"
   for (std::size_t r = 0; r < 8; ++r)
     for (std::size_t c = 0; c < 3; ++c)
       CHECK(grouped[r * 3 + c] == x[static_cast<std::size_t>(plan.copy_of_row[r] / 2) * 3 + c]);
-  cpu::combine_forward(plan.view(), grouped.data(), gates.data(), 3, out.data());
+  cpu::combine_forward(plan.view(), grouped.data(), gates.data(), 3, out.data(), false);
   CHECK(max_rel_error(out, x) < 1e-15);
 }
 
@@ -72,7 +72,7 @@ TEST_CASE("dispatch and combine gradients match finite differences, including d 
     std::vector<double> grouped(8 * 3), out(4 * 3);
     cpu::dispatch_forward(plan.view(), x.data(), 3, grouped.data());
     const auto expert_out = expert(grouped);
-    cpu::combine_forward(plan.view(), expert_out.data(), gates.data(), 3, out.data());
+    cpu::combine_forward(plan.view(), expert_out.data(), gates.data(), 3, out.data(), false);
     return dot(out, weights);
   };
   std::vector<double> grouped(8 * 3), dexpert_out(8 * 3), dgates(8), dx(4 * 3, 9.0);
@@ -80,9 +80,31 @@ TEST_CASE("dispatch and combine gradients match finite differences, including d 
   const auto expert_out = expert(grouped);
   cpu::combine_backward(plan.view(), weights.data(), expert_out.data(), gates.data(), 3, dexpert_out.data(),
                         dgates.data());
-  cpu::dispatch_backward(plan.view(), expert(dexpert_out).data(), 3, dx.data());
+  cpu::dispatch_backward(plan.view(), expert(dexpert_out).data(), 3, dx.data(), false);
   CHECK(max_rel_error(dgates, numeric_gradient(gates, loss)) < 1e-6);
   CHECK(max_rel_error(dx, numeric_gradient(x, loss)) < 1e-6);
+}
+
+TEST_CASE("combine and dispatch_backward with accumulate add each copy, in order, to the output's old value") {
+  const Plan plan(kTopk, 4, 2, 4);
+  const auto rows = random_values(8 * 3, 5);
+  const auto gates = random_values(8, 6, 0.1, 1.0);
+  const auto old = random_values(4 * 3, 7);
+  std::vector<double> combined = old, summed = old;
+  cpu::combine_forward(plan.view(), rows.data(), gates.data(), 3, combined.data(), true);
+  cpu::dispatch_backward(plan.view(), rows.data(), 3, summed.data(), true);
+  for (std::size_t t = 0; t < 4; ++t)
+    for (std::size_t c = 0; c < 3; ++c) {
+      double want_combined = old[t * 3 + c], want_summed = old[t * 3 + c];
+      for (std::size_t j = 0; j < 2; ++j) {
+        const auto row = static_cast<std::size_t>(plan.row_of_copy[t * 2 + j]);
+        want_combined += gates[t * 2 + j] * rows[row * 3 + c];
+        want_summed += rows[row * 3 + c];
+      }
+      // A fused multiply-add on either side may round a product less: a few units in the last place of a double.
+      CHECK(combined[t * 3 + c] == doctest::Approx(want_combined).epsilon(1e-15));
+      CHECK(summed[t * 3 + c] == want_summed);
+    }
 }
 
 TEST_CASE("dispatch ops: a plan with an empty expert runs end to end without NaN; errors name the plan") {

@@ -21,4 +21,10 @@ std::unique_ptr<InFlight> Comm::start_reduce_scatter(const Tensor& send, const T
   return std::make_unique<Finished>();
 }
 
+std::unique_ptr<InFlight> Comm::start_all_to_all_v(const Tensor& send, std::span<const std::int64_t> send_counts,
+                                                   const Tensor& recv, std::span<const std::int64_t> recv_counts) {
+  all_to_all_v(send, send_counts, recv, recv_counts);
+  return std::make_unique<Finished>();
+}
+
 }  // namespace diverge

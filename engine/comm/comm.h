@@ -13,9 +13,9 @@ namespace diverge {
 
 enum class ReduceOp : std::uint8_t { sum, max };
 
-// A collective in flight (Comm::start_allreduce, start_reduce_scatter): its buffers are the collective's until
-// wait(). On a device group wait() orders the compute stream's later work after the collective and returns at once;
-// elsewhere the collective has finished by then.
+// A collective in flight (Comm::start_allreduce, start_reduce_scatter, start_all_to_all_v): its buffers are the
+// collective's until wait(). On a device group wait() orders the compute stream's later work after the collective
+// and returns at once; elsewhere the collective has finished by then.
 class InFlight {
  public:
   virtual ~InFlight() = default;
@@ -50,6 +50,9 @@ class Comm {
   // rank r; rows are laid out in rank order on both sides. This is how tokens travel to their experts.
   virtual void all_to_all_v(const Tensor& send, std::span<const std::int64_t> send_counts, const Tensor& recv,
                             std::span<const std::int64_t> recv_counts) = 0;
+  // The same started, to run the shared experts while the rows travel (the counts are read at the call).
+  virtual std::unique_ptr<InFlight> start_all_to_all_v(const Tensor& send, std::span<const std::int64_t> send_counts,
+                                                       const Tensor& recv, std::span<const std::int64_t> recv_counts);
   // buf (any shape) takes root's values on every rank.
   virtual void broadcast(const Tensor& buf, int root) = 0;
   virtual void barrier() = 0;

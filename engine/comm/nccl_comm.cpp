@@ -74,10 +74,12 @@ class NcclComm final : public Comm {
     reduce_scatter_on(send, recv, op, cuda::launch_stream());
   }
   std::unique_ptr<InFlight> start_allreduce(const Tensor& buf, ReduceOp op) override {
-    return std::make_unique<DeviceInFlight>([&](cudaStream_t stream) { allreduce_on(buf, op, stream); });
+    return std::make_unique<DeviceInFlight>(cuda::SideStream::gradients,
+                                            [&](cudaStream_t stream) { allreduce_on(buf, op, stream); });
   }
   std::unique_ptr<InFlight> start_reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override {
-    return std::make_unique<DeviceInFlight>([&](cudaStream_t stream) { reduce_scatter_on(send, recv, op, stream); });
+    return std::make_unique<DeviceInFlight>(cuda::SideStream::gradients,
+                                            [&](cudaStream_t stream) { reduce_scatter_on(send, recv, op, stream); });
   }
 
   void allgather(const Tensor& send, const Tensor& recv) override {
@@ -89,32 +91,15 @@ class NcclComm final : public Comm {
                "allgather", "ncclAllGather of " + send.describe());
   }
 
-  // One send and one receive per peer with rows to exchange, fused into one group call.
   void all_to_all_v(const Tensor& send, std::span<const std::int64_t> send_counts, const Tensor& recv,
                     std::span<const std::int64_t> recv_counts) override {
-    const PartScope part(StepPart::communication);
-    check_device(send, "all_to_all_v");
-    check_device(recv, "all_to_all_v");
-    check_rows_match(send, recv, where("all_to_all_v"));
-    check_self_exchange(send_counts, recv_counts, rank(), where("all_to_all_v"));
-    const std::vector<std::int64_t> out = row_offsets(send_counts, send.dim(0), size(), "send", where("all_to_all_v"));
-    const std::vector<std::int64_t> in =
-        row_offsets(recv_counts, recv.dim(0), size(), "receive", where("all_to_all_v"));
-    const std::size_t row = row_bytes(send.dim(0) > 0 ? send : recv);
-    const cudaStream_t stream = cuda::launch_stream();
-    check_nccl(ncclGroupStart(), "all_to_all_v", "ncclGroupStart");
-    for (int peer = 0; peer < size(); ++peer) {
-      const auto p = static_cast<std::size_t>(peer);
-      if (send_counts[p] > 0)
-        check_nccl(ncclSend(static_cast<const char*>(send.data) + static_cast<std::size_t>(out[p]) * row,
-                            static_cast<std::size_t>(send_counts[p]) * row, ncclUint8, peer, comm_, stream),
-                   "all_to_all_v", "ncclSend to rank " + std::to_string(peer));
-      if (recv_counts[p] > 0)
-        check_nccl(ncclRecv(static_cast<char*>(recv.data) + static_cast<std::size_t>(in[p]) * row,
-                            static_cast<std::size_t>(recv_counts[p]) * row, ncclUint8, peer, comm_, stream),
-                   "all_to_all_v", "ncclRecv from rank " + std::to_string(peer));
-    }
-    check_nccl(ncclGroupEnd(), "all_to_all_v", "ncclGroupEnd");
+    all_to_all_v_on(send, send_counts, recv, recv_counts, cuda::launch_stream());
+  }
+  std::unique_ptr<InFlight> start_all_to_all_v(const Tensor& send, std::span<const std::int64_t> send_counts,
+                                               const Tensor& recv, std::span<const std::int64_t> recv_counts) override {
+    return std::make_unique<DeviceInFlight>(cuda::SideStream::exchange, [&](cudaStream_t stream) {
+      all_to_all_v_on(send, send_counts, recv, recv_counts, stream);
+    });
   }
 
   void broadcast(const Tensor& buf, int root) override {
@@ -152,6 +137,33 @@ class NcclComm final : public Comm {
     check_nccl(ncclReduceScatter(send.data, recv.data, static_cast<std::size_t>(recv.numel()), nccl_type(send.dtype),
                                  nccl_op(op), comm_, stream),
                "reduce_scatter", "ncclReduceScatter of " + send.describe());
+  }
+
+  // One send and one receive per peer with rows to exchange, fused into one group call.
+  void all_to_all_v_on(const Tensor& send, std::span<const std::int64_t> send_counts, const Tensor& recv,
+                       std::span<const std::int64_t> recv_counts, cudaStream_t stream) {
+    const PartScope part(StepPart::communication);
+    check_device(send, "all_to_all_v");
+    check_device(recv, "all_to_all_v");
+    check_rows_match(send, recv, where("all_to_all_v"));
+    check_self_exchange(send_counts, recv_counts, rank(), where("all_to_all_v"));
+    const std::vector<std::int64_t> out = row_offsets(send_counts, send.dim(0), size(), "send", where("all_to_all_v"));
+    const std::vector<std::int64_t> in =
+        row_offsets(recv_counts, recv.dim(0), size(), "receive", where("all_to_all_v"));
+    const std::size_t row = row_bytes(send.dim(0) > 0 ? send : recv);
+    check_nccl(ncclGroupStart(), "all_to_all_v", "ncclGroupStart");
+    for (int peer = 0; peer < size(); ++peer) {
+      const auto p = static_cast<std::size_t>(peer);
+      if (send_counts[p] > 0)
+        check_nccl(ncclSend(static_cast<const char*>(send.data) + static_cast<std::size_t>(out[p]) * row,
+                            static_cast<std::size_t>(send_counts[p]) * row, ncclUint8, peer, comm_, stream),
+                   "all_to_all_v", "ncclSend to rank " + std::to_string(peer));
+      if (recv_counts[p] > 0)
+        check_nccl(ncclRecv(static_cast<char*>(recv.data) + static_cast<std::size_t>(in[p]) * row,
+                            static_cast<std::size_t>(recv_counts[p]) * row, ncclUint8, peer, comm_, stream),
+                   "all_to_all_v", "ncclRecv from rank " + std::to_string(peer));
+    }
+    check_nccl(ncclGroupEnd(), "all_to_all_v", "ncclGroupEnd");
   }
 
   std::unique_ptr<Comm> bootstrap_;

@@ -41,6 +41,10 @@ class RoutedComm final : public Comm {
                     std::span<const std::int64_t> recv_counts) override {
     over(send, recv, "all_to_all_v").all_to_all_v(send, send_counts, recv, recv_counts);
   }
+  std::unique_ptr<InFlight> start_all_to_all_v(const Tensor& send, std::span<const std::int64_t> send_counts,
+                                               const Tensor& recv, std::span<const std::int64_t> recv_counts) override {
+    return over(send, recv, "all_to_all_v").start_all_to_all_v(send, send_counts, recv, recv_counts);
+  }
   void broadcast(const Tensor& buf, int root) override { over(buf).broadcast(buf, root); }
   void barrier() override { host_->barrier(); }
   std::unique_ptr<Comm> split(int color, int key) override {

@@ -59,6 +59,12 @@ class WatchedComm final : public Comm {
     const WatchedCollective mark("all_to_all_v", group_);
     inner_.all_to_all_v(send, send_counts, recv, recv_counts);
   }
+  std::unique_ptr<InFlight> start_all_to_all_v(const Tensor& send, std::span<const std::int64_t> send_counts,
+                                               const Tensor& recv, std::span<const std::int64_t> recv_counts) override {
+    const WatchedCollective mark("all_to_all_v", group_);
+    return std::make_unique<WatchedInFlight>(inner_.start_all_to_all_v(send, send_counts, recv, recv_counts),
+                                             "all_to_all_v", group_);
+  }
   void broadcast(const Tensor& buf, int root) override {
     const WatchedCollective mark("broadcast", group_);
     inner_.broadcast(buf, root);

@@ -48,7 +48,7 @@ std::vector<StagedRange> final_stages(const model::ParamLayout& layout, std::int
 // A step's gradient collectives started during the backward of its last micro-batch: each as soon as the stage
 // finishing the last of its elements is reported, in an order fixed by the layout alone (the stage that readies it,
 // then block order), so that every rank starts the same collectives in the same order. On GPUs they run on the
-// collective stream beside the rest of the backward; a group that cannot overlap runs each where it starts. A
+// gradients' side stream beside the rest of the backward; a group that cannot overlap runs each where it starts. A
 // collective over a group of one rank is left out: its sum is the gradient itself.
 class OverlappedReduction {
  public:

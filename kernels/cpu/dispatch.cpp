@@ -30,31 +30,35 @@ void dispatch_forward(const RoutePlanView& plan, const T* x, std::int64_t dim, T
     std::copy_n(x + (plan.copy_of_row[r] / plan.top_k) * dim, dim, grouped + r * dim);
 }
 
+namespace {
+
+// out (tokens, dim) row t = its old value when accumulating, else 0, plus gate (t, j) * rows[row_of_copy[t, j]] for
+// j in order, gate 1 without gates: the one loop of dispatch_backward and combine_forward.
 template <class T>
-void dispatch_backward(const RoutePlanView& plan, const T* dgrouped, std::int64_t dim, T* dx) {
+void sum_copies(const RoutePlanView& plan, const T* rows, const T* gates, std::int64_t dim, T* out, bool accumulate) {
 #pragma omp parallel for schedule(static)
   for (std::int64_t t = 0; t < plan.tokens; ++t) {
-    T* row = dx + t * dim;
-    std::fill_n(row, dim, T(0));
+    T* row = out + t * dim;
+    if (!accumulate) std::fill_n(row, dim, T(0));
     for (std::int64_t j = 0; j < plan.top_k; ++j) {
-      const T* src = dgrouped + plan.row_of_copy[t * plan.top_k + j] * dim;
-      for (std::int64_t c = 0; c < dim; ++c) row[c] += src[c];
+      const T gate = gates != nullptr ? gates[t * plan.top_k + j] : T(1);
+      const T* src = rows + plan.row_of_copy[t * plan.top_k + j] * dim;
+      for (std::int64_t c = 0; c < dim; ++c) row[c] += gate * src[c];
     }
   }
 }
 
+}  // namespace
+
 template <class T>
-void combine_forward(const RoutePlanView& plan, const T* expert_out, const T* gates, std::int64_t dim, T* out) {
-#pragma omp parallel for schedule(static)
-  for (std::int64_t t = 0; t < plan.tokens; ++t) {
-    T* row = out + t * dim;
-    std::fill_n(row, dim, T(0));
-    for (std::int64_t j = 0; j < plan.top_k; ++j) {
-      const T gate = gates[t * plan.top_k + j];
-      const T* src = expert_out + plan.row_of_copy[t * plan.top_k + j] * dim;
-      for (std::int64_t c = 0; c < dim; ++c) row[c] += gate * src[c];
-    }
-  }
+void dispatch_backward(const RoutePlanView& plan, const T* dgrouped, std::int64_t dim, T* dx, bool accumulate) {
+  sum_copies<T>(plan, dgrouped, nullptr, dim, dx, accumulate);
+}
+
+template <class T>
+void combine_forward(const RoutePlanView& plan, const T* expert_out, const T* gates, std::int64_t dim, T* out,
+                     bool accumulate) {
+  sum_copies(plan, expert_out, gates, dim, out, accumulate);
 }
 
 template <class T>
@@ -80,10 +84,11 @@ void combine_backward(const RoutePlanView& plan, const T* dout, const T* expert_
 
 template void dispatch_forward<float>(const RoutePlanView&, const float*, std::int64_t, float*);
 template void dispatch_forward<double>(const RoutePlanView&, const double*, std::int64_t, double*);
-template void dispatch_backward<float>(const RoutePlanView&, const float*, std::int64_t, float*);
-template void dispatch_backward<double>(const RoutePlanView&, const double*, std::int64_t, double*);
-template void combine_forward<float>(const RoutePlanView&, const float*, const float*, std::int64_t, float*);
-template void combine_forward<double>(const RoutePlanView&, const double*, const double*, std::int64_t, double*);
+template void dispatch_backward<float>(const RoutePlanView&, const float*, std::int64_t, float*, bool);
+template void dispatch_backward<double>(const RoutePlanView&, const double*, std::int64_t, double*, bool);
+template void combine_forward<float>(const RoutePlanView&, const float*, const float*, std::int64_t, float*, bool);
+template void combine_forward<double>(const RoutePlanView&, const double*, const double*, std::int64_t, double*,
+                                      bool);
 template void combine_backward<float>(const RoutePlanView&, const float*, const float*, const float*, std::int64_t,
                                       float*, float*);
 template void combine_backward<double>(const RoutePlanView&, const double*, const double*, const double*, std::int64_t,

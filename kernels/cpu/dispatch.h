@@ -23,13 +23,15 @@ void route_plan(const std::int32_t* topk, std::int64_t tokens, std::int64_t top_
 template <class T>
 void dispatch_forward(const RoutePlanView& plan, const T* x, std::int64_t dim, T* grouped);
 
-// dx (tokens, dim) = sum over its copies of dgrouped rows (overwritten).
+// dx (tokens, dim) = sum over its copies of dgrouped rows: overwritten, or added to (in copy order) when accumulate.
 template <class T>
-void dispatch_backward(const RoutePlanView& plan, const T* dgrouped, std::int64_t dim, T* dx);
+void dispatch_backward(const RoutePlanView& plan, const T* dgrouped, std::int64_t dim, T* dx, bool accumulate);
 
-// out (tokens, dim) = sum_j gates[t][j] * expert_out[row_of_copy[t * top_k + j]] (overwritten).
+// out (tokens, dim) = sum_j gates[t][j] * expert_out[row_of_copy[t * top_k + j]]: overwritten, or added to (in copy
+// order) when accumulate.
 template <class T>
-void combine_forward(const RoutePlanView& plan, const T* expert_out, const T* gates, std::int64_t dim, T* out);
+void combine_forward(const RoutePlanView& plan, const T* expert_out, const T* gates, std::int64_t dim, T* out,
+                     bool accumulate);
 
 // dexpert_out (tokens * top_k, dim) and dgates (tokens, top_k), both overwritten, from dout (tokens, dim).
 template <class T>

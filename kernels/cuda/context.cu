@@ -10,8 +10,14 @@ namespace diverge::cuda {
 
 Context::Context() {
   check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cuda::context", "creating the stream");
-  check_cuda(cudaStreamCreateWithFlags(&collective_stream_, cudaStreamNonBlocking), "cuda::context",
-             "creating the collective stream");
+  check_cuda(cudaStreamCreateWithFlags(&gradient_stream_, cudaStreamNonBlocking), "cuda::context",
+             "creating the gradients' stream");
+  // The exchange's stream has the device's highest priority: the compute stream waits for each exchange soon, so its
+  // kernels go ahead of the compute kernels beside them (the gradients' need not: their wait ends the step).
+  int lowest = 0, highest = 0;
+  check_cuda(cudaDeviceGetStreamPriorityRange(&lowest, &highest), "cuda::context", "reading the stream priorities");
+  check_cuda(cudaStreamCreateWithPriority(&exchange_stream_, cudaStreamNonBlocking, highest), "cuda::context",
+             "creating the expert exchange's stream");
   const cublasStatus_t status = cublasLtCreate(&blas_);
   if (status != CUBLAS_STATUS_SUCCESS)
     throw Error("cuda::context", "cublasLtCreate failed: cuBLAS status " + std::to_string(static_cast<int>(status)));
@@ -19,7 +25,8 @@ Context::Context() {
 
 Context::~Context() {
   cublasLtDestroy(blas_);
-  cudaStreamDestroy(collective_stream_);
+  cudaStreamDestroy(exchange_stream_);
+  cudaStreamDestroy(gradient_stream_);
   cudaStreamDestroy(stream_);
 }
 
@@ -48,8 +55,8 @@ Context& context() {
 cudaStream_t launch_stream() { return context().stream(); }
 
 // A fresh event per point: cheap beside a collective, and nothing to recycle.
-CollectiveWork::CollectiveWork(const std::function<void(cudaStream_t)>& issue) {
-  const cudaStream_t compute = context().stream(), collectives = context().collective_stream();
+CollectiveWork::CollectiveWork(SideStream side, const std::function<void(cudaStream_t)>& issue) {
+  const cudaStream_t compute = context().stream(), collectives = context().side_stream(side);
   cudaEvent_t ready = nullptr;
   check_cuda(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), "cuda::CollectiveWork", "creating an event");
   check_cuda(cudaEventRecord(ready, compute), "cuda::CollectiveWork", "recording an event");

@@ -7,13 +7,15 @@
 
 #include "engine/comm/collective_watchdog.h"
 #include "kernels/cuda/cuda_source.h"
+#include "kernels/cuda/stream.h"
 
 namespace diverge::cuda {
 
 // Created on first use for the current device. The compute stream does not synchronise with the legacy default
 // stream, so nothing of the engine may use the default stream: every launch (DIVERGE_LAUNCH), copy (memory.h) and
 // library call goes through stream(). Collectives that overlap the compute (the gradients' reduction during the
-// backward) go on collective_stream(), ordered against the compute stream by events (stream.h).
+// backward, the expert exchange beside the shared experts) go on a side stream, ordered against the compute stream
+// by events (stream.h).
 class Context {
  public:
   Context();
@@ -22,7 +24,9 @@ class Context {
   Context& operator=(const Context&) = delete;
 
   cudaStream_t stream() const { return stream_; }
-  cudaStream_t collective_stream() const { return collective_stream_; }
+  cudaStream_t side_stream(SideStream side) const {
+    return side == SideStream::gradients ? gradient_stream_ : exchange_stream_;
+  }
   cublasLtHandle_t blas() const { return blas_; }
   // Waits until everything queued on the stream has run, and reports an asynchronous kernel fault there. Watched
   // (WatchedDeviceWait).
@@ -31,7 +35,8 @@ class Context {
 
  private:
   cudaStream_t stream_ = nullptr;  // created first: the emulator's DIVERGE_EMU_DEFER names it the first stream
-  cudaStream_t collective_stream_ = nullptr;
+  cudaStream_t gradient_stream_ = nullptr;
+  cudaStream_t exchange_stream_ = nullptr;
   cublasLtHandle_t blas_ = nullptr;
   std::uint64_t waits_ = 0;  // synchronize() calls: cuda::host_waits()
 };

@@ -53,12 +53,13 @@ __global__ void gather_rows_kernel(const std::int32_t* copy_of_row, std::int64_t
 // out (tokens, dim) [t][c] = sum over j in order of w_j * rows[row_of_copy[t * top_k + j]][c] in fp32, with w_j the
 // gate, or 1 where gates is null: 1 * v is exact and so is a fused 1 * v + sum, which leaves the plain sum.
 __global__ void sum_copies_kernel(const std::int32_t* row_of_copy, std::int64_t tokens, std::int64_t top_k,
-                                  const bf16_bits* rows, const float* gates, std::int64_t dim, bf16_bits* out) {
+                                  const bf16_bits* rows, const float* gates, std::int64_t dim, bf16_bits* out,
+                                  bool accumulate) {
   const std::int64_t total = tokens * dim;
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t e = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
     const std::int64_t t = e / dim, c = e % dim;
-    float sum = 0.0f;
+    float sum = accumulate ? load_bf16(out + e) : 0.0f;
     for (std::int64_t j = 0; j < top_k; ++j) {
       const std::int64_t copy = t * top_k + j;
       const float weight = gates != nullptr ? gates[copy] : 1.0f;
@@ -135,15 +136,16 @@ void dispatch_forward(const std::int32_t* copy_of_row, std::int64_t tokens, std:
 }
 
 void dispatch_backward(const std::int32_t* row_of_copy, std::int64_t tokens, std::int64_t top_k,
-                       const bf16_bits* dgrouped, std::int64_t dim, bf16_bits* dx) {
-  combine_forward(row_of_copy, tokens, top_k, dgrouped, nullptr, dim, dx);
+                       const bf16_bits* dgrouped, std::int64_t dim, bf16_bits* dx, bool accumulate) {
+  combine_forward(row_of_copy, tokens, top_k, dgrouped, nullptr, dim, dx, accumulate);
 }
 
 void combine_forward(const std::int32_t* row_of_copy, std::int64_t tokens, std::int64_t top_k,
-                     const bf16_bits* expert_out, const float* gates, std::int64_t dim, bf16_bits* out) {
+                     const bf16_bits* expert_out, const float* gates, std::int64_t dim, bf16_bits* out,
+                     bool accumulate) {
   if (tokens * dim == 0) return;
   DIVERGE_LAUNCH(sum_copies_kernel, grid_stride_blocks(tokens * dim, kThreads), dim3(kThreads), 0, row_of_copy,
-                 tokens, top_k, expert_out, gates, dim, out);
+                 tokens, top_k, expert_out, gates, dim, out, accumulate);
 }
 
 void combine_backward(const std::int32_t* row_of_copy, std::int64_t tokens, std::int64_t top_k, const bf16_bits* dout,

@@ -19,14 +19,16 @@ void dispatch_forward(const std::int32_t* copy_of_row, std::int64_t tokens, std:
                       std::int64_t dim, bf16_bits* grouped);
 
 // dx (tokens, dim) = sum over j in order of dgrouped (tokens * top_k, dim) [row_of_copy[t * top_k + j]], in fp32,
-// rounded once; overwritten.
+// rounded once; overwritten, or (accumulate) the sum starts from dx's old value.
 void dispatch_backward(const std::int32_t* row_of_copy, std::int64_t tokens, std::int64_t top_k,
-                       const bf16_bits* dgrouped, std::int64_t dim, bf16_bits* dx);
+                       const bf16_bits* dgrouped, std::int64_t dim, bf16_bits* dx, bool accumulate);
 
 // out (tokens, dim) = sum over j in order of gates (tokens, top_k, fp32) [t][j] * expert_out (tokens * top_k, dim)
-// [row_of_copy[t * top_k + j]], in fp32, rounded once; overwritten.
+// [row_of_copy[t * top_k + j]], in fp32, rounded once; overwritten, or (accumulate) the sum starts from out's old
+// value.
 void combine_forward(const std::int32_t* row_of_copy, std::int64_t tokens, std::int64_t top_k,
-                     const bf16_bits* expert_out, const float* gates, std::int64_t dim, bf16_bits* out);
+                     const bf16_bits* expert_out, const float* gates, std::int64_t dim, bf16_bits* out,
+                     bool accumulate);
 
 // dexpert_out (tokens * top_k, dim) row of copy (t, j) = gates[t][j] * dout (tokens, dim) [t]; dgates (tokens, top_k,
 // fp32) [t][j] = dot(dout[t], that copy's row of expert_out), summed in an order fixed by dim. Both overwritten.

@@ -87,7 +87,7 @@ void dispatch(const Tensor& x, const RoutePlan& plan, const Tensor& grouped) {
   }
 }
 
-void dispatch_backward(const Tensor& dgrouped, const RoutePlan& plan, const Tensor& dx) {
+void dispatch_backward(const Tensor& dgrouped, const RoutePlan& plan, const Tensor& dx, Write write) {
   const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "dispatch_backward";
   const Device device =
@@ -95,15 +95,16 @@ void dispatch_backward(const Tensor& dgrouped, const RoutePlan& plan, const Tens
   const PlanExtents extents = checked_plan(kOp, plan);
   check_rows(kOp, device, extents, {"dx", dx}, {"dgrouped", dgrouped});
   switch (device) {
-    case Device::cpu: return cpu::dispatch_backward(host_view(plan), dgrouped.f32(), dx.dim(1), dx.f32());
+    case Device::cpu:
+      return cpu::dispatch_backward(host_view(plan), dgrouped.f32(), dx.dim(1), dx.f32(), write == Write::accumulate);
     case Device::cuda:
       DIVERGE_CUDA_OP(kOp, cuda::dispatch_backward(data_of<std::int32_t>(plan.row_of_copy), extents.tokens,
                                                    extents.top_k, data_of<cuda::bf16_bits>(dgrouped), dx.dim(1),
-                                                   data_of<cuda::bf16_bits>(dx)));
+                                                   data_of<cuda::bf16_bits>(dx), write == Write::accumulate));
   }
 }
 
-void combine(const Tensor& expert_out, const Tensor& gates, const RoutePlan& plan, const Tensor& out) {
+void combine(const Tensor& expert_out, const Tensor& gates, const RoutePlan& plan, const Tensor& out, Write write) {
   const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "combine";
   const Device device = common_device(
@@ -113,11 +114,13 @@ void combine(const Tensor& expert_out, const Tensor& gates, const RoutePlan& pla
   check_gates(kOp, extents, {"gates", gates});
   switch (device) {
     case Device::cpu:
-      return cpu::combine_forward(host_view(plan), expert_out.f32(), gates.f32(), out.dim(1), out.f32());
+      return cpu::combine_forward(host_view(plan), expert_out.f32(), gates.f32(), out.dim(1), out.f32(),
+                                  write == Write::accumulate);
     case Device::cuda:
       DIVERGE_CUDA_OP(kOp, cuda::combine_forward(data_of<std::int32_t>(plan.row_of_copy), extents.tokens,
                                                  extents.top_k, data_of<cuda::bf16_bits>(expert_out),
-                                                 data_of<float>(gates), out.dim(1), data_of<cuda::bf16_bits>(out)));
+                                                 data_of<float>(gates), out.dim(1), data_of<cuda::bf16_bits>(out),
+                                                 write == Write::accumulate));
   }
 }
 

@@ -12,10 +12,11 @@ namespace diverge {
 namespace {
 
 // The emulator's device memory is host memory, so a device collective is the host group's collective over the same
-// bytes, its arguments checked at the call as NCCL checks them, queued on a stream as NCCL queues its kernels: it runs in the stream's order (the compute stream's, or the
-// collective stream's for a started one), and every rank runs its streams' queues in its own program order, so the
-// host group sees the collectives in the same order everywhere. It keeps NCCL's contract: host tensors are an
-// error, so a step that hands the device group a host tensor fails here as it would on GPUs.
+// bytes, its arguments checked at the call as NCCL checks them, queued on a stream as NCCL queues its kernels: it
+// runs in the stream's order (the compute stream's, or a side stream's for a started one), and every rank
+// runs its streams' queues in its own program order, so the host group sees the collectives in the same order
+// everywhere. It keeps NCCL's contract: host tensors are an error, so a step that hands the device group a host
+// tensor fails here as it would on GPUs.
 class EmulatedDeviceComm final : public Comm {
  public:
   explicit EmulatedDeviceComm(std::unique_ptr<Comm> host) : host_(std::move(host)) {}
@@ -29,10 +30,12 @@ class EmulatedDeviceComm final : public Comm {
     reduce_scatter_on(send, recv, op, cuda::launch_stream());
   }
   std::unique_ptr<InFlight> start_allreduce(const Tensor& buf, ReduceOp op) override {
-    return std::make_unique<DeviceInFlight>([&](cudaStream_t stream) { allreduce_on(buf, op, stream); });
+    return std::make_unique<DeviceInFlight>(cuda::SideStream::gradients,
+                                            [&](cudaStream_t stream) { allreduce_on(buf, op, stream); });
   }
   std::unique_ptr<InFlight> start_reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override {
-    return std::make_unique<DeviceInFlight>([&](cudaStream_t stream) { reduce_scatter_on(send, recv, op, stream); });
+    return std::make_unique<DeviceInFlight>(cuda::SideStream::gradients,
+                                            [&](cudaStream_t stream) { reduce_scatter_on(send, recv, op, stream); });
   }
   void allgather(const Tensor& send, const Tensor& recv) override {
     check_gather_sizes(send, recv, size(), "NCCL allgather");
@@ -43,17 +46,13 @@ class EmulatedDeviceComm final : public Comm {
   }
   void all_to_all_v(const Tensor& send, std::span<const std::int64_t> send_counts, const Tensor& recv,
                     std::span<const std::int64_t> recv_counts) override {
-    check_rows_match(send, recv, "NCCL all_to_all_v");
-    check_self_exchange(send_counts, recv_counts, rank(), "NCCL all_to_all_v");
-    row_offsets(send_counts, send.dim(0), size(), "send", "NCCL all_to_all_v");
-    row_offsets(recv_counts, recv.dim(0), size(), "receive", "NCCL all_to_all_v");
-    Comm& host = *host_;
-    emu::enqueue(cuda::launch_stream(),
-                 [&host, send = as_host(send, "all_to_all_v"), recv = as_host(recv, "all_to_all_v"),
-                  out = std::vector<std::int64_t>(send_counts.begin(), send_counts.end()),
-                  in = std::vector<std::int64_t>(recv_counts.begin(), recv_counts.end())] {
-                   host.all_to_all_v(send, out, recv, in);
-                 });
+    all_to_all_v_on(send, send_counts, recv, recv_counts, cuda::launch_stream());
+  }
+  std::unique_ptr<InFlight> start_all_to_all_v(const Tensor& send, std::span<const std::int64_t> send_counts,
+                                               const Tensor& recv, std::span<const std::int64_t> recv_counts) override {
+    return std::make_unique<DeviceInFlight>(cuda::SideStream::exchange, [&](cudaStream_t stream) {
+      all_to_all_v_on(send, send_counts, recv, recv_counts, stream);
+    });
   }
   void broadcast(const Tensor& buf, int root) override {
     check_root(root, size(), "NCCL broadcast");
@@ -72,6 +71,21 @@ class EmulatedDeviceComm final : public Comm {
     Tensor view = t;
     view.device = Device::cpu;
     return view;
+  }
+
+  void all_to_all_v_on(const Tensor& send, std::span<const std::int64_t> send_counts, const Tensor& recv,
+                       std::span<const std::int64_t> recv_counts, cudaStream_t stream) {
+    check_rows_match(send, recv, "NCCL all_to_all_v");
+    check_self_exchange(send_counts, recv_counts, rank(), "NCCL all_to_all_v");
+    row_offsets(send_counts, send.dim(0), size(), "send", "NCCL all_to_all_v");
+    row_offsets(recv_counts, recv.dim(0), size(), "receive", "NCCL all_to_all_v");
+    Comm& host = *host_;
+    emu::enqueue(stream,
+                 [&host, send = as_host(send, "all_to_all_v"), recv = as_host(recv, "all_to_all_v"),
+                  out = std::vector<std::int64_t>(send_counts.begin(), send_counts.end()),
+                  in = std::vector<std::int64_t>(recv_counts.begin(), recv_counts.end())] {
+                   host.all_to_all_v(send, out, recv, in);
+                 });
   }
 
   void allreduce_on(const Tensor& buf, ReduceOp op, cudaStream_t stream) {

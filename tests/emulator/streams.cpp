@@ -159,6 +159,16 @@ cudaError_t cudaStreamCreate(cudaStream_t* handle) {
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) { return cudaStreamCreate(stream); }
 
+// Priorities as a GPU reports them (lower numbers first); the emulator runs a queue when something waits for it, so a
+// priority changes nothing here.
+cudaError_t cudaDeviceGetStreamPriorityRange(int* least, int* greatest) {
+  if (least != nullptr) *least = 0;
+  if (greatest != nullptr) *greatest = -5;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreateWithPriority(cudaStream_t* stream, unsigned int, int) { return cudaStreamCreate(stream); }
+
 // Destroying a stream lets its queued work finish first, as the runtime does. Its record stays (a few bytes): another
 // stream's queued wait for one of its events may still look at it.
 cudaError_t cudaStreamDestroy(cudaStream_t handle) {
