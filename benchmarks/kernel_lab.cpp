@@ -16,6 +16,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <string>
@@ -267,16 +268,35 @@ std::vector<std::int32_t> even_offsets(std::int64_t rows, std::int64_t experts) 
   return offsets;
 }
 
+// Grouped row r holds copy (r * stride) mod R, stride coprime to R: every expert's rows come from tokens all over
+// the batch, as a router's choices scatter them.
+std::vector<std::int32_t> scattered_copies(std::int64_t rows) {
+  std::int64_t stride = rows / 3 + 1;
+  while (std::gcd(stride, rows) != 1) ++stride;
+  std::vector<std::int32_t> copy_of_row;
+  for (std::int64_t r = 0; r < rows; ++r) copy_of_row.push_back(static_cast<std::int32_t>(r * stride % rows));
+  return copy_of_row;
+}
+
+// The expert FFN on one device, its R rows in a grouped tensor, or (gathered) read from the N tokens through a plan
+// as the model runs it.
 struct ExpertRun {
   Tensors t;
-  Tensor x, offsets, dout, out, dx, gate_work, up_work;
+  ops::ExpertInput x{Tensor{}};
+  Tensor offsets, dout, out, dx, gate_work, up_work;
   ops::ExpertWeights w, dw;
   ops::ExpertActivations saved;
 
-  ExpertRun(Device device, const ExpertShape& s) : t(device) {
+  ExpertRun(Device device, const ExpertShape& s, bool gathered) : t(device) {
     const std::int64_t R = s.rows(), C = s.dim, E = s.experts, F = s.hidden;
     const float weight_scale = 1.0f / std::sqrt(static_cast<float>(C));
-    x = t.normal_activation({R, C}, 11, 1.0f);
+    if (gathered) {
+      x.x = t.normal_activation({s.tokens, C}, 11, 1.0f);
+      x.copy_of_row = t.ints(scattered_copies(R), {R});
+      x.top_k = s.top_k;
+    } else {
+      x.x = t.normal_activation({R, C}, 11, 1.0f);
+    }
     dout = t.normal_activation({R, C}, 12, 1.0f);
     w = {t.normal_activation({E, F, C}, 13, weight_scale),
          t.normal_activation({E, F, C}, 14, weight_scale),
@@ -319,7 +339,7 @@ void lab_experts(Lab& lab, const ExpertShape& s) {
   // Fewer experts keep the CPU reference's weights small; one of them receives no rows.
   const ExpertShape reduced{std::min<std::int64_t>(s.tokens, 256), s.dim, std::min<std::int64_t>(s.experts, 8),
                             s.top_k, s.hidden};
-  ExpertRun cpu(Device::cpu, reduced), gpu(Device::cuda, reduced);
+  ExpertRun cpu(Device::cpu, reduced, true), gpu(Device::cuda, reduced, true);
   for (ExpertRun* run : {&cpu, &gpu}) {
     run->forward();
     run->backward();
@@ -330,11 +350,16 @@ void lab_experts(Lab& lab, const ExpertShape& s) {
                       std::pair{&gpu.dw.down, &cpu.dw.down}})
     backward_error = std::max(backward_error, relative_error(to_host(*g), to_host(*c)));
 
-  ExpertRun timed(Device::cuda, s);
-  lab.add({"expert_forward", s.key(), "diverge", median_seconds([&] { timed.forward(); }, lab.reps),
-           s.forward_flops(), "TFLOP/s", forward_error});
-  lab.add({"expert_backward", s.key(), "diverge", median_seconds([&] { timed.backward(); }, lab.reps),
-           2.0 * s.forward_flops(), "TFLOP/s", backward_error});
+  // "diverge" times the grouped problem that torch._grouped_mm is given; "diverge gathered" the same products
+  // reading the tokens through the plan, as the model runs them (no dispatch before them).
+  for (const bool gathered : {false, true}) {
+    ExpertRun timed(Device::cuda, s, gathered);
+    const char* impl = gathered ? "diverge gathered" : "diverge";
+    lab.add({"expert_forward", s.key(), impl, median_seconds([&] { timed.forward(); }, lab.reps), s.forward_flops(),
+             "TFLOP/s", forward_error});
+    lab.add({"expert_backward", s.key(), impl, median_seconds([&] { timed.backward(); }, lab.reps),
+             2.0 * s.forward_flops(), "TFLOP/s", backward_error});
+  }
   DenseEquivalent dense(s);
   lab.add({"expert_forward", s.key(), "cublas dense", median_seconds([&] { dense.forward(); }, lab.reps),
            s.forward_flops(), "TFLOP/s", std::nullopt});

@@ -136,9 +136,17 @@ struct RoutePlan {
   Tensor row_of_copy;  // (N, k) i32: the grouped row holding token t's j-th copy
   Tensor copy_of_row;  // (N * k) i32: the copy each grouped row holds
 };
-// Stable counting sort of the copies in topk (N, k) i32 into plan; E = plan.counts' length. An expert outside [0, E)
-// throws Error on every device (on CUDA after reading a flag back: the one wait for the device among these ops).
-void route_plan(const Tensor& topk, const RoutePlan& plan);
+// What route_plan does about an expert outside [0, E) in topk.
+enum class RouteCheck {
+  read_back,     // throws Error on every device (on CUDA after reading a flag back: the one wait for the device
+                 // among these ops)
+  trust_router,  // topk is ops::router's or balanced_routing's, in range by construction. The CPU still checks (it
+                 // costs nothing there); CUDA reads nothing back, so that no MoE layer makes the host wait for the
+                 // device, and plans an expert out of range as the nearest one in range: a wrong plan, never an
+                 // access outside it
+};
+// Stable counting sort of the copies in topk (N, k) i32 into plan; E = plan.counts' length.
+void route_plan(const Tensor& topk, const RoutePlan& plan, RouteCheck check = RouteCheck::read_back);
 // grouped (N * k, C): each row a copy of its token's row of x (N, C).
 void dispatch(const Tensor& x, const RoutePlan& plan, const Tensor& grouped);
 // dx (N, C) = sum of the token's copies' rows of dgrouped (N * k, C); with Write::accumulate the sum starts from dx.
@@ -166,13 +174,25 @@ struct ExpertActivations {
   Tensor up;      // (R, F): x W_up^T
   Tensor hidden;  // (R, F): silu(gate) * up
 };
-//   x        (R, C), rows grouped by expert (see dispatch)
+// The experts' R input rows: a tensor (R, C) of rows grouped by expert (see dispatch), or the token rows (N, C) read
+// through a route plan, grouped row r being x[plan.copy_of_row[r] / k]. Reading through the plan is the dispatch
+// fused into the experts' loads: no (N * k, C) grouped copy of the tokens is written, kept or read back.
+struct ExpertInput {
+  ExpertInput(const Tensor& grouped) : x(grouped) {}  // implicit: a tensor of grouped rows is an input as it stands
+  static ExpertInput gathered(const Tensor& tokens, const RoutePlan& plan);
+
+  Tensor x;            // (R, C) grouped, or (N, C) tokens
+  Tensor copy_of_row;  // empty, or (R) i32: RoutePlan::copy_of_row
+  std::int64_t top_k = 1;
+};
+//   x        R rows of width C, as above
 //   offsets  (E + 1) i32, from 0 to R (RoutePlan::offsets)
 //   out      (R, C)
-void expert_ffn(const Tensor& x, const Tensor& offsets, const ExpertWeights& w, const ExpertActivations& saved,
+void expert_ffn(const ExpertInput& x, const Tensor& offsets, const ExpertWeights& w, const ExpertActivations& saved,
                 const Tensor& out);
-// dx (R, C) is overwritten; dw (like w) is added to. dgate_work and dup_work (R, F) are workspace.
-void expert_ffn_backward(const Tensor& dout, const Tensor& x, const Tensor& offsets, const ExpertWeights& w,
+// dx (R, C), the gradient of the grouped rows, is overwritten; dw (like w) is added to. dgate_work and dup_work
+// (R, F) are workspace.
+void expert_ffn_backward(const Tensor& dout, const ExpertInput& x, const Tensor& offsets, const ExpertWeights& w,
                          const ExpertActivations& saved, const Tensor& dx, const ExpertWeights& dw,
                          const Tensor& dgate_work, const Tensor& dup_work);
 

@@ -9,13 +9,18 @@ DispatchActs allocate_dispatch(Buffers& buffers, const Dims& d) {
   a.plan.offsets = buffers.i32({d.experts + 1});
   a.plan.row_of_copy = buffers.i32({d.tokens, d.top_k});
   a.plan.copy_of_row = buffers.i32({d.routed_rows()});
-  a.grouped = buffers.act({d.routed_rows(), d.model});
+  if (d.expert_parallel()) a.grouped = buffers.act({d.routed_rows(), d.model});
   return a;
 }
 
-void dispatch_forward(const Tensor& h, const Tensor& topk, const DispatchActs& acts) {
-  ops::route_plan(topk, acts.plan);
-  ops::dispatch(h, acts.plan, acts.grouped);
+void plan_routes(const Tensor& topk, const DispatchActs& acts) {
+  ops::route_plan(topk, acts.plan, ops::RouteCheck::trust_router);
+}
+
+void group_tokens(const Tensor& h, const DispatchActs& acts) { ops::dispatch(h, acts.plan, acts.grouped); }
+
+ops::ExpertInput experts_input(const Tensor& h, const DispatchActs& acts) {
+  return ops::ExpertInput::gathered(h, acts.plan);
 }
 
 void dispatch_backward(const Tensor& dgrouped, const DispatchActs& acts, const Tensor& dh, ops::Write write) {

@@ -29,14 +29,14 @@ ExpertScratch first_rows(const ExpertScratch& scratch, std::int64_t rows) {
           scratch.dgate_work.slice_rows(0, rows), scratch.dup_work.slice_rows(0, rows)};
 }
 
-void experts_forward(const Tensor& grouped, const Tensor& offsets, const ops::ExpertWeights& w,
+void experts_forward(const ops::ExpertInput& rows, const Tensor& offsets, const ops::ExpertWeights& w,
                      const ExpertActs& acts) {
-  ops::expert_ffn(grouped, offsets, w, acts.saved, acts.out);
+  ops::expert_ffn(rows, offsets, w, acts.saved, acts.out);
 }
 
-void experts_backward(const Tensor& grouped, const Tensor& offsets, const ops::ExpertWeights& w,
+void experts_backward(const ops::ExpertInput& rows, const Tensor& offsets, const ops::ExpertWeights& w,
                       const ops::ExpertWeights& dw, const ExpertActs& acts, const ExpertScratch& scratch) {
-  ops::expert_ffn_backward(scratch.dout, grouped, offsets, w, acts.saved, scratch.dgrouped, dw, scratch.dgate_work,
+  ops::expert_ffn_backward(scratch.dout, rows, offsets, w, acts.saved, scratch.dgrouped, dw, scratch.dgate_work,
                            scratch.dup_work);
 }
 

@@ -27,10 +27,13 @@ ExpertScratch allocate_expert_scratch(Buffers& buffers, const Dims& d);
 ExpertActs first_rows(const ExpertActs& acts, std::int64_t rows);
 ExpertScratch first_rows(const ExpertScratch& scratch, std::int64_t rows);
 
-// acts.out = expert FFN of each grouped row (N * k, C) by its expert (offsets (E + 1) from the route plan).
-void experts_forward(const Tensor& grouped, const Tensor& offsets, const ops::ExpertWeights& w, const ExpertActs& acts);
-// scratch.dgrouped from scratch.dout; dw added to. Experts without rows get nothing added.
-void experts_backward(const Tensor& grouped, const Tensor& offsets, const ops::ExpertWeights& w,
+// acts.out = expert FFN of each of the R grouped rows by its expert (offsets (E + 1) from the route plan); the rows
+// grouped in a tensor, or gathered from the tokens as they are read.
+void experts_forward(const ops::ExpertInput& rows, const Tensor& offsets, const ops::ExpertWeights& w,
+                     const ExpertActs& acts);
+// scratch.dgrouped (the gradient of the grouped rows) from scratch.dout; dw added to. Experts without rows get
+// nothing added.
+void experts_backward(const ops::ExpertInput& rows, const Tensor& offsets, const ops::ExpertWeights& w,
                       const ops::ExpertWeights& dw, const ExpertActs& acts, const ExpertScratch& scratch);
 
 }  // namespace diverge::model

@@ -23,13 +23,14 @@ const Tensor& routed_and_shared_forward(const MoeSettings& s, const MoeWeights& 
                                         const MoeActs& acts, const Tensor& out) {
   const bool shared = w.shared.present();
   if (!expert_parallel(s)) {
-    experts_forward(acts.dispatch.grouped, acts.dispatch.plan.offsets, w.experts, acts.experts);
+    experts_forward(experts_input(h, acts.dispatch), acts.dispatch.plan.offsets, w.experts, acts.experts);
     if (shared) ffn_forward(h, w.shared, acts.shared, out);
     return acts.experts.out;
   }
   Comm& group = *s.expert_group;
   const std::int64_t arrived = plan_exchange(group, acts.dispatch.plan.counts, acts.ep);
   const Tensor rows = acts.ep.rows.slice_rows(0, arrived);
+  group_tokens(h, acts.dispatch);
   const std::unique_ptr<InFlight> going = start_send_to_experts(group, acts.dispatch.grouped, acts.ep);
   if (shared) ffn_hidden_forward(h, w.shared, acts.shared);
   going->wait();
@@ -56,8 +57,8 @@ const Tensor& routed_and_shared_backward(const MoeSettings& s, const MoeWeights&
                                          const Tensor& dout, const Tensor& dexpert_out, const Tensor& dh) {
   const bool shared = w.shared.present();
   if (!expert_parallel(s)) {
-    experts_backward(acts.dispatch.grouped, acts.dispatch.plan.offsets, w.experts, dw.experts, acts.experts,
-                     scratch.experts);
+    experts_backward(experts_input(h, acts.dispatch), acts.dispatch.plan.offsets, w.experts, dw.experts,
+                     acts.experts, scratch.experts);
     if (shared) ffn_backward(dout, h, w.shared, dw.shared, acts.shared, scratch.shared, dh, ops::Write::overwrite);
     return scratch.experts.dgrouped;
   }
@@ -107,7 +108,7 @@ MoeScratch allocate_moe_scratch(Buffers& buffers, const Dims& d) {
 void moe_forward(const MoeSettings& s, const MoeWeights& w, const Tensor& h, const MoeActs& acts, const Tensor& out,
                  const AuxLossSlots& losses, const LogitBias& bias) {
   router_forward(h, w.router, s.routing(), acts.router, bias);
-  dispatch_forward(h, acts.router.topk, acts.dispatch);
+  plan_routes(acts.router.topk, acts.dispatch);
   if (s.balance_group != nullptr) {
     copy_tensor(acts.dispatch.plan.counts, acts.balance_counts);
     s.balance_group->allreduce(acts.balance_counts, ReduceOp::sum);

@@ -1,5 +1,6 @@
 // Tests of CUDA MoE dispatch/combine against the CPU reference on the same routes and bf16 inputs: the plan and the
-// gathers to the bit, the sums within their rounding, the same bits on every run, and bad expert ids refused.
+// gathers to the bit, the sums within their rounding, the same bits on every run, and bad expert ids refused (or,
+// where the router's choices are trusted, planned as the nearest expert without leaving the plan).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -253,4 +254,40 @@ TEST_CASE("cuda dispatch: an expert id outside [0, E) is refused as on the CPU, 
   CHECK(test::error_message([&] { ops::route_plan(d_topk, plan); }) == cpu_error);
   const auto untouched = test::i32_to_host(plan.copy_of_row);
   CHECK(std::all_of(untouched.begin(), untouched.end(), [](std::int32_t v) { return v == 7; }));
+}
+
+TEST_CASE("cuda dispatch: a plan of trusted router choices is the checked plan; one out of range plans as the "
+          "nearest expert, inside the plan" *
+          doctest::test_suite("cuda")) {
+  if (!test::cuda_available()) return;
+  // 600 x 2 copies: past the first sort tile. 300 experts: the sort's two digit passes.
+  for (const std::int64_t experts : {4, 300}) {
+    CAPTURE(experts);
+    const std::int64_t tokens = 600, top_k = 2;
+    auto topk = random_topk({tokens, top_k, experts, 1, 1}, 5);
+    Arena arena = test::device_arena(2 * plan_bytes(tokens, top_k, experts) + topk.size() * 4 +
+                                     8 * Arena::kAlignment);
+    const ops::RoutePlan checked = device_plan(arena, tokens, top_k, experts),
+                         trusted = device_plan(arena, tokens, top_k, experts);
+    const Tensor d_topk = test::to_device_i32(arena, topk, {tokens, top_k});
+    ops::route_plan(d_topk, checked);
+    ops::route_plan(d_topk, trusted, ops::RouteCheck::trust_router);
+    for (const auto member : {&ops::RoutePlan::counts, &ops::RoutePlan::offsets, &ops::RoutePlan::row_of_copy,
+                              &ops::RoutePlan::copy_of_row})
+      CHECK(test::i32_to_host(trusted.*member) == test::i32_to_host(checked.*member));
+
+    topk[3] = -1;
+    topk[1001] = static_cast<std::int32_t>(experts);
+    topk[1100] = 1 << 30;
+    copy_tensor(make_view(topk.data(), DType::i32, Device::cpu, {tokens, top_k}), d_topk);
+    ops::route_plan(d_topk, trusted, ops::RouteCheck::trust_router);
+    std::vector<std::int32_t> nearest = topk;
+    for (std::int32_t& e : nearest) e = std::clamp(e, 0, static_cast<std::int32_t>(experts - 1));
+    HostPlan host(tokens, top_k, experts);
+    ops::route_plan(make_view(nearest.data(), DType::i32, Device::cpu, {tokens, top_k}), host.plan);
+    CHECK(test::i32_to_host(trusted.offsets) == host.offsets);
+    CHECK(test::i32_to_host(trusted.counts) == host.counts);
+    CHECK(test::i32_to_host(trusted.copy_of_row) == host.copy_of_row);
+    CHECK(test::i32_to_host(trusted.row_of_copy) == host.row_of_copy);
+  }
 }

@@ -1,7 +1,8 @@
 // Tests of the CUDA expert FFN (grouped tensor-core products reading the row offsets on the device) against the CPU
 // reference, stage by stage on each stage's own bf16 inputs, over groupings that reach every edge of the row tiles:
 // empty experts, one expert holding every row, tiny experts, rows and widths off the tile sizes. Also the same bits
-// on every run, and malformed offsets read without leaving the tensors.
+// on every run, the tokens read through a route plan giving the bits of the grouped rows, and malformed offsets and
+// gathers read without leaving the tensors.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/dispatch.h"
 #include "kernels/ops.h"
 #include "tests/cuda_support.h"
 #include "tests/product_tolerance.h"
@@ -35,25 +37,61 @@ struct ExpertRun {
 
 constexpr float kWeightGradientStart = 0.5f;  // the weight gradients are added to this
 
-ExpertRun run_on_device(const Grouping& g, const std::vector<std::int32_t>& device_offsets) {
+ExpertRun random_inputs(const Grouping& g) {
   const std::int64_t E = g.experts, C = g.dim, F = g.hidden, R = g.offsets.back();
-  const auto rc = static_cast<std::size_t>(R * C), rf = static_cast<std::size_t>(R * F),
-             efc = static_cast<std::size_t>(E * F * C);
+  const auto rc = static_cast<std::size_t>(R * C), efc = static_cast<std::size_t>(E * F * C);
   ExpertRun run;
   run.x = test::rounded_to_bf16(test::normal_values(rc, 11, 1.0f));
   run.wg = test::rounded_to_bf16(test::normal_values(efc, 12, 0.3f));
   run.wu = test::rounded_to_bf16(test::normal_values(efc, 13, 0.3f));
   run.wd = test::rounded_to_bf16(test::normal_values(efc, 14, 0.3f));
   run.dout = test::rounded_to_bf16(test::normal_values(rc, 15, 1.0f));
+  return run;
+}
 
-  Arena arena = test::device_arena((8 * rf + 8 * efc + 4 * rc) * 4 + 32 * Arena::kAlignment);
+// Token rows the device reads the grouped rows from instead of run.x: grouped row r is tokens[copy_of_row[r] / k].
+struct TokenGather {
+  std::vector<float> tokens;  // (N, C), bf16-representable
+  std::vector<std::int32_t> copy_of_row;
+  std::int64_t top_k;
+};
+
+// The grouped rows a gather reads, on the host: a copy naming a token outside the tokens reads zeros.
+std::vector<float> gathered_on_host(const TokenGather& gather, std::int64_t dim) {
+  const auto tokens = static_cast<std::int64_t>(gather.tokens.size()) / dim;
+  std::vector<float> rows(gather.copy_of_row.size() * static_cast<std::size_t>(dim), 0.0f);
+  for (std::size_t r = 0; r < gather.copy_of_row.size(); ++r) {
+    const std::int64_t token = gather.copy_of_row[r] / gather.top_k;
+    if (token < 0 || token >= tokens) continue;
+    for (std::int64_t c = 0; c < dim; ++c)
+      rows[r * static_cast<std::size_t>(dim) + static_cast<std::size_t>(c)] =
+          gather.tokens[static_cast<std::size_t>(token * dim + c)];
+  }
+  return rows;
+}
+
+// Runs the forward and backward on run's inputs, the rows from run.x or through `gather`, into run's outputs.
+void run_on_device(const Grouping& g, const std::vector<std::int32_t>& device_offsets, ExpertRun& run,
+                   const TokenGather* gather = nullptr) {
+  const std::int64_t E = g.experts, C = g.dim, F = g.hidden, R = g.offsets.back();
+  const auto rc = static_cast<std::size_t>(R * C), rf = static_cast<std::size_t>(R * F),
+             efc = static_cast<std::size_t>(E * F * C);
+  const std::size_t gather_bytes = gather == nullptr ? 0 : gather->tokens.size() * 2 + gather->copy_of_row.size() * 4;
+  Arena arena = test::device_arena((8 * rf + 8 * efc + 4 * rc) * 4 + gather_bytes + 32 * Arena::kAlignment);
   const Tensor d_offsets = test::to_device_i32(arena, device_offsets);
   const ops::ExpertWeights w{test::to_device_bf16(arena, run.wg, {E, F, C}),
                              test::to_device_bf16(arena, run.wu, {E, F, C}),
                              test::to_device_bf16(arena, run.wd, {E, C, F})};
   const ops::ExpertActivations saved{arena.alloc(DType::bf16, {R, F}), arena.alloc(DType::bf16, {R, F}),
                                      arena.alloc(DType::bf16, {R, F})};
-  const Tensor d_x = test::to_device_bf16(arena, run.x, {R, C}), d_out = arena.alloc(DType::bf16, {R, C});
+  const Tensor d_out = arena.alloc(DType::bf16, {R, C});
+  ops::ExpertInput d_x(test::to_device_bf16(arena, run.x, {R, C}));
+  if (gather != nullptr) {
+    const auto tokens = static_cast<std::int64_t>(gather->tokens.size()) / C;
+    d_x.x = test::to_device_bf16(arena, gather->tokens, {tokens, C});
+    d_x.copy_of_row = test::to_device_i32(arena, gather->copy_of_row);
+    d_x.top_k = gather->top_k;
+  }
   ops::expert_ffn(d_x, d_offsets, w, saved, d_out);
   run.gate = test::bf16_to_host(saved.gate);
   run.up = test::bf16_to_host(saved.up);
@@ -72,7 +110,19 @@ ExpertRun run_on_device(const Grouping& g, const std::vector<std::int32_t>& devi
   run.dwg = test::to_host(dw.gate);
   run.dwu = test::to_host(dw.up);
   run.dwd = test::to_host(dw.down);
+}
+
+ExpertRun run_on_device(const Grouping& g, const std::vector<std::int32_t>& device_offsets) {
+  ExpertRun run = random_inputs(g);
+  run_on_device(g, device_offsets, run);
   return run;
+}
+
+// Every output of two runs, the same bits.
+void check_same_outputs(const ExpertRun& first, const ExpertRun& second) {
+  for (const auto member : {&ExpertRun::gate, &ExpertRun::up, &ExpertRun::hidden, &ExpertRun::out, &ExpertRun::dgate,
+                            &ExpertRun::dup, &ExpertRun::dx, &ExpertRun::dwg, &ExpertRun::dwu, &ExpertRun::dwd})
+    CHECK(first.*member == second.*member);
 }
 
 // A CPU view of rows [begin, begin + count) of a row-major (rows, width) host array.
@@ -203,11 +253,35 @@ TEST_CASE("cuda expert ffn: each stage matches the CPU on the stage's own bf16 i
 TEST_CASE("cuda expert ffn: the same bits on every run" * doctest::test_suite("cuda")) {
   if (!test::cuda_available()) return;
   const Grouping grouping{4, 32, 24, {0, 70, 70, 71, 139}};
-  const ExpertRun first = run_on_device(grouping, grouping.offsets);
-  const ExpertRun second = run_on_device(grouping, grouping.offsets);
-  for (const auto member : {&ExpertRun::gate, &ExpertRun::up, &ExpertRun::hidden, &ExpertRun::out, &ExpertRun::dgate,
-                            &ExpertRun::dup, &ExpertRun::dx, &ExpertRun::dwg, &ExpertRun::dwu, &ExpertRun::dwd})
-    CHECK(first.*member == second.*member);
+  check_same_outputs(run_on_device(grouping, grouping.offsets), run_on_device(grouping, grouping.offsets));
+}
+
+TEST_CASE("cuda expert ffn: the tokens read through the route plan give the grouped rows' bits; a copy outside the "
+          "tokens reads zeros" * doctest::test_suite("cuda")) {
+  if (!test::cuda_available()) return;
+  // 50 tokens, top-3 over 5 experts (expert 2 chosen by none): 150 grouped rows over several row tiles, in the order
+  // the route plan gives them.
+  constexpr std::int64_t N = 50, k = 3, E = 5, C = 40, F = 24;
+  std::vector<std::int32_t> topk(N * k), counts(E), offsets(E + 1), row_of_copy(N * k), copy_of_row(N * k);
+  for (std::size_t c = 0; c < topk.size(); ++c) {
+    const auto expert = static_cast<std::int32_t>((c * 7 + c / k) % 4);
+    topk[c] = expert == 2 ? 4 : expert;
+  }
+  cpu::route_plan(topk.data(), N, k, E, counts.data(), offsets.data(), row_of_copy.data(), copy_of_row.data());
+  const Grouping grouping{E, C, F, offsets};
+  TokenGather gather{test::rounded_to_bf16(test::normal_values(N * C, 21, 1.0f)), copy_of_row, k};
+  for (const bool malformed : {false, true}) {
+    CAPTURE(malformed);
+    if (malformed) {
+      gather.copy_of_row[5] = 10000;  // token 3333 of 50
+      gather.copy_of_row[70] = -7;    // token -2
+    }
+    ExpertRun grouped = random_inputs(grouping), through_plan = random_inputs(grouping);
+    grouped.x = gathered_on_host(gather, C);
+    run_on_device(grouping, grouping.offsets, grouped);
+    run_on_device(grouping, grouping.offsets, through_plan, &gather);
+    check_same_outputs(grouped, through_plan);
+  }
 }
 
 TEST_CASE("cuda expert ffn: malformed offsets on the device are clamped, never read or written past the tensors" *

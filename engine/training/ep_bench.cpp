@@ -139,10 +139,12 @@ class LayerPass {
   void combine() { model::return_from_experts(group_, arrived(b_.acts.experts.out), b_.acts.ep, b_.acts.ep.returned); }
   void experts() {
     const bool exchange = dims_.expert_parallel();
-    const Tensor& rows = exchange ? arrived(b_.acts.ep.rows) : b_.acts.dispatch.grouped;
+    const ops::ExpertInput rows =
+        exchange ? ops::ExpertInput(arrived(b_.acts.ep.rows)) : model::experts_input(b_.h, b_.acts.dispatch);
     const Tensor& offsets = exchange ? b_.acts.ep.local.offsets : b_.acts.dispatch.plan.offsets;
-    const model::ExpertActs acts = model::first_rows(b_.acts.experts, rows.dim(0));
-    const model::ExpertScratch scratch = model::first_rows(b_.scratch.experts, rows.dim(0));
+    const std::int64_t count = exchange ? rows.x.dim(0) : dims_.routed_rows();
+    const model::ExpertActs acts = model::first_rows(b_.acts.experts, count);
+    const model::ExpertScratch scratch = model::first_rows(b_.scratch.experts, count);
     model::experts_forward(rows, offsets, params_.weights().experts, acts);
     ops::copy(acts.out, scratch.dout);
     model::experts_backward(rows, offsets, params_.weights().experts, params_.grads().experts, acts, scratch);

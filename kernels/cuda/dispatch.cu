@@ -95,31 +95,35 @@ __global__ void combine_backward_kernel(const std::int32_t* row_of_copy, std::in
   }
 }
 
-}  // namespace
-
-void route_plan(const std::int32_t* topk, std::int64_t tokens, std::int64_t top_k, std::int64_t experts,
-                std::int32_t* counts, std::int32_t* offsets, std::int32_t* row_of_copy, std::int32_t* copy_of_row) {
-  const std::int64_t copies = tokens * top_k;
-  if (experts > kMaxExperts || copies > kMaxCopies)
-    throw Error("route_plan", std::to_string(experts) + " experts and " + std::to_string(copies) +
-                                  " copies: the CUDA plan takes at most 2^24 experts and 2^31 - 1 copies");
+// Throws the CPU's Error when a copy's expert lies outside [0, experts): a flag kernel, then the wait to read it.
+void check_experts(const std::int32_t* topk, std::int64_t copies, std::int64_t experts) {
   static Scratch scratch("route_plan validation flag");
   auto* flag = scratch.get<std::int32_t>(1);
   zero(flag, sizeof(std::int32_t));
   if (copies > 0)
     DIVERGE_LAUNCH(bad_copy_flag_kernel, grid_stride_blocks(copies, kThreads), dim3(kThreads), 0, topk, copies,
                    experts, flag);
-  // The sort may not see an out-of-range key (its histogram would write outside offsets), so the flag is read
-  // before it runs.
   std::int32_t flag_value = 0;
   copy_to_host(&flag_value, flag, sizeof flag_value);
-  if (flag_value != 0) {
-    const std::int64_t bad = copies - flag_value;
-    std::int32_t expert = 0;
-    copy_to_host(&expert, topk + bad, sizeof expert);
-    throw Error("route_plan", "expert " + std::to_string(expert) + " at position " + std::to_string(bad) +
-                                  " is outside [0, " + std::to_string(experts) + ")");
-  }
+  if (flag_value == 0) return;
+  const std::int64_t bad = copies - flag_value;
+  std::int32_t expert = 0;
+  copy_to_host(&expert, topk + bad, sizeof expert);
+  throw Error("route_plan", "expert " + std::to_string(expert) + " at position " + std::to_string(bad) +
+                                " is outside [0, " + std::to_string(experts) + ")");
+}
+
+}  // namespace
+
+void route_plan(const std::int32_t* topk, std::int64_t tokens, std::int64_t top_k, std::int64_t experts,
+                std::int32_t* counts, std::int32_t* offsets, std::int32_t* row_of_copy, std::int32_t* copy_of_row,
+                bool read_back) {
+  const std::int64_t copies = tokens * top_k;
+  if (experts > kMaxExperts || copies > kMaxCopies)
+    throw Error("route_plan", std::to_string(experts) + " experts and " + std::to_string(copies) +
+                                  " copies: the CUDA plan takes at most 2^24 experts and 2^31 - 1 copies");
+  // Before the sort, so that a refused plan is left untouched.
+  if (read_back) check_experts(topk, copies, experts);
   stable_sort_by_key(topk, copies, static_cast<std::int32_t>(experts), copy_of_row, offsets);
   const std::int64_t items = copies > experts ? copies : experts;
   if (items > 0)

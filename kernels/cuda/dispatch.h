@@ -9,10 +9,12 @@ namespace diverge::cuda {
 
 // The plan of topk (tokens, top_k), copy c = t * top_k + j, exactly as the CPU builds it: counts (experts), offsets
 // (experts + 1), row_of_copy (tokens * top_k) and copy_of_row (tokens * top_k), each expert's rows in copy order.
-// Throws Error, as the CPU does and with its message, on the first copy whose expert lies outside [0, experts),
-// before writing the plan; learning that costs one read-back of a flag (a wait for the device) per call.
+// read_back: throws Error, as the CPU does and with its message, on the first copy whose expert lies outside
+// [0, experts), before writing the plan; learning that costs one read-back of a flag (a wait for the device) per
+// call. Without it nothing is read back: an expert outside the range is planned as the nearest one inside it.
 void route_plan(const std::int32_t* topk, std::int64_t tokens, std::int64_t top_k, std::int64_t experts,
-                std::int32_t* counts, std::int32_t* offsets, std::int32_t* row_of_copy, std::int32_t* copy_of_row);
+                std::int32_t* counts, std::int32_t* offsets, std::int32_t* row_of_copy, std::int32_t* copy_of_row,
+                bool read_back);
 
 // grouped (tokens * top_k, dim) row r = x (tokens, dim) [copy_of_row[r] / top_k], bit for bit.
 void dispatch_forward(const std::int32_t* copy_of_row, std::int64_t tokens, std::int64_t top_k, const bf16_bits* x,

@@ -44,15 +44,43 @@ struct Stage {
 
 using Accumulators = float[kRowFragments][kColFragments][4];
 
-// Row r of a tile's source: row first + r of a (rows, width) matrix, or nullptr (zeros) from row end on.
+// The row of a product's source matrix that holds the product's row `row`: the row itself, or, gathering, the token
+// of the copy that grouped row holds; -1 (read as zeros) for a token outside the source's rows.
+struct SourceRow {
+  const std::int32_t* copy_of_row = nullptr;  // nullptr: no gather
+  std::int64_t top_k = 1, source_rows = 0;
+
+  __device__ std::int64_t operator()(std::int64_t row) const {
+    if (copy_of_row == nullptr) return row;
+    const std::int64_t token = copy_of_row[row] / top_k;
+    return token >= 0 && token < source_rows ? token : -1;
+  }
+};
+
+SourceRow source_row(const ExpertInputPtrs<const bf16_bits>& in) { return {in.copy_of_row, in.top_k, in.x_rows}; }
+
+// Row r of a tile's source: row first + r of a (rows, width) matrix through `source`, or nullptr (zeros) from row
+// end on.
 struct RowsFrom {
   const bf16_bits* matrix;
   std::int64_t width, first, end;
+  SourceRow source{};
 
   __device__ const bf16_bits* operator()(int r) const {
     const std::int64_t row = first + r;
-    return row < end ? matrix + row * width : nullptr;
+    const std::int64_t at = row < end ? source(row) : -1;
+    return at >= 0 ? matrix + at * width : nullptr;
   }
+};
+
+// Row r of a tile's source: the row that rows[r] names of a (rows, width) matrix, nullptr (zeros) for -1; rows in
+// shared memory, looked up once for every step of the reduction.
+struct RowsAt {
+  const bf16_bits* matrix;
+  std::int64_t width;
+  const std::int32_t* rows;
+
+  __device__ const bf16_bits* operator()(int r) const { return rows[r] >= 0 ? matrix + rows[r] * width : nullptr; }
 };
 
 // Elements col .. col + 7 of a source row into a shared chunk, zeros from limit on or for a missing row. vector: the
@@ -232,10 +260,12 @@ enum class Epilogue {
 
 // out (R, n) over each expert's rows of a (R, k) W[e], W[e] (n, k) for a k_inner B, (k, n) for a k_outer one. With
 // two parts the reduction runs over a[0] W[0] then a[1] W[1]; Paired columns read gate and up from w[0] and w[1].
+// a's rows are read through a_source: a gathering product's a[0] is the (tokens, k) token rows.
 struct RowsProduct {
   GroupedRows g;
   std::int64_t n, k;
   int parts;
+  SourceRow a_source{};
   const bf16_bits* a[2] = {};  // the pointers a product does not use stay null
   const bf16_bits* w[2] = {};
   bf16_bits* out[3] = {};
@@ -280,6 +310,7 @@ template <Layout B>
 struct RowsShared {
   Stage<Layout::k_inner, B> stages[kStages];
   ExpertTile tile;
+  std::int32_t a_rows[kTileRows];  // the source row of each of the tile's rows of a, -1 past the expert's end
 };
 
 // Block (x, y): row tile x of all experts' tiles in expert order (blocks past them exit), output columns y.
@@ -290,13 +321,17 @@ __global__ void rows_product_kernel(RowsProduct p) {
   __syncthreads();
   const ExpertTile tile = shared->tile;
   if (tile.expert < 0) return;
+  for (int r = static_cast<int>(threadIdx.x); r < kTileRows; r += kThreads)
+    shared->a_rows[r] = static_cast<std::int32_t>(tile.first + r < tile.end ? p.a_source(tile.first + r) : -1);
+  // The first stage's loads read a_rows: multiply's barriers come after them.
+  __syncthreads();
   const std::int64_t col0 = static_cast<std::int64_t>(blockIdx.y) * Columns::kBlockColumns;
   const auto depth = static_cast<int>((p.k + kTileDepth - 1) / kTileDepth);
   const auto load_stage = [&](Stage<Layout::k_inner, B>& stage, int t) {
     // The part's pointers by a select, not an index: a dynamic index into the parameters would copy them to the stack.
     const bool second = t >= depth;
     const std::int64_t k0 = static_cast<std::int64_t>(t - (second ? depth : 0)) * kTileDepth;
-    load_tile(stage.a, RowsFrom{second ? p.a[1] : p.a[0], p.k, tile.first, tile.end}, k0, p.k, p.vector);
+    load_tile(stage.a, RowsAt{second ? p.a[1] : p.a[0], p.k, shared->a_rows}, k0, p.k, p.vector);
     const bf16_bits* w = second ? p.w[1] : p.w[0];
     if constexpr (B == Layout::k_inner) {
       load_tile(stage.b, [&](int c) { return weight_row<Columns>(p, w, tile.expert, col0, c); }, k0, p.k, p.vector);
@@ -311,11 +346,12 @@ __global__ void rows_product_kernel(RowsProduct p) {
   });
 }
 
-// dw[e] (m, n) += grad[rows of e]^T x[rows of e], grad (R, m) and x (R, n).
+// dw[e] (m, n) += grad[rows of e]^T x[rows of e], grad (R, m) and x (R, n) read through x_source.
 struct WeightProduct {
   GroupedRows g;
   const bf16_bits* grad;
   const bf16_bits* x;
+  SourceRow x_source;
   std::int64_t m, n;
   float* dw;
   bool vector;
@@ -333,7 +369,7 @@ __global__ void weight_gradient_kernel(WeightProduct p) {
   const auto load_stage = [&](WeightStage& stage, int t) {
     const std::int64_t first = range.begin + static_cast<std::int64_t>(t) * kTileDepth;
     load_tile(stage.a, RowsFrom{p.grad, p.m, first, range.end}, row0, p.m, p.vector);
-    load_tile(stage.b, RowsFrom{p.x, p.n, first, range.end}, col0, p.n, p.vector);
+    load_tile(stage.b, RowsFrom{p.x, p.n, first, range.end, p.x_source}, col0, p.n, p.vector);
   };
   Accumulators acc;
   multiply<Layout::k_outer, Layout::k_outer, PlainColumns>(
@@ -381,11 +417,12 @@ void grouped_product(const GroupedRows& g, const bf16_bits* a, const bf16_bits* 
   launch_rows<Layout::k_inner, PlainColumns, Epilogue::store>(p);
 }
 
-void grouped_swiglu_forward(const GroupedRows& g, const bf16_bits* x, const bf16_bits* w_gate, const bf16_bits* w_up,
-                            std::int64_t hidden, std::int64_t dim, ExpertSavedPtrs<bf16_bits> saved) {
-  const RowsProduct p{.g = g, .n = hidden, .k = dim, .parts = 1, .a = {x}, .w = {w_gate, w_up},
-                      .out = {saved.gate, saved.up, saved.hidden},
-                      .vector = vector_rows({hidden, dim}, {x, w_gate, w_up})};
+void grouped_swiglu_forward(const GroupedRows& g, ExpertInputPtrs<const bf16_bits> x, const bf16_bits* w_gate,
+                            const bf16_bits* w_up, std::int64_t hidden, std::int64_t dim,
+                            ExpertSavedPtrs<bf16_bits> saved) {
+  const RowsProduct p{.g = g, .n = hidden, .k = dim, .parts = 1, .a_source = source_row(x), .a = {x.x},
+                      .w = {w_gate, w_up}, .out = {saved.gate, saved.up, saved.hidden},
+                      .vector = vector_rows({hidden, dim}, {x.x, w_gate, w_up})};
   launch_rows<Layout::k_inner, PairedColumns, Epilogue::swiglu>(p);
 }
 
@@ -405,12 +442,12 @@ void grouped_input_gradient(const GroupedRows& g, const bf16_bits* dgate, const 
   launch_rows<Layout::k_outer, PlainColumns, Epilogue::store>(p);
 }
 
-void grouped_weight_gradient(const GroupedRows& g, const bf16_bits* grad, const bf16_bits* x, std::int64_t m,
-                             std::int64_t n, float* dw) {
+void grouped_weight_gradient(const GroupedRows& g, const bf16_bits* grad, ExpertInputPtrs<const bf16_bits> x,
+                             std::int64_t m, std::int64_t n, float* dw) {
   if (g.rows == 0 || g.experts == 0 || m == 0 || n == 0) return;
   check_grid(g.experts, kMaxGridYZ, "experts");
   check_grid((m + kTileRows - 1) / kTileRows, kMaxGridYZ, "row tiles");
-  const WeightProduct p{g, grad, x, m, n, dw, vector_rows({m, n}, {grad, x})};
+  const WeightProduct p{g, grad, x.x, source_row(x), m, n, dw, vector_rows({m, n}, {grad, x.x})};
   const dim3 grid(static_cast<unsigned>((n + kTileCols - 1) / kTileCols),
                   static_cast<unsigned>((m + kTileRows - 1) / kTileRows), static_cast<unsigned>(g.experts));
   DIVERGE_LAUNCH(weight_gradient_kernel, grid, dim3(kThreads), sizeof(Stage<Layout::k_outer, Layout::k_outer>), p);

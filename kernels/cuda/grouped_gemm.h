@@ -24,9 +24,11 @@ void grouped_product(const GroupedRows& g, const bf16_bits* a, const bf16_bits* 
 
 // The SwiGLU expert's first half in one product: gate = x W_gate[e]^T and up = x W_up[e]^T (w_gate, w_up
 // (experts, hidden, dim)), each rounded to bf16, and hidden = silu(gate) * up from those rounded values, as the
-// backward reads them; x (R, dim), saved (R, hidden).
-void grouped_swiglu_forward(const GroupedRows& g, const bf16_bits* x, const bf16_bits* w_gate, const bf16_bits* w_up,
-                            std::int64_t hidden, std::int64_t dim, ExpertSavedPtrs<bf16_bits> saved);
+// backward reads them; x's R rows (dim wide) as ExpertInputPtrs reads them, gathered on the way into shared memory;
+// saved (R, hidden). A gathered row naming a token outside x reads as zeros.
+void grouped_swiglu_forward(const GroupedRows& g, ExpertInputPtrs<const bf16_bits> x, const bf16_bits* w_gate,
+                            const bf16_bits* w_up, std::int64_t hidden, std::int64_t dim,
+                            ExpertSavedPtrs<bf16_bits> saved);
 
 // d hidden = dout W_down[e] in fp32 (dout (R, dim), w_down (experts, dim, hidden)), then SwiGLU's backward at the
 // saved gate and up: dgate and dup (R, hidden) overwritten, each rounded once.
@@ -40,9 +42,10 @@ void grouped_input_gradient(const GroupedRows& g, const bf16_bits* dgate, const 
                             const bf16_bits* w_gate, const bf16_bits* w_up, std::int64_t hidden, std::int64_t dim,
                             bf16_bits* dx);
 
-// dw[e] (m, n, fp32) += grad[rows of e]^T x[rows of e] for grad (R, m) and x (R, n): each element summed over the
-// expert's rows in row order by one block, no atomics; an expert without rows leaves its dw as it was.
-void grouped_weight_gradient(const GroupedRows& g, const bf16_bits* grad, const bf16_bits* x, std::int64_t m,
-                             std::int64_t n, float* dw);
+// dw[e] (m, n, fp32) += grad[rows of e]^T x[rows of e] for grad (R, m) and x's R rows (n wide, read as
+// ExpertInputPtrs says): each element summed over the expert's rows in row order by one block, no atomics; an expert
+// without rows leaves its dw as it was.
+void grouped_weight_gradient(const GroupedRows& g, const bf16_bits* grad, ExpertInputPtrs<const bf16_bits> x,
+                             std::int64_t m, std::int64_t n, float* dw);
 
 }  // namespace diverge::cuda

@@ -82,6 +82,15 @@ __global__ void scatter_tile_kernel(const std::int32_t* keys, const std::int32_t
   }
 }
 
+// out (n) = keys (n) clamped into [0, key_count): the sort's first key buffer, so that no key, however wrong, makes a
+// histogram count outside its buckets.
+__global__ void clamped_keys_kernel(const std::int32_t* keys, std::int64_t n, std::int32_t key_count,
+                                    std::int32_t* out) {
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    out[i] = keys[i] < 0 ? 0 : keys[i] >= key_count ? key_count - 1 : keys[i];
+}
+
 __global__ void iota_kernel(std::int32_t* order, std::int64_t n) {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
@@ -113,8 +122,11 @@ void stable_sort_by_key(const std::int32_t* keys, std::int64_t n, std::int32_t k
   // makes the last pass end in the caller's `order`.
   std::int32_t* key_buffers[2] = {space, space + n};
   std::int32_t* order_buffers[2] = {passes % 2 == 1 ? space + 2 * n : order, passes % 2 == 1 ? order : space + 2 * n};
-  copy_on_device(key_buffers[0], keys, static_cast<std::size_t>(n) * sizeof(std::int32_t));
-  if (n > 0) DIVERGE_LAUNCH(iota_kernel, grid_stride_blocks(n, 256), dim3(256), 0, order_buffers[0], n);
+  if (n > 0) {
+    DIVERGE_LAUNCH(clamped_keys_kernel, grid_stride_blocks(n, 256), dim3(256), 0, keys, n, key_count,
+                   key_buffers[0]);
+    DIVERGE_LAUNCH(iota_kernel, grid_stride_blocks(n, 256), dim3(256), 0, order_buffers[0], n);
+  }
   for (int pass = 0; pass < passes && n > 0; ++pass) {
     const int from = pass % 2, to = 1 - from, shift = 8 * pass;
     DIVERGE_LAUNCH(count_digits_kernel, dim3(static_cast<unsigned>(tiles)), dim3(256), 0, key_buffers[from],
@@ -124,7 +136,10 @@ void stable_sort_by_key(const std::int32_t* keys, std::int64_t n, std::int32_t k
                    order_buffers[from], n, shift, tiles, counts, key_buffers[to], order_buffers[to]);
   }
   zero(starts, static_cast<std::size_t>(key_count + 1) * sizeof(std::int32_t));
-  if (n > 0) DIVERGE_LAUNCH(key_histogram_kernel, grid_stride_blocks(n, 256), dim3(256), 0, keys, n, starts);
+  // The last pass's keys: the clamped keys, sorted, which count the same as in any order.
+  if (n > 0)
+    DIVERGE_LAUNCH(key_histogram_kernel, grid_stride_blocks(n, 256), dim3(256), 0, key_buffers[passes % 2], n,
+                   starts);
   DIVERGE_LAUNCH(exclusive_scan_kernel, dim3(1), dim3(kScanThreads), 0, starts,
                  static_cast<std::int64_t>(key_count) + 1);
 }

@@ -50,7 +50,7 @@ void check_gates(const char* op, const PlanExtents& plan, Arg gates) {
 
 }  // namespace
 
-void route_plan(const Tensor& topk, const RoutePlan& plan) {
+void route_plan(const Tensor& topk, const RoutePlan& plan, RouteCheck check) {
   const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "route_plan";
   checked_plan(kOp, plan);
@@ -68,7 +68,8 @@ void route_plan(const Tensor& topk, const RoutePlan& plan) {
       DIVERGE_CUDA_OP(kOp, cuda::route_plan(data_of<std::int32_t>(topk), topk.dim(0), topk.dim(1), plan.counts.dim(0),
                                             data_of<std::int32_t>(plan.counts), data_of<std::int32_t>(plan.offsets),
                                             data_of<std::int32_t>(plan.row_of_copy),
-                                            data_of<std::int32_t>(plan.copy_of_row)));
+                                            data_of<std::int32_t>(plan.copy_of_row),
+                                            check == RouteCheck::read_back));
   }
 }
 
