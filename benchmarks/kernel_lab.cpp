@@ -408,13 +408,19 @@ std::vector<RowCase> row_cases() {
        [](const RowShape& s) {
          return "T" + std::to_string(s.tokens) + " E" + std::to_string(s.experts) + " k" + std::to_string(s.top_k);
        },
-       [](const RowShape& s) { return 4.0 * static_cast<double>(s.tokens * s.experts) * 2.0; },
+       // fp32 logits in, probabilities out, and the sums the auxiliary losses read (as the model runs it)
+       [](const RowShape& s) {
+         return 4.0 * static_cast<double>(2 * s.tokens * s.experts + s.tokens +
+                                          router_sum_chunks(s.tokens) * s.experts);
+       },
        [](Tensors& t, const RowShape& s, std::vector<Tensor>& outputs) {
          const Tensor logits = t.normal_floats({s.tokens, s.experts}, 34, 1.0f);
          const Tensor probs = t.make(DType::f32, {s.tokens, s.experts});
          const Tensor topk = t.make(DType::i32, {s.tokens, s.top_k}), gates = t.make(DType::f32, {s.tokens, s.top_k});
-         outputs = {probs, gates};
-         return std::function<void()>([=] { ops::router(logits, probs, topk, gates, true); });
+         const ops::RouterSums sums{t.make(DType::f32, {router_sum_chunks(s.tokens), s.experts}),
+                                    t.make(DType::f32, {s.tokens})};
+         outputs = {probs, gates, sums.prob_sums, sums.lse};
+         return std::function<void()>([=] { ops::router(logits, probs, topk, gates, true, sums); });
        }},
       {"dispatch_combine",
        [](const RowShape& s) {

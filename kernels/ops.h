@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "kernels/router_sums.h"
 
 // Conventions for every op here:
 // - Arguments are validated (dtype, rank, extents, one device) and a mismatch throws diverge::Error naming the op and
@@ -114,7 +115,14 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
 //   probs   (N, E)
 //   topk    (N, k) i32, 1 <= k <= E
 //   gates   (N, k)
-void router(const Tensor& logits, const Tensor& probs, const Tensor& topk, const Tensor& gates, bool renormalize);
+// With sums, the same pass also takes what the auxiliary losses read (kernels/router_sums.h), so that they never
+// read the (N, E) probabilities or logits again.
+struct RouterSums {
+  Tensor prob_sums;  // (router_sum_chunks(N), E) f32: each chunk of kRouterSumRows rows' column sums of probs
+  Tensor lse;        // (N) f32: logsumexp of each token's logits
+};
+void router(const Tensor& logits, const Tensor& probs, const Tensor& topk, const Tensor& gates, bool renormalize,
+            const RouterSums& sums = {});
 // dlogits (N, E) from dgates (N, k) and, unless empty, dprobs (N, E).
 void router_backward(const Tensor& probs, const Tensor& topk, const Tensor& gates, const Tensor& dgates,
                      const Tensor& dprobs, const Tensor& dlogits, bool renormalize, Write write);
@@ -200,15 +208,16 @@ void expert_ffn_backward(const Tensor& dout, const ExpertInput& x, const Tensor&
 // Their gradients are added to the router's dlogits, which also collects the gates' gradient (router_backward).
 // Load balance, Switch form: E * sum_e f_e P_e, 1 when perfectly balanced; f_e = counts[e] / sum(counts) carries no
 // gradient, P_e = mean over tokens of probs[t][e].
-//   probs   (N, E): the router's dense probabilities
+//   sums    the router's sums (prob_sums give P; N is the length of lse)
 //   counts  (E) i32: routed assignments per expert (RoutePlan::counts; summed over ranks for the global scope)
 //   loss    (1) f32 written, or added to with Write::accumulate (the losses stay on their device)
-void load_balance_loss(const Tensor& probs, const Tensor& counts, const Tensor& loss, Write write = Write::overwrite);
-// dlogits (N, E) += dloss * d loss / d logits.
+void load_balance_loss(const RouterSums& sums, const Tensor& counts, const Tensor& loss,
+                       Write write = Write::overwrite);
+// dlogits (N, E) += dloss * d loss / d logits, through probs (N, E), the router's dense probabilities.
 void load_balance_loss_backward(const Tensor& probs, const Tensor& counts, float dloss, const Tensor& dlogits);
-// Router z-loss: (1 / N) sum_t logsumexp(logits[t])^2 over logits (N, E), into loss (1) f32 as above.
-void router_z_loss(const Tensor& logits, const Tensor& loss, Write write = Write::overwrite);
-// dlogits (N, E) += dloss * d loss / d logits.
+// Router z-loss: (1 / N) sum_t logsumexp(logits[t])^2, from the router's lse (N), into loss (1) f32 as above.
+void router_z_loss(const Tensor& lse, const Tensor& loss, Write write = Write::overwrite);
+// dlogits (N, E) += dloss * d loss / d logits, the logsumexps recomputed from logits (N, E).
 void router_z_loss_backward(const Tensor& logits, float dloss, const Tensor& dlogits);
 
 // ---- Expert Divergence Loss (model/EDL.md) ----------------------------------------------------------------------

@@ -17,10 +17,11 @@ namespace diverge::model {
 using RouterLogitHook = std::function<void(std::int64_t layer, const Tensor& probs, const Tensor& dlogits)>;
 
 struct RouterActs {
-  Tensor logits;  // (N, E)
-  Tensor probs;   // (N, E) softmax over all experts
-  Tensor topk;    // (N, k) i32, most probable first
-  Tensor gates;   // (N, k)
+  Tensor logits;         // (N, E)
+  Tensor probs;          // (N, E) softmax over all experts
+  Tensor topk;           // (N, k) i32, most probable first
+  Tensor gates;          // (N, k)
+  ops::RouterSums sums;  // (chunks, E) and (N): taken with probs, for the auxiliary losses
 };
 
 // Weights of the auxiliary losses in d total / d (layer loss): coef / (number of MoE layers).

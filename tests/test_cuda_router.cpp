@@ -1,5 +1,6 @@
-// Tests of the CUDA router and its auxiliary losses (fp32 on every device) against the CPU reference on the same
-// logits: the expert choice to the bit, exact and near ties included; values within bounds derived from fp32.
+// Tests of the CUDA router, the sums it takes for the auxiliary losses, and those losses (fp32 on every device)
+// against the CPU reference on the same logits: the expert choice to the bit, exact and near ties included; values
+// within bounds derived from fp32.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -64,18 +65,24 @@ Arena arena_for(const Shape& s) {
   return test::device_arena(floats * sizeof(float) + 32 * Arena::kAlignment);
 }
 
-// The CPU's router outputs for logits: what both backward passes are fed, so that they compare on the same values.
+// The CPU's router outputs for logits, its sums included: what both backward passes and both losses are fed, so
+// that they compare on the same values.
 struct Routed {
   std::vector<float> probs;
   std::vector<std::int32_t> topk;
   std::vector<float> gates;
+  std::vector<float> prob_sums, lse;
 };
 
 Routed route_on_cpu(const Shape& s, std::vector<float>& logits, bool renormalize) {
-  Routed r{std::vector<float>(logits.size()), std::vector<std::int32_t>(static_cast<std::size_t>(s.tokens * s.top_k)),
-           std::vector<float>(static_cast<std::size_t>(s.tokens * s.top_k))};
+  const auto sparse = static_cast<std::size_t>(s.tokens * s.top_k);
+  Routed r{std::vector<float>(logits.size()), std::vector<std::int32_t>(sparse), std::vector<float>(sparse),
+           std::vector<float>(static_cast<std::size_t>(router_sum_chunks(s.tokens) * s.experts)),
+           std::vector<float>(static_cast<std::size_t>(s.tokens))};
   ops::router(test::host_tensor(logits, {s.tokens, s.experts}), test::host_tensor(r.probs, {s.tokens, s.experts}),
-              int_view(r.topk, {s.tokens, s.top_k}), test::host_tensor(r.gates, {s.tokens, s.top_k}), renormalize);
+              int_view(r.topk, {s.tokens, s.top_k}), test::host_tensor(r.gates, {s.tokens, s.top_k}), renormalize,
+              {test::host_tensor(r.prob_sums, {router_sum_chunks(s.tokens), s.experts}),
+               test::host_tensor(r.lse, {s.tokens})});
   return r;
 }
 
@@ -130,6 +137,31 @@ double logsumexp_gap(double lse, std::int64_t experts) {
   return (e + 4 + 2 * std::log(e)) * kEps + 2 * kEps * std::fabs(lse);
 }
 
+ops::RouterSums device_sums(Arena& arena, const Shape& s) {
+  return {arena.alloc(DType::f32, {router_sum_chunks(s.tokens), s.experts}), arena.alloc(DType::f32, {s.tokens})};
+}
+
+// The router's sums against what they sum: each chunk's column sum of the device's own probabilities (at most
+// kRouterSumRows positive terms in fp32, rows in order: that many eps of the sum), and each row's logsumexp of the
+// logits within logsumexp_gap of the double one.
+int count_outside_sums(const Shape& s, const std::vector<float>& logits, const std::vector<float>& probs,
+                       const ops::RouterSums& sums) {
+  const auto prob_sums = test::to_host(sums.prob_sums), lse = test::to_host(sums.lse);
+  const auto want_lse = logsumexps(logits, s.tokens, s.experts);
+  int outside = 0;
+  for (std::int64_t c = 0; c < router_sum_chunks(s.tokens); ++c)
+    for (std::int64_t e = 0; e < s.experts; ++e) {
+      double want = 0.0;
+      for (std::int64_t t = c * kRouterSumRows; t < std::min(s.tokens, (c + 1) * kRouterSumRows); ++t)
+        want += probs[static_cast<std::size_t>(t * s.experts + e)];
+      const float got = prob_sums[static_cast<std::size_t>(c * s.experts + e)];
+      outside += std::fabs(got - want) <= static_cast<double>(kRouterSumRows) * kEps * want ? 0 : 1;
+    }
+  for (std::size_t t = 0; t < lse.size(); ++t)
+    outside += std::fabs(lse[t] - want_lse[t]) <= logsumexp_gap(want_lse[t], s.experts) ? 0 : 1;
+  return outside;
+}
+
 }  // namespace
 
 TEST_CASE("cuda router: the CPU's expert choice to the bit, probabilities, gates and dlogits within fp32 bounds" *
@@ -151,9 +183,11 @@ TEST_CASE("cuda router: the CPU's expert choice to the bit, probabilities, gates
                    d_probs = arena.alloc(DType::f32, {s.tokens, s.experts}),
                    d_topk = arena.alloc(DType::i32, {s.tokens, s.top_k}),
                    d_gates = arena.alloc(DType::f32, {s.tokens, s.top_k});
-      ops::router(d_logits, d_probs, d_topk, d_gates, renormalize);
+      const ops::RouterSums d_sums = device_sums(arena, s);
+      ops::router(d_logits, d_probs, d_topk, d_gates, renormalize, d_sums);
       CHECK(test::i32_to_host(d_topk) == want.topk);
       const auto probs = test::to_host(d_probs), gates = test::to_host(d_gates);
+      CHECK(count_outside_sums(s, logits, probs, d_sums) == 0);
 
       // Probabilities: each side's exp within 2 ulp of the true value (4 eps apart), the row sum of E positive terms
       // in another order (E eps of the sum), one division on each side: (E + 9) eps relative.
@@ -251,21 +285,26 @@ TEST_CASE("cuda load balance and z-loss: losses and gradients match the CPU with
     const auto old = test::normal_values(dense, 21, 1.0f);
     const float dloss = 0.75f;
 
+    const auto chunks = static_cast<double>(router_sum_chunks(s.tokens));
     Arena arena = arena_for(s);
     const Tensor d_logits = test::to_device(arena, logits, {s.tokens, s.experts}),
                  d_probs = test::to_device(arena, routed.probs, {s.tokens, s.experts}),
                  d_counts = test::to_device_i32(arena, counts, {s.experts});
+    const ops::RouterSums cpu_sums{test::host_tensor(routed.prob_sums, {router_sum_chunks(s.tokens), s.experts}),
+                                   test::host_tensor(routed.lse, {s.tokens})};
+    const ops::RouterSums d_sums{test::to_device(arena, routed.prob_sums, {router_sum_chunks(s.tokens), s.experts}),
+                                 test::to_device(arena, routed.lse, {s.tokens})};
     const Tensor cpu_probs = test::host_tensor(routed.probs, {s.tokens, s.experts}),
                  cpu_logits = test::host_tensor(logits, {s.tokens, s.experts});
 
-    // Load balance: f is the same bits on both sides; each P_e sums N positive terms (N eps of the sum), the
-    // weighted sum E more, the products and the scaling a few roundings; the CPU sums in double.
+    // Load balance from the same sums: f is the same bits on both sides; each P_e adds the chunks (chunks eps of
+    // the sum), the weighted sum E more, the products and the scaling a few roundings; the CPU sums in double.
     const float lb = test::loss_value(Device::cpu, [&](const Tensor& loss) {
-      ops::load_balance_loss(cpu_probs, int_view(counts, {s.experts}), loss);
+      ops::load_balance_loss(cpu_sums, int_view(counts, {s.experts}), loss);
     });
     const float lb_cuda =
-        test::loss_value(Device::cuda, [&](const Tensor& loss) { ops::load_balance_loss(d_probs, d_counts, loss); });
-    CHECK(std::fabs(static_cast<double>(lb_cuda) - lb) <= (n + experts + 4) * kEps * lb);
+        test::loss_value(Device::cuda, [&](const Tensor& loss) { ops::load_balance_loss(d_sums, d_counts, loss); });
+    CHECK(std::fabs(static_cast<double>(lb_cuda) - lb) <= (chunks + experts + 4) * kEps * lb);
 
     // Its gradient: dp = dloss E / N * f_e, the same bits on both sides; <dp, p> sums E terms in another order.
     auto dlogits = old;
@@ -281,15 +320,13 @@ TEST_CASE("cuda load balance and z-loss: losses and gradients match the CPU with
     CHECK(count_outside_softmax_backward(test::to_host(d_dlogits), dlogits, old, routed.probs, dp_bound, s.tokens,
                                          s.experts, experts) == 0);
 
-    // z-loss: each row's logsumexp within logsumexp_gap; its square moves by 2 |lse| that plus a rounding on each
-    // side; the mean sums N positive squares in another order (N eps of the loss) and divides once.
+    // z-loss from the same logsumexps: each square rounds once on CUDA (the CPU squares in double), the mean sums
+    // N positive squares in another order (N eps of the loss) and divides once.
     const auto lse = logsumexps(logits, s.tokens, s.experts);
-    double square_gaps = 0.0;
-    for (const double l : lse) square_gaps += 2 * std::fabs(l) * logsumexp_gap(l, s.experts) + 2 * kEps * l * l;
-    const float z = test::loss_value(Device::cpu, [&](const Tensor& loss) { ops::router_z_loss(cpu_logits, loss); });
+    const float z = test::loss_value(Device::cpu, [&](const Tensor& loss) { ops::router_z_loss(cpu_sums.lse, loss); });
     const float z_cuda =
-        test::loss_value(Device::cuda, [&](const Tensor& loss) { ops::router_z_loss(d_logits, loss); });
-    CHECK(std::fabs(static_cast<double>(z_cuda) - z) <= square_gaps / n + (n + 2) * kEps * z);
+        test::loss_value(Device::cuda, [&](const Tensor& loss) { ops::router_z_loss(d_sums.lse, loss); });
+    CHECK(std::fabs(static_cast<double>(z_cuda) - z) <= (n + 3) * kEps * z);
 
     // Its gradient, scale * lse * exp(z_c - lse) with scale the same bits: lse moves the exp's argument and the
     // factor by logsumexp_gap; the subtraction, the exps (2 ulp each) and the two products round on each side.
@@ -328,22 +365,26 @@ TEST_CASE("cuda router and auxiliary losses: the same bits on every run" * docte
                dgates = test::to_device(arena, test::normal_values(sparse, 32, 1.0f), {s.tokens, s.top_k}),
                dprobs = test::to_device(arena, test::normal_values(dense, 33, 1.0f), {s.tokens, s.experts}),
                dlogits = arena.alloc(DType::f32, {s.tokens, s.experts});
+  const ops::RouterSums sums = device_sums(arena, s);
   struct Run {
-    std::vector<float> probs, gates, dlogits;
+    std::vector<float> probs, gates, dlogits, prob_sums, lse;
     std::vector<std::int32_t> topk;
     float load_balance, z;
   };
   std::vector<Run> runs;
   for (int run = 0; run < 2; ++run) {
-    ops::router(logits, probs, topk, gates, true);
+    ops::router(logits, probs, topk, gates, true, sums);
     const Tensor counts = test::to_device_i32(arena, counts_of(test::i32_to_host(topk), s.experts), {s.experts});
     ops::router_backward(probs, topk, gates, dgates, dprobs, dlogits, true, ops::Write::overwrite);
     ops::load_balance_loss_backward(probs, counts, 0.5f, dlogits);
     ops::router_z_loss_backward(logits, 0.25f, dlogits);
-    runs.push_back({test::to_host(probs), test::to_host(gates), test::to_host(dlogits), test::i32_to_host(topk),
-                    test::loss_value(Device::cuda, [&](const Tensor& l) { ops::load_balance_loss(probs, counts, l); }),
-                    test::loss_value(Device::cuda, [&](const Tensor& l) { ops::router_z_loss(logits, l); })});
+    runs.push_back({test::to_host(probs), test::to_host(gates), test::to_host(dlogits), test::to_host(sums.prob_sums),
+                    test::to_host(sums.lse), test::i32_to_host(topk),
+                    test::loss_value(Device::cuda, [&](const Tensor& l) { ops::load_balance_loss(sums, counts, l); }),
+                    test::loss_value(Device::cuda, [&](const Tensor& l) { ops::router_z_loss(sums.lse, l); })});
   }
+  CHECK(runs[0].prob_sums == runs[1].prob_sums);
+  CHECK(runs[0].lse == runs[1].lse);
   CHECK(runs[0].probs == runs[1].probs);
   CHECK(runs[0].gates == runs[1].gates);
   CHECK(runs[0].topk == runs[1].topk);

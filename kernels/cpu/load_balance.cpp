@@ -1,11 +1,12 @@
-// CPU load-balance loss: P summed over tokens in order (deterministic); its gradient is the same for every token,
-// E f_e / tokens per probability, then the softmax backward.
+// CPU load-balance loss: P from the router's chunk sums, chunks in order (deterministic); its gradient is the same
+// for every token, E f_e / tokens per probability, then the softmax backward.
 #include "kernels/cpu/load_balance.h"
 
 #include <vector>
 
 #include "engine/error.h"
 #include "kernels/cpu/softmax.h"
+#include "kernels/router_sums.h"
 
 namespace diverge::cpu {
 
@@ -25,11 +26,11 @@ std::vector<T> routed_fraction(const std::int32_t* counts, std::int64_t experts)
 }  // namespace
 
 template <class T>
-T load_balance_loss(const T* probs, const std::int32_t* counts, std::int64_t tokens, std::int64_t experts) {
+T load_balance_loss(const T* prob_sums, const std::int32_t* counts, std::int64_t tokens, std::int64_t experts) {
   const std::vector<T> fraction = routed_fraction<T>(counts, experts);
   std::vector<double> prob_sum(static_cast<std::size_t>(experts), 0.0);  // (experts)
-  for (std::int64_t t = 0; t < tokens; ++t)
-    for (std::int64_t e = 0; e < experts; ++e) prob_sum[e] += static_cast<double>(probs[t * experts + e]);
+  for (std::int64_t c = 0; c < router_sum_chunks(tokens); ++c)
+    for (std::int64_t e = 0; e < experts; ++e) prob_sum[e] += static_cast<double>(prob_sums[c * experts + e]);
   double loss = 0.0;
   for (std::int64_t e = 0; e < experts; ++e) loss += static_cast<double>(fraction[e]) * prob_sum[e];
   return static_cast<T>(static_cast<double>(experts) * loss / static_cast<double>(tokens));

@@ -47,9 +47,28 @@ void gate_grad_to_probs(const RouterShape& s, const T* probs, const std::int32_t
 
 }  // namespace
 
+// The chunks' column sums of probs (tokens, experts), chunks in parallel, each one's rows in order.
 template <class T>
-void router_forward(const RouterShape& s, const T* logits, T* probs, std::int32_t* topk, T* gates) {
+void chunk_prob_sums(const T* probs, std::int64_t tokens, std::int64_t experts, T* prob_sums) {
+  const std::int64_t chunks = router_sum_chunks(tokens);
+#pragma omp parallel
+  {
+    std::vector<double> sums(static_cast<std::size_t>(experts));  // (experts)
+#pragma omp for schedule(static)
+    for (std::int64_t c = 0; c < chunks; ++c) {
+      std::fill(sums.begin(), sums.end(), 0.0);
+      for (std::int64_t t = c * kRouterSumRows; t < std::min(tokens, (c + 1) * kRouterSumRows); ++t)
+        for (std::int64_t e = 0; e < experts; ++e) sums[e] += static_cast<double>(probs[t * experts + e]);
+      for (std::int64_t e = 0; e < experts; ++e) prob_sums[c * experts + e] = static_cast<T>(sums[e]);
+    }
+  }
+}
+
+template <class T>
+void router_forward(const RouterShape& s, const T* logits, T* probs, std::int32_t* topk, T* gates,
+                    RouterSumPtrs<T> sums) {
   softmax_rows(logits, s.tokens, s.experts, probs);
+  if (sums.prob_sums != nullptr) chunk_prob_sums(probs, s.tokens, s.experts, sums.prob_sums);
 #pragma omp parallel
   {
     std::vector<char> taken(static_cast<std::size_t>(s.experts));  // (experts)
@@ -62,6 +81,7 @@ void router_forward(const RouterShape& s, const T* logits, T* probs, std::int32_
       for (std::int64_t i = 0; i < s.top_k; ++i) chosen_sum += p[chosen[i]];
       const T divisor = s.renormalize ? chosen_sum : T(1);
       for (std::int64_t i = 0; i < s.top_k; ++i) gates[t * s.top_k + i] = p[chosen[i]] / divisor;
+      if (sums.lse != nullptr) sums.lse[t] = logsumexp(logits + t * s.experts, s.experts);
     }
   }
 }
@@ -89,8 +109,10 @@ void balanced_routing(std::int64_t tokens, std::int64_t experts, std::int64_t to
   }
 }
 
-template void router_forward<float>(const RouterShape&, const float*, float*, std::int32_t*, float*);
-template void router_forward<double>(const RouterShape&, const double*, double*, std::int32_t*, double*);
+template void router_forward<float>(const RouterShape&, const float*, float*, std::int32_t*, float*,
+                                    RouterSumPtrs<float>);
+template void router_forward<double>(const RouterShape&, const double*, double*, std::int32_t*, double*,
+                                     RouterSumPtrs<double>);
 template void router_backward<float>(const RouterShape&, const float*, const std::int32_t*, const float*, const float*,
                                      const float*, float*, bool);
 template void router_backward<double>(const RouterShape&, const double*, const std::int32_t*, const double*,

@@ -4,7 +4,11 @@
 
 #include <cstdint>
 
+#include "kernels/router_sums.h"
+
 namespace diverge::cpu {
+
+using diverge::RouterSumPtrs;
 
 struct RouterShape {
   std::int64_t tokens;
@@ -14,9 +18,11 @@ struct RouterShape {
 };
 
 // probs (tokens, experts) = softmax(logits); topk (tokens, top_k) = the chosen experts, most probable first;
-// gates (tokens, top_k) = their probabilities, renormalised to sum 1 when asked.
+// gates (tokens, top_k) = their probabilities, renormalised to sum 1 when asked; the sums, where given: each chunk's
+// probabilities summed in double in row order, then rounded, and each row's logsumexp.
 template <class T>
-void router_forward(const RouterShape& s, const T* logits, T* probs, std::int32_t* topk, T* gates);
+void router_forward(const RouterShape& s, const T* logits, T* probs, std::int32_t* topk, T* gates,
+                    RouterSumPtrs<T> sums = {});
 
 // dlogits (tokens, experts) from d gates (tokens, top_k) and, when not null, d probs (tokens, experts) (the dense
 // probabilities feed the auxiliary losses). Overwritten, or added to when accumulate.

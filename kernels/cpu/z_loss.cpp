@@ -1,8 +1,8 @@
-// CPU router z-loss: per-token logsumexp in parallel, summed over tokens in order.
+// CPU router z-loss: the router's per-token logsumexp squared and summed over tokens in order; the gradient
+// recomputes it from the logits.
 #include "kernels/cpu/z_loss.h"
 
 #include <cmath>
-#include <vector>
 
 #include "kernels/cpu/exp.h"
 #include "kernels/cpu/softmax.h"
@@ -10,15 +10,9 @@
 namespace diverge::cpu {
 
 template <class T>
-T router_z_loss(const T* logits, std::int64_t tokens, std::int64_t experts) {
-  std::vector<double> squares(static_cast<std::size_t>(tokens));  // (tokens)
-#pragma omp parallel for schedule(static)
-  for (std::int64_t t = 0; t < tokens; ++t) {
-    const double lse = static_cast<double>(logsumexp(logits + t * experts, experts));
-    squares[t] = lse * lse;
-  }
+T router_z_loss(const T* lse, std::int64_t tokens) {
   double total = 0.0;
-  for (double square : squares) total += square;
+  for (std::int64_t t = 0; t < tokens; ++t) total += static_cast<double>(lse[t]) * static_cast<double>(lse[t]);
   return tokens == 0 ? T(0) : static_cast<T>(total / static_cast<double>(tokens));
 }
 
@@ -33,8 +27,8 @@ void router_z_loss_backward(const T* logits, std::int64_t tokens, std::int64_t e
   }
 }
 
-template float router_z_loss<float>(const float*, std::int64_t, std::int64_t);
-template double router_z_loss<double>(const double*, std::int64_t, std::int64_t);
+template float router_z_loss<float>(const float*, std::int64_t);
+template double router_z_loss<double>(const double*, std::int64_t);
 template void router_z_loss_backward<float>(const float*, std::int64_t, std::int64_t, float, float*);
 template void router_z_loss_backward<double>(const double*, std::int64_t, std::int64_t, double, double*);
 

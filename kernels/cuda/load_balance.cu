@@ -1,16 +1,14 @@
-// CUDA load-balance loss: P as column sums over fixed row chunks, then the chunks in order on one block; the
-// gradient as a warp per row through the softmax backward. No float atomics anywhere.
+// CUDA load-balance loss: P from the router's column sums over fixed row chunks, the chunks summed in order on one
+// block; the gradient as a warp per row through the softmax backward. No float atomics anywhere.
 #include "kernels/cuda/load_balance.h"
 
 #include "kernels/cuda/device_loss.h"
 #include "kernels/cuda/scratch.h"
 #include "kernels/cuda/softmax_rows.h"
+#include "kernels/router_sums.h"
 
 namespace diverge::cuda {
 namespace {
-
-constexpr int kRowChunk = 128;  // rows per partial column sum: the summation order depends on the shape alone
-constexpr int kColumnThreads = 128;
 
 // fraction (experts) = counts / sum(counts): the CPU's float division of the same integers, so the same bits.
 __global__ void routed_fraction_kernel(const std::int32_t* counts, int experts, float* fraction) {
@@ -21,28 +19,18 @@ __global__ void routed_fraction_kernel(const std::int32_t* counts, int experts, 
     fraction[e] = static_cast<float>(counts[e]) / static_cast<float>(total);
 }
 
-// partial (chunks, experts): column sums of probs over each chunk of kRowChunk rows, rows in order.
-__global__ void column_chunk_sums_kernel(const float* probs, std::int64_t rows, std::int64_t experts,
-                                         std::int64_t chunks, float* partial) {
-  const std::int64_t col = static_cast<std::int64_t>(blockIdx.x) * kColumnThreads + threadIdx.x;
-  if (col >= experts) return;
-  for (std::int64_t chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
-    const std::int64_t begin = chunk * kRowChunk;
-    const std::int64_t end = begin + kRowChunk < rows ? begin + kRowChunk : rows;
-    float sum = 0.0f;
-    for (std::int64_t r = begin; r < end; ++r) sum += probs[r * experts + col];
-    partial[chunk * experts + col] = sum;
-  }
-}
-
-// *loss (+)= E * sum_e fraction_e * P_e, each column's chunks summed in chunk order.
-__global__ void load_balance_total_kernel(const float* partial, const float* fraction, std::int64_t rows,
+// *loss (+)= E * sum_e f_e * P_e, f_e = counts[e] / sum(counts) as routed_fraction_kernel forms it, each column's
+// chunk sums added in chunk order.
+__global__ void load_balance_total_kernel(const float* prob_sums, const std::int32_t* counts, std::int64_t rows,
                                           int experts, std::int64_t chunks, float* loss, bool accumulate) {
+  long long routed = 0;
+  for (int e = static_cast<int>(threadIdx.x); e < experts; e += kSumThreads) routed += counts[e];
+  routed = block_sum(routed);  // block_sum<long long>: its shared partials are not block_sum<float>'s below
   float weighted = 0.0f;
   for (int e = static_cast<int>(threadIdx.x); e < experts; e += kSumThreads) {
     float column = 0.0f;
-    for (std::int64_t chunk = 0; chunk < chunks; ++chunk) column += partial[chunk * experts + e];
-    weighted += fraction[e] * column;
+    for (std::int64_t chunk = 0; chunk < chunks; ++chunk) column += prob_sums[chunk * experts + e];
+    weighted += static_cast<float>(counts[e]) / static_cast<float>(routed) * column;
   }
   const float total = block_sum(weighted);
   if (threadIdx.x == 0) store_loss(loss, static_cast<float>(experts) * total / static_cast<float>(rows), accumulate);
@@ -66,22 +54,11 @@ float* routed_fraction(const std::int32_t* counts, std::int64_t experts, float* 
 
 }  // namespace
 
-void load_balance_loss(const float* probs, const std::int32_t* counts, std::int64_t rows, std::int64_t experts,
+void load_balance_loss(const float* prob_sums, const std::int32_t* counts, std::int64_t rows, std::int64_t experts,
                        float* loss, bool accumulate) {
-  static Scratch scratch("load_balance_loss scratch");
-  const std::int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
-  float* fraction = scratch.get<float>(static_cast<std::size_t>((chunks + 1) * experts));
-  float* partial = fraction + experts;
-  routed_fraction(counts, experts, fraction);
-  if (chunks > 0) {
-    const auto column_blocks = static_cast<unsigned>((experts + kColumnThreads - 1) / kColumnThreads);
-    const auto chunk_blocks = static_cast<unsigned>(chunks < kMaxGridBlocks ? chunks : kMaxGridBlocks);
-    DIVERGE_LAUNCH(column_chunk_sums_kernel, dim3(column_blocks, chunk_blocks), dim3(kColumnThreads), 0, probs, rows,
-                   experts, chunks, partial);
-  }
   // No rows: 0 / 0, the NaN the CPU's mean over no tokens gives.
-  DIVERGE_LAUNCH(load_balance_total_kernel, dim3(1), dim3(kSumThreads), 0, partial, fraction, rows,
-                 static_cast<int>(experts), chunks, loss, accumulate);
+  DIVERGE_LAUNCH(load_balance_total_kernel, dim3(1), dim3(kSumThreads), 0, prob_sums, counts, rows,
+                 static_cast<int>(experts), router_sum_chunks(rows), loss, accumulate);
 }
 
 void load_balance_loss_backward(const float* probs, const std::int32_t* counts, std::int64_t rows,

@@ -1,5 +1,7 @@
 // CUDA router: a warp per token; top-k by k rounds of a warp arg-max over unique integer keys made from the logits;
-// the forced-balance assignment, a thread per copy.
+// with its sums for the auxiliary losses, each row's logsumexp and each chunk's column sums of the probabilities it
+// just wrote, so that the losses never read the (N, E) probabilities or logits again; the forced-balance assignment,
+// a thread per copy.
 #include "kernels/cuda/router.h"
 
 #include "kernels/cuda/grid.h"
@@ -36,44 +38,66 @@ __device__ __forceinline__ unsigned long long warp_max_key(unsigned long long ke
   return key;
 }
 
-__global__ void router_forward_kernel(const float* logits, std::int64_t rows, int experts, int top_k,
-                                      bool renormalize, float* probs, std::int32_t* topk, float* gates) {
-  const int lane = lane_id();
-  for (std::int64_t row = first_row(); row < rows; row += row_stride()) {
-    const float* z = logits + row * experts;
-    float* p = probs + row * experts;
-    const float max_logit = row_max(z, experts, lane);
-    float sum = 0.0f;
+// One token's row: probabilities, choice and gates; its logsumexp into lse when not null.
+__device__ void route_row(const float* logits, std::int64_t row, int experts, int top_k, bool renormalize,
+                          float* probs, std::int32_t* topk, float* gates, float* lse, int lane) {
+  const float* z = logits + row * experts;
+  float* p = probs + row * experts;
+  const float max_logit = row_max(z, experts, lane);
+  float sum = 0.0f;
+  for (int c = lane; c < experts; c += 32) {
+    p[c] = expf(z[c] - max_logit);
+    sum += p[c];
+  }
+  sum = warp_sum(sum);
+  for (int c = lane; c < experts; c += 32) p[c] /= sum;
+  // row_logsumexp's value to the bit: the same max, exps and sum.
+  if (lse != nullptr && lane == 0) lse[row] = max_logit + logf(sum);
+  __syncwarp();  // the gates read probabilities other lanes wrote
+  std::int32_t* chosen = topk + row * top_k;
+  float* g = gates + row * top_k;
+  // Round `slot` takes the largest key below the previous round's: the repeated arg-max of the CPU, without
+  // marking the taken experts.
+  unsigned long long previous = ~0ull;
+  float chosen_sum = 0.0f;  // in slot order, as the CPU sums it
+  for (int slot = 0; slot < top_k; ++slot) {
+    unsigned long long best = 0;
     for (int c = lane; c < experts; c += 32) {
-      p[c] = expf(z[c] - max_logit);
-      sum += p[c];
+      const unsigned long long key = choice_key(z[c], c, experts);
+      if (key < previous && key > best) best = key;
     }
-    sum = warp_sum(sum);
-    for (int c = lane; c < experts; c += 32) p[c] /= sum;
-    __syncwarp();  // the gates read probabilities other lanes wrote
-    std::int32_t* chosen = topk + row * top_k;
-    float* g = gates + row * top_k;
-    // Round `slot` takes the largest key below the previous round's: the repeated arg-max of the CPU, without
-    // marking the taken experts.
-    unsigned long long previous = ~0ull;
-    float chosen_sum = 0.0f;  // in slot order, as the CPU sums it
-    for (int slot = 0; slot < top_k; ++slot) {
-      unsigned long long best = 0;
-      for (int c = lane; c < experts; c += 32) {
-        const unsigned long long key = choice_key(z[c], c, experts);
-        if (key < previous && key > best) best = key;
-      }
-      best = warp_max_key(best);
-      const int expert = expert_of_key(best, experts);
-      chosen_sum += p[expert];
-      if (slot % 32 == lane) {
-        chosen[slot] = expert;
-        g[slot] = p[expert];
-      }
-      previous = best;
+    best = warp_max_key(best);
+    const int expert = expert_of_key(best, experts);
+    chosen_sum += p[expert];
+    if (slot % 32 == lane) {
+      chosen[slot] = expert;
+      g[slot] = p[expert];
     }
-    if (renormalize)
-      for (int slot = lane; slot < top_k; slot += 32) g[slot] /= chosen_sum;  // the slots this lane wrote
+    previous = best;
+  }
+  if (renormalize)
+    for (int slot = lane; slot < top_k; slot += 32) g[slot] /= chosen_sum;  // the slots this lane wrote
+}
+
+// Block b routes chunk b of kRouterSumRows rows (the grid strides past kMaxGridBlocks chunks), a warp per row; then,
+// with prob_sums, its threads sum the chunk's probabilities column by column, rows in order: the order of the
+// shape alone, whatever the grid.
+__global__ void router_forward_kernel(const float* logits, std::int64_t rows, std::int64_t chunks, int experts,
+                                      int top_k, bool renormalize, float* probs, std::int32_t* topk, float* gates,
+                                      float* prob_sums, float* lse) {
+  const int lane = lane_id();
+  for (std::int64_t chunk = blockIdx.x; chunk < chunks; chunk += gridDim.x) {
+    const std::int64_t begin = chunk * kRouterSumRows;
+    const std::int64_t end = begin + kRouterSumRows < rows ? begin + kRouterSumRows : rows;
+    for (std::int64_t row = begin + threadIdx.x / 32; row < end; row += kRowWarps)
+      route_row(logits, row, experts, top_k, renormalize, probs, topk, gates, lse, lane);
+    if (prob_sums == nullptr) continue;
+    __syncthreads();  // the chunk's probabilities, written by every warp, are visible to the whole block
+    for (int c = static_cast<int>(threadIdx.x); c < experts; c += static_cast<int>(blockDim.x)) {
+      float column = 0.0f;
+      for (std::int64_t row = begin; row < end; ++row) column += probs[row * experts + c];
+      prob_sums[chunk * experts + c] = column;
+    }
   }
 }
 
@@ -132,10 +156,12 @@ __global__ void balanced_routing_kernel(std::int64_t copies, std::int64_t expert
 }  // namespace
 
 void router_forward(const float* logits, std::int64_t rows, std::int64_t experts, std::int64_t top_k,
-                    bool renormalize, float* probs, std::int32_t* topk, float* gates) {
+                    bool renormalize, float* probs, std::int32_t* topk, float* gates, RouterSumPtrs<float> sums) {
   if (rows == 0) return;
-  DIVERGE_LAUNCH(router_forward_kernel, row_grid(rows), row_block(), 0, logits, rows,
-                 static_cast<int>(experts), static_cast<int>(top_k), renormalize, probs, topk, gates);
+  const std::int64_t chunks = router_sum_chunks(rows);
+  DIVERGE_LAUNCH(router_forward_kernel, dim3(static_cast<unsigned>(chunks < kMaxGridBlocks ? chunks : kMaxGridBlocks)),
+                 row_block(), 0, logits, rows, chunks, static_cast<int>(experts), static_cast<int>(top_k), renormalize,
+                 probs, topk, gates, sums.prob_sums, sums.lse);
 }
 
 void router_backward(const float* probs, const std::int32_t* topk, const float* gates, const float* dgates,

@@ -4,13 +4,16 @@
 
 #include <cstdint>
 
+#include "kernels/router_sums.h"
+
 namespace diverge::cuda {
 
 // probs (rows, experts) = softmax(logits (rows, experts)); topk (rows, top_k) = the top_k largest logits, largest
 // first, equal logits to the lower index (the most probable experts, chosen exactly as the CPU reference chooses
-// them); gates (rows, top_k) = their probabilities, divided by their sum when renormalize.
+// them); gates (rows, top_k) = their probabilities, divided by their sum when renormalize. The sums, where not null:
+// each chunk's column sums of probs in fp32, rows in order, and each row's logsumexp (row_logsumexp's bits).
 void router_forward(const float* logits, std::int64_t rows, std::int64_t experts, std::int64_t top_k,
-                    bool renormalize, float* probs, std::int32_t* topk, float* gates);
+                    bool renormalize, float* probs, std::int32_t* topk, float* gates, RouterSumPtrs<float> sums);
 
 // dlogits (rows, experts) from dgates (rows, top_k) and, unless null, dprobs (rows, experts); overwritten, or added
 // to when accumulate. A row's experts in topk are distinct, as router_forward writes them; a row naming an expert

@@ -5,9 +5,9 @@
 
 namespace diverge::cuda {
 
-// *loss (one device float, or added to it with accumulate) = (1 / rows) sum_t logsumexp(logits[t])^2 over logits
-// (rows, experts); 0 for no rows, as the CPU reference.
-void router_z_loss(const float* logits, std::int64_t rows, std::int64_t experts, float* loss, bool accumulate);
+// *loss (one device float, or added to it with accumulate) = (1 / rows) sum_t lse[t]^2, lse (rows) the router's
+// logsumexp of each row of logits; 0 for no rows, as the CPU reference.
+void router_z_loss(const float* lse, std::int64_t rows, float* loss, bool accumulate);
 
 // dlogits (rows, experts) += dloss * (2 / rows) * logsumexp(logits[t]) * softmax(logits[t]).
 void router_z_loss_backward(const float* logits, std::int64_t rows, std::int64_t experts, float dloss,

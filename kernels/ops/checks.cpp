@@ -77,6 +77,14 @@ void check_scalar(const char* op, Arg arg) {
         "is " + arg.tensor.describe() + ", expected one f32 value (a loss)");
 }
 
+void check_router_sums(const char* op, const RouterSums& sums, std::int64_t tokens) {
+  check_arg(op, {"sums.prob_sums", sums.prob_sums}, DType::f32, 2);
+  const std::string chunks = "the chunks of " + std::to_string(kRouterSumRows) + " of the N tokens";
+  check_extent(op, {"sums.prob_sums", sums.prob_sums}, 0, router_sum_chunks(tokens), chunks.c_str());
+  check_arg(op, {"sums.lse", sums.lse}, DType::f32, 1);
+  check_extent(op, {"sums.lse", sums.lse}, 0, tokens, "N, the tokens");
+}
+
 void write_host_scalar(const Tensor& out, double value, bool accumulate) {
   float* slot = out.f32();
   *slot = accumulate ? *slot + static_cast<float>(value) : static_cast<float>(value);

@@ -6,6 +6,7 @@
 #include <span>
 
 #include "engine/tensor.h"
+#include "kernels/ops.h"
 
 namespace diverge::ops {
 
@@ -48,6 +49,8 @@ T* data_of(const Tensor& t) {
 
 // A loss output: one f32 value (any rank whose extents multiply to 1).
 void check_scalar(const char* op, Arg arg);
+// The router's sums for N tokens: prob_sums (router_sum_chunks(N), E) f32, E the caller's to check, and lse (N) f32.
+void check_router_sums(const char* op, const RouterSums& sums, std::int64_t tokens);
 // out (one host f32) = value, or += value with Write::accumulate: a CPU kernel's returned loss into its tensor.
 void write_host_scalar(const Tensor& out, double value, bool accumulate);
 

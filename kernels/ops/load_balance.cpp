@@ -1,4 +1,5 @@
-// load_balance_loss op: checks probabilities against expert counts and dispatches the loss and its gradient.
+// load_balance_loss op: checks the router's sums or probabilities against expert counts and dispatches the loss and
+// its gradient.
 #include "engine/step_profile.h"
 #include "kernels/cpu/load_balance.h"
 #include "kernels/cuda/load_balance.h"
@@ -17,19 +18,23 @@ void check_load_balance(const char* op, const Tensor& probs, const Tensor& count
 
 }  // namespace
 
-void load_balance_loss(const Tensor& probs, const Tensor& counts, const Tensor& loss, Write write) {
+void load_balance_loss(const RouterSums& sums, const Tensor& counts, const Tensor& loss, Write write) {
   const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "load_balance_loss";
-  check_load_balance(kOp, probs, counts);
+  check_router_sums(kOp, sums, sums.lse.dim(0));
+  check_arg(kOp, {"counts", counts}, DType::i32, 1);
+  check_extent(kOp, {"counts", counts}, 0, sums.prob_sums.dim(1), "E, the experts of sums.prob_sums");
   check_scalar(kOp, {"loss", loss});
   const bool accumulate = write == Write::accumulate;
-  switch (common_device(kOp, {{"probs", probs}, {"counts", counts}, {"loss", loss}})) {
+  const std::int64_t tokens = sums.lse.dim(0), experts = counts.dim(0);
+  switch (common_device(
+      kOp, {{"sums.prob_sums", sums.prob_sums}, {"sums.lse", sums.lse}, {"counts", counts}, {"loss", loss}})) {
     case Device::cpu:
-      return write_host_scalar(loss, cpu::load_balance_loss(probs.f32(), counts.i32(), probs.dim(0), probs.dim(1)),
-                               accumulate);
+      return write_host_scalar(
+          loss, cpu::load_balance_loss(sums.prob_sums.f32(), counts.i32(), tokens, experts), accumulate);
     case Device::cuda:
-      DIVERGE_CUDA_OP(kOp, cuda::load_balance_loss(data_of<float>(probs), data_of<std::int32_t>(counts),
-                                                   probs.dim(0), probs.dim(1), data_of<float>(loss), accumulate));
+      DIVERGE_CUDA_OP(kOp, cuda::load_balance_loss(data_of<float>(sums.prob_sums), data_of<std::int32_t>(counts),
+                                                   tokens, experts, data_of<float>(loss), accumulate));
   }
 }
 

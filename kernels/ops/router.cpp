@@ -1,6 +1,7 @@
 // router op: checks probabilities, expert choices and gates agree, then dispatches routing, its backward and the
 // forced-balance assignment.
 #include <string>
+#include <vector>
 
 #include "engine/error.h"
 #include "engine/step_profile.h"
@@ -29,17 +30,34 @@ cpu::RouterShape checked_shape(const char* op, Arg dense, const Tensor& topk, co
 
 }  // namespace
 
-void router(const Tensor& logits, const Tensor& probs, const Tensor& topk, const Tensor& gates, bool renormalize) {
+void router(const Tensor& logits, const Tensor& probs, const Tensor& topk, const Tensor& gates, bool renormalize,
+            const RouterSums& sums) {
   const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "router";
   const cpu::RouterShape s = checked_shape(kOp, {"logits", logits}, topk, gates, renormalize);
   check_like(kOp, {"probs", probs}, {"logits", logits});
-  switch (common_device(kOp, {{"logits", logits}, {"probs", probs}, {"topk", topk}, {"gates", gates}})) {
-    case Device::cpu: return cpu::router_forward(s, logits.f32(), probs.f32(), topk.i32(), gates.f32());
-    case Device::cuda:
+  std::vector<Arg> args = {{"logits", logits}, {"probs", probs}, {"topk", topk}, {"gates", gates}};
+  const bool summing = !sums.prob_sums.empty() || !sums.lse.empty();
+  if (summing) {
+    check_router_sums(kOp, sums, s.tokens);
+    check_extent(kOp, {"sums.prob_sums", sums.prob_sums}, 1, s.experts, "E, the experts of logits");
+    args.push_back({"sums.prob_sums", sums.prob_sums});
+    args.push_back({"sums.lse", sums.lse});
+  }
+  switch (common_device(kOp, args)) {
+    case Device::cpu: {
+      const RouterSumPtrs<float> ptrs = summing ? RouterSumPtrs<float>{sums.prob_sums.f32(), sums.lse.f32()}
+                                                : RouterSumPtrs<float>{};
+      return cpu::router_forward(s, logits.f32(), probs.f32(), topk.i32(), gates.f32(), ptrs);
+    }
+    case Device::cuda: {
+      const RouterSumPtrs<float> ptrs =
+          summing ? RouterSumPtrs<float>{data_of<float>(sums.prob_sums), data_of<float>(sums.lse)}
+                  : RouterSumPtrs<float>{};
       DIVERGE_CUDA_OP(kOp, cuda::router_forward(data_of<float>(logits), s.tokens, s.experts, s.top_k, renormalize,
                                                 data_of<float>(probs), data_of<std::int32_t>(topk),
-                                                data_of<float>(gates)));
+                                                data_of<float>(gates), ptrs));
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-// router_z_loss op: checks the router logits and dispatches the loss and its gradient.
+// router_z_loss op: checks the router's logsumexps or logits and dispatches the loss and its gradient.
 #include "engine/step_profile.h"
 #include "kernels/cpu/z_loss.h"
 #include "kernels/cuda/z_loss.h"
@@ -7,18 +7,16 @@
 
 namespace diverge::ops {
 
-void router_z_loss(const Tensor& logits, const Tensor& loss, Write write) {
+void router_z_loss(const Tensor& lse, const Tensor& loss, Write write) {
   const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "router_z_loss";
-  check_arg(kOp, {"logits", logits}, DType::f32, 2);
+  check_arg(kOp, {"lse", lse}, DType::f32, 1);
   check_scalar(kOp, {"loss", loss});
   const bool accumulate = write == Write::accumulate;
-  switch (common_device(kOp, {{"logits", logits}, {"loss", loss}})) {
-    case Device::cpu:
-      return write_host_scalar(loss, cpu::router_z_loss(logits.f32(), logits.dim(0), logits.dim(1)), accumulate);
+  switch (common_device(kOp, {{"lse", lse}, {"loss", loss}})) {
+    case Device::cpu: return write_host_scalar(loss, cpu::router_z_loss(lse.f32(), lse.dim(0)), accumulate);
     case Device::cuda:
-      DIVERGE_CUDA_OP(kOp, cuda::router_z_loss(data_of<float>(logits), logits.dim(0), logits.dim(1),
-                                               data_of<float>(loss), accumulate));
+      DIVERGE_CUDA_OP(kOp, cuda::router_z_loss(data_of<float>(lse), lse.dim(0), data_of<float>(loss), accumulate));
   }
 }
 
