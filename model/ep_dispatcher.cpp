@@ -58,7 +58,7 @@ EpActs allocate_ep_dispatch(Buffers& buffers, const Dims& d) {
   a.local.row_of_copy = buffers.i32({rows, 1});
   a.local.copy_of_row = buffers.i32({rows});
   a.arrivals = buffers.act({rows, d.model});
-  a.rows = buffers.act({rows, d.model});
+  a.staging = buffers.act({rows, d.model});
   a.returned = buffers.act({d.routed_rows(), d.model});
   return a;
 }
@@ -90,28 +90,34 @@ std::int64_t plan_exchange(Comm& group, const Tensor& counts, const EpActs& acts
 
 std::int64_t arrived_rows(const Comm& group, const EpActs& acts) { return exchange_counts(group, acts).arrived; }
 
-std::unique_ptr<InFlight> start_send_to_experts(Comm& group, const Tensor& home, const EpActs& acts) {
+std::unique_ptr<InFlight> start_send_to_experts(Comm& group, const Tensor& home, const EpActs& acts,
+                                                const Tensor& landing) {
   const ExchangeCounts c = exchange_counts(group, acts);
-  return group.start_all_to_all_v(home, c.send, acts.arrivals.slice_rows(0, c.arrived), c.recv);
+  return group.start_all_to_all_v(home, c.send, landing.slice_rows(0, c.arrived), c.recv);
 }
 
-void group_arrivals(const Comm& group, const EpActs& acts, const Tensor& local) {
+void group_arrivals(const Comm& group, const EpActs& acts, const Tensor& landing, const Tensor& local) {
   const ops::RoutePlan plan = arrived_plan(group, acts);
-  ops::dispatch(acts.arrivals.slice_rows(0, plan.copy_of_row.dim(0)), plan, local);
+  ops::dispatch(landing.slice_rows(0, plan.copy_of_row.dim(0)), plan, local);
 }
 
 void send_to_experts(Comm& group, const Tensor& home, const EpActs& acts, const Tensor& local) {
-  start_send_to_experts(group, home, acts)->wait();
-  group_arrivals(group, acts, local);
+  start_send_to_experts(group, home, acts, acts.arrivals)->wait();
+  group_arrivals(group, acts, acts.arrivals, local);
+}
+
+ops::ExpertInput arrived_input(const Comm& group, const EpActs& acts) {
+  const ops::RoutePlan plan = arrived_plan(group, acts);
+  return ops::ExpertInput::gathered(acts.arrivals.slice_rows(0, plan.copy_of_row.dim(0)), plan);
 }
 
 std::unique_ptr<InFlight> start_return_from_experts(Comm& group, const Tensor& local, const EpActs& acts,
                                                     const Tensor& home) {
   const ExchangeCounts c = exchange_counts(group, acts);
-  const Tensor arrivals = acts.arrivals.slice_rows(0, c.arrived);
-  // With one copy per arrival, the dispatcher's backward is the inverse permutation: arrivals[i] = local[row of i].
-  ops::dispatch_backward(local, arrived_plan(group, acts), arrivals);
-  return group.start_all_to_all_v(arrivals, c.recv, home, c.send);
+  const Tensor staged = acts.staging.slice_rows(0, c.arrived);
+  // With one copy per arrival, the dispatcher's backward is the inverse permutation: staged[i] = local[row of i].
+  ops::dispatch_backward(local, arrived_plan(group, acts), staged);
+  return group.start_all_to_all_v(staged, c.recv, home, c.send);
 }
 
 void return_from_experts(Comm& group, const Tensor& local, const EpActs& acts, const Tensor& home) {

@@ -29,14 +29,13 @@ const Tensor& routed_and_shared_forward(const MoeSettings& s, const MoeWeights& 
   }
   Comm& group = *s.expert_group;
   const std::int64_t arrived = plan_exchange(group, acts.dispatch.plan.counts, acts.ep);
-  const Tensor rows = acts.ep.rows.slice_rows(0, arrived);
   group_tokens(h, acts.dispatch);
-  const std::unique_ptr<InFlight> going = start_send_to_experts(group, acts.dispatch.grouped, acts.ep);
+  const std::unique_ptr<InFlight> going =
+      start_send_to_experts(group, acts.dispatch.grouped, acts.ep, acts.ep.arrivals);
   if (shared) ffn_hidden_forward(h, w.shared, acts.shared);
   going->wait();
-  group_arrivals(group, acts.ep, rows);
   const ExpertActs experts = first_rows(acts.experts, arrived);
-  experts_forward(rows, acts.ep.local.offsets, w.experts, experts);
+  experts_forward(arrived_input(group, acts.ep), acts.ep.local.offsets, w.experts, experts);
   const std::unique_ptr<InFlight> back = start_return_from_experts(group, experts.out, acts.ep, acts.ep.returned);
   if (shared) ffn_output_forward(w.shared, acts.shared, out);
   back->wait();
@@ -65,11 +64,11 @@ const Tensor& routed_and_shared_backward(const MoeSettings& s, const MoeWeights&
   Comm& group = *s.expert_group;
   const std::int64_t arrived = arrived_rows(group, acts.ep);
   const ExpertScratch local = first_rows(scratch.experts, arrived);
-  const std::unique_ptr<InFlight> going = start_send_to_experts(group, dexpert_out, acts.ep);
+  const std::unique_ptr<InFlight> going = start_send_to_experts(group, dexpert_out, acts.ep, acts.ep.staging);
   if (shared) ffn_weights_backward(dout, h, w.shared, dw.shared, acts.shared, scratch.shared);
   going->wait();
-  group_arrivals(group, acts.ep, local.dout);
-  experts_backward(acts.ep.rows.slice_rows(0, arrived), acts.ep.local.offsets, w.experts, dw.experts,
+  group_arrivals(group, acts.ep, acts.ep.staging, local.dout);
+  experts_backward(arrived_input(group, acts.ep), acts.ep.local.offsets, w.experts, dw.experts,
                    first_rows(acts.experts, arrived), local);
   const std::unique_ptr<InFlight> back = start_return_from_experts(group, local.dgrouped, acts.ep, dexpert_out);
   if (shared) ffn_input_backward(h, w.shared, scratch.shared, dh, ops::Write::overwrite);

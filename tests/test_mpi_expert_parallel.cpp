@@ -118,6 +118,7 @@ struct Exchange {
   ops::RoutePlan plan;
   Tensor home;     // (N * k, 4): (sender, token, copy, -1) in grouped order
   Tensor back;     // (N * k, 4): the rows come home here
+  Tensor local;    // (R, 4): the arrivals grouped by local expert
   Tensor staging;  // (R, 4) f32, R >= N * k
   EpActs acts;
 };
@@ -131,6 +132,7 @@ Exchange make_exchange(Buffers& buffers, const Dims& d) {
   x.plan.copy_of_row = buffers.i32({d.routed_rows()});
   x.home = buffers.act({d.routed_rows(), kWidth});
   x.back = buffers.act({d.routed_rows(), kWidth});
+  x.local = buffers.act({d.expert_rows, kWidth});
   x.staging = buffers.f32({std::max(d.expert_rows, d.routed_rows()), kWidth});
   x.acts = allocate_ep_dispatch(buffers, d);
   return x;
@@ -344,7 +346,7 @@ TEST_CASE("expert parallel: each row reaches its expert's rank, expert and posit
       const std::int64_t arrived = plan_exchange(group, x.plan.counts, x.acts);
       REQUIRE(arrived == std::ssize(want) / kWidth);
       CHECK(arrived_rows(group, x.acts) == arrived);
-      const Tensor local = x.acts.rows.slice_rows(0, arrived);
+      const Tensor local = x.local.slice_rows(0, arrived);
       send_to_experts(group, x.home, x.acts, local);
       std::vector<float> arrivals = download_rows(local);
       CHECK(arrivals == want);

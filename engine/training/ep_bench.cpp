@@ -135,14 +135,16 @@ class LayerPass {
 
   // The pieces of the exchange and the experts, each repeatable once a forward pass has routed the rows.
   std::int64_t plan() { return model::plan_exchange(group_, b_.acts.dispatch.plan.counts, b_.acts.ep); }
-  void dispatch() { model::send_to_experts(group_, b_.acts.dispatch.grouped, b_.acts.ep, arrived(b_.acts.ep.rows)); }
+  void dispatch() {
+    model::start_send_to_experts(group_, b_.acts.dispatch.grouped, b_.acts.ep, b_.acts.ep.arrivals)->wait();
+  }
   void combine() { model::return_from_experts(group_, arrived(b_.acts.experts.out), b_.acts.ep, b_.acts.ep.returned); }
   void experts() {
     const bool exchange = dims_.expert_parallel();
     const ops::ExpertInput rows =
-        exchange ? ops::ExpertInput(arrived(b_.acts.ep.rows)) : model::experts_input(b_.h, b_.acts.dispatch);
+        exchange ? model::arrived_input(group_, b_.acts.ep) : model::experts_input(b_.h, b_.acts.dispatch);
     const Tensor& offsets = exchange ? b_.acts.ep.local.offsets : b_.acts.dispatch.plan.offsets;
-    const std::int64_t count = exchange ? rows.x.dim(0) : dims_.routed_rows();
+    const std::int64_t count = rows.copy_of_row.dim(0);
     const model::ExpertActs acts = model::first_rows(b_.acts.experts, count);
     const model::ExpertScratch scratch = model::first_rows(b_.scratch.experts, count);
     model::experts_forward(rows, offsets, params_.weights().experts, acts);

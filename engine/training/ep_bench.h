@@ -28,7 +28,7 @@ struct EpSizeTiming {
   double bytes_back = 0.0;        // combine: the bytes of the rows a rank returns to the other ranks
   double arrived_rows = 0.0;      // the rows a rank's experts receive, its own included
   double plan_seconds = 0.0;      // routed counts all-gathered, arrivals planned (plan_exchange)
-  double dispatch_seconds = 0.0;  // rows to their experts' ranks (send_to_experts)
+  double dispatch_seconds = 0.0;  // rows to their experts' ranks (start_send_to_experts, waited for)
   double combine_seconds = 0.0;   // expert outputs back home (return_from_experts)
   double experts_seconds = 0.0;   // the local experts' forward + backward on the arrived rows
 
