@@ -79,6 +79,10 @@ __device__ void route_row(const float* logits, std::int64_t row, int experts, in
     for (int slot = lane; slot < top_k; slot += 32) g[slot] /= chosen_sum;  // the slots this lane wrote
 }
 
+// Warps of a forward block: 4 rows a warp in a chunk of 128, so that 16k tokens still spread over 4096 warps (a
+// warp's row is a chain of shuffles and dependent loads: rows need warps at once, not one warp after another).
+constexpr int kForwardWarps = 32;
+
 // Block b routes chunk b of kRouterSumRows rows (the grid strides past kMaxGridBlocks chunks), a warp per row; then,
 // with prob_sums, its threads sum the chunk's probabilities column by column, rows in order: the order of the
 // shape alone, whatever the grid.
@@ -89,7 +93,7 @@ __global__ void router_forward_kernel(const float* logits, std::int64_t rows, st
   for (std::int64_t chunk = blockIdx.x; chunk < chunks; chunk += gridDim.x) {
     const std::int64_t begin = chunk * kRouterSumRows;
     const std::int64_t end = begin + kRouterSumRows < rows ? begin + kRouterSumRows : rows;
-    for (std::int64_t row = begin + threadIdx.x / 32; row < end; row += kRowWarps)
+    for (std::int64_t row = begin + threadIdx.x / 32; row < end; row += kForwardWarps)
       route_row(logits, row, experts, top_k, renormalize, probs, topk, gates, lse, lane);
     if (prob_sums == nullptr) continue;
     __syncthreads();  // the chunk's probabilities, written by every warp, are visible to the whole block
@@ -160,8 +164,8 @@ void router_forward(const float* logits, std::int64_t rows, std::int64_t experts
   if (rows == 0) return;
   const std::int64_t chunks = router_sum_chunks(rows);
   DIVERGE_LAUNCH(router_forward_kernel, dim3(static_cast<unsigned>(chunks < kMaxGridBlocks ? chunks : kMaxGridBlocks)),
-                 row_block(), 0, logits, rows, chunks, static_cast<int>(experts), static_cast<int>(top_k), renormalize,
-                 probs, topk, gates, sums.prob_sums, sums.lse);
+                 dim3(32 * kForwardWarps), 0, logits, rows, chunks, static_cast<int>(experts), static_cast<int>(top_k),
+                 renormalize, probs, topk, gates, sums.prob_sums, sums.lse);
 }
 
 void router_backward(const float* probs, const std::int32_t* topk, const float* gates, const float* dgates,
