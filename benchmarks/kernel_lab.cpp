@@ -422,6 +422,31 @@ std::vector<RowCase> row_cases() {
          outputs = {probs, gates, sums.prob_sums, sums.lse};
          return std::function<void()>([=] { ops::router(logits, probs, topk, gates, true, sums); });
        }},
+      {"router_backward",
+       [](const RowShape& s) {
+         return "T" + std::to_string(s.tokens) + " E" + std::to_string(s.experts) + " k" + std::to_string(s.top_k);
+       },
+       // as the model runs it, with the load balance and z-loss: fp32 probs in and dlogits out, topk, gates and
+       // dgates, and the saved logsumexps
+       [](const RowShape& s) {
+         return 4.0 * static_cast<double>(2 * s.tokens * s.experts + 3 * s.tokens * s.top_k + s.tokens);
+       },
+       [](Tensors& t, const RowShape& s, std::vector<Tensor>& outputs) {
+         const Tensor probs = t.make(DType::f32, {s.tokens, s.experts});
+         const Tensor topk = t.make(DType::i32, {s.tokens, s.top_k}), gates = t.make(DType::f32, {s.tokens, s.top_k});
+         const ops::RouterSums sums{t.make(DType::f32, {router_sum_chunks(s.tokens), s.experts}),
+                                    t.make(DType::f32, {s.tokens})};
+         ops::router(t.normal_floats({s.tokens, s.experts}, 38, 1.0f), probs, topk, gates, true, sums);
+         const Tensor dgates = t.normal_floats({s.tokens, s.top_k}, 39, 1.0f);
+         // Any counts do: the kernel's work does not depend on them.
+         const Tensor counts = t.ints(std::vector<std::int32_t>(static_cast<std::size_t>(s.experts), 1), {s.experts});
+         const Tensor dlogits = t.make(DType::f32, {s.tokens, s.experts});
+         outputs = {dlogits};
+         return std::function<void()>([=] {
+           ops::router_backward(probs, topk, gates, dgates, Tensor{}, dlogits, true, ops::Write::overwrite,
+                                {counts, 0.01f, sums.lse, 0.001f});
+         });
+       }},
       {"dispatch_combine",
        [](const RowShape& s) {
          return "T" + std::to_string(s.tokens) + " C" + std::to_string(s.dim) + " k" + std::to_string(s.top_k);

@@ -123,9 +123,19 @@ struct RouterSums {
 };
 void router(const Tensor& logits, const Tensor& probs, const Tensor& topk, const Tensor& gates, bool renormalize,
             const RouterSums& sums = {});
-// dlogits (N, E) from dgates (N, k) and, unless empty, dprobs (N, E).
+// The auxiliary losses' gradients (see load_balance_loss and router_z_loss below), which router_backward adds in its
+// own pass over dlogits rather than in a pass each. A term whose tensor is empty is left out.
+struct RouterAuxGrads {
+  Tensor counts;              // (E) i32: the counts the load-balance loss read
+  float load_balance = 0.0f;  // dloss of the load-balance loss
+  Tensor lse;                 // (N) f32: RouterSums::lse
+  float z = 0.0f;             // dloss of the router z-loss
+};
+// dlogits (N, E) from, each unless empty: dgates (N, k) (empty: the gates do not depend on the logits, as
+// balanced_routing's), dprobs (N, E), and the auxiliary losses' gradients.
 void router_backward(const Tensor& probs, const Tensor& topk, const Tensor& gates, const Tensor& dgates,
-                     const Tensor& dprobs, const Tensor& dlogits, bool renormalize, Write write);
+                     const Tensor& dprobs, const Tensor& dlogits, bool renormalize, Write write,
+                     const RouterAuxGrads& aux = {});
 
 // Forced balance, for benchmarks only (Megatron's force load balancing; config parallel.ep_force_balance): the
 // logits play no part, topk[t][j] = (t * k + j) mod E and every gate is 1 / k, so each expert receives N * k / E
@@ -205,7 +215,7 @@ void expert_ffn_backward(const Tensor& dout, const ExpertInput& x, const Tensor&
                          const Tensor& dgate_work, const Tensor& dup_work);
 
 // ---- auxiliary routing losses (EDL.md) --------------------------------------------------------------------------
-// Their gradients are added to the router's dlogits, which also collects the gates' gradient (router_backward).
+// Their gradients join the gates' in the router's backward (RouterAuxGrads).
 // Load balance, Switch form: E * sum_e f_e P_e, 1 when perfectly balanced; f_e = counts[e] / sum(counts) carries no
 // gradient, P_e = mean over tokens of probs[t][e].
 //   sums    the router's sums (prob_sums give P; N is the length of lse)
@@ -213,12 +223,8 @@ void expert_ffn_backward(const Tensor& dout, const ExpertInput& x, const Tensor&
 //   loss    (1) f32 written, or added to with Write::accumulate (the losses stay on their device)
 void load_balance_loss(const RouterSums& sums, const Tensor& counts, const Tensor& loss,
                        Write write = Write::overwrite);
-// dlogits (N, E) += dloss * d loss / d logits, through probs (N, E), the router's dense probabilities.
-void load_balance_loss_backward(const Tensor& probs, const Tensor& counts, float dloss, const Tensor& dlogits);
 // Router z-loss: (1 / N) sum_t logsumexp(logits[t])^2, from the router's lse (N), into loss (1) f32 as above.
 void router_z_loss(const Tensor& lse, const Tensor& loss, Write write = Write::overwrite);
-// dlogits (N, E) += dloss * d loss / d logits, the logsumexps recomputed from logits (N, E).
-void router_z_loss_backward(const Tensor& logits, float dloss, const Tensor& dlogits);
 
 // ---- Expert Divergence Loss (model/EDL.md) ----------------------------------------------------------------------
 // One MoE layer's L_EDL = mean over pairs of present domains j < k of -log(JSD(r_j, r_k) + eps), where

@@ -1,7 +1,6 @@
 // Router forward (logits -> probs, top-k, gates), its auxiliary losses, and the backward into weight and input.
 #include "model/router.h"
 
-#include "engine/device_memory.h"
 #include "kernels/ops.h"
 
 namespace diverge::model {
@@ -30,14 +29,17 @@ void router_aux_losses(const RouterActs& acts, const Tensor& counts, const AuxLo
 void router_backward(const Tensor& h, const Tensor& weight, const Tensor& dweight, const RouterActs& acts,
                      const Tensor& counts, const Tensor& dgates, const RoutingRule& rule, const AuxLossGrads& aux,
                      std::int64_t layer, const RouterLogitHook& hook, const Tensor& dlogits, const Tensor& dh) {
-  if (rule.force_balance) {
-    device_zero(dlogits.device, dlogits.data, dlogits.bytes());
-  } else {
-    ops::router_backward(acts.probs, acts.topk, acts.gates, dgates, Tensor{}, dlogits, rule.renormalize,
-                         Write::overwrite);
+  ops::RouterAuxGrads terms;
+  if (aux.load_balance != 0.0f) {
+    terms.counts = counts;
+    terms.load_balance = aux.load_balance;
   }
-  if (aux.load_balance != 0.0f) ops::load_balance_loss_backward(acts.probs, counts, aux.load_balance, dlogits);
-  if (aux.z != 0.0f) ops::router_z_loss_backward(acts.logits, aux.z, dlogits);
+  if (aux.z != 0.0f) {
+    terms.lse = acts.sums.lse;
+    terms.z = aux.z;
+  }
+  ops::router_backward(acts.probs, acts.topk, acts.gates, rule.force_balance ? Tensor{} : dgates, Tensor{}, dlogits,
+                       rule.renormalize, Write::overwrite, terms);
   if (hook) hook(layer, acts.probs, dlogits);
   ops::matmul_backward(dlogits, h, weight, dh, dweight, false, true, Write::accumulate, Write::accumulate);
 }

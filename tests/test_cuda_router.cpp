@@ -162,6 +162,49 @@ int count_outside_sums(const Shape& s, const std::vector<float>& logits, const s
   return outside;
 }
 
+// Which of the router backward's terms a case feeds it: the gates' gradient, a dense dprobs, the auxiliary losses'.
+struct Terms {
+  bool gates, dprobs, aux;
+};
+constexpr Terms kTerms[] = {{true, false, false}, {true, true, false}, {true, false, true}, {true, true, true},
+                            {false, false, true}};
+
+// Per element, a bound on the magnitude of the d probs the backward forms (the dense terms and, for a chosen expert,
+// its gate's: dg_i, or (dg_i - <dg, g>) / S, at most (|dg_i| + sum_j |dg_j g_j|) / S; <dg, g> and S are sums of k
+// terms), plus the z-loss's shift |(2 dloss / N) lse_t|, which enters the difference beside them.
+std::vector<double> dprobs_bound(const Shape& s, const Routed& r, const std::vector<float>& dgates,
+                                 const std::vector<float>& dprobs, const std::vector<std::int32_t>& counts,
+                                 const Terms& terms, bool renormalize, float balance_weight, float z_weight) {
+  std::vector<double> bound(static_cast<std::size_t>(s.tokens * s.experts), 0.0);
+  double total = 0.0;
+  for (const std::int32_t c : counts) total += c;
+  const double balance_scale = balance_weight * static_cast<double>(s.experts) / static_cast<double>(s.tokens);
+  const double z_scale = 2.0 * z_weight / static_cast<double>(s.tokens);
+  for (std::int64_t t = 0; t < s.tokens; ++t) {
+    for (std::int64_t c = 0; c < s.experts; ++c) {
+      const auto i = static_cast<std::size_t>(t * s.experts + c);
+      if (terms.dprobs) bound[i] += std::fabs(dprobs[i]);
+      if (terms.aux) {
+        bound[i] += balance_scale * counts[static_cast<std::size_t>(c)] / total;
+        bound[i] += z_scale * std::fabs(r.lse[static_cast<std::size_t>(t)]);
+      }
+    }
+    if (!terms.gates) continue;
+    double chosen_sum = 0.0, gate_projection = 0.0;
+    for (std::int64_t j = 0; j < s.top_k; ++j) {
+      const auto i = static_cast<std::size_t>(t * s.top_k + j);
+      chosen_sum += r.probs[static_cast<std::size_t>(t * s.experts + r.topk[i])];
+      gate_projection += std::fabs(dgates[i] * r.gates[i]);
+    }
+    for (std::int64_t j = 0; j < s.top_k; ++j) {
+      const auto i = static_cast<std::size_t>(t * s.top_k + j);
+      bound[static_cast<std::size_t>(t * s.experts + r.topk[i])] +=
+          renormalize ? (std::fabs(dgates[i]) + gate_projection) / chosen_sum : std::fabs(dgates[i]);
+    }
+  }
+  return bound;
+}
+
 }  // namespace
 
 TEST_CASE("cuda router: the CPU's expert choice to the bit, probabilities, gates and dlogits within fp32 bounds" *
@@ -202,54 +245,50 @@ TEST_CASE("cuda router: the CPU's expert choice to the bit, probabilities, gates
         outside += std::fabs(gates[i] - want.gates[i]) <= gate_bound * want.gates[i] + kUnderflow ? 0 : 1;
       CHECK(outside == 0);
 
-      // The backward on the CPU's forward outputs, with and without the dense dprobs, overwriting and accumulating.
+      // The backward on the CPU's forward outputs, with each mix of its terms, overwriting and accumulating.
       auto dgates = test::normal_values(sparse, 11, 1.0f);
       auto dprobs = test::normal_values(dense, 12, 1.0f);
+      auto counts = counts_of(want.topk, s.experts);
+      const float balance_weight = 0.75f, z_weight = 0.5f;
       const Tensor b_probs = test::to_device(arena, want.probs, {s.tokens, s.experts}),
                    b_topk = test::to_device_i32(arena, want.topk, {s.tokens, s.top_k}),
                    b_gates = test::to_device(arena, want.gates, {s.tokens, s.top_k}),
                    b_dgates = test::to_device(arena, dgates, {s.tokens, s.top_k}),
                    b_dprobs = test::to_device(arena, dprobs, {s.tokens, s.experts}),
+                   b_counts = test::to_device_i32(arena, counts, {s.experts}),
+                   b_lse = test::to_device(arena, want.lse, {s.tokens}),
                    b_dlogits = arena.alloc(DType::f32, {s.tokens, s.experts});
-      for (const bool with_dprobs : {false, true}) {
+      for (const Terms& terms : kTerms) {
         for (const ops::Write write : kWrites) {
-          CAPTURE(with_dprobs);
+          CAPTURE(terms.gates);
+          CAPTURE(terms.dprobs);
+          CAPTURE(terms.aux);
           CAPTURE(write == ops::Write::accumulate);
           const auto old = write == ops::Write::accumulate ? test::normal_values(dense, 13, 1.0f)
                                                            : std::vector<float>(dense, 0.0f);
           auto dlogits = old;
-          ops::router_backward(test::host_tensor(want.probs, {s.tokens, s.experts}),
-                               int_view(want.topk, {s.tokens, s.top_k}),
-                               test::host_tensor(want.gates, {s.tokens, s.top_k}),
-                               test::host_tensor(dgates, {s.tokens, s.top_k}),
-                               with_dprobs ? test::host_tensor(dprobs, {s.tokens, s.experts}) : Tensor{},
-                               test::host_tensor(dlogits, {s.tokens, s.experts}), renormalize, write);
+          const auto aux_of = [&](const Tensor& counts_tensor, const Tensor& lse_tensor) {
+            return terms.aux ? ops::RouterAuxGrads{counts_tensor, balance_weight, lse_tensor, z_weight}
+                             : ops::RouterAuxGrads{};
+          };
+          ops::router_backward(
+              test::host_tensor(want.probs, {s.tokens, s.experts}), int_view(want.topk, {s.tokens, s.top_k}),
+              test::host_tensor(want.gates, {s.tokens, s.top_k}),
+              terms.gates ? test::host_tensor(dgates, {s.tokens, s.top_k}) : Tensor{},
+              terms.dprobs ? test::host_tensor(dprobs, {s.tokens, s.experts}) : Tensor{},
+              test::host_tensor(dlogits, {s.tokens, s.experts}), renormalize, write,
+              aux_of(int_view(counts, {s.experts}), test::host_tensor(want.lse, {s.tokens})));
           // Overwriting must not read what is there: NaN would show through.
           test::copy_into(b_dlogits, write == ops::Write::accumulate ? old : std::vector<float>(dense, NAN));
-          ops::router_backward(b_probs, b_topk, b_gates, b_dgates, with_dprobs ? b_dprobs : Tensor{}, b_dlogits,
-                               renormalize, write);
-          // dp_c = dprobs_c plus, for a chosen expert, its gate's gradient: dg_i, or (dg_i - <dg, g>) / S whose
-          // magnitude is at most (|dg_i| + sum_j |dg_j g_j|) / S; <dg, g> and S are sums of k terms.
-          std::vector<double> dp_bound(dense, 0.0);
-          for (std::int64_t t = 0; t < s.tokens; ++t) {
-            double chosen_sum = 0.0, gate_projection = 0.0;
-            for (std::int64_t j = 0; j < s.top_k; ++j) {
-              const auto i = static_cast<std::size_t>(t * s.top_k + j);
-              chosen_sum += want.probs[static_cast<std::size_t>(t * s.experts + want.topk[i])];
-              gate_projection += std::fabs(dgates[i] * want.gates[i]);
-            }
-            for (std::int64_t c = 0; c < s.experts; ++c)
-              dp_bound[static_cast<std::size_t>(t * s.experts + c)] =
-                  with_dprobs ? std::fabs(dprobs[static_cast<std::size_t>(t * s.experts + c)]) : 0.0;
-            for (std::int64_t j = 0; j < s.top_k; ++j) {
-              const auto i = static_cast<std::size_t>(t * s.top_k + j);
-              const double gate_grad =
-                  renormalize ? (std::fabs(dgates[i]) + gate_projection) / chosen_sum : std::fabs(dgates[i]);
-              dp_bound[static_cast<std::size_t>(t * s.experts + want.topk[i])] += gate_grad;
-            }
-          }
-          CHECK(count_outside_softmax_backward(test::to_host(b_dlogits), dlogits, old, want.probs, dp_bound, s.tokens,
-                                               s.experts, static_cast<double>(s.experts + 2 * s.top_k)) == 0);
+          ops::router_backward(b_probs, b_topk, b_gates, terms.gates ? b_dgates : Tensor{},
+                               terms.dprobs ? b_dprobs : Tensor{}, b_dlogits, renormalize, write,
+                               aux_of(b_counts, b_lse));
+          CHECK(count_outside_softmax_backward(
+                    test::to_host(b_dlogits), dlogits, old, want.probs,
+                    dprobs_bound(s, want, dgates, dprobs, counts, terms, renormalize, balance_weight, z_weight),
+                    s.tokens, s.experts, static_cast<double>(s.experts + 2 * s.top_k + 4)) == 0);
+          // E + 2k terms for the gates' and dprobs' sums; 4 for the aux terms: the load balance's add to d probs,
+          // the shift's (2 dloss / N) lse (three roundings) and its add.
         }
       }
     }
@@ -271,31 +310,24 @@ TEST_CASE("cuda router: near ties the probabilities round equal still choose the
   CHECK(test::i32_to_host(d_topk) == want.topk);
 }
 
-TEST_CASE("cuda load balance and z-loss: losses and gradients match the CPU within fp32 bounds" *
+TEST_CASE("cuda load balance and z-loss: the losses match the CPU within fp32 bounds" *
           doctest::test_suite("cuda")) {
   if (!test::cuda_available()) return;
   for (const Shape& s : kShapes) {
     CAPTURE(s.tokens);
     CAPTURE(s.experts);
-    const auto dense = static_cast<std::size_t>(s.tokens * s.experts);
     const auto n = static_cast<double>(s.tokens), experts = static_cast<double>(s.experts);
     auto logits = router_logits(s, static_cast<std::uint32_t>(s.tokens));
     Routed routed = route_on_cpu(s, logits, true);
     auto counts = counts_of(routed.topk, s.experts);
-    const auto old = test::normal_values(dense, 21, 1.0f);
-    const float dloss = 0.75f;
 
     const auto chunks = static_cast<double>(router_sum_chunks(s.tokens));
     Arena arena = arena_for(s);
-    const Tensor d_logits = test::to_device(arena, logits, {s.tokens, s.experts}),
-                 d_probs = test::to_device(arena, routed.probs, {s.tokens, s.experts}),
-                 d_counts = test::to_device_i32(arena, counts, {s.experts});
+    const Tensor d_counts = test::to_device_i32(arena, counts, {s.experts});
     const ops::RouterSums cpu_sums{test::host_tensor(routed.prob_sums, {router_sum_chunks(s.tokens), s.experts}),
                                    test::host_tensor(routed.lse, {s.tokens})};
     const ops::RouterSums d_sums{test::to_device(arena, routed.prob_sums, {router_sum_chunks(s.tokens), s.experts}),
                                  test::to_device(arena, routed.lse, {s.tokens})};
-    const Tensor cpu_probs = test::host_tensor(routed.probs, {s.tokens, s.experts}),
-                 cpu_logits = test::host_tensor(logits, {s.tokens, s.experts});
 
     // Load balance from the same sums: f is the same bits on both sides; each P_e adds the chunks (chunks eps of
     // the sum), the weighted sum E more, the products and the scaling a few roundings; the CPU sums in double.
@@ -306,49 +338,12 @@ TEST_CASE("cuda load balance and z-loss: losses and gradients match the CPU with
         test::loss_value(Device::cuda, [&](const Tensor& loss) { ops::load_balance_loss(d_sums, d_counts, loss); });
     CHECK(std::fabs(static_cast<double>(lb_cuda) - lb) <= (chunks + experts + 4) * kEps * lb);
 
-    // Its gradient: dp = dloss E / N * f_e, the same bits on both sides; <dp, p> sums E terms in another order.
-    auto dlogits = old;
-    ops::load_balance_loss_backward(cpu_probs, int_view(counts, {s.experts}), dloss,
-                                    test::host_tensor(dlogits, {s.tokens, s.experts}));
-    const Tensor d_dlogits = test::to_device(arena, old, {s.tokens, s.experts});
-    ops::load_balance_loss_backward(d_probs, d_counts, dloss, d_dlogits);
-    std::vector<double> dp_bound(dense);
-    double total = 0.0;
-    for (const std::int32_t c : counts) total += c;
-    for (std::size_t i = 0; i < dense; ++i)
-      dp_bound[i] = dloss * experts / n * counts[i % static_cast<std::size_t>(s.experts)] / total;
-    CHECK(count_outside_softmax_backward(test::to_host(d_dlogits), dlogits, old, routed.probs, dp_bound, s.tokens,
-                                         s.experts, experts) == 0);
-
     // z-loss from the same logsumexps: each square rounds once on CUDA (the CPU squares in double), the mean sums
     // N positive squares in another order (N eps of the loss) and divides once.
-    const auto lse = logsumexps(logits, s.tokens, s.experts);
     const float z = test::loss_value(Device::cpu, [&](const Tensor& loss) { ops::router_z_loss(cpu_sums.lse, loss); });
     const float z_cuda =
         test::loss_value(Device::cuda, [&](const Tensor& loss) { ops::router_z_loss(d_sums.lse, loss); });
     CHECK(std::fabs(static_cast<double>(z_cuda) - z) <= (n + 3) * kEps * z);
-
-    // Its gradient, scale * lse * exp(z_c - lse) with scale the same bits: lse moves the exp's argument and the
-    // factor by logsumexp_gap; the subtraction, the exps (2 ulp each) and the two products round on each side.
-    dlogits = old;
-    ops::router_z_loss_backward(cpu_logits, dloss, test::host_tensor(dlogits, {s.tokens, s.experts}));
-    test::copy_into(d_dlogits, old);
-    ops::router_z_loss_backward(d_logits, dloss, d_dlogits);
-    const auto got = test::to_host(d_dlogits);
-    int outside = 0;
-    const double scale = 2.0 * dloss / n;
-    for (std::int64_t t = 0; t < s.tokens; ++t) {
-      const double l = lse[static_cast<std::size_t>(t)], gap = logsumexp_gap(l, s.experts);
-      for (std::int64_t c = 0; c < s.experts; ++c) {
-        const auto i = static_cast<std::size_t>(t * s.experts + c);
-        const double argument = logits[i] - l, e = std::exp(argument);
-        const double term = scale * std::fabs(l) * e;
-        const double tolerance = scale * e * gap + term * (gap + kEps * std::fabs(argument) + 8 * kEps) +
-                                 scale * std::fabs(l) * kUnderflow + 2 * kEps * std::fabs(old[i]);
-        outside += std::fabs(static_cast<double>(got[i]) - dlogits[i]) <= tolerance ? 0 : 1;
-      }
-    }
-    CHECK(outside == 0);
   }
 }
 
@@ -375,9 +370,8 @@ TEST_CASE("cuda router and auxiliary losses: the same bits on every run" * docte
   for (int run = 0; run < 2; ++run) {
     ops::router(logits, probs, topk, gates, true, sums);
     const Tensor counts = test::to_device_i32(arena, counts_of(test::i32_to_host(topk), s.experts), {s.experts});
-    ops::router_backward(probs, topk, gates, dgates, dprobs, dlogits, true, ops::Write::overwrite);
-    ops::load_balance_loss_backward(probs, counts, 0.5f, dlogits);
-    ops::router_z_loss_backward(logits, 0.25f, dlogits);
+    ops::router_backward(probs, topk, gates, dgates, dprobs, dlogits, true, ops::Write::overwrite,
+                         {counts, 0.5f, sums.lse, 0.25f});
     runs.push_back({test::to_host(probs), test::to_host(gates), test::to_host(dlogits), test::to_host(sums.prob_sums),
                     test::to_host(sums.lse), test::i32_to_host(topk),
                     test::loss_value(Device::cuda, [&](const Tensor& l) { ops::load_balance_loss(sums, counts, l); }),

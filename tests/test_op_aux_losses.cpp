@@ -1,6 +1,6 @@
 // Tests for the auxiliary routing losses: load balance (Switch form) and router z-loss from the sums the router
-// takes, values against direct formulas and gradients into router logits against finite differences; the sums over
-// several chunks of rows.
+// takes, values against direct formulas and their gradients (through the router's backward) against finite
+// differences; the sums over several chunks of rows.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -88,12 +88,23 @@ TEST_CASE("the router's sums: each chunk of rows' column sums of the probabiliti
   }
 }
 
+// The router's backward with no gate gradient (d gates null) and only the auxiliary terms asked for: the load
+// balance when counts, the z-loss (on the router's own lse) when z is nonzero; added to dlogits, which starts at
+// `start`.
+std::vector<double> aux_gradient(const std::vector<double>& logits, const std::int32_t* counts, double load_balance,
+                                 double z, double start) {
+  const Routed r = route(logits);
+  std::vector<double> dlogits(logits.size(), start);
+  cpu::router_backward<double>({kTokens, kExperts, 1, false}, r.probs.data(), nullptr, nullptr, nullptr, nullptr,
+                               {counts, load_balance, z != 0.0 ? r.lse.data() : nullptr, z}, dlogits.data(), true);
+  return dlogits;
+}
+
 TEST_CASE("load balance gradient into logits matches finite differences (counts held fixed) and accumulates") {
   auto logits = random_values(kTokens * kExperts, 2, -2.0, 2.0);
   const std::vector<std::int32_t> counts = {4, 0, 1, 5, 2};
   auto loss = [&] { return 0.3 * load_balance(logits, counts); };
-  std::vector<double> dlogits(logits.size(), 1.0);
-  cpu::load_balance_loss_backward(softmax(logits).data(), counts.data(), kTokens, kExperts, 0.3, dlogits.data());
+  const auto dlogits = aux_gradient(logits, counts.data(), 0.3, 0.0, 1.0);
   auto numeric = numeric_gradient(logits, loss);
   for (double& g : numeric) g += 1.0;
   CHECK(max_rel_error(dlogits, numeric) < 1e-6);
@@ -109,8 +120,7 @@ TEST_CASE("router z-loss is the mean squared logsumexp; its gradient matches fin
   }
   CHECK(cpu::router_z_loss(route(logits).lse.data(), kTokens) == doctest::Approx(want).epsilon(1e-13));
   auto loss = [&] { return 2.0 * cpu::router_z_loss(route(logits).lse.data(), kTokens); };
-  std::vector<double> dlogits(logits.size(), -0.5);
-  cpu::router_z_loss_backward(logits.data(), kTokens, kExperts, 2.0, dlogits.data());
+  const auto dlogits = aux_gradient(logits, nullptr, 0.0, 2.0, -0.5);
   auto numeric = numeric_gradient(logits, loss);
   for (double& g : numeric) g -= 0.5;
   CHECK(max_rel_error(dlogits, numeric) < 1e-6);
@@ -147,7 +157,21 @@ TEST_CASE("auxiliary loss ops check counts, sums and shapes") {
   CHECK(loss == doctest::Approx(2.0f));
   ops::router_z_loss(sums.lse, tloss);
   CHECK(loss == doctest::Approx(std::pow(std::log(5.0) + 0.2, 2)).epsilon(1e-5));
-  Tensor wrong = make_view(dlogits.data(), DType::f32, Device::cpu, {kExperts, kTokens});
-  CHECK(contains(error_message([&] { ops::router_z_loss_backward(tprobs, 1.0f, wrong); }),
-                 "router_z_loss_backward: dlogits:"));
+  // Their gradients in the router's backward: counts and lse must fit probs, and counts must count something.
+  Tensor tdlogits = make_view(dlogits.data(), DType::f32, Device::cpu, {kTokens, kExperts});
+  Tensor ttopk = make_view(topk.data(), DType::i32, Device::cpu, {kTokens, 1});
+  Tensor tgates = make_view(gates.data(), DType::f32, Device::cpu, {kTokens, 1});
+  const auto backward_with = [&](const ops::RouterAuxGrads& aux) {
+    ops::router_backward(tprobs, ttopk, tgates, Tensor{}, Tensor{}, tdlogits, false, ops::Write::overwrite, aux);
+  };
+  CHECK(contains(error_message([&] { backward_with({short_counts, 1.0f, Tensor{}, 0.0f}); }),
+                 "router_backward: aux.counts: dim 0 is 4, expected 5 (E, the experts of probs)"));
+  CHECK(contains(error_message([&] { backward_with({Tensor{}, 0.0f, tcounts, 1.0f}); }),
+                 "router_backward: aux.lse: expected f32"));
+  const Tensor long_lse = make_view(prob_sums.data(), DType::f32, Device::cpu, {kExperts});
+  CHECK(contains(error_message([&] { backward_with({Tensor{}, 0.0f, long_lse, 1.0f}); }),
+                 "router_backward: aux.lse: dim 0 is 5, expected 6 (N, the tokens)"));
+  counts.assign(kExperts, 0);
+  CHECK(contains(error_message([&] { backward_with({tcounts, 1.0f, Tensor{}, 0.0f}); }),
+                 "router_backward: expert counts are all zero"));
 }

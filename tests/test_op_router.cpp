@@ -1,5 +1,6 @@
 // Tests for the router op: softmax, top-k picks with ties to the lower index, renormalisation, and the backward pass
-// (gates and dense probabilities) against finite differences; the forced-balance assignment's even counts.
+// (gates, dense probabilities and the auxiliary losses) against finite differences; the forced-balance assignment's
+// even counts.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -7,7 +8,9 @@
 #include <tuple>
 #include <vector>
 
+#include "kernels/cpu/load_balance.h"
 #include "kernels/cpu/router.h"
+#include "kernels/cpu/z_loss.h"
 #include "kernels/ops.h"
 #include "tests/gradcheck.h"
 
@@ -20,12 +23,16 @@ struct Routed {
   std::vector<double> probs;
   std::vector<std::int32_t> topk;
   std::vector<double> gates;
+  std::vector<double> prob_sums, lse;  // the sums the auxiliary losses read
 };
 
 Routed route(const cpu::RouterShape& s, const std::vector<double>& logits) {
-  Routed r{std::vector<double>(logits.size()), std::vector<std::int32_t>(static_cast<std::size_t>(s.tokens * s.top_k)),
-           std::vector<double>(static_cast<std::size_t>(s.tokens * s.top_k))};
-  cpu::router_forward(s, logits.data(), r.probs.data(), r.topk.data(), r.gates.data());
+  const auto copies = static_cast<std::size_t>(s.tokens * s.top_k);
+  Routed r{std::vector<double>(logits.size()), std::vector<std::int32_t>(copies), std::vector<double>(copies),
+           std::vector<double>(static_cast<std::size_t>(router_sum_chunks(s.tokens) * s.experts)),
+           std::vector<double>(static_cast<std::size_t>(s.tokens))};
+  cpu::router_forward(s, logits.data(), r.probs.data(), r.topk.data(), r.gates.data(),
+                      {r.prob_sums.data(), r.lse.data()});
   return r;
 }
 
@@ -70,25 +77,35 @@ TEST_CASE("router renormalisation makes each token's gates sum to one, keeping t
   }
 }
 
-TEST_CASE("router backward matches finite differences from gates and dense probabilities") {
+TEST_CASE("router backward matches finite differences from gates, dense probabilities and the auxiliary losses") {
   for (bool renormalize : {false, true}) {
-    CAPTURE(renormalize);
-    const cpu::RouterShape s{5, 6, 2, renormalize};
-    auto logits = random_values(30, 2, -2.0, 2.0);
-    const auto gate_weights = random_values(10, 3);
-    const auto prob_weights = random_values(30, 4);
-    // Top-k choice is piecewise constant; the random logits keep every choice away from a tie.
-    auto loss = [&] {
+    for (bool with_aux : {false, true}) {
+      CAPTURE(renormalize);
+      CAPTURE(with_aux);
+      const cpu::RouterShape s{5, 6, 2, renormalize};
+      auto logits = random_values(30, 2, -2.0, 2.0);
+      const auto gate_weights = random_values(10, 3);
+      const auto prob_weights = random_values(30, 4);
+      const std::vector<std::int32_t> counts = {3, 0, 2, 1, 4, 0};  // held fixed, as the loss's f carries no gradient
+      const double balance_weight = with_aux ? 0.3 : 0.0, z_weight = with_aux ? 0.7 : 0.0;
+      // Top-k choice is piecewise constant; the random logits keep every choice away from a tie.
+      auto loss = [&] {
+        const Routed r = route(s, logits);
+        return dot(r.gates, gate_weights) + dot(r.probs, prob_weights) +
+               balance_weight * cpu::load_balance_loss(r.prob_sums.data(), counts.data(), s.tokens, s.experts) +
+               z_weight * cpu::router_z_loss(r.lse.data(), s.tokens);
+      };
       const Routed r = route(s, logits);
-      return dot(r.gates, gate_weights) + dot(r.probs, prob_weights);
-    };
-    const Routed r = route(s, logits);
-    std::vector<double> dlogits(30, 0.5);
-    cpu::router_backward(s, r.probs.data(), r.topk.data(), r.gates.data(), gate_weights.data(), prob_weights.data(),
-                         dlogits.data(), true);
-    auto numeric = numeric_gradient(logits, loss);
-    for (double& g : numeric) g += 0.5;
-    CHECK(max_rel_error(dlogits, numeric) < 1e-6);
+      std::vector<double> dlogits(30, 0.5);
+      const RouterAuxGradPtrs<double> aux =
+          with_aux ? RouterAuxGradPtrs<double>{counts.data(), balance_weight, r.lse.data(), z_weight}
+                   : RouterAuxGradPtrs<double>{};
+      cpu::router_backward(s, r.probs.data(), r.topk.data(), r.gates.data(), gate_weights.data(), prob_weights.data(),
+                           aux, dlogits.data(), true);
+      auto numeric = numeric_gradient(logits, loss);
+      for (double& g : numeric) g += 0.5;
+      CHECK(max_rel_error(dlogits, numeric) < 1e-6);
+    }
   }
 }
 

@@ -1,7 +1,9 @@
 // CPU load-balance loss (Switch form): L = E * sum_e f_e * P_e, f from routed counts (no gradient), P mean probs.
+// Its gradient joins the router's backward (kernels/cpu/router.h).
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace diverge::cpu {
 
@@ -12,9 +14,9 @@ namespace diverge::cpu {
 template <class T>
 T load_balance_loss(const T* prob_sums, const std::int32_t* counts, std::int64_t tokens, std::int64_t experts);
 
-// dlogits (tokens, experts) += the loss's gradient (times dloss), through the router softmax.
+// f (experts) = counts / sum(counts), what the loss weighs each expert's P by. Throws Error naming op when no
+// assignment was counted.
 template <class T>
-void load_balance_loss_backward(const T* probs, const std::int32_t* counts, std::int64_t tokens, std::int64_t experts,
-                                T dloss, T* dlogits);
+std::vector<T> routed_fraction(const char* op, const std::int32_t* counts, std::int64_t experts);
 
 }  // namespace diverge::cpu

@@ -1,10 +1,11 @@
 // CPU router: one token per iteration, in parallel; top-k by repeated arg-max over the logits, ties to the lower index;
-// the forced-balance assignment.
+// the backward with the auxiliary losses' gradients; the forced-balance assignment.
 #include "kernels/cpu/router.h"
 
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/load_balance.h"
 #include "kernels/cpu/softmax.h"
 
 namespace diverge::cpu {
@@ -88,16 +89,32 @@ void router_forward(const RouterShape& s, const T* logits, T* probs, std::int32_
 
 template <class T>
 void router_backward(const RouterShape& s, const T* probs, const std::int32_t* topk, const T* gates, const T* dgates,
-                     const T* dprobs, T* dlogits, bool accumulate) {
-  std::vector<T> dense(static_cast<std::size_t>(s.tokens * s.experts), T(0));  // (tokens, experts)
-  if (dprobs != nullptr) std::copy_n(dprobs, dense.size(), dense.begin());
-#pragma omp parallel for schedule(static)
-  for (std::int64_t t = 0; t < s.tokens; ++t) {
-    gate_grad_to_probs(s, probs + t * s.experts, topk + t * s.top_k, gates + t * s.top_k, dgates + t * s.top_k,
-                       dense.data() + t * s.experts);
+                     const T* dprobs, RouterAuxGradPtrs<T> aux, T* dlogits, bool accumulate) {
+  std::vector<T> balance;  // (experts): the load balance's d probs, the same for every token
+  if (aux.counts != nullptr) {
+    balance = routed_fraction<T>("router_backward", aux.counts, s.experts);
+    const T scale = aux.load_balance * static_cast<T>(s.experts) / static_cast<T>(s.tokens);
+    for (T& b : balance) b *= scale;
   }
-  if (!accumulate) std::fill_n(dlogits, s.tokens * s.experts, T(0));
-  softmax_backward_accumulate(probs, dense.data(), s.tokens, s.experts, dlogits);
+  const T z_scale = s.tokens == 0 ? T(0) : aux.z * T(2) / static_cast<T>(s.tokens);
+#pragma omp parallel
+  {
+    std::vector<T> dense(static_cast<std::size_t>(s.experts));  // (experts): this token's d probs
+#pragma omp for schedule(static)
+    for (std::int64_t t = 0; t < s.tokens; ++t) {
+      const T* p = probs + t * s.experts;
+      if (dprobs != nullptr) {
+        std::copy_n(dprobs + t * s.experts, s.experts, dense.begin());
+      } else {
+        std::fill(dense.begin(), dense.end(), T(0));
+      }
+      for (std::size_t e = 0; e < balance.size(); ++e) dense[e] += balance[e];
+      if (dgates != nullptr)
+        gate_grad_to_probs(s, p, topk + t * s.top_k, gates + t * s.top_k, dgates + t * s.top_k, dense.data());
+      const T z_shift = aux.lse == nullptr ? T(0) : z_scale * aux.lse[t];
+      softmax_backward_row(p, dense.data(), s.experts, z_shift, accumulate, dlogits + t * s.experts);
+    }
+  }
 }
 
 template <class T>
@@ -114,9 +131,9 @@ template void router_forward<float>(const RouterShape&, const float*, float*, st
 template void router_forward<double>(const RouterShape&, const double*, double*, std::int32_t*, double*,
                                      RouterSumPtrs<double>);
 template void router_backward<float>(const RouterShape&, const float*, const std::int32_t*, const float*, const float*,
-                                     const float*, float*, bool);
+                                     const float*, RouterAuxGradPtrs<float>, float*, bool);
 template void router_backward<double>(const RouterShape&, const double*, const std::int32_t*, const double*,
-                                      const double*, const double*, double*, bool);
+                                      const double*, const double*, RouterAuxGradPtrs<double>, double*, bool);
 
 template void balanced_routing<float>(std::int64_t, std::int64_t, std::int64_t, std::int32_t*, float*);
 template void balanced_routing<double>(std::int64_t, std::int64_t, std::int64_t, std::int32_t*, double*);

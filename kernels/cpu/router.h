@@ -8,6 +8,7 @@
 
 namespace diverge::cpu {
 
+using diverge::RouterAuxGradPtrs;
 using diverge::RouterSumPtrs;
 
 struct RouterShape {
@@ -24,11 +25,12 @@ template <class T>
 void router_forward(const RouterShape& s, const T* logits, T* probs, std::int32_t* topk, T* gates,
                     RouterSumPtrs<T> sums = {});
 
-// dlogits (tokens, experts) from d gates (tokens, top_k) and, when not null, d probs (tokens, experts) (the dense
-// probabilities feed the auxiliary losses). Overwritten, or added to when accumulate.
+// dlogits (tokens, experts) from, each where not null: d gates (tokens, top_k) (null: the gates do not depend on the
+// logits, as balanced_routing's), d probs (tokens, experts), and the auxiliary losses' gradients. One pass, a token
+// at a time; overwritten, or added to when accumulate.
 template <class T>
 void router_backward(const RouterShape& s, const T* probs, const std::int32_t* topk, const T* gates, const T* dgates,
-                     const T* dprobs, T* dlogits, bool accumulate);
+                     const T* dprobs, RouterAuxGradPtrs<T> aux, T* dlogits, bool accumulate);
 
 // Forced balance (benchmarks): topk (tokens, top_k) [t][j] = (t * top_k + j) mod experts and every gate 1 / top_k,
 // whatever the logits. Consecutive copies take consecutive experts, so each expert gets tokens * top_k / experts

@@ -1,4 +1,4 @@
-// CPU row softmax (max-shifted) and its backward, rows in parallel.
+// CPU row softmax (max-shifted, rows in parallel) and the softmax backward of one row.
 #include "kernels/cpu/softmax.h"
 
 #include <algorithm>
@@ -35,14 +35,12 @@ void softmax_rows(const T* logits, std::int64_t rows, std::int64_t cols, T* prob
 }
 
 template <class T>
-void softmax_backward_accumulate(const T* probs, const T* dprobs, std::int64_t rows, std::int64_t cols, T* dlogits) {
-#pragma omp parallel for schedule(static)
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const T* p = probs + r * cols;
-    const T* dp = dprobs + r * cols;
-    T projection = 0;
-    for (std::int64_t c = 0; c < cols; ++c) projection += dp[c] * p[c];
-    for (std::int64_t c = 0; c < cols; ++c) dlogits[r * cols + c] += p[c] * (dp[c] - projection);
+void softmax_backward_row(const T* p, const T* dp, std::int64_t cols, T shift, bool accumulate, T* dlogits) {
+  T projection = 0;
+  for (std::int64_t c = 0; c < cols; ++c) projection += dp[c] * p[c];
+  for (std::int64_t c = 0; c < cols; ++c) {
+    const T grad = p[c] * (dp[c] - projection + shift);
+    dlogits[c] = accumulate ? dlogits[c] + grad : grad;
   }
 }
 
@@ -50,7 +48,7 @@ template float logsumexp<float>(const float*, std::int64_t);
 template double logsumexp<double>(const double*, std::int64_t);
 template void softmax_rows<float>(const float*, std::int64_t, std::int64_t, float*);
 template void softmax_rows<double>(const double*, std::int64_t, std::int64_t, double*);
-template void softmax_backward_accumulate<float>(const float*, const float*, std::int64_t, std::int64_t, float*);
-template void softmax_backward_accumulate<double>(const double*, const double*, std::int64_t, std::int64_t, double*);
+template void softmax_backward_row<float>(const float*, const float*, std::int64_t, float, bool, float*);
+template void softmax_backward_row<double>(const double*, const double*, std::int64_t, double, bool, double*);
 
 }  // namespace diverge::cpu

@@ -14,9 +14,9 @@ T logsumexp(const T* row, std::int64_t n);
 template <class T>
 void softmax_rows(const T* logits, std::int64_t rows, std::int64_t cols, T* probs);
 
-// dlogits (rows, cols) += p * (dp - <dp, p>) per row: the gradient through a softmax, added because router logits
-// collect gradients from gates, load balance, z-loss and EDL.
+// dlogits (cols) = (accumulate ? dlogits : 0) + p * (dp - <dp, p> + shift) for one row p (cols): the gradient
+// through a softmax of dp (cols), plus shift times p, the form of the router z-loss's gradient.
 template <class T>
-void softmax_backward_accumulate(const T* probs, const T* dprobs, std::int64_t rows, std::int64_t cols, T* dlogits);
+void softmax_backward_row(const T* p, const T* dp, std::int64_t cols, T shift, bool accumulate, T* dlogits);
 
 }  // namespace diverge::cpu

@@ -1,4 +1,5 @@
-// CPU router z-loss: mean over tokens of logsumexp(logits)^2, keeping router logits small.
+// CPU router z-loss: mean over tokens of logsumexp(logits)^2, keeping router logits small. Its gradient joins the
+// router's backward (kernels/cpu/router.h).
 #pragma once
 
 #include <cstdint>
@@ -10,8 +11,5 @@ namespace diverge::cpu {
 template <class T>
 T router_z_loss(const T* lse, std::int64_t tokens);
 
-// dlogits (tokens, experts) += dloss * (2 / tokens) * logsumexp(logits[t]) * softmax(logits[t]).
-template <class T>
-void router_z_loss_backward(const T* logits, std::int64_t tokens, std::int64_t experts, T dloss, T* dlogits);
 
 }  // namespace diverge::cpu

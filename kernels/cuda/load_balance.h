@@ -1,4 +1,5 @@
-// CUDA load-balance loss (Switch form) in fp32 and its gradient into the router logits, in orders fixed by the shape.
+// CUDA load-balance loss (Switch form) in fp32, in an order fixed by the shape; its gradient joins the router's
+// backward (kernels/cuda/router.h).
 #pragma once
 
 #include <cstdint>
@@ -12,8 +13,5 @@ namespace diverge::cuda {
 void load_balance_loss(const float* prob_sums, const std::int32_t* counts, std::int64_t rows, std::int64_t experts,
                        float* loss, bool accumulate);
 
-// dlogits (rows, experts) += dloss * d loss / d logits, through the router's softmax.
-void load_balance_loss_backward(const float* probs, const std::int32_t* counts, std::int64_t rows,
-                                std::int64_t experts, float dloss, float* dlogits);
 
 }  // namespace diverge::cuda

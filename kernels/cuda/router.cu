@@ -1,7 +1,7 @@
 // CUDA router: a warp per token; top-k by k rounds of a warp arg-max over unique integer keys made from the logits;
 // with its sums for the auxiliary losses, each row's logsumexp and each chunk's column sums of the probabilities it
-// just wrote, so that the losses never read the (N, E) probabilities or logits again; the forced-balance assignment,
-// a thread per copy.
+// just wrote, so that the losses never read the (N, E) probabilities or logits again; the backward, with the losses'
+// gradients, a warp per token; the forced-balance assignment, a thread per copy.
 #include "kernels/cuda/router.h"
 
 #include "kernels/cuda/grid.h"
@@ -105,27 +105,44 @@ __global__ void router_forward_kernel(const float* logits, std::int64_t rows, st
   }
 }
 
+static_assert(kRowWarps * 32 == kSumThreads, "the router backward's block sums the counts with block_sum");
+
+// The load balance's d probs (dloss E / rows) f_e into balance (experts) in shared memory, f_e by the CPU's float
+// division of the same integers (the same bits). Every thread of the block takes part.
+__device__ void balance_grad(RouterAuxGradPtrs<float> aux, std::int64_t rows, int experts, float* balance) {
+  long long total = 0;
+  for (int e = static_cast<int>(threadIdx.x); e < experts; e += kSumThreads) total += aux.counts[e];
+  total = block_sum(total);
+  const float scale = aux.load_balance * static_cast<float>(experts) / static_cast<float>(rows);
+  for (int e = static_cast<int>(threadIdx.x); e < experts; e += kSumThreads)
+    balance[e] = scale * (static_cast<float>(aux.counts[e]) / static_cast<float>(total));
+  __syncthreads();
+}
+
 // With renormalisation g_i = p_i / S, so d p_i = (dg_i - <dg, g>) / S, as the CPU reference; else d p_i = dg_i.
-// These sparse terms join the dense dprobs: first the softmax backward of the dense part with the sparse terms'
-// share of <dp, p>, then each chosen expert's p_i * d p_i on top.
+// These sparse terms join the dense d probs (dprobs and the load balance's): first the softmax backward of the dense
+// part with the sparse terms' share of <dp, p> and the z-loss's shift, then each chosen expert's p_i * d p_i on top.
+// One pass over dlogits for every gradient the router's logits take before the EDL's.
 __global__ void router_backward_kernel(const float* probs, const std::int32_t* topk, const float* gates,
-                                       const float* dgates, const float* dprobs, std::int64_t rows, int experts,
-                                       int top_k, bool renormalize, bool accumulate, float* dlogits) {
+                                       const float* dgates, const float* dprobs, RouterAuxGradPtrs<float> aux,
+                                       std::int64_t rows, int experts, int top_k, bool renormalize, bool accumulate,
+                                       float* dlogits) {
+  DIVERGE_DYNAMIC_SHARED(float, balance);  // (experts) when aux.counts
+  if (aux.counts != nullptr) balance_grad(aux, rows, experts, balance);
+  const float z_scale = aux.z * 2.0f / static_cast<float>(rows);
   const int lane = lane_id();
   for (std::int64_t row = first_row(); row < rows; row += row_stride()) {
     const float* p = probs + row * experts;
     const std::int32_t* chosen = topk + row * top_k;
-    const float* g = gates + row * top_k;
-    const float* dg = dgates + row * top_k;
     float* dl = dlogits + row * experts;
     bool invalid = false;
     float chosen_sum = 0.0f;
     float gate_projection = 0.0f;
-    for (int slot = lane; slot < top_k; slot += 32) {
+    for (int slot = lane; dgates != nullptr && slot < top_k; slot += 32) {
       const int expert = chosen[slot];
       invalid = invalid || expert < 0 || expert >= experts;
       chosen_sum += invalid ? 0.0f : p[expert];
-      gate_projection += dg[slot] * g[slot];
+      gate_projection += dgates[row * top_k + slot] * gates[row * top_k + slot];
     }
     if (__any_sync(kFullWarp, invalid)) {
       for (int c = lane; c < experts; c += 32) dl[c] = __uint_as_float(0x7fc00000u);
@@ -133,15 +150,22 @@ __global__ void router_backward_kernel(const float* probs, const std::int32_t* t
     }
     chosen_sum = warp_sum(chosen_sum);
     gate_projection = warp_sum(gate_projection);
-    auto sparse_grad = [&](int slot) { return renormalize ? (dg[slot] - gate_projection) / chosen_sum : dg[slot]; };
+    auto sparse_grad = [&](int slot) {
+      const float dg = dgates[row * top_k + slot];
+      return renormalize ? (dg - gate_projection) / chosen_sum : dg;
+    };
     float sparse_projection = 0.0f;
-    for (int slot = lane; slot < top_k; slot += 32) sparse_projection += sparse_grad(slot) * p[chosen[slot]];
+    for (int slot = lane; dgates != nullptr && slot < top_k; slot += 32)
+      sparse_projection += sparse_grad(slot) * p[chosen[slot]];
     const float* dense = dprobs == nullptr ? nullptr : dprobs + row * experts;
+    const bool balancing = aux.counts != nullptr;
+    const float z_shift = aux.lse == nullptr ? 0.0f : z_scale * aux.lse[row];
     softmax_backward_row(
-        p, [&](int c) { return dense == nullptr ? 0.0f : dense[c]; }, warp_sum(sparse_projection), experts, lane,
-        accumulate, dl);
+        p, [&](int c) { return (dense == nullptr ? 0.0f : dense[c]) + (balancing ? balance[c] : 0.0f); },
+        warp_sum(sparse_projection), z_shift, experts, lane, accumulate, dl);
     __syncwarp();  // the sparse terms add to values other lanes wrote
-    for (int slot = lane; slot < top_k; slot += 32) dl[chosen[slot]] += p[chosen[slot]] * sparse_grad(slot);
+    for (int slot = lane; dgates != nullptr && slot < top_k; slot += 32)
+      dl[chosen[slot]] += p[chosen[slot]] * sparse_grad(slot);
   }
 }
 
@@ -169,10 +193,11 @@ void router_forward(const float* logits, std::int64_t rows, std::int64_t experts
 }
 
 void router_backward(const float* probs, const std::int32_t* topk, const float* gates, const float* dgates,
-                     const float* dprobs, std::int64_t rows, std::int64_t experts, std::int64_t top_k,
-                     bool renormalize, bool accumulate, float* dlogits) {
+                     const float* dprobs, RouterAuxGradPtrs<float> aux, std::int64_t rows, std::int64_t experts,
+                     std::int64_t top_k, bool renormalize, bool accumulate, float* dlogits) {
   if (rows == 0) return;
-  DIVERGE_LAUNCH(router_backward_kernel, row_grid(rows), row_block(), 0, probs, topk, gates, dgates, dprobs,
+  const std::size_t shared = aux.counts == nullptr ? 0 : static_cast<std::size_t>(experts) * sizeof(float);
+  DIVERGE_LAUNCH(router_backward_kernel, row_grid(rows), row_block(), shared, probs, topk, gates, dgates, dprobs, aux,
                  rows, static_cast<int>(experts), static_cast<int>(top_k), renormalize, accumulate, dlogits);
 }
 

@@ -1,5 +1,5 @@
-// CUDA MoE router in fp32: softmax over the experts, top-k choice on the logits, gates, and the backward into logits;
-// the forced-balance assignment.
+// CUDA MoE router in fp32: softmax over the experts, top-k choice on the logits, gates, and the backward into logits
+// with the auxiliary losses' gradients; the forced-balance assignment.
 #pragma once
 
 #include <cstdint>
@@ -15,12 +15,13 @@ namespace diverge::cuda {
 void router_forward(const float* logits, std::int64_t rows, std::int64_t experts, std::int64_t top_k,
                     bool renormalize, float* probs, std::int32_t* topk, float* gates, RouterSumPtrs<float> sums);
 
-// dlogits (rows, experts) from dgates (rows, top_k) and, unless null, dprobs (rows, experts); overwritten, or added
-// to when accumulate. A row's experts in topk are distinct, as router_forward writes them; a row naming an expert
-// outside [0, experts) gets NaN gradients, which the training step's non-finite check stops on.
+// dlogits (rows, experts) from, each unless null: dgates (rows, top_k) (null: the gates do not depend on the logits),
+// dprobs (rows, experts), and the auxiliary losses' gradients; one kernel, overwriting or, when accumulate, adding
+// to dlogits. A row's experts in topk are distinct, as router_forward writes them; with dgates, a row naming an
+// expert outside [0, experts) gets NaN gradients, which the training step's non-finite check stops on.
 void router_backward(const float* probs, const std::int32_t* topk, const float* gates, const float* dgates,
-                     const float* dprobs, std::int64_t rows, std::int64_t experts, std::int64_t top_k,
-                     bool renormalize, bool accumulate, float* dlogits);
+                     const float* dprobs, RouterAuxGradPtrs<float> aux, std::int64_t rows, std::int64_t experts,
+                     std::int64_t top_k, bool renormalize, bool accumulate, float* dlogits);
 
 // Forced balance (benchmarks): topk (rows, top_k) [t][j] = (t * top_k + j) mod experts, gates 1 / top_k, as the
 // CPU's balanced_routing.

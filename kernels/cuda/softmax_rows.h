@@ -43,16 +43,17 @@ __device__ __forceinline__ float row_logsumexp(const float* row, int experts, in
   return max_value + logf(warp_sum(sum));
 }
 
-// dlogits (experts) = (accumulate ? dlogits : 0) + p * (dp - <dp, p>) for one row, dp(c) its dense gradient;
-// extra_projection is a part of <dp, p> the caller summed itself (the router's gate gradients, which are sparse).
+// dlogits (experts) = (accumulate ? dlogits : 0) + p * (dp - <dp, p> + shift) for one row, dp(c) its dense
+// gradient; extra_projection is a part of <dp, p> the caller summed itself (the router's gate gradients, which are
+// sparse); shift times p is the form of the z-loss's gradient.
 template <class DenseGrad>
-__device__ void softmax_backward_row(const float* p, DenseGrad dp, float extra_projection, int experts, int lane,
-                                     bool accumulate, float* dlogits) {
+__device__ void softmax_backward_row(const float* p, DenseGrad dp, float extra_projection, float shift, int experts,
+                                     int lane, bool accumulate, float* dlogits) {
   float projection = 0.0f;
   for (int c = lane; c < experts; c += 32) projection += dp(c) * p[c];
   projection = warp_sum(projection) + extra_projection;
   for (int c = lane; c < experts; c += 32) {
-    const float grad = p[c] * (dp(c) - projection);
+    const float grad = p[c] * (dp(c) - projection + shift);
     dlogits[c] = accumulate ? dlogits[c] + grad : grad;
   }
 }

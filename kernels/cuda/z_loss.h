@@ -1,4 +1,5 @@
-// CUDA router z-loss in fp32 and its gradient into the router logits, in orders fixed by the shape.
+// CUDA router z-loss in fp32, in an order fixed by the shape; its gradient joins the router's backward
+// (kernels/cuda/router.h).
 #pragma once
 
 #include <cstdint>
@@ -9,8 +10,5 @@ namespace diverge::cuda {
 // logsumexp of each row of logits; 0 for no rows, as the CPU reference.
 void router_z_loss(const float* lse, std::int64_t rows, float* loss, bool accumulate);
 
-// dlogits (rows, experts) += dloss * (2 / rows) * logsumexp(logits[t]) * softmax(logits[t]).
-void router_z_loss_backward(const float* logits, std::int64_t rows, std::int64_t experts, float dloss,
-                            float* dlogits);
 
 }  // namespace diverge::cuda

@@ -1,5 +1,4 @@
-// load_balance_loss op: checks the router's sums or probabilities against expert counts and dispatches the loss and
-// its gradient.
+// load_balance_loss op: checks the router's sums against expert counts and dispatches the loss.
 #include "engine/step_profile.h"
 #include "kernels/cpu/load_balance.h"
 #include "kernels/cuda/load_balance.h"
@@ -7,16 +6,6 @@
 #include "kernels/ops/checks.h"
 
 namespace diverge::ops {
-
-namespace {
-
-void check_load_balance(const char* op, const Tensor& probs, const Tensor& counts) {
-  check_arg(op, {"probs", probs}, DType::f32, 2);
-  check_arg(op, {"counts", counts}, DType::i32, 1);
-  check_extent(op, {"counts", counts}, 0, probs.dim(1), "E, the experts of probs");
-}
-
-}  // namespace
 
 void load_balance_loss(const RouterSums& sums, const Tensor& counts, const Tensor& loss, Write write) {
   const PartScope part(StepPart::router_dispatch);
@@ -35,22 +24,6 @@ void load_balance_loss(const RouterSums& sums, const Tensor& counts, const Tenso
     case Device::cuda:
       DIVERGE_CUDA_OP(kOp, cuda::load_balance_loss(data_of<float>(sums.prob_sums), data_of<std::int32_t>(counts),
                                                    tokens, experts, data_of<float>(loss), accumulate));
-  }
-}
-
-void load_balance_loss_backward(const Tensor& probs, const Tensor& counts, float dloss, const Tensor& dlogits) {
-  const PartScope part(StepPart::router_dispatch);
-  constexpr const char* kOp = "load_balance_loss_backward";
-  check_load_balance(kOp, probs, counts);
-  check_like(kOp, {"dlogits", dlogits}, {"probs", probs});
-  switch (common_device(kOp, {{"probs", probs}, {"counts", counts}, {"dlogits", dlogits}})) {
-    case Device::cpu:
-      return cpu::load_balance_loss_backward(probs.f32(), counts.i32(), probs.dim(0), probs.dim(1), dloss,
-                                             dlogits.f32());
-    case Device::cuda:
-      DIVERGE_CUDA_OP(kOp, cuda::load_balance_loss_backward(data_of<float>(probs), data_of<std::int32_t>(counts),
-                                                            probs.dim(0), probs.dim(1), dloss,
-                                                            data_of<float>(dlogits)));
   }
 }
 

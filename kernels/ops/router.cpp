@@ -62,25 +62,45 @@ void router(const Tensor& logits, const Tensor& probs, const Tensor& topk, const
 }
 
 void router_backward(const Tensor& probs, const Tensor& topk, const Tensor& gates, const Tensor& dgates,
-                     const Tensor& dprobs, const Tensor& dlogits, bool renormalize, Write write) {
+                     const Tensor& dprobs, const Tensor& dlogits, bool renormalize, Write write,
+                     const RouterAuxGrads& aux) {
   const PartScope part(StepPart::router_dispatch);
   constexpr const char* kOp = "router_backward";
   const cpu::RouterShape s = checked_shape(kOp, {"probs", probs}, topk, gates, renormalize);
-  check_like(kOp, {"dgates", dgates}, {"gates", gates});
-  if (!dprobs.empty()) check_like(kOp, {"dprobs", dprobs}, {"probs", probs});
   check_like(kOp, {"dlogits", dlogits}, {"probs", probs});
-  switch (common_device(
-      kOp, {{"probs", probs}, {"topk", topk}, {"gates", gates}, {"dgates", dgates}, {"dlogits", dlogits}})) {
+  std::vector<Arg> args = {{"probs", probs}, {"topk", topk}, {"gates", gates}, {"dlogits", dlogits}};
+  if (!dgates.empty()) {
+    check_like(kOp, {"dgates", dgates}, {"gates", gates});
+    args.push_back({"dgates", dgates});
+  }
+  if (!dprobs.empty()) {
+    check_like(kOp, {"dprobs", dprobs}, {"probs", probs});
+    args.push_back({"dprobs", dprobs});
+  }
+  if (!aux.counts.empty()) {
+    check_arg(kOp, {"aux.counts", aux.counts}, DType::i32, 1);
+    check_extent(kOp, {"aux.counts", aux.counts}, 0, s.experts, "E, the experts of probs");
+    args.push_back({"aux.counts", aux.counts});
+  }
+  if (!aux.lse.empty()) {
+    check_arg(kOp, {"aux.lse", aux.lse}, DType::f32, 1);
+    check_extent(kOp, {"aux.lse", aux.lse}, 0, s.tokens, "N, the tokens");
+    args.push_back({"aux.lse", aux.lse});
+  }
+  // An empty tensor's data is null: the backends' sign that a term is absent.
+  const RouterAuxGradPtrs<float> terms{data_of<std::int32_t>(aux.counts), aux.load_balance, data_of<float>(aux.lse),
+                                       aux.z};
+  const bool accumulate = write == Write::accumulate;
+  switch (common_device(kOp, args)) {
     case Device::cpu:
       cpu::check_indices(kOp, "expert", topk.i32(), topk.numel(), s.experts);
-      return cpu::router_backward(s, probs.f32(), topk.i32(), gates.f32(), dgates.f32(),
-                                  dprobs.empty() ? nullptr : dprobs.f32(), dlogits.f32(), write == Write::accumulate);
+      return cpu::router_backward(s, probs.f32(), topk.i32(), gates.f32(), data_of<float>(dgates),
+                                  data_of<float>(dprobs), terms, dlogits.f32(), accumulate);
     case Device::cuda:
       DIVERGE_CUDA_OP(kOp, cuda::router_backward(data_of<float>(probs), data_of<std::int32_t>(topk),
                                                  data_of<float>(gates), data_of<float>(dgates),
-                                                 dprobs.empty() ? nullptr : data_of<float>(dprobs), s.tokens,
-                                                 s.experts, s.top_k, renormalize, write == Write::accumulate,
-                                                 data_of<float>(dlogits)));
+                                                 data_of<float>(dprobs), terms, s.tokens, s.experts, s.top_k,
+                                                 renormalize, accumulate, data_of<float>(dlogits)));
   }
 }
 

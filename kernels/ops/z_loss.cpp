@@ -1,4 +1,4 @@
-// router_z_loss op: checks the router's logsumexps or logits and dispatches the loss and its gradient.
+// router_z_loss op: checks the router's logsumexps and dispatches the loss.
 #include "engine/step_profile.h"
 #include "kernels/cpu/z_loss.h"
 #include "kernels/cuda/z_loss.h"
@@ -17,20 +17,6 @@ void router_z_loss(const Tensor& lse, const Tensor& loss, Write write) {
     case Device::cpu: return write_host_scalar(loss, cpu::router_z_loss(lse.f32(), lse.dim(0)), accumulate);
     case Device::cuda:
       DIVERGE_CUDA_OP(kOp, cuda::router_z_loss(data_of<float>(lse), lse.dim(0), data_of<float>(loss), accumulate));
-  }
-}
-
-void router_z_loss_backward(const Tensor& logits, float dloss, const Tensor& dlogits) {
-  const PartScope part(StepPart::router_dispatch);
-  constexpr const char* kOp = "router_z_loss_backward";
-  check_arg(kOp, {"logits", logits}, DType::f32, 2);
-  check_like(kOp, {"dlogits", dlogits}, {"logits", logits});
-  switch (common_device(kOp, {{"logits", logits}, {"dlogits", dlogits}})) {
-    case Device::cpu:
-      return cpu::router_z_loss_backward(logits.f32(), logits.dim(0), logits.dim(1), dloss, dlogits.f32());
-    case Device::cuda:
-      DIVERGE_CUDA_OP(kOp, cuda::router_z_loss_backward(data_of<float>(logits), logits.dim(0), logits.dim(1), dloss,
-                                                        data_of<float>(dlogits)));
   }
 }
 
