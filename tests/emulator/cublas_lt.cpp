@@ -152,6 +152,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t operation, 
       lc.type != ld.type)
     return CUBLAS_STATUS_INVALID_VALUE;
   const float scale = *static_cast<const float*>(alpha), keep = *static_cast<const float*>(beta);
+  diverge::emu::count(diverge::emu::Counted::matmul);
   diverge::emu::enqueue(stream, [=] {
     const std::vector<float> wa = widened(a, la), wb = widened(b, lb);
     std::vector<float> product(m * n);

@@ -54,6 +54,11 @@ enum class Deferral : std::uint8_t { none, first, others };
 void defer_stream(cudaStream_t stream, bool deferred);
 // Queues operation on stream (0: the legacy default stream, never deferred), to run in the stream's order.
 void enqueue(cudaStream_t stream, std::function<void()> operation);
+
+// What the process asks of the device besides kernels, counted beside the launches for DIVERGE_EMU_LAUNCHES=1, which
+// prints every count as the process exits (a GPU pays a launch for each).
+enum class Counted : std::uint8_t { matmul, copy_or_set };
+void count(Counted what);
 // Runs every stream's queue to its end (cudaDeviceSynchronize).
 void finish_all_streams();
 // The same for cudaFree, which may run in a destructor: a fault is kept for the next synchronisation to throw.

@@ -2,6 +2,7 @@
 // seeded random order, __syncthreads, and the reports of misuse and deadlock.
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -149,7 +150,22 @@ void thread_main(void*) {
 std::atomic<std::uint64_t> g_launches{0};
 const std::uint64_t g_seed = env_or("DIVERGE_EMU_SEED", 0x5eed);
 
+std::atomic<std::uint64_t> g_matmuls{0}, g_copies{0};
+
+// With DIVERGE_EMU_LAUNCHES=1 the process reports what it asked of the device as it exits: the launches of a step,
+// which a GPU pays for in host time and in gaps between kernels, counted without a GPU (two runs' difference).
+struct LaunchReport {
+  ~LaunchReport() {
+    if (env_or("DIVERGE_EMU_LAUNCHES", 0) == 0) return;
+    std::fprintf(stderr, "emulator: %llu kernel launches, %llu cuBLASLt matmuls, %llu copies and sets\n",
+                 static_cast<unsigned long long>(g_launches.load()), static_cast<unsigned long long>(g_matmuls.load()),
+                 static_cast<unsigned long long>(g_copies.load()));
+  }
+} g_launch_report;
+
 }  // namespace
+
+void count(Counted what) { (what == Counted::matmul ? g_matmuls : g_copies).fetch_add(1); }
 
 std::string site(std::source_location where) {
   return std::string(where.file_name()) + ":" + std::to_string(where.line());

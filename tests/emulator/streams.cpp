@@ -254,6 +254,7 @@ cudaError_t cudaLaunchHostFunc(cudaStream_t stream, cudaHostFn_t function, void*
 cudaError_t cudaMemcpyAsync(void* destination, const void* source, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream) {
   if (bytes == 0) return cudaSuccess;
+  diverge::emu::count(diverge::emu::Counted::copy_or_set);
   if (kind == cudaMemcpyDeviceToHost) report_pending_fault();
   if (kind == cudaMemcpyHostToDevice) {
     const auto* from = static_cast<const unsigned char*>(source);
@@ -268,7 +269,9 @@ cudaError_t cudaMemcpyAsync(void* destination, const void* source, size_t bytes,
 }
 
 cudaError_t cudaMemsetAsync(void* destination, int value, size_t bytes, cudaStream_t stream) {
-  if (bytes > 0) diverge::emu::enqueue(stream, [=] { std::memset(destination, value, bytes); });
+  if (bytes == 0) return cudaSuccess;
+  diverge::emu::count(diverge::emu::Counted::copy_or_set);
+  diverge::emu::enqueue(stream, [=] { std::memset(destination, value, bytes); });
   return cudaSuccess;
 }
 
