@@ -11,7 +11,9 @@
 # enough to carry), otherwise launch/build.sh -DDIVERGE_CUDA=ON. Each stage has its own time limit; a stage that
 # fails is recorded and the rest still run. GPU_CHECK_PART=ours runs Diverge's stages (tests, lab, bench, training;
 # about 6 minutes on an H100 at most), =torch the PyTorch ones (its lab, the table, its step; about 4), default both:
-# two calls of under 10 minutes each, or one.
+# two calls of under 10 minutes each, or one. GPU_CHECK_PART=sanitize, a call of its own (at most 8 minutes), runs
+# the kernel tests under compute-sanitizer: memcheck (accesses out of bounds or misaligned), racecheck (shared-memory
+# hazards, which the emulator's schedule may not show) and synccheck (barriers).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
@@ -40,6 +42,10 @@ date_utc=$(date -u +%Y-%m-%d)
 results=benchmarks/results/gpu-${date_utc}
 mkdir -p "$results"
 part=${GPU_CHECK_PART:-all}
+case "$part" in
+  all | ours | torch | sanitize) ;;
+  *) echo "gpu-check: GPU_CHECK_PART=${part} is not one of all, ours, torch, sanitize" >&2; exit 2 ;;
+esac
 summary=$results/summary-${part}.md
 logs=$(mktemp -d)
 status=0
@@ -65,7 +71,7 @@ stage() {
 corpus=runs/bundled-corpus
 [ -f "$corpus/manifest.json" ] || "$build/diverge" prepare --input data/corpus/bundled \
   --tokenizer data/vocab/bundled/tokenizer.json --output "$corpus" --force >/dev/null
-if [ "$part" != torch ]; then
+if [ "$part" = ours ] || [ "$part" = all ]; then
   stage cuda-tests 180 "$build/diverge_tests" --source-file='*test_cuda*,*test_emulator*,*test_nccl_comm*'
   gpus=$(nvidia-smi -L | grep -c '^GPU')
   if [ "$gpus" -ge 2 ] && command -v mpirun >/dev/null; then
@@ -89,7 +95,7 @@ if [ "$part" != torch ]; then
       --set log.every=10 --out "runs/gpu-check-${where}" --overwrite
   done
 fi
-if [ "$part" != ours ]; then
+if [ "$part" = torch ] || [ "$part" = all ]; then
   stage kernel-lab-torch 120 "$python" benchmarks/kernel_lab_torch.py --device cuda --shapes full \
     --json "$results/lab-torch.json"
   stage kernel-lab-table 20 "$python" benchmarks/kernel_lab_table.py --ours "$results/lab-diverge.json" \
@@ -97,6 +103,19 @@ if [ "$part" != ours ]; then
   stage step-torch-moe-1b 120 "$python" benchmarks/train_step_torch.py --device cuda \
     --config configs/moe-1b-gpu.json --diverge "$build/diverge" --warmup 3 --steps 10 \
     --json "$results/step-torch.json"
+fi
+if [ "$part" = sanitize ]; then
+  # The tests of the kernels one at a time (the model, training and NCCL tests add time, not kernels).
+  kernel_tests='*test_cuda_attention*,*test_cuda_cross_entropy*,*test_cuda_dispatch*,*test_cuda_edl*,'
+  kernel_tests+='*test_cuda_elementwise*,*test_cuda_embedding*,*test_cuda_expert_ffn*,*test_cuda_optimizer*,'
+  kernel_tests+='*test_cuda_rmsnorm*,*test_cuda_rope*,*test_cuda_router*,*test_cuda_swiglu*'
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  for tool in memcheck racecheck synccheck; do
+    limit=120
+    [ "$tool" = racecheck ] && limit=240
+    stage "sanitizer-${tool}" "$limit" "$sanitizer" --tool "$tool" --error-exitcode 1 --print-limit 20 \
+      "$build/diverge_tests" --source-file="$kernel_tests"
+  done
 fi
 
 {
