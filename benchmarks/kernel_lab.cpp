@@ -381,6 +381,9 @@ struct RowCase {
 
 double bf16_bytes(std::int64_t n) { return 2.0 * static_cast<double>(n); }
 
+// The EDL row's sequences: of 2,048 tokens each (the configs' seq_len), at least two so that two domains are present.
+std::int64_t edl_sequences(std::int64_t tokens) { return std::max<std::int64_t>(2, tokens / 2048); }
+
 std::vector<RowCase> row_cases() {
   return {
       {"rmsnorm_forward",
@@ -445,6 +448,30 @@ std::vector<RowCase> row_cases() {
          return std::function<void()>([=] {
            ops::router_backward(probs, topk, gates, dgates, Tensor{}, dlogits, true, ops::Write::overwrite,
                                 {counts, 0.01f, sums.lse, 0.001f});
+         });
+       }},
+      {"edl",
+       [](const RowShape& s) {
+         return "T" + std::to_string(s.tokens) + " E" + std::to_string(s.experts) + " S" +
+                std::to_string(edl_sequences(s.tokens));
+       },
+       // the domain sums and the backward each read the fp32 probabilities, and the backward adds into dlogits
+       [](const RowShape& s) { return 16.0 * static_cast<double>(s.tokens * s.experts); },
+       [](Tensors& t, const RowShape& s, std::vector<Tensor>& outputs) {
+         const std::int64_t sequences = edl_sequences(s.tokens), labels = 3;
+         const Tensor probs = t.make(DType::f32, {s.tokens, s.experts});
+         ops::router(t.normal_floats({s.tokens, s.experts}, 40, 1.0f), probs, t.make(DType::i32, {s.tokens, 1}),
+                     t.make(DType::f32, {s.tokens, 1}), false);
+         std::vector<std::int32_t> domains(static_cast<std::size_t>(sequences));
+         for (std::size_t i = 0; i < domains.size(); ++i) domains[i] = static_cast<std::int32_t>(i % labels);
+         const Tensor domain_ids = t.ints(domains, {sequences});
+         const ops::EdlBuffers buffers{t.make(DType::f32, {labels, s.experts}), t.make(DType::f32, {labels}),
+                                       t.make(DType::f32, {labels, labels}), Tensor{},
+                                       t.make(DType::f32, {labels, s.experts}), t.make(DType::f32, {1})};
+         const Tensor dlogits = t.make(DType::f32, {s.tokens, s.experts});
+         outputs = {buffers.loss, dlogits};
+         return std::function<void()>([=] {
+           ops::expert_divergence_loss(probs, Tensor{}, domain_ids, 1e-6f, buffers, 0.01f, dlogits);
          });
        }},
       {"dispatch_combine",
