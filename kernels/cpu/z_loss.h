@@ -11,5 +11,4 @@ namespace diverge::cpu {
 template <class T>
 T router_z_loss(const T* lse, std::int64_t tokens);
 
-
 }  // namespace diverge::cpu

@@ -59,6 +59,7 @@ void enqueue(cudaStream_t stream, std::function<void()> operation);
 // prints every count as the process exits (a GPU pays a launch for each).
 enum class Counted : std::uint8_t { matmul, copy_or_set };
 void count(Counted what);
+
 // Runs every stream's queue to its end (cudaDeviceSynchronize).
 void finish_all_streams();
 // The same for cudaFree, which may run in a destructor: a fault is kept for the next synchronisation to throw.
